@@ -1,0 +1,3 @@
+from gpcluster.cli import main
+
+main()

@@ -1,0 +1,117 @@
+"""Settings, declared once with name, default and help.
+
+Resolution order for each setting: environment variable, then the config file
+(`$GPCLUSTER_CONFIG`, default `./gpcluster.toml`, table `[gpcluster]`), then the default.
+Every setting is listed in `gpcluster settings` and must be documented in docs/settings.md.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from gpcluster.errors import UserError
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    kind: type = str
+
+    @property
+    def env_var(self) -> str:
+        return "GPCLUSTER_" + self.name.upper()
+
+
+SETTINGS: dict[str, Setting] = {}
+
+
+def declare(name: str, default: Any, help: str, kind: type = str) -> Setting:
+    setting = Setting(name, default, help, kind)
+    SETTINGS[name] = setting
+    return setting
+
+
+declare("home", "var", "Folder for the warehouse, download cache and operational store.")
+declare("warehouse", "", "DuckDB warehouse file. Empty means <home>/warehouse.duckdb.")
+declare("cache_dir", "", "Download cache for `gpcluster sync`. Empty means <home>/cache.")
+declare("store_url", "", "SQLAlchemy URL of the operational store. Empty means SQLite at <home>/store.db.")
+declare("ckan_url", "https://www.opendata.nhs.scot", "Base URL of the PHS open data portal (CKAN).")
+declare("http_timeout", 60.0, "Seconds before an HTTP request to the portal is abandoned.", float)
+declare("http_retries", 4, "Attempts per HTTP request before `gpcluster sync` gives up.", int)
+declare("synthetic_seed", 20180401, "Seed of the synthetic Scotland used by the demo.", int)
+declare("disclosure_threshold", 5, "Counts at or below this are suppressed in every output.", int)
+declare("suppress_zeros", False, "Also suppress zero counts.", bool)
+declare("secret_key", "", "Secret for signing sessions and CSRF tokens. Empty means a random per-process key.")
+declare("host", "127.0.0.1", "Address `gpcluster serve` listens on.")
+declare("port", 8000, "Port `gpcluster serve` listens on.", int)
+declare("oidc_issuer", "", "OpenID Connect issuer URL; empty disables OIDC sign-in.")
+declare("oidc_client_id", "", "OpenID Connect client id.")
+declare("oidc_client_secret", "", "OpenID Connect client secret (set it in the environment, never in a file).")
+
+
+def _parse(setting: Setting, raw: Any, origin: str) -> Any:
+    if setting.kind is bool and isinstance(raw, str):
+        if raw.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.lower() in {"0", "false", "no", "off", ""}:
+            return False
+        raise UserError(f"{origin}: {setting.name} must be true or false, got {raw!r}")
+    try:
+        return setting.kind(raw)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{origin}: {setting.name} must be {setting.kind.__name__}, got {raw!r}") from exc
+
+
+@cache
+def _file_values() -> dict[str, Any]:
+    path = Path(os.environ.get("GPCLUSTER_CONFIG", "gpcluster.toml"))
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: not valid TOML: {exc}") from exc
+    values = data.get("gpcluster", {})
+    unknown = sorted(set(values) - set(SETTINGS))
+    if unknown:
+        raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+    return values
+
+
+def get(name: str) -> Any:
+    """The current value of a setting."""
+    setting = SETTINGS[name]
+    if setting.env_var in os.environ:
+        return _parse(setting, os.environ[setting.env_var], setting.env_var)
+    file_values = _file_values()
+    if name in file_values:
+        return _parse(setting, file_values[name], "config file")
+    return setting.default
+
+
+def home() -> Path:
+    return Path(get("home"))
+
+
+def warehouse_path() -> Path:
+    return Path(get("warehouse") or home() / "warehouse.duckdb")
+
+
+def cache_dir() -> Path:
+    return Path(get("cache_dir") or home() / "cache")
+
+
+def store_url() -> str:
+    return get("store_url") or f"sqlite:///{home() / 'store.db'}"
+
+
+def clear_cache() -> None:
+    """Forget the config file's values (tests change GPCLUSTER_CONFIG)."""
+    _file_values.cache_clear()

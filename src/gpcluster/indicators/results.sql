@@ -1,0 +1,51 @@
+-- Indicator results: the contract between the indicator engine and its readers (web app, packs,
+-- exports, planner). Written by gpcluster.indicators; never edited by hand.
+
+CREATE TABLE IF NOT EXISTS indicator_definition (
+    indicator_id  VARCHAR NOT NULL,
+    version       VARCHAR NOT NULL,     -- first 12 hex of sha256 of the definition file
+    title         VARCHAR NOT NULL,
+    description   VARCHAR NOT NULL,     -- plain language
+    why_it_matters VARCHAR NOT NULL,
+    measure_type  VARCHAR NOT NULL,     -- proportion | crude_rate | dsr | standardised_ratio | mean | count
+    multiplier    DOUBLE NOT NULL,      -- e.g. 100 for %, 1000 for per 1,000
+    unit          VARCHAR NOT NULL,     -- e.g. '%', 'per 1,000 patients'
+    polarity      VARCHAR NOT NULL,     -- higher_is_better | higher_is_worse | neither
+    synthetic     BOOLEAN NOT NULL,     -- TRUE for the demo's synthetic activity indicators
+    definition    VARCHAR NOT NULL,     -- the definition file's text, verbatim
+    computed_at   TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (indicator_id, version)
+);
+
+-- One row per indicator x period x level x area. level in ('practice','cluster','hscp','board','scotland').
+-- area_code: practice code, cluster_id, S37 HSCP, S08 board, or 'S92000003' for Scotland.
+-- Disclosure control is NOT applied here (this table never leaves the server); every output path
+-- applies gpcluster.stats.disclosure using `suppressible` and the definition's rule.
+CREATE TABLE IF NOT EXISTS indicator_value (
+    indicator_id    VARCHAR NOT NULL,
+    version         VARCHAR NOT NULL,
+    period          DATE NOT NULL,
+    level           VARCHAR NOT NULL,
+    area_code       VARCHAR NOT NULL,
+    cluster_id      VARCHAR,            -- membership in force in this period (practice rows)
+    hscp_code       VARCHAR,
+    board_code      VARCHAR,
+    numerator       DOUBLE,
+    denominator     DOUBLE,
+    value           DOUBLE,
+    lower95         DOUBLE,
+    upper95         DOUBLE,
+    lower998        DOUBLE,
+    upper998        DOUBLE,
+    cluster_value   DOUBLE,             -- comparators for the same period
+    hscp_value      DOUBLE,
+    board_value     DOUBLE,
+    scotland_value  DOUBLE,
+    funnel_scotland VARCHAR,            -- high_998 | high_95 | not_significant | low_95 | low_998 | NULL
+    funnel_hscp     VARCHAR,
+    spc_signal      VARCHAR,            -- special_cause_improvement | special_cause_concern | special_cause_neutral_high | special_cause_neutral_low | common_cause | NULL
+    spc_rule        VARCHAR,            -- e.g. 'Above UCL', '7 Point Trend (Increasing)'
+    national_rank   INTEGER,            -- 1 = highest value among practices in the period
+    national_decile INTEGER,            -- 1 = lowest tenth .. 10 = highest tenth
+    PRIMARY KEY (indicator_id, period, level, area_code)
+);

@@ -1,0 +1,158 @@
+-- gpcluster warehouse schema (DuckDB). The contract between loaders, the indicator engine,
+-- the web app and the workforce planner. Codes are stored as text exactly as PHS publishes them
+-- (practice codes as 5-digit text, e.g. '10002'). Dates are release dates (first of the month).
+
+-- Organisation tree -----------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS board (
+    board_code   VARCHAR PRIMARY KEY,          -- S08xxxxxx
+    board_name   VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS hscp (
+    hscp_code    VARCHAR PRIMARY KEY,          -- S37xxxxxx
+    hscp_name    VARCHAR NOT NULL,
+    board_code   VARCHAR NOT NULL              -- the board most of its practices sit in
+);
+
+-- PHS publishes cluster names, not codes. cluster_id = '<hscp_code>/<normalised name>', fixed at
+-- first sight; a later rename keeps the id and adds a row to cluster_name_history.
+CREATE TABLE IF NOT EXISTS cluster (
+    cluster_id   VARCHAR PRIMARY KEY,
+    hscp_code    VARCHAR NOT NULL,
+    cluster_name VARCHAR NOT NULL              -- latest published name
+);
+
+CREATE TABLE IF NOT EXISTS cluster_name_history (
+    cluster_id    VARCHAR NOT NULL,
+    cluster_name  VARCHAR NOT NULL,
+    first_release DATE NOT NULL,
+    last_release  DATE NOT NULL,
+    PRIMARY KEY (cluster_id, cluster_name)
+);
+
+CREATE TABLE IF NOT EXISTS practice (
+    practice_code VARCHAR PRIMARY KEY,
+    practice_name VARCHAR NOT NULL,            -- latest published name
+    postcode      VARCHAR,
+    data_zone     VARCHAR,                     -- latest; S01xxxxxx (DZ2011)
+    first_release DATE NOT NULL,
+    last_release  DATE NOT NULL
+);
+
+-- Time-versioned membership and attributes: one row per practice per contact-details release.
+CREATE TABLE IF NOT EXISTS practice_release (
+    release_date  DATE NOT NULL,
+    practice_code VARCHAR NOT NULL,
+    practice_name VARCHAR NOT NULL,
+    board_code    VARCHAR NOT NULL,
+    hscp_code     VARCHAR NOT NULL,
+    cluster_id    VARCHAR,                     -- NULL when the release gives no cluster
+    data_zone     VARCHAR,
+    postcode      VARCHAR,
+    practice_type VARCHAR,
+    dispensing    BOOLEAN,
+    list_size     INTEGER NOT NULL,
+    cluster_name  VARCHAR,                     -- the cluster name exactly as published in this release
+    PRIMARY KEY (release_date, practice_code)
+);
+
+-- Derived on every load from practice_release: opened, closed, moved_cluster, renamed, merged_into.
+CREATE TABLE IF NOT EXISTS practice_event (
+    release_date  DATE NOT NULL,
+    practice_code VARCHAR NOT NULL,
+    event         VARCHAR NOT NULL,
+    detail        VARCHAR,
+    PRIMARY KEY (release_date, practice_code, event)
+);
+
+-- Facts ------------------------------------------------------------------------------------
+-- Registered list by sex and PHS age band. sex in ('Male','Female','All');
+-- age_band in ('0-4','5-14','15-24','25-44','45-64','65-74','75-84','85+','All').
+CREATE TABLE IF NOT EXISTS list_population (
+    release_date  DATE NOT NULL,
+    practice_code VARCHAR NOT NULL,
+    sex           VARCHAR NOT NULL,
+    age_band      VARCHAR NOT NULL,
+    population    INTEGER NOT NULL,
+    PRIMARY KEY (release_date, practice_code, sex, age_band)
+);
+
+-- Data-zone attributes: SIMD 2020v2 (rank 1 = most deprived) and Urban Rural Classification.
+CREATE TABLE IF NOT EXISTS data_zone (
+    data_zone          VARCHAR PRIMARY KEY,
+    intermediate_zone  VARCHAR,
+    board_code         VARCHAR,
+    hscp_code          VARCHAR,
+    council_code       VARCHAR,
+    simd_rank          INTEGER,
+    simd_decile        INTEGER,               -- Scotland, data-zone-count based
+    simd_quintile      INTEGER,
+    simd_hb_decile     INTEGER,
+    simd_hb_quintile   INTEGER,
+    simd_hscp_decile   INTEGER,
+    simd_hscp_quintile INTEGER,
+    simd_most15        BOOLEAN,
+    simd_least15       BOOLEAN,
+    urban_rural_6      INTEGER,               -- 1 large urban .. 6 remote rural
+    urban_rural_8      INTEGER,               -- 1 .. 8 (8 = very remote rural); NULL if only 6-fold known
+    urban_rural_2      INTEGER,               -- 1 urban, 2 rural
+    population         INTEGER                -- latest small-area population estimate
+);
+
+-- Small-area population estimates: single year of age, 90 = 90+. sex in ('Male','Female','All').
+CREATE TABLE IF NOT EXISTS data_zone_population (
+    year       INTEGER NOT NULL,
+    data_zone  VARCHAR NOT NULL,
+    sex        VARCHAR NOT NULL,
+    age        INTEGER NOT NULL,
+    population INTEGER NOT NULL,
+    PRIMARY KEY (year, data_zone, sex, age)
+);
+
+-- Board population estimates (PHS "Population Estimates"): single year of age, 90 = 90+.
+CREATE TABLE IF NOT EXISTS board_population (
+    year       INTEGER NOT NULL,
+    area_code  VARCHAR NOT NULL,              -- S08 board or S92000003 Scotland
+    sex        VARCHAR NOT NULL,
+    age        INTEGER NOT NULL,
+    population INTEGER NOT NULL,
+    PRIMARY KEY (year, area_code, sex, age)
+);
+
+CREATE TABLE IF NOT EXISTS gp_headcount (
+    snapshot_date DATE NOT NULL,
+    practice_code VARCHAR NOT NULL,
+    designation   VARCHAR NOT NULL,           -- PERFORMER, SALARIED, REGISTRAR, RETAINEE
+    sex           VARCHAR NOT NULL,
+    headcount     INTEGER NOT NULL,
+    PRIMARY KEY (snapshot_date, practice_code, designation, sex)
+);
+
+-- Practice activity from local extracts (the demo's are synthetic). One value per quarter.
+-- measure examples: gp_consultations, mdt_consultations, emergency_admissions, ae_attendances,
+-- high_risk_rx_patients, high_risk_rx_denominator.
+CREATE TABLE IF NOT EXISTS practice_activity (
+    period        DATE NOT NULL,              -- first day of the quarter (aligned with releases)
+    practice_code VARCHAR NOT NULL,
+    measure       VARCHAR NOT NULL,
+    value         DOUBLE NOT NULL,
+    PRIMARY KEY (period, practice_code, measure)
+);
+
+-- Provenance: every file ever loaded. A file whose checksum is already here is not loaded again.
+CREATE SEQUENCE IF NOT EXISTS load_id_seq;
+CREATE TABLE IF NOT EXISTS load_ledger (
+    load_id      BIGINT PRIMARY KEY DEFAULT nextval('load_id_seq'),
+    source       VARCHAR NOT NULL,            -- sources registry name, e.g. 'gp_practice_populations'
+    file_name    VARCHAR NOT NULL,
+    sha256       VARCHAR NOT NULL,
+    row_count    INTEGER NOT NULL,
+    release_date DATE,
+    synthetic    BOOLEAN NOT NULL DEFAULT FALSE,
+    loaded_at    TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+
+-- Convenience view used downstream: one row per practice per population release, with the
+-- cluster/HSCP/board membership in force at that date (latest contact-details release on or
+-- before it, else the earliest after it), and the practice data zone's deprivation and rurality.
+-- Defined by gpcluster.warehouse (it needs ASOF joins); see warehouse/views.sql.
