@@ -1,0 +1,154 @@
+"""Data commands: load, sync, status, settings, demo. Thin: parse arguments, call the library, print."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gpcluster import config
+from gpcluster.errors import UserError
+
+console = Console()
+
+
+@contextmanager
+def progress_bar():
+    """A Rich progress bar fed by the library's (description, done, total) callbacks."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("Starting", total=1)
+
+        def update(description: str, done: int, total: int) -> None:
+            bar.update(task, description=description, completed=done, total=max(total, 1))
+
+        yield update
+
+
+def _parse_date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError as exc:
+        raise UserError(f"--release-date must be YYYY-MM-DD, got {value!r}") from exc
+
+
+def _print_load(report) -> None:
+    for item in report.loaded:
+        when = f" ({item.release_date})" if item.release_date else ""
+        console.print(f"loaded {item.path.name}: {item.source}{when}, {item.rows:,} rows")
+    for path, reason in report.skipped:
+        console.print(f"[dim]skipped {path.name}: {reason}[/]")
+    console.print(f"{len(report.loaded)} file(s) loaded, {len(report.skipped)} skipped")
+
+
+def _print_summary(facts: dict) -> None:
+    if facts["synthetic"]:
+        console.print("[bold yellow]SYNTHETIC DATA: an invented Scotland for demonstration, not real "
+                      "practices or patients.[/]")
+    table = Table(title=f"Scotland, latest release {facts['latest_release'] or '(none)'}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key in ("practices", "clusters", "hscps", "boards", "patients", "releases", "files_loaded"):
+        table.add_row(key.replace("_", " "), f"{facts[key]:,}")
+    console.print(table)
+
+
+def load(
+    paths: list[Path] = typer.Argument(..., help="Files or folders to load (folders: every recognised CSV)."),
+    source: str | None = typer.Option(None, "--source", help="Source name; default: detect from the header."),
+    release_date: str | None = typer.Option(None, "--release-date",
+                                            help="YYYY-MM-DD for files whose release is not in a column or name."),
+) -> None:
+    """Validate and load PHS open-data files into the warehouse (all-or-nothing)."""
+    from gpcluster.warehouse import load_paths
+
+    with progress_bar() as update:
+        report = load_paths(paths, source=source, progress=update, release_date=_parse_date(release_date))
+    _print_load(report)
+
+
+def sync(
+    dataset: list[str] | None = typer.Option(None, "--dataset", help="Source to sync (repeatable); default all."),
+    then_load: bool = typer.Option(False, "--load", help="Load the downloaded files into the warehouse."),
+) -> None:
+    """Download current and past releases from the PHS open data portal into the local cache."""
+    from gpcluster.sources.sync import sync as run_sync
+    from gpcluster.warehouse import load_paths
+
+    with progress_bar() as update:
+        report = run_sync(dataset, progress=update)
+    console.print(f"{len(report.downloaded)} file(s) downloaded, {len(report.files) - len(report.downloaded)} "
+                  f"already cached in {config.cache_dir()}")
+    if then_load:
+        by_source: dict[str, list[Path]] = {}
+        for item in report.files:
+            by_source.setdefault(item.source, []).append(item.path)
+        for name, paths in by_source.items():
+            with progress_bar() as update:
+                _print_load(load_paths(paths, source=name, progress=update))
+
+
+def status() -> None:
+    """National summary of the warehouse and the load ledger."""
+    from gpcluster.warehouse import open_warehouse, summary
+
+    con = open_warehouse(read_only=config.warehouse_path().exists())
+    try:
+        _print_summary(summary(con))
+        ledger = con.execute("""SELECT load_id, source, file_name, row_count, release_date, synthetic, loaded_at,
+                                       left(sha256, 12) FROM load_ledger ORDER BY load_id""").fetchall()
+    finally:
+        con.close()
+    table = Table(title="Load ledger")
+    for column in ("id", "source", "file", "rows", "release", "synthetic", "loaded at", "sha256"):
+        table.add_column(column)
+    for row in ledger:
+        table.add_row(*(str(v) if v is not None else "" for v in row))
+    console.print(table)
+
+
+def settings() -> None:
+    """List every setting with its current value and help."""
+    table = Table(title="Settings (environment GPCLUSTER_<NAME>, or \\[gpcluster] in the config file)")
+    for column in ("name", "value", "help"):
+        table.add_column(column)
+    for name, setting in config.SETTINGS.items():
+        value = config.get(name)
+        shown = "(set)" if "secret" in name and value else str(value)
+        table.add_row(name, shown, setting.help)
+    console.print(table)
+
+
+def demo(
+    seed: int | None = typer.Option(None, help="Seed of the synthetic Scotland (default: synthetic_seed)."),
+) -> None:
+    """Write a SYNTHETIC Scotland to <home>/synthetic, load it and print the national summary."""
+    try:
+        from gpcluster.synthetic import write_synthetic_scotland
+    except ImportError as exc:
+        raise UserError("the synthetic data generator is not available in this build") from exc
+    from gpcluster.warehouse import load_sourced, open_warehouse, summary
+
+    out_dir = config.home() / "synthetic"
+    with console.status("Writing the synthetic Scotland"):
+        written = write_synthetic_scotland(out_dir, seed if seed is not None else config.get("synthetic_seed"))
+    with progress_bar() as update:
+        load_sourced(written, synthetic=True, progress=update)
+    con = open_warehouse()
+    try:
+        _print_summary(summary(con))
+    finally:
+        con.close()
+
+
+def register(app: typer.Typer) -> None:
+    """Add the data commands to the `gpcluster` app."""
+    for command in (load, sync, status, settings, demo):
+        app.command()(command)

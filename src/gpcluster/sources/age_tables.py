@@ -1,0 +1,55 @@
+"""Wide age-by-sex tables (one row per area x sex, one column per age) reshaped to long form, with the
+checks every such PHS/NRS table must pass: ages sum to all ages, and Male + Female = All."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from gpcluster.sources.base import LINE, RawTable, suppressed, to_int
+
+
+def check_and_melt(raw: RawTable, base: pd.DataFrame, age_columns: dict[str, object], keys: list[str],
+                   age_name: str, value_name: str = "population") -> pd.DataFrame:
+    """Melt `age_columns` (file column -> age label) of `raw` onto `base` (which holds `keys`, 'sex', LINE).
+
+    Problems: non-integers, ages not summing to AllAges, Male + Female != All for any age.
+    Values PHS suppressed (blank, with a 'c' quality flag) are allowed and left out of the result.
+    """
+    wide = base.copy()
+    for column in age_columns:
+        wide[column] = to_int(raw, column, allow_blank=suppressed(raw, column))
+    band_columns = [c for c in age_columns if c != "AllAges"]
+    if "AllAges" in age_columns:
+        summed = wide[band_columns].sum(axis=1, min_count=len(band_columns))
+        off = summed.notna() & wide["AllAges"].notna() & (summed != wide["AllAges"])
+        for _, row in wide.loc[off].head(20).iterrows():
+            raw.problem("sum_mismatch", f"age groups sum to {int(row[band_columns].sum())} but AllAges is "
+                        f"{int(row['AllAges'])}", row=int(row[LINE]), column="AllAges")
+    _check_sexes(raw, wide, keys, list(age_columns))
+    long = wide.melt(id_vars=list(base.columns), value_vars=list(age_columns), var_name=age_name,
+                     value_name=value_name)
+    long[age_name] = long[age_name].map(age_columns)
+    return long[long[value_name].notna()]
+
+
+def _check_sexes(raw: RawTable, wide: pd.DataFrame, keys: list[str], columns: list[str]) -> None:
+    by_sex = {s: wide[wide["sex"] == s].set_index(keys) for s in ("Male", "Female", "All")}
+    for sex, part in by_sex.items():
+        if part.index.duplicated().any():
+            return  # duplicates are reported by the caller; comparisons would be ambiguous
+        if part.empty and sex != "All":
+            return
+    if by_sex["All"].empty:
+        return
+    male, female, total = (by_sex[s] for s in ("Male", "Female", "All"))
+    missing = total.index.difference(male.index).union(total.index.difference(female.index))
+    for key in missing[:20]:
+        raw.problem("missing_row", f"no Male/Female rows for {key} to match its All row",
+                    row=int(total.loc[key, LINE]))
+    common = total.index.intersection(male.index).intersection(female.index)
+    diff = (male.loc[common, columns] + female.loc[common, columns]) != total.loc[common, columns]
+    diff = diff.fillna(False).astype(bool)
+    for key in diff.index[diff.any(axis=1)][:20]:
+        column = diff.columns[diff.loc[key]][0]
+        raw.problem("sex_mismatch", f"Male + Female = {male.loc[key, column] + female.loc[key, column]} but All "
+                    f"is {total.loc[key, column]}", row=int(total.loc[key, LINE]), column=column)

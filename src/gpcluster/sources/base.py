@@ -1,0 +1,322 @@
+"""The shared mechanism every source module uses: read a CSV faithfully (UTF-8 with or without BOM,
+CKAN's `_id` column, column-name variants), and collect validation Problems instead of stopping."""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import hashlib
+import io
+import re
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gpcluster.errors import Problem
+
+LINE = "_line"  # 1-based line number in the source file (header = line 1), kept through reshaping
+
+CODE_PATTERNS = {
+    "board": re.compile(r"^S08\d{6}$"),
+    "hscp": re.compile(r"^S37\d{6}$"),
+    "data_zone": re.compile(r"^S01\d{6}$"),
+    "intermediate_zone": re.compile(r"^S02\d{6}$"),
+    "council": re.compile(r"^S12\d{6}$"),
+}
+PRACTICE_CODE = re.compile(r"^\d{1,5}$")
+
+
+def header_key(name: str) -> str:
+    """Column names compare case- and punctuation-insensitively: 'Ages85Plus' == 'ages85plus'."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column as gpcluster names it, and the names different releases give it."""
+
+    name: str
+    variants: tuple[str, ...] = ()
+    required: bool = True
+
+    def accepted_keys(self) -> set[str]:
+        return {header_key(self.name), *(header_key(v) for v in self.variants)}
+
+
+@dataclass
+class RawTable:
+    """A CSV read as text, columns renamed to canonical names; `problems` holds reading problems."""
+
+    path: Path
+    sha256: str
+    frame: pd.DataFrame
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def file(self) -> str:
+        return self.path.name
+
+    def problem(self, kind: str, message: str, row: int | None = None, column: str | None = None) -> None:
+        self.problems.append(Problem(self.file, kind, message, row, column))
+
+
+@dataclass
+class Reading:
+    """A validated, tidy table ready for the warehouse. `frame` keeps the `_line` column."""
+
+    source: str
+    path: Path
+    sha256: str
+    frame: pd.DataFrame
+    problems: list[Problem]
+    row_count: int
+    release_date: date | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """One external source: where it comes from, what its files look like, how to read them."""
+
+    name: str
+    title: str
+    publisher: str
+    columns: tuple[Column, ...]
+    parse: Callable[[RawTable, date | None], Reading]
+    dataset_id: str | None = None
+    resource_ids: dict[str, str] = field(default_factory=dict)  # label (e.g. release) -> CKAN resource id
+    all_resources: bool = False  # sync every CSV resource of the dataset (a release series)
+    target: str = ""
+
+    def match_score(self, header: Iterable[str]) -> float:
+        """Share of this source's required columns present in `header` (0..1)."""
+        keys = {header_key(h) for h in header}
+        required = [c for c in self.columns if c.required]
+        return sum(1 for c in required if c.accepted_keys() & keys) / len(required)
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_csv(path: Path, columns: tuple[Column, ...], data: bytes | None = None) -> RawTable:
+    """Read `path` as UTF-8 CSV (BOM optional) into strings, renaming known column variants.
+
+    Problems found: empty file, not UTF-8, ragged or truncated rows, missing required columns.
+    """
+    data = path.read_bytes() if data is None else data
+    raw = RawTable(path, sha256_of(data), pd.DataFrame())
+    if not data.strip():
+        raw.problem("empty_file", "the file is empty")
+        return raw
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raw.problem(
+            "encoding",
+            f"not UTF-8 (byte 0x{data[exc.start]:02X}; probably Latin-1/Windows-1252): re-save the file as UTF-8",
+            row=line,
+        )
+        return raw
+    first = text.split("\n", 1)[0]
+    delimiter = "\t" if first.count("\t") > first.count(",") else ","
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)  # extra fields are reported below
+            frame = pd.read_csv(
+                io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, na_values=[],
+                skip_blank_lines=True, quoting=csv.QUOTE_MINIMAL, index_col=False,
+            )
+    except pd.errors.ParserError as exc:
+        found = re.search(r"line (\d+)", str(exc))
+        raw.problem("malformed_row", f"cannot parse CSV: {exc}", row=int(found.group(1)) if found else None)
+        return raw
+    except pd.errors.EmptyDataError:
+        raw.problem("empty_file", "the file has no header row")
+        return raw
+    width = len(frame.columns)
+    frame = frame.drop(columns=[c for c in frame.columns if header_key(c) == "id" and c.startswith("_")])
+    lines, widths = _row_shapes(text, len(frame), delimiter)
+    frame[LINE] = lines
+    if frame.empty:
+        raw.problem("empty_file", "the file has a header but no data rows", row=1)
+    short = (widths >= 0) & (widths < width)
+    for line, fields in zip(lines[short][:20], widths[short][:20], strict=False):
+        raw.problem("truncated_row", f"row has {fields} of the header's {width} fields (truncated file?)",
+                    row=int(line))
+    extra = widths > width
+    for line, fields in zip(lines[extra][:20], widths[extra][:20], strict=False):
+        raw.problem("malformed_row", f"row has {fields} fields but the header has {width}", row=int(line))
+    canonical = pd.DataFrame({LINE: frame[LINE]})
+    for column in columns:
+        found = [c for c in frame.columns if header_key(c) in column.accepted_keys()]
+        if found:
+            canonical[column.name] = frame[found[0]]
+        elif column.required:
+            raw.problem("missing_column", f"required column {column.name!r} is missing", row=1, column=column.name)
+    others = [c for c in frame.columns if c not in canonical.columns]
+    raw.frame = pd.concat([canonical, frame[others]], axis=1)  # others keep e.g. the QF flag columns
+    return raw
+
+
+def _row_shapes(text: str, n_rows: int, delimiter: str) -> tuple[np.ndarray, np.ndarray]:
+    """Line number and field count of each data row, allowing for quoted newlines and blank lines."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    next(reader, None)
+    lines, widths, previous = [], [], reader.line_num
+    for row in reader:
+        if row:
+            lines.append(previous + 1)
+            widths.append(len(row))
+        previous = reader.line_num
+    if len(lines) != n_rows:  # the csv module and pandas disagree: fall back to one row per line
+        return np.arange(2, n_rows + 2), np.full(n_rows, -1)
+    return np.array(lines, dtype=int), np.array(widths, dtype=int)
+
+
+# ---- value checks: each returns clean values and records Problems against file/row/column ------------
+
+def to_int(raw: RawTable, column: str, *, minimum: int | None = 0, maximum: int | None = None,
+           allow_blank: bool | pd.Series = False) -> pd.Series:
+    """Integers from a text column; non-numbers and out-of-range values become Problems.
+
+    `allow_blank` (everywhere, or a per-row mask) lets blanks through as missing values."""
+    text = raw.frame[column].fillna("")
+    try:  # fast path: a clean column casts in one Arrow call
+        numbers = pd.Series(pc.cast(pa.array(text, type=pa.string()), pa.float64()).to_numpy(
+            zero_copy_only=False), index=text.index)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        numbers = pd.to_numeric(text, errors="coerce").astype(float)
+    failed = numbers.isna()
+    if failed.any():  # the slow path only for cells that are not plain numbers: spaces, '1,234', blanks
+        text = text.copy()
+        text[failed] = text[failed].str.strip().str.replace(",", "", regex=False)
+        numbers[failed] = pd.to_numeric(text[failed].where(text[failed] != ""), errors="coerce")
+    whole = numbers.notna() & np.isfinite(numbers.fillna(0)) & (numbers == np.floor(numbers.fillna(0)))
+    bad = ~whole & ((text != "") | ~pd.Series(allow_blank, index=text.index, dtype=bool))
+    for line, value in zip(raw.frame.loc[bad, LINE].head(20), text[bad].head(20), strict=False):
+        raw.problem("not_integer", f"expected a whole number, got {value!r}", row=int(line), column=column)
+    if minimum is not None or maximum is not None:
+        lo = numbers < minimum if minimum is not None else False
+        hi = numbers > maximum if maximum is not None else False
+        out = whole & (lo | hi)
+        for line, value in zip(raw.frame.loc[out, LINE].head(20), text[out].head(20), strict=False):
+            raw.problem("out_of_range", f"{value} is outside {minimum}..{maximum}", row=int(line), column=column)
+    return numbers.where(whole).astype("Int64")
+
+
+def to_float(raw: RawTable, column: str) -> pd.Series:
+    text = raw.frame[column].fillna("").str.strip()
+    numbers = pd.to_numeric(text.where(text != ""), errors="coerce")
+    for line, value in zip(raw.frame.loc[numbers.isna(), LINE].head(20), text[numbers.isna()].head(20),
+                           strict=False):
+        raw.problem("not_number", f"expected a number, got {value!r}", row=int(line), column=column)
+    return numbers
+
+
+def suppressed(raw: RawTable, column: str) -> pd.Series:
+    """Rows where PHS's quality flag column (<column>QF) marks the value confidential ('c')."""
+    key = header_key(column) + "qf"
+    flags = [c for c in raw.frame.columns if header_key(c) == key]
+    if not flags:
+        return pd.Series(False, index=raw.frame.index)
+    return raw.frame[flags[0]].fillna("").str.strip().str.lower() == "c"
+
+
+def codes(raw: RawTable, column: str, kind: str, *, allow_blank: bool = False) -> pd.Series:
+    """Geography codes checked against their format (S08 board, S37 HSCP, S01 data zone ...)."""
+    text = raw.frame[column].fillna("").str.strip().str.upper()
+    ok = text.str.match(CODE_PATTERNS[kind].pattern) | ((text == "") & allow_blank)
+    for line, value in zip(raw.frame.loc[~ok, LINE].head(20), text[~ok].head(20), strict=False):
+        raw.problem("bad_code", f"{value!r} is not a {kind.replace('_', ' ')} code "
+                    f"({CODE_PATTERNS[kind].pattern})", row=int(line), column=column)
+    return text.where(text != "")
+
+
+def practice_codes(raw: RawTable, column: str = "PracticeCode") -> pd.Series:
+    """Practice codes as 5-digit text ('10002'); files often carry them as integers ('1002' -> '01002')."""
+    text = raw.frame[column].fillna("").str.strip().str.replace(r"\.0$", "", regex=True)
+    ok = text.str.match(PRACTICE_CODE.pattern)
+    for line, value in zip(raw.frame.loc[~ok, LINE].head(20), text[~ok].head(20), strict=False):
+        raw.problem("bad_code", f"{value!r} is not a practice code (up to 5 digits)", row=int(line), column=column)
+    return text.str.zfill(5)
+
+
+def sexes(raw: RawTable, column: str = "Sex", also: tuple[str, ...] = ()) -> pd.Series:
+    """Sex normalised to Male/Female/All (plus any values in `also`, e.g. 'Unknown')."""
+    text = raw.frame[column].fillna("").str.strip().str.capitalize()
+    text = text.replace({"M": "Male", "F": "Female", "Persons": "All", "Total": "All"})
+    allowed = ["Male", "Female", "All", *also]
+    bad = ~text.isin(allowed)
+    for line, value in zip(raw.frame.loc[bad, LINE].head(20), text[bad].head(20), strict=False):
+        raw.problem("bad_value", f"sex must be one of {', '.join(allowed)}, got {value!r}", row=int(line),
+                    column=column)
+    return text
+
+
+def duplicates(raw: RawTable, frame: pd.DataFrame, keys: list[str], what: str) -> None:
+    """Every row after the first with the same key is a Problem."""
+    dup = frame.duplicated(subset=keys, keep="first")
+    for _, row in frame.loc[dup].head(20).iterrows():
+        key = ", ".join(f"{k}={row[k]}" for k in keys)
+        raw.problem("duplicate", f"duplicate {what} ({key})", row=int(row[LINE]))
+
+
+def yyyymmdd(raw: RawTable, column: str) -> pd.Series:
+    text = raw.frame[column].fillna("").str.strip().str.replace("-", "", regex=False)
+    parsed = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
+    for line, value in zip(raw.frame.loc[parsed.isna(), LINE].head(20), text[parsed.isna()].head(20),
+                           strict=False):
+        raw.problem("bad_date", f"expected a date YYYYMMDD, got {value!r}", row=int(line), column=column)
+    return parsed.dt.date
+
+
+_MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
+
+
+def date_from_filename(path: Path) -> date | None:
+    """Release date from names like 'practice_contactdetails_apr2024-open-data.csv' or '..._2024-04-01.csv'."""
+    name = path.stem.lower()
+    found = re.search(r"(\d{4})-?(\d{2})-?(\d{2})(?!\d)", name)
+    if found:
+        try:
+            return date(int(found[1]), int(found[2]), int(found[3]))
+        except ValueError:
+            pass
+    found = re.search(r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*[-_ ]?(\d{4})", name)
+    if found:
+        return date(int(found[2]), _MONTHS[found[1]], 1)
+    found = re.search(r"(?<!\d)(\d{4})-(\d{2})(?!\d)", name)
+    if found and 1 <= int(found[2]) <= 12:
+        return date(int(found[1]), int(found[2]), 1)
+    return None
+
+
+def release_date_of(raw: RawTable, given: date | None) -> date | None:
+    """The release date from the `Date` column, else the file name, else the fallback `given`."""
+    if "Date" in raw.frame.columns and not raw.frame.empty:
+        dates = set(yyyymmdd(raw, "Date").dropna())
+        if len(dates) > 1:
+            raw.problem("mixed_dates", f"one release per file expected, found {len(dates)} dates", column="Date")
+        return next(iter(dates), None)
+    found = date_from_filename(raw.path) or given
+    if found is None:
+        raw.problem("no_release_date", "cannot tell the release date: the file has no Date column and its name "
+                    "has no date (e.g. apr2024 or 2024-04-01); pass --release-date")
+    return found
+
+
+def reading(source: Source, raw: RawTable, frame: pd.DataFrame, release: date | None = None) -> Reading:
+    return Reading(source.name, raw.path, raw.sha256, frame, raw.problems, len(raw.frame), release)
+
+
+def usable(raw: RawTable) -> bool:
+    """False when reading already failed so badly that value checks would only add noise."""
+    return not any(p.kind in {"empty_file", "encoding", "malformed_row", "missing_column"} for p in raw.problems)

@@ -1,0 +1,58 @@
+"""Opening the DuckDB warehouse with its schema (schema.sql + views.sql) and reference organisations."""
+
+from __future__ import annotations
+
+import csv
+import io
+from importlib.resources import files
+from pathlib import Path
+
+import duckdb
+
+from gpcluster import config
+from gpcluster.errors import UserError
+
+REFERENCE = files("gpcluster.sources") / "reference"
+
+
+def connect(path: Path | str | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A plain connection to the warehouse file (default: the `warehouse` setting)."""
+    path = Path(path) if path is not None else config.warehouse_path()
+    if read_only and not path.exists():
+        raise UserError(f"no warehouse at {path}: load some data first (gpcluster load / sync / demo)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise UserError(f"cannot open the warehouse {path}: {exc}") from exc
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create missing tables and views, and seed boards and HSCPs from the packaged reference lists."""
+    con.execute((files("gpcluster.warehouse") / "schema.sql").read_text(encoding="utf-8"))
+    con.execute("ALTER TABLE practice_release ADD COLUMN IF NOT EXISTS cluster_name VARCHAR")
+    con.execute((files("gpcluster.warehouse") / "views.sql").read_text(encoding="utf-8"))
+    board_rows = _csv_rows((REFERENCE / "boards.csv").read_bytes())
+    hscp_rows = _csv_rows((REFERENCE / "hscps.csv").read_bytes())
+    con.executemany("INSERT INTO board VALUES (?, ?) ON CONFLICT DO NOTHING", board_rows)
+    con.executemany("INSERT INTO hscp VALUES (?, ?, ?) ON CONFLICT DO NOTHING", hscp_rows)
+
+
+def _csv_rows(data: bytes) -> list[list[str]]:
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    return rows[1:]
+
+
+def open_warehouse(path: Path | str | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse with the schema ensured (read-only connections only check it exists)."""
+    con = connect(path, read_only=read_only)
+    if not read_only:
+        ensure_schema(con)
+    return con
+
+
+def reference_codes() -> tuple[set[str], set[str]]:
+    """Board and HSCP codes of the packaged reference lists."""
+    boards = {r[0] for r in _csv_rows((REFERENCE / "boards.csv").read_bytes())}
+    hscps = {r[0] for r in _csv_rows((REFERENCE / "hscps.csv").read_bytes())}
+    return boards, hscps

@@ -1,0 +1,178 @@
+"""Transactional loading: validate every file first (all problems at once), then write everything in one
+transaction, rebuild the derived tables and record each file in the load ledger. Any failure rolls
+back, leaving the warehouse exactly as it was. A file whose sha256 is already in the ledger is skipped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from gpcluster.errors import Problem, UserError, ValidationFailed
+from gpcluster.sources import detect_source, header_of, read_file
+from gpcluster.sources.base import LINE, Reading, sha256_of
+from gpcluster.warehouse.connection import open_warehouse, reference_codes
+from gpcluster.warehouse.derived import rebuild_derived
+from gpcluster.warehouse.writers import write_reading
+
+Progress = Callable[[str, int, int], None]  # (what is happening, steps done, total steps)
+CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
+# Organisations and data zones first, so later facts in the same batch can be checked against them.
+LOAD_ORDER = ["geography_boards", "geography_hscps", "geography_data_zones", "simd", "urban_rural",
+              "data_zone_populations", "board_populations", "gp_practice_contact_details",
+              "gp_practice_populations", "gp_headcount", "practice_activity"]
+SCOTLAND = "S92000003"
+
+
+@dataclass
+class LoadedFile:
+    path: Path
+    source: str
+    rows: int
+    release_date: date | None
+
+
+@dataclass
+class LoadReport:
+    """What a load did: files written, files skipped (already loaded, or unrecognised in a folder)."""
+
+    loaded: list[LoadedFile] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.loaded)
+
+
+def expand(paths: Iterable[Path | str], source: str | None) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Files to read: named files as given; folders contribute the CSV files whose source is recognisable."""
+    files: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            for child in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in CSV_SUFFIXES):
+                if source or detect_source(header_of(child.read_bytes()[:65536])):
+                    files.append(child)
+                else:
+                    skipped.append((child, "not a recognised source"))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(f"{path}: no such file or folder")
+    return files, skipped
+
+
+def load_paths(paths: Iterable[Path | str], source: str | None = None, synthetic: bool = False,
+               progress: Progress | None = None, release_date: date | None = None,
+               warehouse: Path | str | None = None) -> LoadReport:
+    """Validate and load files or folders into the warehouse (default: the `warehouse` setting).
+
+    Raises ValidationFailed listing every problem (file, row, column) when any file is bad; nothing is
+    then written. `release_date` applies to files whose release is not in a Date column or the file name.
+    """
+    files, skipped = expand(paths, source)
+    return load_sourced([(source, f) for f in files], synthetic=synthetic, progress=progress,
+                        release_date=release_date, warehouse=warehouse, skipped=skipped)
+
+
+def load_sourced(items: Iterable[tuple[str | None, Path]], synthetic: bool = False,
+                 progress: Progress | None = None, release_date: date | None = None,
+                 warehouse: Path | str | None = None, skipped: list[tuple[Path, str]] | None = None) -> LoadReport:
+    """Like load_paths, for (source name or None to detect it, file) pairs; all in one transaction."""
+    progress = progress or (lambda *_: None)
+    items = [(name, Path(path)) for name, path in items]
+    report = LoadReport(skipped=list(skipped or []))
+    con = open_warehouse(warehouse)
+    try:
+        _check_provenance(con, synthetic)
+        known = {r[0] for r in con.execute("SELECT sha256 FROM load_ledger").fetchall()}
+        readings: list[Reading] = []
+        problems: list[Problem] = []
+        total = len(items) * 2
+        for i, (name, path) in enumerate(items):
+            progress(f"Validating {path.name}", i, total)
+            data = path.read_bytes()
+            digest = sha256_of(data)
+            if digest in known:
+                report.skipped.append((path, "already loaded (same checksum)"))
+                continue
+            known.add(digest)
+            item = read_file(path, name, release_date, data)
+            readings.append(item)
+            problems.extend(item.problems)
+        problems.extend(_check_codes(con, readings))
+        if problems:
+            raise ValidationFailed(problems)
+        readings.sort(key=lambda r: LOAD_ORDER.index(r.source))
+        _write_all(con, readings, synthetic, progress, len(items))
+        report.loaded = [LoadedFile(r.path, r.source, r.row_count, r.release_date) for r in readings]
+        progress("Done", total, total)
+        return report
+    finally:
+        con.close()
+
+
+def _write_all(con: duckdb.DuckDBPyConnection, readings: list[Reading], synthetic: bool, progress: Progress,
+               n_files: int) -> None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for i, item in enumerate(readings):
+            progress(f"Loading {item.path.name}", n_files + i, n_files * 2)
+            write_reading(con, item)
+            con.execute("""INSERT INTO load_ledger (source, file_name, sha256, row_count, release_date, synthetic)
+                           VALUES (?, ?, ?, ?, ?, ?)""",
+                        [item.source, item.path.name, item.sha256, item.row_count, item.release_date, synthetic])
+        if readings:
+            progress("Rebuilding clusters, practices and events", n_files * 2 - 1, n_files * 2)
+            rebuild_derived(con)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _check_provenance(con: duckdb.DuckDBPyConnection, synthetic: bool) -> None:
+    kinds = {r[0] for r in con.execute("SELECT DISTINCT synthetic FROM load_ledger").fetchall()}
+    if kinds and kinds != {synthetic}:
+        held = "synthetic" if True in kinds else "real"
+        raise UserError(f"this warehouse holds {held} data; load {'synthetic' if synthetic else 'real'} data "
+                        "into a separate warehouse (set GPCLUSTER_HOME or GPCLUSTER_WAREHOUSE)")
+
+
+def _check_codes(con: duckdb.DuckDBPyConnection, readings: list[Reading]) -> list[Problem]:
+    """Board and HSCP codes must be known: reference lists, geography already loaded, or in this batch."""
+    reference_boards, reference_hscps = reference_codes()
+    boards = reference_boards | {r[0] for r in con.execute("SELECT board_code FROM board").fetchall()}
+    hscps = reference_hscps | {r[0] for r in con.execute("SELECT hscp_code FROM hscp").fetchall()}
+    for item in readings:
+        if item.source == "geography_boards" and not item.frame.empty:
+            boards |= set(item.frame["board_code"].dropna())
+    found: list[Problem] = []
+    for item in readings:
+        if item.problems or item.frame.empty:
+            continue
+        if item.source == "geography_hscps":
+            # A new HSCP needs its board; known ones may only be renamed.
+            new = item.frame["board_code"].isna() & ~item.frame["hscp_code"].isin(hscps)
+            found += [Problem(item.path.name, "missing_board", f"new HSCP {code} needs its board in an HB column",
+                              int(line), "HB")
+                      for line, code in zip(item.frame.loc[new, LINE], item.frame.loc[new, "hscp_code"], strict=True)]
+            found += _unknown(item, "board_code", "HB", boards, "board")
+            continue
+        found += _unknown(item, "board_code", "HB", boards, "board")
+        found += _unknown(item, "hscp_code", "HSCP", hscps, "HSCP")
+        found += _unknown(item, "area_code", "HB", boards | {SCOTLAND}, "board")
+    return found
+
+
+def _unknown(item: Reading, column: str, file_column: str, allowed: set[str], what: str) -> list[Problem]:
+    """One Problem per unknown code (at its first row), at most 20."""
+    if column not in item.frame or item.source == "geography_boards":
+        return []
+    values = item.frame[column]
+    unknown = item.frame.loc[values.notna() & ~values.isin(allowed), [column, LINE]].drop_duplicates(column)
+    return [Problem(item.path.name, "unknown_code", f"unknown {what} code {code!r}", int(line), file_column)
+            for code, line in unknown.head(20).itertuples(index=False)]

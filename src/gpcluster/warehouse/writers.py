@@ -1,0 +1,90 @@
+"""Set-based writes of one validated Reading into its warehouse table (inside the caller's transaction).
+
+Release-shaped facts replace the rows of the releases (or years, periods) the file carries, so loading
+a corrected file for a release replaces it; attribute tables (data zones, boards, HSCPs) are upserted
+column by column, so SIMD, urban-rural and geography files each fill in their own columns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+import pandas as pd
+
+from gpcluster.sources.base import LINE, Reading
+
+INCOMING = "incoming"
+
+
+def _replace(table: str, key: str, columns: list[str], casts: dict[str, str] | None = None):
+    casts = casts or {}
+
+    def write(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
+        select = ", ".join(f"CAST({c} AS {casts[c]})" if c in casts else c for c in columns)
+        key_expr = f"CAST({key} AS {casts[key]})" if key in casts else key
+        con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT DISTINCT {key_expr} FROM {INCOMING})")
+        con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM {INCOMING}")
+
+    return write
+
+
+def _upsert(table: str, key: str, columns: list[str]):
+    def write(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
+        present = [c for c in columns if c in frame.columns and frame[c].notna().any()]
+        updates = ", ".join(f"{c} = coalesce(excluded.{c}, {table}.{c})" for c in present)
+        conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+        names = ", ".join([key, *present])
+        con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {INCOMING} "
+                    f"ON CONFLICT ({key}) {conflict}")
+
+    return write
+
+
+def _write_activity(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
+    con.execute(f"""DELETE FROM practice_activity WHERE (period, measure) IN
+                    (SELECT DISTINCT CAST(period AS DATE), measure FROM {INCOMING})""")
+    con.execute(f"""INSERT INTO practice_activity SELECT CAST(period AS DATE), practice_code, measure, value
+                    FROM {INCOMING}""")
+
+
+DATE = {"release_date": "DATE", "snapshot_date": "DATE"}
+DATA_ZONE_COLUMNS = [
+    "intermediate_zone", "board_code", "hscp_code", "council_code", "simd_rank", "simd_decile",
+    "simd_quintile", "simd_hb_decile", "simd_hb_quintile", "simd_hscp_decile", "simd_hscp_quintile",
+    "simd_most15", "simd_least15", "urban_rural_6", "urban_rural_8", "urban_rural_2",
+]
+
+WRITERS: dict[str, Callable[[duckdb.DuckDBPyConnection, pd.DataFrame], None]] = {
+    "gp_practice_contact_details": _replace(
+        "practice_release", "release_date",
+        ["release_date", "practice_code", "practice_name", "board_code", "hscp_code", "cluster_name",
+         "data_zone", "postcode", "practice_type", "dispensing", "list_size"], DATE),
+    "gp_practice_populations": _replace(
+        "list_population", "release_date",
+        ["release_date", "practice_code", "sex", "age_band", "population"], DATE),
+    "simd": _upsert("data_zone", "data_zone", DATA_ZONE_COLUMNS),
+    "urban_rural": _upsert("data_zone", "data_zone", DATA_ZONE_COLUMNS),
+    "geography_data_zones": _upsert("data_zone", "data_zone", DATA_ZONE_COLUMNS),
+    "geography_boards": _upsert("board", "board_code", ["board_name"]),
+    "geography_hscps": _upsert("hscp", "hscp_code", ["hscp_name", "board_code"]),
+    "data_zone_populations": _replace(
+        "data_zone_population", "year", ["year", "data_zone", "sex", "age", "population"]),
+    "board_populations": _replace("board_population", "year", ["year", "area_code", "sex", "age", "population"]),
+    "gp_headcount": _replace(
+        "gp_headcount", "snapshot_date", ["snapshot_date", "practice_code", "designation", "sex", "headcount"],
+        DATE),
+    "practice_activity": _write_activity,
+}
+
+
+def write_reading(con: duckdb.DuckDBPyConnection, item: Reading) -> None:
+    """Write one Reading with the writer registered for its source."""
+    frame = item.frame.drop(columns=[LINE], errors="ignore")
+    for column in ("release_date", "snapshot_date", "period"):
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column])
+    con.register(INCOMING, frame)
+    try:
+        WRITERS[item.source](con, frame)
+    finally:
+        con.unregister(INCOMING)

@@ -1,0 +1,174 @@
+"""Readers of the PHS formats: column-name variants, BOM and CKAN `_id`, suppressed cells, checks."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from gpcluster.sources import SOURCES, detect_source, header_of, read_file
+from gpcluster.sources.base import date_from_filename
+
+POPS = ("Date,PracticeCode,HB,HSCP,Sex,SexQF,AllAges,AllAgesQF,Ages0to4,Ages0To4QF,Ages5to14,Ages5To14QF,"
+        "Ages15to24,Ages15To24QF,Ages25to44,Ages25To44QF,Ages45to64,Ages45To64QF,Ages65to74,Ages65To74QF,"
+        "Ages75to84,Ages75To84QF,Ages85plus,Ages85PlusQF")
+
+
+def write(tmp_path: Path, name: str, text: str, bom: bool = False) -> Path:
+    path = tmp_path / name
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    return path
+
+
+def test_population_variants_bom_and_ckan_id(tmp_path):
+    header = "_id," + POPS.replace("HB,HSCP", "HB2019,HSCP2019").replace("Ages85plus", "Ages85Plus")
+    rows = ["1,20240401,1002,S08000030,S37000007,Male,,10,,1,,1,,1,,2,,2,,1,,1,,1,",
+            "2,20240401,1002,S08000030,S37000007,Female,,12,,2,,1,,1,,2,,2,,2,,1,,1,",
+            "3,20240401,1002,S08000030,S37000007,All,d,22,,3,,2,,2,,4,,4,,3,,2,,2,"]
+    reading = read_file(write(tmp_path, "pops.csv", "\n".join([header, *rows]) + "\n", bom=True))
+    assert reading.source == "gp_practice_populations" and reading.problems == []
+    assert reading.release_date == date(2024, 4, 1)
+    frame = reading.frame.set_index(["sex", "age_band"])
+    assert set(reading.frame["practice_code"]) == {"01002"}  # integer code in the file, 5-digit text here
+    assert frame.loc[("All", "All"), "population"] == 22
+    assert frame.loc[("Female", "0-4"), "population"] == 2
+    assert frame.loc[("Male", "85+"), "population"] == 1
+    assert frame.loc[("All", "25-44"), "_line"] == 4
+    assert len(reading.frame) == 27
+
+
+def test_suppressed_cells_are_accepted_and_left_out(tmp_path):
+    rows = ["20240401,25826,S08000019,S37000005,Male,,,c" + ",,c" * 8,
+            "20240401,25826,S08000019,S37000005,Female,,,c" + ",,c" * 8,
+            "20240401,25826,S08000019,S37000005,All,d,32," + ",,c" * 8]
+    reading = read_file(write(tmp_path, "pops.csv", "\n".join([POPS, *rows]) + "\n"))
+    assert reading.problems == []
+    assert reading.frame[["sex", "age_band", "population"]].values.tolist() == [["All", "All", 32]]
+
+
+def test_blank_value_without_suppression_flag_is_a_problem(tmp_path):
+    rows = ["20240401,25826,S08000019,S37000005,All,d,32," + ",," * 8]
+    reading = read_file(write(tmp_path, "pops.csv", "\n".join([POPS, *rows]) + "\n"))
+    assert any(p.kind == "not_integer" and p.row == 2 and p.column == "Ages0to4" for p in reading.problems)
+
+
+def test_age_bands_must_sum_to_all_ages(tmp_path):
+    rows = ["20240401,10002,S08000030,S37000007,All,d,23,,3,,2,,2,,4,,4,,3,,2,,2,"]
+    reading = read_file(write(tmp_path, "pops.csv", "\n".join([POPS, *rows]) + "\n"))
+    assert [(p.kind, p.row, p.column) for p in reading.problems] == [("sum_mismatch", 2, "AllAges")]
+    assert "sum to 22 but AllAges is 23" in reading.problems[0].message
+
+
+def test_urban_rural_eight_fold_gives_six_and_two_fold(tmp_path):
+    text = "DataZone,UrbanRural8fold2020,UrbanRural8fold2020QF\n" + "\n".join(
+        f"S0100{7000 + k},{k}," for k in range(1, 9)) + "\n"
+    reading = read_file(write(tmp_path, "ur.csv", text))
+    assert reading.source == "urban_rural" and reading.problems == []
+    got = reading.frame[["urban_rural_8", "urban_rural_6", "urban_rural_2"]].values.tolist()
+    # Scottish Government: 6-fold merges 4+5 and 7+8; rural (2) = accessible and remote rural.
+    assert got == [[1, 1, 1], [2, 2, 1], [3, 3, 1], [4, 4, 1], [5, 4, 1], [6, 5, 2], [7, 6, 2], [8, 6, 2]]
+
+
+def test_urban_rural_six_fold_only_layout(tmp_path):
+    text = "dz11_code,ruc16_code,ruc,classification\nS01006517,1,Urban,Large urban areas\nS01006600,6,Rural,x\n"
+    reading = read_file(write(tmp_path, "ruc16_dz11.csv", text))
+    assert reading.frame[["data_zone", "urban_rural_6", "urban_rural_2"]].values.tolist() == [
+        ["S01006517", 1, 1], ["S01006600", 6, 2]]
+    assert reading.frame["urban_rural_8"].isna().all()
+
+
+def test_data_zone_population_layouts_agree(tmp_path):
+    ages = list(range(91))
+    phs_header = "Year,DataZone,Sex,AllAges," + ",".join(f"Age{a}" for a in range(90)) + ",Age90plus"
+    nrs_header = "dz11_code,total_population,sex," + ",".join(str(a) for a in range(90)) + ",90+"
+    values = {"Male": [1] * 91, "Female": [2] * 91, "All": [3] * 91}
+    phs = [phs_header] + [f"2020,S01006506,{s},{sum(v)}," + ",".join(map(str, v)) for s, v in values.items()]
+    nrs = [nrs_header] + [f"S01006506,{sum(v)},{s}," + ",".join(map(str, v)) for s, v in values.items()]
+    a = read_file(write(tmp_path, "dz_pops.csv", "\n".join(phs) + "\n"))
+    b = read_file(write(tmp_path, "population20_dz11.csv", "\n".join(nrs) + "\n"))
+    assert a.source == b.source == "data_zone_populations" and a.problems == b.problems == []
+    columns = ["year", "data_zone", "sex", "age", "population"]
+    assert a.frame[columns].values.tolist() == b.frame[columns].values.tolist()
+    assert sorted(set(a.frame["age"])) == ages and set(a.frame["year"]) == {2020}
+
+
+def test_contact_details_codes_are_checked(tmp_path):
+    text = ("PracticeCode,GPPracticeName,PracticeListSize,HB,HSCP,DataZone,GPCluster\n"
+            "10002,A,100,S08000030,S37000007,S01007129,Dundee 4\n"
+            "123456,B,100,S8000030,S37000007,X,Dundee 4\n")
+    reading = read_file(write(tmp_path, "contacts_apr2024.csv", text))
+    assert sorted((p.row, p.column) for p in reading.problems) == [(3, "DataZone"), (3, "HB"), (3, "PracticeCode")]
+
+
+def test_tab_separated_and_quoted_newlines(tmp_path):
+    text = ('PracticeCode,GPPracticeName,PracticeListSize,HB,HSCP,GPCluster\n'
+            '10002,"Two\nLines",100,S08000030,S37000007,Dundee 4\n10017,B,x,S08000030,S37000007,Dundee 4\n')
+    reading = read_file(write(tmp_path, "contacts_apr2024.csv", text))
+    assert [(p.row, p.column) for p in reading.problems] == [(4, "PracticeListSize")]
+    tsv = text.replace(",", "\t").replace('"Two\nLines"', "Two")
+    assert read_file(write(tmp_path, "contacts_apr2024.tsv", tsv)).problems[0].row == 3
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("practice_contactdetails_apr2024-open-data.csv", date(2024, 4, 1)),
+    ("practice_contactdetails_july2025-open-data.csv", date(2025, 7, 1)),
+    ("contacts_2024-10-01.csv", date(2024, 10, 1)),
+    ("contacts_20250101.csv", date(2025, 1, 1)),
+    ("contacts_2025-04.csv", date(2025, 4, 1)),
+    ("gp_contact_details_headcount_by_practice_2020.csv", None),
+])
+def test_release_date_from_file_name(name, expected):
+    assert date_from_filename(Path(name)) == expected
+
+
+def test_detection_needs_a_clear_match():
+    assert detect_source(["PracticeCode", "GPPracticeName"]) is None
+    assert detect_source(["Date", "PracticeCode", "Measure", "Value"]).name == "practice_activity"
+    assert header_of(b"\xef\xbb\xbf_id,HB,HBName\r\n1,2,3") == ["_id", "HB", "HBName"]
+
+
+def test_registry_has_every_named_source():
+    assert set(SOURCES) == {
+        "gp_practice_contact_details", "gp_practice_populations", "simd", "urban_rural", "geography_boards",
+        "geography_hscps", "geography_data_zones", "data_zone_populations", "board_populations", "gp_headcount",
+        "practice_activity"}
+    for source in SOURCES.values():
+        assert source.target and source.publisher and any(c.required for c in source.columns)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(("relative", "source"), [
+    ("phs_gp_practices/practice_contactdetails_apr2024-open-data.csv", "gp_practice_contact_details"),
+    ("phs_gp_practices/practice_listsizes_oct2023-open-data.csv", "gp_practice_populations"),
+    ("phs_simd/simd2020v2_22062020.csv", "simd"),
+    ("humaniverse_scot/ruc16_dz11.csv", "urban_rural"),
+    ("phs_geography/hb14_hb19.csv", "geography_boards"),
+    ("humaniverse_scot/lookup_dz11_iz11_ltla20.csv", "geography_data_zones"),
+    ("humaniverse_scot/population20_dz11.csv", "data_zone_populations"),
+    ("phs_populations/HBdemography.csv", "board_populations"),
+    ("phs_gp_workforce/gp_contact_details_headcount_by_practice_2020.csv", "gp_headcount"),
+    ("phs_geography/scotpho_geo_lookup.csv", None),
+    ("humaniverse_scot/imd2020_scotland_dz11.csv", None),
+])
+def test_real_files_are_recognised(raw_dir, relative, source):
+    found = detect_source(header_of((raw_dir / relative).read_bytes()[:65536]))
+    assert (found.name if found else None) == source
+
+
+@pytest.mark.parametrize("text", ["a,b\n1,2,3\n4,5\n", "a,b\n1,2\n4,5,6\n"])
+def test_rows_with_extra_fields_are_reported(tmp_path, text):
+    from gpcluster.sources.base import Column, read_csv
+
+    raw = read_csv(write(tmp_path, "x.csv", text), (Column("a"),))
+    bad_line = 2 if text.startswith("a,b\n1,2,3") else 3
+    assert [(p.kind, p.row) for p in raw.problems] == [("malformed_row", bad_line)]
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1.5", "-3", "12a", " "])
+def test_list_size_must_be_a_whole_non_negative_number(tmp_path, value):
+    text = ("PracticeCode,GPPracticeName,PracticeListSize,HB,HSCP,GPCluster\n"
+            f"10002,A,{value},S08000030,S37000007,Dundee 4\n10017,B, 1,234 ,S08000030,S37000007,Dundee 4\n")
+    reading = read_file(write(tmp_path, "contacts_apr2024.csv", text.replace(" 1,234 ", '" 1,234 "')))
+    assert [(p.row, p.column) for p in reading.problems] == [(2, "PracticeListSize")]
+    assert reading.frame["list_size"].iloc[1] == 1234

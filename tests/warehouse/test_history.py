@@ -1,0 +1,156 @@
+"""Time-versioned organisation: stable cluster ids across renames, practice moves, openings, closures
+and mergers; idempotent and replacing reloads; ASOF membership in practice_period; rollback."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from warehouse_builders import ANGUS, Practice, base_practices, contact_csv, fingerprint, population_csv
+
+from gpcluster import config
+from gpcluster.warehouse import load_paths, open_warehouse, summary
+from gpcluster.warehouse.clusters import cluster_slug
+
+APR, JUL, OCT = date(2024, 4, 1), date(2024, 7, 1), date(2024, 10, 1)
+
+
+def rows(sql, params=()):
+    con = open_warehouse()
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize(("name", "slug"), [
+    ("Ayr & Prestwick Cluster", "ayr-and-prestwick"),
+    ("Bo'ness, Grangemouth", "boness-grangemouth"),
+    ("S  - Pink", "s-pink"),
+    ("NHSH (North) Inverness A", "nhsh-north-inverness-a"),
+    ("Bearsden/Milngavie", "bearsden-milngavie"),
+    ("Cluster", "cluster"),
+    ("Cluster Orkney", "orkney"),
+])
+def test_cluster_slug(name, slug):
+    assert cluster_slug(name) == slug
+
+
+def test_rename_keeps_the_cluster_id(tmp_path):
+    before = base_practices()
+    after = [Practice(p.code, p.name, "Dundee West" if p.cluster == "Dundee 4" else p.cluster, p.list_size,
+                      p.hb, p.hscp, p.data_zone) for p in before]
+    load_paths([contact_csv(tmp_path / "c_apr2024.csv", before), contact_csv(tmp_path / "c_jul2024.csv", after)])
+    assert rows("SELECT cluster_id, hscp_code, cluster_name FROM cluster WHERE cluster_id LIKE '%dundee-4'") == [
+        ("S37000007/dundee-4", "S37000007", "Dundee West")]
+    assert rows("SELECT cluster_name, first_release, last_release FROM cluster_name_history "
+                "WHERE cluster_id = 'S37000007/dundee-4' ORDER BY first_release") == [
+        ("Dundee 4", APR, APR), ("Dundee West", JUL, JUL)]
+    assert rows("SELECT DISTINCT cluster_id FROM practice_release WHERE practice_code IN ('10002', '10017')") == [
+        ("S37000007/dundee-4",)]
+    assert rows("SELECT count(*) FROM cluster")[0][0] == 4
+    assert rows("SELECT count(*) FROM practice_event WHERE event = 'moved_cluster'")[0][0] == 0
+
+
+def test_split_is_not_a_rename(tmp_path):
+    before = base_practices()
+    after = [Practice(p.code, p.name, {10002: "Dundee North", 10017: "Dundee South"}.get(p.code, p.cluster),
+                      p.list_size, p.hb, p.hscp, p.data_zone) for p in before]
+    load_paths([contact_csv(tmp_path / "c_apr2024.csv", before), contact_csv(tmp_path / "c_jul2024.csv", after)])
+    ids = {r[0] for r in rows("SELECT cluster_id FROM cluster")}
+    assert {"S37000007/dundee-4", "S37000007/dundee-north", "S37000007/dundee-south"} <= ids
+    moved = rows("SELECT practice_code, detail FROM practice_event WHERE event = 'moved_cluster' ORDER BY 1")
+    assert moved == [("10002", "S37000007/dundee-4 -> S37000007/dundee-north"),
+                     ("10017", "S37000007/dundee-4 -> S37000007/dundee-south")]
+
+
+def test_move_open_close_merge_and_rename_events(tmp_path):
+    april = base_practices()
+    july = [p for p in base_practices() if p.code != 10017]  # Blue closes; Muirhead takes its list
+    july[0] = Practice(10002, "Muirhead and Blue", "Dundee 4", 13500)
+    july[1] = Practice(10021, "Green Practice", "Dundee 4", 4000)  # moves from Dundee 1 to Dundee 4
+    july.append(Practice(10040, "New Practice", "North West Angus", 500, hscp=ANGUS, data_zone="S01007500"))
+    load_paths([contact_csv(tmp_path / "c_apr2024.csv", april), contact_csv(tmp_path / "c_jul2024.csv", july)])
+    events = rows("SELECT practice_code, event, detail FROM practice_event WHERE release_date = ? ORDER BY 1, 2",
+                  [JUL])
+    assert events == [
+        ("10002", "renamed", "Muirhead Surgery -> Muirhead and Blue"),
+        ("10017", "closed", None),
+        ("10017", "merged_into", "10002"),
+        ("10021", "moved_cluster", "S37000007/dundee-1 -> S37000007/dundee-4"),
+        ("10040", "opened", None),
+    ]
+    assert rows("SELECT practice_name, first_release, last_release FROM practice WHERE practice_code = '10017'") == [
+        ("Blue Practice", APR, APR)]
+    # Dundee 1 vanished without a majority successor: it keeps its id and history.
+    assert rows("SELECT cluster_name FROM cluster WHERE cluster_id = 'S37000007/dundee-1'") == [("Dundee 1",)]
+
+
+def test_practice_period_membership_asof(tmp_path):
+    april = base_practices()
+    october = [Practice(p.code, p.name, "Dundee 1" if p.code == 10002 else p.cluster, p.list_size, p.hb, p.hscp,
+                        p.data_zone) for p in april]
+    load_paths([
+        contact_csv(tmp_path / "c_apr2024.csv", april), contact_csv(tmp_path / "c_oct2024.csv", october),
+        population_csv(tmp_path / "p1.csv", "20240101", april),  # before any contact release
+        population_csv(tmp_path / "p2.csv", "20240701", april),  # between the two
+        population_csv(tmp_path / "p3.csv", "20241001", april),
+    ])
+    got = rows("SELECT release_date, cluster_id, membership_release, list_size FROM practice_period "
+               "WHERE practice_code = '10002' ORDER BY 1")
+    assert got == [(date(2024, 1, 1), "S37000007/dundee-4", APR, 8000),
+                   (JUL, "S37000007/dundee-4", APR, 8000),
+                   (OCT, "S37000007/dundee-1", OCT, 8000)]
+
+
+def test_same_file_twice_changes_nothing(tmp_path):
+    files = [contact_csv(tmp_path / "c_apr2024.csv", base_practices()),
+             population_csv(tmp_path / "p.csv", "20240401", base_practices())]
+    first = load_paths(files)
+    before = fingerprint(config.warehouse_path())
+    again = load_paths(files)
+    assert len(first.loaded) == 2 and again.loaded == []
+    assert [reason for _, reason in again.skipped] == ["already loaded (same checksum)"] * 2
+    assert fingerprint(config.warehouse_path()) == before
+
+
+def test_corrected_release_replaces_its_rows(tmp_path):
+    load_paths([population_csv(tmp_path / "p.csv", "20240401", base_practices())])
+    corrected = [p for p in base_practices() if p.code != 70001]
+    corrected[0] = Practice(10002, "Muirhead Surgery", "Dundee 4", 8100)
+    load_paths([population_csv(tmp_path / "p_fixed.csv", "20240401", corrected)])
+    assert rows("SELECT count(DISTINCT practice_code), sum(population) FROM list_population "
+                "WHERE sex = 'All' AND age_band = 'All'") == [(4, 8100 + 6000 + 4000 + 3000)]
+    assert rows("SELECT count(*) FROM load_ledger")[0][0] == 2
+
+
+def test_failure_while_writing_rolls_back(tmp_path, monkeypatch):
+    load_paths([contact_csv(tmp_path / "c_apr2024.csv", base_practices())])
+    before = fingerprint(config.warehouse_path())
+
+    def broken(con):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("gpcluster.warehouse.loader.rebuild_derived", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        load_paths([population_csv(tmp_path / "p.csv", "20240401", base_practices()),
+                    contact_csv(tmp_path / "c_jul2024.csv", base_practices()[:3])])
+    assert fingerprint(config.warehouse_path()) == before
+
+
+def test_real_and_synthetic_data_are_kept_apart(tmp_path):
+    load_paths([contact_csv(tmp_path / "c_apr2024.csv", base_practices())], synthetic=True)
+    with pytest.raises(Exception, match="holds synthetic data"):
+        load_paths([population_csv(tmp_path / "p.csv", "20240401", base_practices())])
+
+
+def test_summary_counts_latest_release(tmp_path):
+    load_paths([contact_csv(tmp_path / "c_apr2024.csv", base_practices()),
+                population_csv(tmp_path / "p1.csv", "20240101", base_practices()[:2]),
+                population_csv(tmp_path / "p2.csv", "20240401", base_practices())])
+    con = open_warehouse()
+    facts = summary(con)
+    con.close()
+    assert facts == {"latest_release": APR, "practices": 5, "clusters": 4, "hscps": 3, "boards": 2,
+                     "patients": 8000 + 6000 + 4000 + 3000 + 9000, "releases": 2, "files_loaded": 3,
+                     "synthetic": False}
