@@ -1,0 +1,33 @@
+"""The audit log: sign-ins, views of practice-level data, exports and account changes.
+
+Targets are area codes, route names or usernames; row-level data is never written here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gpcluster.store.models import AUDIT_ACTIONS, AuditEvent, User, utcnow
+
+
+def record(session: Session, action: str, user: User | None = None, target: str | None = None,
+           detail: str | None = None, ip: str | None = None, at: datetime | None = None) -> AuditEvent:
+    """Add one audit event to the session (committed with the session's unit of work)."""
+    if action not in AUDIT_ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}; expected one of {', '.join(AUDIT_ACTIONS)}")
+    event = AuditEvent(at=at or utcnow(), user_id=user.id if user is not None else None,
+                       username=user.username if user is not None else None, action=action,
+                       target=target, detail=detail, ip=ip)
+    session.add(event)
+    session.flush()
+    return event
+
+
+def recent(session: Session, limit: int = 100, action: str | None = None) -> list[AuditEvent]:
+    """The newest `limit` events, newest first, optionally only one action."""
+    query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    return list(session.scalars(query))

@@ -1,0 +1,44 @@
+"""Writing planning tables to CSV or Excel, with small-number disclosure control on patient counts.
+A single MDT post's WTE at a practice is not sensitive; patient counts at or below the threshold are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from gpcluster import config
+from gpcluster.stats.disclosure import primary_suppress
+
+PATIENT_COUNT_COLUMNS = ("list_size", "need_weighted_population", "population", "weighted_population")
+
+
+def disclose(frame: pd.DataFrame, threshold: int | None = None) -> pd.DataFrame:
+    """A copy with patient-count columns at or below the threshold (setting disclosure_threshold) blanked."""
+    k = config.get("disclosure_threshold") if threshold is None else threshold
+    out = frame.copy()
+    for col in PATIENT_COUNT_COLUMNS:
+        if col in out.columns:
+            out[col] = primary_suppress(out[col].astype(float), threshold=k,
+                                        suppress_zeros=config.get("suppress_zeros"))
+    return out
+
+
+def write_tables(tables: dict[str, pd.DataFrame], out: Path | str) -> list[Path]:
+    """Write named tables after disclosure control: one Excel workbook (one sheet per table) when `out`
+    ends in .xlsx, else a folder of CSV files. Returns the files written."""
+    out = Path(out)
+    safe = {name: disclose(frame) for name, frame in tables.items()}
+    if out.suffix.lower() == ".xlsx":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with pd.ExcelWriter(out, engine="xlsxwriter") as writer:
+            for name, frame in safe.items():
+                frame.to_excel(writer, sheet_name=name[:31], index=False)
+        return [out]
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in safe.items():
+        path = out / f"{name}.csv"
+        frame.to_csv(path, index=False, encoding="utf-8")
+        written.append(path)
+    return written

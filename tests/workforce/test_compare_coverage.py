@@ -1,0 +1,69 @@
+"""Coverage from a roster, and the scenario comparison, checked by hand on the small HSCP."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from gpcluster.workforce.allocate import allocate
+from gpcluster.workforce.compare import compare, gp_time
+from gpcluster.workforce.coverage import coverage, roster_budgets
+from gpcluster.workforce.equity import concentration_index
+
+POSTS = pd.DataFrame({"post_id": ["P1", "P2"], "role": ["pharmacist", "anp"], "wte": [1.0, 0.5]})
+SESSIONS = pd.DataFrame({"post_id": ["P1", "P1", "P2"], "practice_code": ["90005", "90001", "90006"],
+                         "sessions_per_week": [8.0, 1.0, 4.0]})
+
+
+def test_coverage_by_hand(practices, agesex):
+    cov = coverage(practices, agesex, POSTS, SESSIONS).set_index(["practice_code", "role"])
+    # Lochside: 1 pharmacist session = 4 h = 4/37.5 WTE; per 10,000 patients: 0.10667 x 10000/1500 = 0.7111
+    lochside = cov.loc[("90001", "pharmacist")]
+    assert lochside["hours_per_week"] == pytest.approx(4.0)
+    assert lochside["wte_per_10k_patients"] == pytest.approx(4 / 37.5 * 10_000 / 1500)
+    assert cov.loc[("90002", "pharmacist"), "hours_per_week"] == 0
+    # gaps within a role add to zero: the same hours, shared by need instead
+    assert cov.xs("pharmacist", level="role")["gap_hours"].sum() == pytest.approx(0, abs=1e-9)
+    clusters = coverage(practices, agesex, POSTS, SESSIONS, level="cluster").set_index(["cluster_id", "role"])
+    assert clusters.loc[("H/island", "pharmacist"), "hours_per_week"] == pytest.approx(4.0)
+    assert clusters.loc[("H/town", "pharmacist"), "list_size"] == 24_000
+
+
+def test_roster_budgets_count_delivered_sessions(practices):
+    budgets = roster_budgets(POSTS, SESSIONS, practices).set_index("role")["wte"]
+    assert budgets["pharmacist"] == pytest.approx(36 / 37.5)
+    assert budgets["anp"] == pytest.approx(16 / 37.5)
+
+
+def test_gp_time_released_minus_supervision(practices, agesex):
+    alloc = allocate(practices, agesex, "per_capita", 2.0, role="anp")
+    g = gp_time(alloc).set_index("practice_code")
+    # Burgh: 30 h of ANP on site x 0.8 released = 24 h; supervision 0.8 WTE x 2.0 h = 1.6 h; net 22.4 h
+    assert g.loc["90005", "gp_hours_released"] == pytest.approx(24.0)
+    assert g.loc["90005", "gp_supervision_hours"] == pytest.approx(1.6)
+    assert g.loc["90005", "gp_net_hours"] == pytest.approx(22.4)
+
+
+def test_compare_per_capita_with_need_weighted(practices, agesex):
+    a = allocate(practices, agesex, "per_capita", 2.0)
+    b = allocate(practices, agesex, "need_weighted", 2.0)
+    result = compare(a, b, practices, agesex)
+    table = result["practices"].set_index("practice_code")
+    assert table["hours_a"].sum() == pytest.approx(75) and table["hours_b"].sum() == pytest.approx(75)
+    assert table.loc["90006", "outcome"] == "loses" and table.loc["90005", "outcome"] == "gains"
+    q = result["by_simd_quintile"].set_index("simd_quintile")
+    assert q.loc[1, "hours_a"] == pytest.approx(30.0)
+    assert q["hours_b"].sum() == pytest.approx(75)
+    equity = result["equity"].set_index("scenario")
+    # Per capita gives every patient the same hours: no concentration in either direction.
+    assert equity.loc["a", "concentration_index_hours_per_patient"] == pytest.approx(0, abs=1e-12)
+    # Need-weighting favours the most deprived practice (Burgh, ranked first): negative CI, matching an
+    # independent computation on the comparison table.
+    expected = concentration_index(table["hours_b"] / table["list_size"], practices.set_index("practice_code")
+                                   .loc[table.index, "simd_rank"], table["list_size"])
+    assert equity.loc["b", "concentration_index_hours_per_patient"] == pytest.approx(expected)
+    assert expected < 0
+    inverse = result["inverse_care"].set_index("simd_decile")
+    assert inverse.loc[1, "hours_per_10k_need_b"] > inverse.loc[1, "hours_per_10k_need_a"]
+    gp = result["gp_time"].set_index("scenario")
+    assert gp.loc["a", "gp_hours_released"] == pytest.approx(75 * 0.5)
