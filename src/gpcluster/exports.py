@@ -1,0 +1,242 @@
+"""Exports that leave the server: indicator values as CSV, Parquet or Excel, always after disclosure
+control, and always marked when they come from synthetic data.
+
+The disclosure rule of each indicator is read from the definition text stored with its results
+(indicator_definition.definition), so an export follows exactly the definition that produced it.
+Shared by the CLI (`gpcluster indicators export`) and the web app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from gpcluster import config
+from gpcluster.errors import UserError
+from gpcluster.indicators.definition import Disclosure, parse_definition
+from gpcluster.stats.disclosure import primary_mask
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".xlsx": "excel"}
+EXCEL_MAX_ROWS = 1_048_575  # one sheet, below its header row
+SYNTHETIC_NOTE = ("SYNTHETIC DATA: generated for demonstration by gpcluster.synthetic; "
+                  "it describes no real practice or patient.")
+# Measure types whose value and interval would reveal a suppressed numerator (ScotPHO convention).
+_BACK_CALCULABLE = ("proportion", "crude_rate", "count")
+# When a row is suppressed, everything derived from its value goes too.
+_DERIVED_COLUMNS = ("value", "lower95", "upper95", "lower998", "upper998", "funnel_scotland",
+                    "funnel_hscp", "spc_signal", "spc_rule", "national_rank", "national_decile")
+EXPORT_COLUMNS = [
+    "synthetic", "indicator_id", "version", "title", "unit", "period", "level", "area_code", "area_name",
+    "cluster_id", "hscp_code", "board_code", "numerator", "denominator", "value", "lower95", "upper95",
+    "lower998", "upper998", "cluster_value", "hscp_value", "board_value", "scotland_value",
+    "funnel_scotland", "funnel_hscp", "spc_signal", "spc_rule", "national_rank", "national_decile",
+    "suppressed",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class IndicatorRule:
+    """What disclosure control needs to know about one indicator."""
+
+    measure_type: str
+    disclosure: Disclosure
+    synthetic: bool
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    path: Path
+    rows: int
+    suppressed_rows: int
+    synthetic: bool
+
+
+def apply_disclosure(frame: pd.DataFrame, rules: dict[str, IndicatorRule], threshold: int | None = None,
+                     suppress_zeros: bool | None = None) -> pd.DataFrame:
+    """Copy of indicator values with small counts suppressed, following each indicator's rule.
+
+    A row is suppressed when a count column named by the rule (numerator and/or denominator) is at or
+    below the threshold (the rule's own, else the ``disclosure_threshold`` setting); zeros only with
+    ``suppress_zeros``. Those counts are blanked, and for proportions, crude rates and counts so are the
+    value, its intervals and everything derived from it (rank, decile, funnel, SPC), which would reveal
+    the count. Adds a boolean ``suppressed`` column.
+    """
+    default = int(config.get("disclosure_threshold")) if threshold is None else threshold
+    zeros = bool(config.get("suppress_zeros")) if suppress_zeros is None else suppress_zeros
+    out = frame.copy()
+    out["suppressed"] = False
+    unknown = sorted(set(out["indicator_id"]) - set(rules))
+    if unknown:
+        raise UserError(f"no disclosure rule for indicator(s) {', '.join(unknown)}; refusing to export")
+    for indicator_id, idx in out.groupby("indicator_id", sort=False).indices.items():
+        rule = rules[indicator_id]
+        if rule.disclosure.rule == "none":
+            continue
+        limit = default if rule.disclosure.threshold is None else rule.disclosure.threshold
+        rows = out.index[idx]
+        hit = np.zeros(len(rows), dtype=bool)
+        for column in rule.disclosure.columns:
+            counts = out.loc[rows, column].to_numpy(dtype=float)
+            # a negative "count" (e.g. a fall in list size) is not a count of people: never small
+            hit |= primary_mask(np.where(counts < 0, np.nan, counts), limit, zeros)
+        if not hit.any():
+            continue
+        target = rows[hit]
+        blank = list(rule.disclosure.columns)
+        if rule.measure_type in _BACK_CALCULABLE:
+            blank += ["numerator", *_DERIVED_COLUMNS]
+        for column in dict.fromkeys(blank):
+            if column in out.columns:
+                out.loc[target, column] = None
+        out.loc[target, "suppressed"] = True
+    return _blank_suppressed_comparators(out, rules)
+
+
+_COMPARATORS = (("cluster_value", "cluster", "cluster_id"), ("hscp_value", "hscp", "hscp_code"),
+                ("board_value", "board", "board_code"), ("scotland_value", "scotland", None))
+
+
+def _blank_suppressed_comparators(out: pd.DataFrame, rules: dict[str, IndicatorRule]) -> pd.DataFrame:
+    """An area whose value was suppressed must not reappear as another row's comparator.
+
+    Works on the area rows present in `out`: disclose all levels together (then filter) for full effect.
+    """
+    if not {"indicator_id", "period", "level", "area_code"} <= set(out.columns):
+        return out
+    blanked = out["suppressed"] & out["indicator_id"].map(
+        lambda i: rules[i].measure_type in _BACK_CALCULABLE).astype(bool)
+    if not blanked.any():
+        return out
+    hidden = out.loc[blanked, ["indicator_id", "period", "level", "area_code"]]
+    for column, level, key in _COMPARATORS:
+        areas = hidden[hidden["level"] == level].drop(columns="level").assign(_hidden=True)
+        if areas.empty or column not in out.columns or (key is not None and key not in out.columns):
+            continue
+        on = ["indicator_id", "period"]
+        if key is not None:
+            areas = areas.rename(columns={"area_code": key})
+            on.append(key)
+        else:
+            areas = areas.drop(columns="area_code")
+        hit = out[on].merge(areas, on=on, how="left")["_hidden"].notna().to_numpy()
+        out.loc[hit, column] = None
+    return out
+
+
+def stored_rules(con: duckdb.DuckDBPyConnection, indicator_ids: list[str] | None = None) -> dict[str, IndicatorRule]:
+    """Disclosure rules of the stored results, parsed from the definition text stored with them."""
+    rows = con.execute(
+        "SELECT d.indicator_id, d.definition FROM indicator_definition d "
+        "JOIN (SELECT DISTINCT indicator_id, version FROM indicator_value) v USING (indicator_id, version)"
+    ).fetchall()
+    rules: dict[str, IndicatorRule] = {}
+    for indicator_id, text in rows:
+        if indicator_ids is not None and indicator_id not in indicator_ids:
+            continue
+        definition, problems = parse_definition(Path(f"{indicator_id}.toml"), text)
+        if definition is None:
+            raise UserError(f"stored definition of {indicator_id} no longer validates: {problems[0]}")
+        rules[indicator_id] = IndicatorRule(definition.measure_type, definition.disclosure, definition.synthetic)
+    return rules
+
+
+def warehouse_is_synthetic(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when any file in the load ledger was synthetic."""
+    return bool(con.execute("SELECT coalesce(bool_or(synthetic), FALSE) FROM load_ledger").fetchone()[0])
+
+
+def indicator_values(con: duckdb.DuckDBPyConnection, indicator_ids: list[str] | None = None,
+                     levels: list[str] | None = None) -> pd.DataFrame:
+    """Stored indicator values with titles and area names, unsuppressed (server-side use only)."""
+    stored = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'indicator_value'").fetchone()[0]
+    if not stored:
+        raise UserError("no indicator results in the warehouse: run `gpcluster indicators compute` first")
+    frame = con.execute(
+        """
+        SELECT v.*, d.title, d.unit,
+               coalesce(p.practice_name, c.cluster_name, h.hscp_name, b.board_name,
+                        CASE WHEN v.level = 'scotland' THEN 'Scotland' END) AS area_name
+        FROM indicator_value v
+        JOIN indicator_definition d USING (indicator_id, version)
+        LEFT JOIN practice p ON v.level = 'practice' AND p.practice_code = v.area_code
+        LEFT JOIN cluster c ON v.level = 'cluster' AND c.cluster_id = v.area_code
+        LEFT JOIN hscp h ON v.level = 'hscp' AND h.hscp_code = v.area_code
+        LEFT JOIN board b ON v.level = 'board' AND b.board_code = v.area_code
+        WHERE (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], v.indicator_id))
+          AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], v.level))
+        ORDER BY v.indicator_id, v.level, v.area_code, v.period
+        """,
+        [indicator_ids, indicator_ids, levels, levels],
+    ).df()
+    return frame
+
+
+def disclosed_indicator_values(con: duckdb.DuckDBPyConnection, indicator_ids: list[str] | None = None,
+                               levels: list[str] | None = None) -> pd.DataFrame:
+    """Indicator values ready to leave the server: suppressed, synthetic-marked, in EXPORT_COLUMNS order."""
+    # every level is disclosed together, so a suppressed area also hides as a comparator in other rows
+    frame = indicator_values(con, indicator_ids)
+    if indicator_ids:
+        missing = sorted(set(indicator_ids) - set(frame["indicator_id"]))
+        if missing:
+            raise UserError(f"no stored results for {', '.join(missing)}: run `gpcluster indicators compute`")
+    rules = stored_rules(con, indicator_ids)
+    out = apply_disclosure(frame, rules)
+    if levels:
+        out = out[out["level"].isin(levels)].reset_index(drop=True)
+    everything_synthetic = warehouse_is_synthetic(con)
+    out["synthetic"] = [everything_synthetic or rules[i].synthetic for i in out["indicator_id"]]
+    return out[EXPORT_COLUMNS]
+
+
+def format_of(path: Path, fmt: str | None = None) -> str:
+    """The export format named explicitly or by the file's suffix."""
+    fmt = fmt or FORMATS.get(path.suffix.lower())
+    if fmt not in FORMATS.values():
+        raise UserError(f"{path}: cannot tell the export format; use a .csv, .parquet or .xlsx file name")
+    return fmt
+
+
+def write_frame(frame: pd.DataFrame, path: Path, fmt: str, synthetic: bool) -> None:
+    """Write an already-disclosed table; synthetic data is marked in the file itself."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    elif fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        note = {b"gpcluster.synthetic": str(synthetic).lower().encode(),
+                b"gpcluster.note": (SYNTHETIC_NOTE if synthetic else "Disclosure control applied.").encode()}
+        pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **note}), path)
+    elif fmt == "excel":
+        if len(frame) > EXCEL_MAX_ROWS:
+            raise UserError(f"{path}: {len(frame):,} rows do not fit in an Excel sheet "
+                            f"({EXCEL_MAX_ROWS:,} at most); choose indicators or levels, or use .csv/.parquet")
+        with pd.ExcelWriter(path, engine="xlsxwriter") as writer:
+            frame.to_excel(writer, sheet_name="indicators", index=False)
+            notes = [SYNTHETIC_NOTE] if synthetic else []
+            notes += ["Counts at or below the disclosure threshold are suppressed (blank), with the values "
+                      "that would reveal them.", "Source: gpcluster indicator engine."]
+            pd.DataFrame({"notes": notes}).to_excel(writer, sheet_name="about", index=False)
+    else:
+        raise UserError(f"unknown export format {fmt!r}")
+
+
+def export_indicators(con: duckdb.DuckDBPyConnection, path: Path, fmt: str | None = None,
+                      indicator_ids: list[str] | None = None, levels: list[str] | None = None) -> ExportSummary:
+    """Write stored indicator values, with disclosure control, to CSV, Parquet or Excel."""
+    path = Path(path)
+    kind = format_of(path, fmt)
+    frame = disclosed_indicator_values(con, indicator_ids, levels)
+    if frame.empty:
+        raise UserError("no indicator results to export: run `gpcluster indicators compute` first")
+    synthetic = bool(frame["synthetic"].any())
+    write_frame(frame, path, kind, synthetic)
+    return ExportSummary(path=path, rows=len(frame), suppressed_rows=int(frame["suppressed"].sum()),
+                         synthetic=synthetic)

@@ -1,0 +1,292 @@
+"""The engine against hand calculation from the fixture's own inputs (see conftest.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import shutil
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+from statsmodels.stats.proportion import proportion_confint
+
+from gpcluster.indicators.definition import CATALOGUE_DIR, load_catalogue, load_definition
+from gpcluster.indicators.engine import compute, compute_frame
+from gpcluster.indicators.statistics import attach_statistics
+from gpcluster.stats import funnel
+
+from .conftest import (
+    ANGUS,
+    BANDS,
+    CITY,
+    DATA_ZONES,
+    DUNDEE,
+    NORTH,
+    PRACTICES,
+    RELEASES,
+    SOUTH,
+    TAYSIDE,
+    activity_value,
+    band_population,
+    cluster_of,
+)
+
+OLD = ("65-74", "75-84", "85+")
+
+
+def list_size(practice, release):
+    return sum(band_population(practice, s, b, release) for s in ("Male", "Female") for b in BANDS)
+
+
+def older(practice, release):
+    return sum(band_population(practice, s, b, release) for s in ("Male", "Female") for b in OLD)
+
+
+def members(area_level, area, release):
+    """Practices counted in an area at a release, from the fixture's membership rules."""
+    if area_level == "cluster":
+        return [p for p in PRACTICES if cluster_of(p, release) == area]
+    if area_level == "hscp":
+        return [p for p, info in PRACTICES.items() if info[0] == area]
+    if area_level == "board":
+        return [p for p, info in PRACTICES.items() if info[1] == area]
+    return list(PRACTICES)
+
+
+def row(frame, indicator, level, area, period):
+    hit = frame[(frame.indicator_id == indicator) & (frame.level == level) & (frame.area_code == area)
+                & (frame.period == pd.Timestamp(period))]
+    assert len(hit) == 1, (indicator, level, area, period, len(hit))
+    return hit.iloc[0]
+
+
+@pytest.fixture(scope="module")
+def frame(_fixture_template, tmp_path_factory):
+    """The whole catalogue computed once over a copy of the fixture warehouse."""
+    path = tmp_path_factory.mktemp("engine") / "warehouse.duckdb"
+    shutil.copyfile(_fixture_template, path)
+    with duckdb.connect(str(path)) as con:
+        return compute_frame(con, load_catalogue())
+
+
+@pytest.mark.parametrize("release", RELEASES)
+@pytest.mark.parametrize(("level", "area"), [("cluster", NORTH), ("cluster", SOUTH), ("cluster", CITY),
+                                             ("hscp", ANGUS), ("hscp", DUNDEE), ("board", TAYSIDE),
+                                             ("scotland", "S92000003")])
+def test_roll_up_sums_member_practices_in_force(frame, level, area, release):
+    practices = members(level, area, release)
+    got = row(frame, "aged_65_plus", level, area, release)
+    num = sum(older(p, release) for p in practices)
+    den = sum(list_size(p, release) for p in practices)
+    assert got.numerator == num and got.denominator == den
+    assert got.value == pytest.approx(100 * num / den)
+    assert row(frame, "list_size", level, area, release).value == den
+
+
+def test_practice_moving_cluster_counts_in_old_cluster_before_and_new_after(frame):
+    before, after = RELEASES[2], RELEASES[3]
+    assert row(frame, "list_size", "practice", "10004", before).cluster_id == NORTH
+    assert row(frame, "list_size", "practice", "10004", after).cluster_id == SOUTH
+    north_before = row(frame, "list_size", "cluster", NORTH, before).value
+    north_after = row(frame, "list_size", "cluster", NORTH, after).value
+    assert north_before == sum(list_size(p, before) for p in ("10001", "10002", "10004"))
+    assert north_after == sum(list_size(p, after) for p in ("10001", "10002"))
+    south_after = row(frame, "list_size", "cluster", SOUTH, after).value
+    assert south_after == list_size("10003", after) + list_size("10004", after)
+    # the practice's comparator follows it
+    assert row(frame, "aged_65_plus", "practice", "10004", before).cluster_value == pytest.approx(
+        row(frame, "aged_65_plus", "cluster", NORTH, before).value)
+    assert row(frame, "aged_65_plus", "practice", "10004", after).cluster_value == pytest.approx(
+        row(frame, "aged_65_plus", "cluster", SOUTH, after).value)
+
+
+@pytest.mark.parametrize(("level", "area"), [("practice", "10001"), ("practice", "10006"), ("cluster", NORTH),
+                                             ("scotland", "S92000003")])
+def test_wilson_intervals_match_statsmodels(frame, level, area):
+    release = RELEASES[1]
+    got = row(frame, "aged_85_plus", level, area, release)
+    practices = [area] if level == "practice" else members(level, area, release)
+    x = sum(band_population(p, s, "85+", release) for p in practices for s in ("Male", "Female"))
+    n = sum(list_size(p, release) for p in practices)
+    for alpha, low, high in ((0.05, "lower95", "upper95"), (0.002, "lower998", "upper998")):
+        lo, hi = proportion_confint(x, n, alpha=alpha, method="wilson")
+        assert got[low] == pytest.approx(100 * lo, rel=1e-9)
+        assert got[high] == pytest.approx(100 * hi, rel=1e-9)
+
+
+def test_comparators_are_the_areas_values(frame):
+    release = RELEASES[0]
+    practice = row(frame, "aged_65_plus", "practice", "10002", release)
+
+    def pct(practices):
+        return 100 * sum(older(p, release) for p in practices) / sum(list_size(p, release) for p in practices)
+
+    assert practice.value == pytest.approx(pct(["10002"]))
+    assert practice.cluster_value == pytest.approx(pct(["10001", "10002", "10004"]))
+    assert practice.hscp_value == pytest.approx(pct(["10001", "10002", "10003", "10004"]))
+    assert practice.board_value == pytest.approx(pct(["10001", "10002", "10003", "10004"]))
+    assert practice.scotland_value == pytest.approx(pct(list(PRACTICES)))
+    cluster = row(frame, "aged_65_plus", "cluster", CITY, release)
+    assert math.isnan(cluster.cluster_value)
+    assert cluster.hscp_value == pytest.approx(pct(["10005", "10006"]))
+
+
+def test_crude_rate_interval_exact_below_ten_events_byars_above(frame):
+    release = RELEASES[0]
+    small = row(frame, "emergency_admission_rate", "practice", "10001", release)   # 3 events
+    o, n = activity_value("10001", "emergency_admissions", release), list_size("10001", release)
+    assert o == 3 and small.value == pytest.approx(1000 * o / n)
+    assert small.lower95 == pytest.approx(sps.chi2.ppf(0.025, 2 * o) / 2 / n * 1000)
+    assert small.upper95 == pytest.approx(sps.chi2.ppf(0.975, 2 * o + 2) / 2 / n * 1000)
+    big = row(frame, "emergency_admission_rate", "practice", "10005", release)     # 15 events
+    o, n = activity_value("10005", "emergency_admissions", release), list_size("10005", release)
+    z = sps.norm.ppf(0.975)
+    assert big.lower95 == pytest.approx(o * (1 - 1 / (9 * o) - z / (3 * math.sqrt(o))) ** 3 / n * 1000)
+    assert big.upper95 == pytest.approx(
+        (o + 1) * (1 - 1 / (9 * (o + 1)) + z / (3 * math.sqrt(o + 1))) ** 3 / n * 1000)
+
+
+def test_national_rank_and_decile_among_practices(frame):
+    release = RELEASES[3]
+    values = {p: older(p, release) / list_size(p, release) for p in PRACTICES}
+    descending = sorted(values, key=values.get, reverse=True)
+    for position, practice in enumerate(descending, start=1):
+        got = row(frame, "aged_65_plus", "practice", practice, release)
+        assert got.national_rank == position
+        ascending_rank = len(PRACTICES) - position + 1
+        assert got.national_decile == 1 + (10 * (ascending_rank - 1)) // len(PRACTICES)
+    assert pd.isna(row(frame, "aged_65_plus", "cluster", NORTH, release).national_rank)
+
+
+def test_list_weighted_mean_of_practice_attribute(frame):
+    release = RELEASES[2]
+    practices = members("cluster", NORTH, release)
+    rank = {p: DATA_ZONES[PRACTICES[p][2]][0] for p in practices}
+    expected = sum(rank[p] * list_size(p, release) for p in practices) / sum(list_size(p, release) for p in practices)
+    assert row(frame, "simd_rank_mean", "cluster", NORTH, release).value == pytest.approx(expected)
+    assert row(frame, "simd_rank_mean", "practice", "10001", release).value == 100
+    rural = [p for p in PRACTICES if DATA_ZONES[PRACTICES[p][2]][4] == 2]
+    share = 100 * sum(list_size(p, release) for p in rural) / sum(list_size(p, release) for p in PRACTICES)
+    assert row(frame, "list_in_rural_practices", "scotland", "S92000003", release).value == pytest.approx(share)
+
+
+def test_list_size_change_against_previous_release(frame):
+    practice_rows = frame[(frame.indicator_id == "list_size_change") & (frame.level == "practice")]
+    assert pd.Timestamp(RELEASES[0]) not in set(practice_rows.period)
+    now, before = RELEASES[2], RELEASES[1]
+    expected = 100 * (list_size("10003", now) - list_size("10003", before)) / list_size("10003", before)
+    assert row(frame, "list_size_change", "practice", "10003", now).value == pytest.approx(expected)
+
+
+def test_gps_per_1000_uses_nearest_release_and_skips_practices_without_headcount(frame):
+    period = dt.date(2024, 1, 1)  # snapshot 2023-12-01 is nearest the January 2024 release
+    gp_rows = frame[frame.indicator_id == "gps_per_1000"]
+    assert set(gp_rows.period) == {pd.Timestamp(period)}
+    assert row(frame, "gps_per_1000", "practice", "10001", period).value == pytest.approx(
+        1000 * 4 / list_size("10001", period))
+    north = row(frame, "gps_per_1000", "cluster", NORTH, period)  # 10004 has no headcount
+    assert north.value == pytest.approx(1000 * 6 / (list_size("10001", period) + list_size("10002", period)))
+    scotland = row(frame, "gps_per_1000", "scotland", "S92000003", period)
+    assert scotland.numerator == 11
+
+
+def test_need_weighted_list_size_uses_the_weights_in_the_file(frame):
+    weights = load_definition("need_weighted_list_size").numerator.weights
+    release = RELEASES[1]
+    expected = sum(band_population("10005", s, b, release) * weights[s][b] for s in ("Male", "Female") for b in BANDS)
+    assert row(frame, "need_weighted_list_size", "practice", "10005", release).value == pytest.approx(expected)
+
+
+def test_compute_stores_results_with_definition_version_and_replaces_them(fixture_con):
+    definitions = [load_definition("aged_65_plus"), load_definition("list_size")]
+    compute(fixture_con, definitions)
+    summary = compute(fixture_con, definitions)
+    assert summary.indicators == 2 and summary.periods == len(RELEASES)
+    text = (CATALOGUE_DIR / "aged_65_plus.toml").read_text(encoding="utf-8")
+    version = hashlib.sha256(text.encode()).hexdigest()[:12]
+    stored = fixture_con.execute(
+        "SELECT version, definition FROM indicator_definition WHERE indicator_id = 'aged_65_plus'").fetchall()
+    assert stored == [(version, text)]
+    count, versions = fixture_con.execute(
+        "SELECT count(*), count(DISTINCT version) FROM indicator_value WHERE indicator_id = 'aged_65_plus'"
+    ).fetchone()
+    # 6 practices + 3 clusters + 2 HSCPs + 2 boards + Scotland, each release, stored once
+    assert count == 14 * len(RELEASES) and versions == 1
+    value = fixture_con.execute(
+        "SELECT value FROM indicator_value WHERE indicator_id = 'aged_65_plus' AND level = 'practice' "
+        "AND area_code = '10001' AND period = ?", [RELEASES[0]]).fetchone()[0]
+    assert value == pytest.approx(100 * older("10001", RELEASES[0]) / list_size("10001", RELEASES[0]))
+
+
+def _spc_frame(values):
+    periods = pd.date_range("2019-01-01", periods=len(values), freq="QS")
+    return pd.DataFrame({
+        "indicator_id": "x", "level": "practice", "area_code": "10001", "period": periods,
+        "value": values, "numerator": values, "denominator": 1.0, "hscp_value": np.nan,
+        "scotland_value": np.nan, "national_rank": None, "national_decile": None,
+    })
+
+
+@pytest.mark.parametrize(("polarity", "expected"), [("higher_is_worse", "special_cause_concern"),
+                                                    ("higher_is_better", "special_cause_improvement"),
+                                                    ("neither", "special_cause_neutral_high")])
+def test_spc_signal_on_published_example(polarity, expected):
+    # NHSRplotthedots deviations vignette: 1,2,1,2,10,1,2,... screened UPL 4.60, so 10 is above the UCL
+    values = [1, 2, 1, 2, 10, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1]
+    frame = _spc_frame(values)
+    definition = load_definition("gp_consultation_rate").model_copy(
+        update={"id": "x", "polarity": polarity, "measure_type": "count", "denominator": None})
+    out = attach_statistics(frame.sample(frac=1, random_state=1), {"x": definition})
+    out = out.sort_values("period")
+    assert list(out.spc_rule)[4] == "Above UCL"
+    assert list(out.spc_signal)[4] == expected
+    assert set(out.spc_signal.iloc[[0, 1, 2, 3, 5, 6]]) == {"common_cause"}
+
+
+@pytest.mark.parametrize(("indicator", "reference"), [
+    ("aged_85_plus", lambda x, n, t: funnel.proportion_significance(x, n, target=t / 100)),
+    ("emergency_admission_rate", lambda x, n, t: funnel.rate_significance(x, n, target=t, multiplier=1000)),
+])
+def test_funnel_labels_match_the_stats_funnel_functions(frame, indicator, reference):
+    for release in RELEASES:
+        rows = frame[(frame.indicator_id == indicator) & (frame.level == "practice")
+                     & (frame.period == pd.Timestamp(release))]
+        target = rows.scotland_value.iloc[0]
+        expected = reference(rows.numerator.to_numpy(float), rows.denominator.to_numpy(float), target)
+        assert list(rows.funnel_scotland) == list(expected)
+    # within-HSCP labels use the HSCP's value as the target
+    rows = frame[(frame.indicator_id == indicator) & (frame.level == "practice") & (frame.hscp_code == ANGUS)
+                 & (frame.period == pd.Timestamp(RELEASES[0]))]
+    expected = reference(rows.numerator.to_numpy(float), rows.denominator.to_numpy(float), rows.hscp_value.iloc[0])
+    assert list(rows.funnel_hscp) == list(expected)
+
+
+def test_funnel_flags_a_clear_outlier(frame):
+    # 10001: 600 of 2,000 patients aged 65+ (30%) against Scotland's 23.1%; the 99.8% Wilson interval
+    # (26.9% to 33.3%) lies wholly above it
+    got = row(frame, "aged_65_plus", "practice", "10001", RELEASES[0])
+    assert got.value > got.scotland_value and got.funnel_scotland == "high_998"
+
+
+def test_compute_table_leaves_results_on_the_connection_only(fixture_con):
+    from gpcluster.indicators.engine import RESULT_COLUMNS, compute_table
+
+    rows = compute_table(fixture_con, [load_definition("aged_65_plus")], table="my_results")
+    assert rows == 14 * len(RELEASES)
+    columns = [c[0] for c in fixture_con.execute("SELECT * FROM my_results LIMIT 0").description]
+    assert columns == RESULT_COLUMNS
+    stored = fixture_con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'indicator_value'")
+    assert stored.fetchone()[0] == 0
+
+
+def test_an_empty_warehouse_computes_nothing_without_error(tmp_path):
+    from gpcluster.warehouse import open_warehouse
+
+    with open_warehouse(tmp_path / "empty.duckdb") as con:
+        summary = compute(con, load_catalogue())
+        assert (summary.rows, summary.periods) == (0, 0)
+        assert con.execute("SELECT count(*) FROM indicator_definition").fetchone()[0] == len(load_catalogue())
