@@ -54,6 +54,17 @@ declare("port", 8000, "Port `gpcluster serve` listens on.", int)
 declare("oidc_issuer", "", "OpenID Connect issuer URL; empty disables OIDC sign-in.")
 declare("oidc_client_id", "", "OpenID Connect client id.")
 declare("oidc_client_secret", "", "OpenID Connect client secret (set it in the environment, never in a file).")
+declare("cookie_secure", False, "Mark session cookies Secure (set true whenever the app is served over https).", bool)
+
+declare("login_max_failures_per_user", 5, "Failed sign-ins per username within the throttle window before sign-in is refused.", int)
+declare("login_max_failures_per_ip", 20, "Failed sign-ins from one address within the throttle window before sign-in is refused.", int)
+declare("login_throttle_window", 900, "Seconds over which failed sign-ins are counted for throttling.", int)
+declare("oidc_default_role", "national", "Role given to a user on first OpenID Connect sign-in (review it before enabling the user).")
+declare("oidc_default_scope_level", "scotland", "Scope level given to a user on first OpenID Connect sign-in.")
+declare("oidc_default_scope_code", "", "Scope code given on first OpenID Connect sign-in; empty takes it from the claim named by oidc_scope_claim.")
+declare("oidc_scope_claim", "", "ID-token claim holding the new user's scope code (e.g. a practice code); empty means none.")
+declare("oidc_activate_new_users", False, "Activate users on first OpenID Connect sign-in; false leaves them for an administrator to enable.", bool)
+declare("planner_db", "", "DuckDB file for the web planner's uploaded MDT roster. Empty means <home>/planner.duckdb.")
 
 
 def _parse(setting: Setting, raw: Any, origin: str) -> Any:

@@ -216,6 +216,10 @@ def test_compute_stores_results_with_definition_version_and_replaces_them(fixtur
     ).fetchone()
     # 6 practices + 3 clusters + 2 HSCPs + 2 boards + Scotland, each release, stored once
     assert count == 14 * len(RELEASES) and versions == 1
+    keys = fixture_con.execute(
+        "SELECT count(*), count(DISTINCT (indicator_id, period, level, area_code)) FROM indicator_value"
+    ).fetchone()
+    assert keys[0] == keys[1]  # the table has no primary key: the engine must write each key once
     value = fixture_con.execute(
         "SELECT value FROM indicator_value WHERE indicator_id = 'aged_65_plus' AND level = 'practice' "
         "AND area_code = '10001' AND period = ?", [RELEASES[0]]).fetchone()[0]

@@ -15,6 +15,10 @@ from gpcluster.errors import UserError
 # Each module exposes `register(app: typer.Typer) -> None`. Order is the order shown in --help.
 COMMAND_MODULES = [
     "gpcluster.cli.data",
+    "gpcluster.cli.indicators",
+    "gpcluster.cli.users",
+    "gpcluster.cli.serve",
+    "gpcluster.cli.plan",
 ]
 
 app = typer.Typer(

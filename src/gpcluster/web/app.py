@@ -1,0 +1,101 @@
+"""The FastAPI application: `create_app()` wires the warehouse, the store, sessions, CSRF and routes."""
+
+from __future__ import annotations
+
+import secrets
+from importlib.resources import files
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from gpcluster import config
+from gpcluster.web import account, admin, api, downloads, pages
+from gpcluster.web.auth import LoginRequired, check_csrf, require_viewer
+from gpcluster.web.data import WebData
+from gpcluster.web.render import page
+from gpcluster.web.services import Services
+
+# vega compiles its expressions with Function(), hence 'unsafe-eval'; vega-embed injects its own styles.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+                           "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'")
+
+
+def create_app(warehouse: Path | str | None = None, store_url: str | None = None, store=None) -> FastAPI:
+    """The web application on a warehouse (read-only) and an operational store."""
+    from gpcluster.store import open_store
+
+    app = FastAPI(title="gpcluster", version="1", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
+                  dependencies=[Depends(check_csrf)],
+                  description="Indicators for Scotland's GP clusters. Same access rules and disclosure "
+                              "control as the pages.")
+    app.state.services = Services(WebData(warehouse), store if store is not None else open_store(store_url))
+    app.state.oidc = _oidc_client()
+    secret = config.get("secret_key") or secrets.token_urlsafe(32)
+    app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="gpcluster_session",
+                       same_site="lax", https_only=bool(config.get("cookie_secure")), max_age=8 * 3600)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        if not request.url.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired):
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "Sign in first."}, status_code=401)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if request.url.path.startswith("/api/") or exc.status_code not in (403, 404):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return page(request, "error.html", status_code=exc.status_code,
+                    title="Not allowed" if exc.status_code == 403 else "Not found", message=str(exc.detail))
+
+    app.mount("/static", StaticFiles(directory=str(files("gpcluster.web") / "static")), name="static")
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    @app.get("/api/docs", response_class=HTMLResponse, summary="API documentation")
+    def api_docs(request: Request, viewer=Depends(require_viewer)):
+        schema = app.openapi()
+        operations = [(method.upper(), path, op.get("summary", ""), op.get("description", ""))
+                      for path, item in schema["paths"].items() for method, op in item.items()
+                      if path.startswith("/api/")]
+        return page(request, "api_docs.html", title="API", operations=operations)
+
+    app.include_router(account.router)
+    app.include_router(pages.router)
+    app.include_router(downloads.router)
+    app.include_router(api.router)
+    app.include_router(admin.router)
+    if app.state.oidc is not None:
+        app.include_router(account.oidc_router(app.state.oidc))
+    return app
+
+
+def _oidc_client():
+    """An authlib OAuth client when `oidc_issuer` is configured, else None."""
+    issuer = config.get("oidc_issuer")
+    if not issuer:
+        return None
+    from authlib.integrations.starlette_client import OAuth
+
+    oauth = OAuth()
+    return oauth.register("oidc", client_id=config.get("oidc_client_id"),
+                          client_secret=config.get("oidc_client_secret"),
+                          server_metadata_url=issuer.rstrip("/") + "/.well-known/openid-configuration",
+                          client_kwargs={"scope": "openid profile email"})

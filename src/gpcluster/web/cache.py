@@ -1,0 +1,43 @@
+"""A bounded cache of released results, keyed by what determines them: the request's parameters, the
+viewer's scope (never just the user) and the disclosure settings. The warehouse is read-only while the
+app runs, so a released table stays valid for the life of the process."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from gpcluster import config
+from gpcluster.web.access import Viewer
+
+CACHE_SIZE = 256
+
+
+def scope_key(viewer: Viewer) -> tuple:
+    """Everything about a viewer that changes what `release` shows them."""
+    return (viewer.scope_level, viewer.scope_code, tuple(sorted(viewer.own_cluster_by_period.items())))
+
+
+class ReleasedCache:
+    """Least-recently-used cache; safe to share between request threads."""
+
+    def __init__(self, size: int = CACHE_SIZE):
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def get(self, key: Hashable, viewer: Viewer, build: Callable[[], Any]) -> Any:
+        """The cached result for (key, viewer's scope, disclosure settings), building it when absent."""
+        full = (key, scope_key(viewer), config.get("disclosure_threshold"), config.get("suppress_zeros"))
+        with self._lock:
+            if full in self._items:
+                self._items.move_to_end(full)
+                return self._items[full]
+        value = build()
+        with self._lock:
+            self._items[full] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value

@@ -1,0 +1,69 @@
+"""Every table a page shows, downloadable as CSV or Excel (same released rows as the page)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from gpcluster.web import tables
+from gpcluster.web.access import DOWNLOAD, Viewer
+from gpcluster.web.auth import client_ip, require_viewer
+from gpcluster.web.release import Pseudonyms
+from gpcluster.web.render import page
+from gpcluster.web.serialise import csv_bytes, excel_bytes
+
+router = APIRouter(dependencies=[Depends(require_viewer)])
+
+MEDIA = {"csv": "text/csv; charset=utf-8",
+         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+@dataclass(frozen=True)
+class Table:
+    """A downloadable table: the query parameter it needs and how to build it for a viewer."""
+
+    parameter: str
+    build: Callable[..., pd.DataFrame]
+
+
+TABLES = {
+    "cluster": Table("cluster_id", tables.cluster_table),
+    "practice": Table("practice_code", tables.practice_series),
+    "funnel": Table("indicator_id", tables.indicator_funnel),
+    "deciles": Table("indicator_id", tables.indicator_deciles),
+}
+
+
+def build_table(request: Request, viewer: Viewer, name: str, key: str) -> pd.DataFrame:
+    """A named table for the viewer; raises tables.NotFound for unknown names or areas."""
+    if name not in TABLES:
+        raise tables.NotFound(name)
+    services = request.app.state.services
+
+    def build() -> pd.DataFrame:
+        frame = TABLES[name].build(services.data, viewer, Pseudonyms(), key)
+        return frame.drop(columns=["named"], errors="ignore")
+
+    return services.cache.get(("table", name, key), viewer, build)
+
+
+@router.get("/download/{name}.{fmt}", summary="Download a table as CSV or Excel")
+def download(request: Request, name: str, fmt: str, key: str = "", viewer: Viewer = Depends(require_viewer)):
+    services = request.app.state.services
+    if fmt not in MEDIA or not viewer.can(DOWNLOAD):
+        return page(request, "error.html", status_code=404, title="Not found", message="No such download.")
+    try:
+        frame = build_table(request, viewer, name, key)
+    except tables.NotFound:
+        return page(request, "error.html", status_code=404, title="Not found",
+                    message="No such table is available to you.")
+    services.audit("export", viewer, target=f"{name}:{key}", detail=fmt, ip=client_ip(request))
+    body = csv_bytes(frame, services.data.synthetic) if fmt == "csv" else excel_bytes(
+        frame, services.data.synthetic, sheet=name)
+    safe_key = "".join(ch if ch.isalnum() else "-" for ch in key)[:60]
+    return Response(body, media_type=MEDIA[fmt],
+                    headers={"Content-Disposition": f'attachment; filename="gpcluster-{name}-{safe_key}.{fmt}"'})

@@ -1,0 +1,103 @@
+"""The one gate every figure passes through before it leaves the server (page, API, download, chart).
+
+1. Disclosure control: each indicator's small-number rule (gpcluster.exports.apply_disclosure, built on
+   gpcluster.stats.disclosure) blanks small counts and, for proportions and crude rates, the values and
+   intervals that would reveal them; complementary suppression within clusters stops a suppressed count
+   being recovered from the published cluster total (gpcluster.web.complements).
+2. Scope: practices the viewer may not see by name become 'Practice A', 'Practice B', ... with no code,
+   no numerator, no cluster/HSCP/board and a rounded denominator (an exact list size would identify the
+   practice).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+import numpy as np
+import pandas as pd
+
+from gpcluster.exports import IndicatorRule, apply_disclosure
+from gpcluster.web.access import Viewer, named_mask
+from gpcluster.web.complements import apply_complements
+
+#: columns that may leave the server, in this order
+OUTPUT_COLUMNS = [
+    "indicator_id", "period", "level", "area_code", "area_name", "cluster_id", "hscp_code", "board_code",
+    "numerator", "denominator", "value", "lower95", "upper95", "lower998", "upper998", "cluster_value",
+    "hscp_value", "board_value", "scotland_value", "funnel_scotland", "funnel_hscp", "spc_signal", "spc_rule",
+    "national_rank", "national_decile", "suppressed", "named",
+]  # fmt: skip
+#: denominators of pseudonymised practices are rounded to this base so they do not identify a practice
+DENOMINATOR_ROUNDING = 100
+# Ties in value are broken by a keyed hash (never by code or name); the key changes per process.
+_TIE_KEY = secrets.token_bytes(16)
+
+
+def _tie_break(code: str) -> str:
+    return hmac.new(_TIE_KEY, code.encode(), hashlib.sha256).hexdigest()
+
+
+def pseudonym(index: int) -> str:
+    """0 -> 'Practice A', 25 -> 'Practice Z', 26 -> 'Practice AA', ..."""
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(ord("A") + rem) + letters
+    return f"Practice {letters}"
+
+
+class Pseudonyms:
+    """Consistent pseudonyms for the practices of one page or response.
+
+    Labels are handed out in the order of the first frame released (by value, then a keyed hash), so
+    the same practice keeps its label across every table and chart of the response.
+    """
+
+    def __init__(self) -> None:
+        self._labels: dict[str, str] = {}
+
+    def assign(self, codes: pd.Series, order_values: pd.Series) -> None:
+        """Give labels to codes not yet labelled, in order of `order_values` (missing last)."""
+        fresh = pd.DataFrame({"code": codes.to_numpy(), "value": order_values.to_numpy(dtype=float)})
+        fresh = fresh[~fresh["code"].isin(self._labels)].drop_duplicates("code")
+        fresh["tie"] = [_tie_break(c) for c in fresh["code"]]
+        fresh = fresh.sort_values(["value", "tie"], na_position="last")
+        for code in fresh["code"]:
+            self._labels[code] = pseudonym(len(self._labels))
+
+    def label(self, code: str) -> str:
+        return self._labels[code]
+
+
+def release(frame: pd.DataFrame, rules: dict[str, IndicatorRule], viewer: Viewer,
+            pseudonyms: Pseudonyms, complements: set[tuple] | None = None) -> pd.DataFrame:
+    """Indicator rows made safe to leave the server for this viewer (see module docstring).
+
+    `complements`: (indicator_id, period, practice code) also to suppress (gpcluster.web.complements).
+    """
+    if frame.empty:
+        return pd.DataFrame(columns=OUTPUT_COLUMNS)
+    out = apply_complements(apply_disclosure(frame, rules), complements or set(), rules)
+    is_practice = (out["level"] == "practice").to_numpy()
+    named = np.ones(len(out), dtype=bool)
+    named[is_practice] = named_mask(viewer, out.loc[is_practice])
+    hidden = ~named
+    if hidden.any():
+        hidden_rows = out.loc[hidden]
+        latest = hidden_rows.sort_values("period").groupby("area_code").tail(1)
+        pseudonyms.assign(latest["area_code"], latest["value"])
+        labels = [pseudonyms.label(c) for c in hidden_rows["area_code"]]
+        out = out.astype({"area_code": object, "area_name": object, "numerator": float, "denominator": float,
+                          "cluster_id": object, "hscp_code": object, "board_code": object})
+        out.loc[hidden, "area_code"] = labels
+        out.loc[hidden, "area_name"] = labels
+        out.loc[hidden, "numerator"] = np.nan
+        # membership narrows a pseudonym down to a handful of practices: the page's context says enough
+        out.loc[hidden, ["cluster_id", "hscp_code", "board_code"]] = None
+        rounded = np.round(out.loc[hidden, "denominator"].to_numpy(dtype=float) / DENOMINATOR_ROUNDING)
+        out.loc[hidden, "denominator"] = rounded * DENOMINATOR_ROUNDING
+    out["named"] = named
+    return out.reindex(columns=OUTPUT_COLUMNS).reset_index(drop=True)

@@ -1,0 +1,39 @@
+"""What the app needs from the rest of gpcluster: the warehouse (read-only) and the operational store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gpcluster.web.access import Viewer
+from gpcluster.web.cache import ReleasedCache
+from gpcluster.web.data import WebData
+
+
+@dataclass
+class Services:
+    data: WebData
+    store: object  # gpcluster.store.Store
+    cache: ReleasedCache = field(default_factory=ReleasedCache)
+
+    def viewer(self, user_id: int) -> Viewer | None:
+        """The active user with this id as a Viewer, else None."""
+        from gpcluster.store.models import User
+
+        with self.store.session() as session:
+            user = session.get(User, user_id)
+            if user is None or not user.active:
+                return None
+            own = {}
+            if user.scope_level == "practice" and user.scope_code:
+                own = self.data.practice_clusters(user.scope_code)
+            return Viewer(user.id, user.username, user.display_name or user.username, user.role,
+                          user.scope_level, user.scope_code, own)
+
+    def audit(self, action: str, viewer: Viewer | None = None, target: str | None = None, detail: str | None = None, ip: str | None = None) -> None:
+        """Write one audit event (never row-level data: targets are area codes or route names)."""
+        from gpcluster.store import audit
+        from gpcluster.store.models import User
+
+        with self.store.session() as session:
+            user = session.get(User, viewer.user_id) if viewer else None
+            audit.record(session, action, user=user, target=target, detail=detail, ip=ip)

@@ -1,0 +1,115 @@
+"""The tables the app shows. Each returns rows already released for the viewer (gpcluster.web.release),
+so a page, its chart data, its CSV/Excel download and the API all show exactly the same figures."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from gpcluster.web.access import Viewer
+from gpcluster.web.data import WebData
+from gpcluster.web.release import Pseudonyms, release
+
+COMPARATOR_LEVELS = ["cluster", "hscp", "scotland"]
+
+
+class NotFound(LookupError):
+    """The requested area or indicator does not exist (or may not be revealed to exist)."""
+
+
+def _period(data: WebData, period: date | None) -> date:
+    if period is None:
+        if data.latest_period is None:
+            raise NotFound("no periods")
+        return data.latest_period
+    if period not in data.periods:
+        raise NotFound(f"no results for period {period}")
+    return period
+
+
+def cluster_table(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, cluster_id: str,
+                  period: date | None = None) -> pd.DataFrame:
+    """The cluster's practices x indicators in one period, with cluster, HSCP and Scotland rows."""
+    cluster = data.clusters.get(cluster_id)
+    if cluster is None:
+        raise NotFound(cluster_id)
+    period = _period(data, period)
+    practices = data.values(levels=["practice"], period=period, cluster_id=cluster_id)
+    comparators = data.values(levels=COMPARATOR_LEVELS, period=period,
+                              area_codes=[cluster_id, cluster.hscp_code, "S92000003"])
+    return release(pd.concat([practices, comparators], ignore_index=True), data.rules, viewer, pseudonyms,
+                   data.complements())
+
+
+def cluster_history(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, cluster_id: str,
+                    indicator_ids: list[str] | None = None) -> pd.DataFrame:
+    """Every period's rows (of the given indicators, default all) for the practices in the cluster in the
+    latest period."""
+    if cluster_id not in data.clusters:
+        raise NotFound(cluster_id)
+    members = data.values(levels=["practice"], period=data.latest_period, cluster_id=cluster_id)
+    codes = sorted(set(members["area_code"]))
+    if not codes or indicator_ids == []:
+        return release(members.iloc[0:0], data.rules, viewer, pseudonyms, data.complements())
+    rows = data.values(levels=["practice"], area_codes=codes, indicator_ids=indicator_ids)
+    return release(rows, data.rules, viewer, pseudonyms, data.complements())
+
+
+def practice_series(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, practice_code: str) -> pd.DataFrame:
+    """All periods of all indicators for one named practice. NotFound unless the viewer may name it."""
+    rows = data.values(levels=["practice"], area_codes=[practice_code])
+    if rows.empty:
+        raise NotFound(practice_code)
+    released = release(rows, data.rules, viewer, pseudonyms, data.complements())
+    if not released["named"].all():
+        # outside the viewer's scope: answer exactly as for a practice that does not exist
+        raise NotFound(practice_code)
+    return released
+
+
+def indicator_funnel(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: str,
+                     period: date | None = None) -> pd.DataFrame:
+    """All practices' values of one indicator in one period (the funnel plot's data)."""
+    if indicator_id not in data.indicators:
+        raise NotFound(indicator_id)
+    rows = data.values(indicator_ids=[indicator_id], levels=["practice", "scotland"],
+                       period=_period(data, period))
+    return release(rows, data.rules, viewer, pseudonyms, data.complements())
+
+
+def indicator_deciles(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: str) -> pd.DataFrame:
+    """Per period: the 10th, 50th and 90th centiles of practice values, Scotland and the viewer's cluster.
+
+    Centiles are taken over released (disclosure-controlled) practice values only.
+    """
+    if indicator_id not in data.indicators:
+        raise NotFound(indicator_id)
+    levels = ["practice", "scotland", "cluster"]
+    rows = release(data.values(indicator_ids=[indicator_id], levels=levels), data.rules, viewer, pseudonyms,
+                   data.complements())
+    practices = rows[rows["level"] == "practice"]
+    centiles = practices.groupby("period")["value"].quantile([0.1, 0.5, 0.9]).unstack()
+    centiles.columns = ["p10", "p50", "p90"]
+    out = centiles.reset_index()
+    out["practices"] = practices.groupby("period")["value"].count().to_numpy()
+    scotland = rows[rows["level"] == "scotland"].set_index("period")["value"]
+    out["scotland"] = out["period"].map(scotland)
+    home = viewer.home_cluster
+    if home:
+        own = rows[(rows["level"] == "cluster") & (rows["area_code"] == home)].set_index("period")["value"]
+        out["your_cluster"] = out["period"].map(own)
+    else:
+        out["your_cluster"] = np.nan
+    return out
+
+
+def indicator_spread(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms,
+                     period: date | None = None) -> pd.DataFrame:
+    """Per indicator: minimum, quartiles and maximum of released practice values in one period."""
+    rows = release(data.values(levels=["practice"], period=_period(data, period)), data.rules, viewer,
+                   pseudonyms, data.complements())
+    grouped = rows.groupby("indicator_id")["value"]
+    return pd.DataFrame({"min": grouped.min(), "q1": grouped.quantile(0.25), "q3": grouped.quantile(0.75),
+                         "max": grouped.max()}).reset_index()

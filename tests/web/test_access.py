@@ -1,0 +1,171 @@
+"""Named practice data never leaves a viewer's scope: every GET route, with plausible parameters."""
+
+from __future__ import annotations
+
+import io
+import itertools
+
+import openpyxl
+import pytest
+from fastapi.routing import APIRoute
+from starlette.routing import Route
+from warehouse_fixture import CLUSTERS, INDICATORS, OWN_CLUSTER, PRACTICES
+
+CANDIDATES = {
+    "cluster_id": list(CLUSTERS),
+    "practice_code": list(PRACTICES),
+    "indicator_id": list(INDICATORS),
+    "name": ["cluster", "practice", "funnel", "deciles"],
+    "fmt": ["csv", "xlsx"],
+}
+QUERY_VALUES = {
+    "key": [*CLUSTERS, *PRACTICES, *INDICATORS],
+    "q": ["Bravo", "70001", "Cedar", "dundee", "Surgery", "Practice"],
+    "indicator": list(INDICATORS),
+}
+
+
+def _identifying(code: str) -> list[str]:
+    name, _, _, postcode = PRACTICES[code]
+    return [code, name, postcode]
+
+
+def forbidden_for(visible_clusters: set[str]) -> list[str]:
+    return [s for code, (_, cluster, _, _) in PRACTICES.items() if cluster not in visible_clusters
+            for s in _identifying(code)]
+
+
+def body_text(response) -> str:
+    if response.headers.get("content-type", "").startswith("application/vnd.openxml"):
+        book = openpyxl.load_workbook(io.BytesIO(response.content), read_only=True)
+        return "\n".join(str(cell) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True)
+                         for cell in row)
+    return response.text
+
+
+def get_operations(app) -> list[tuple[str, list[str], list[str]]]:
+    """(path, path parameters, query parameters) of every GET operation the app documents, plus
+    undocumented top-level routes (FastAPI includes routers lazily, so the schema is the full list)."""
+    ops = []
+    for path, item in app.openapi()["paths"].items():
+        if "get" in item:
+            params = item["get"].get("parameters", [])
+            ops.append((path, [p["name"] for p in params if p["in"] == "path"],
+                        [p["name"] for p in params if p["in"] == "query"]))
+    documented = {o[0] for o in ops}
+    ops += [(r.path, [], []) for r in app.routes
+            if isinstance(r, APIRoute | Route) and "GET" in (r.methods or ()) and r.path not in documented]
+    return ops
+
+
+def requests_for(app) -> tuple[list[str], set[str]]:
+    """Every GET route filled with every plausible path parameter and query value."""
+    urls, paths = [], set()
+    for path_format, names, query_names in get_operations(app):
+        paths.add(path_format)
+        queries = [q for q in query_names if q in QUERY_VALUES]
+        for combo in itertools.product(*(CANDIDATES[n] for n in names)):
+            path = path_format
+            for n, v in zip(names, combo, strict=True):
+                path = path.replace("{" + n + "}", v)
+            urls.append(path)
+            for q in queries:
+                urls += [f"{path}?{q}={v}" for v in QUERY_VALUES[q]]
+    return urls, paths
+
+
+_SWEEPS: dict = {}
+
+
+def collect(client, app, username: str | None = None) -> dict[str, str]:
+    """Bodies of every GET request of the sweep (cached per app and user: the sweep is the slow part)."""
+    if username and (id(app), username) in _SWEEPS:
+        return _SWEEPS[(id(app), username)]
+    urls, _ = requests_for(app)
+    bodies = {}
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code < 500, (url, response.text[:500])
+        bodies[url] = body_text(response)
+    if username:
+        _SWEEPS[(id(app), username)] = bodies
+    return bodies
+
+
+@pytest.mark.parametrize(("username", "visible"), [
+    ("cql", {OWN_CLUSTER}),
+    ("pql", {OWN_CLUSTER}),  # a PQL sees their own cluster's practices by name
+    ("hscp_lothian", {"S37000030/linlithgow"}),
+])
+def test_no_route_reveals_practices_outside_scope(app, client_for, username, visible):
+    bodies = collect(client_for(username), app)
+    forbidden = forbidden_for(visible)
+    # a string the viewer typed into the URL may be echoed back; anything else is a leak
+    leaks = [(url, s) for url, text in bodies.items() for s in forbidden
+             if s.lower() in text.lower() and s.lower() not in url.lower()]
+    assert not leaks, leaks[:10]
+    # and the viewer does see their own practices by name somewhere (the test can fail both ways)
+    own = [PRACTICES[c][0] for c, (_, cl, _, _) in PRACTICES.items() if cl in visible]
+    assert all(any(name in text for text in bodies.values()) for name in own)
+
+
+def test_national_viewer_sees_every_practice_name(app, client_for):
+    """The same sweep with a Scotland-wide user finds the names: the CQL sweep above is not vacuous."""
+    bodies = collect(client_for("national"), app, "national")
+    for name, _, _, postcode in PRACTICES.values():
+        assert any(name in text for text in bodies.values()), name
+        assert not any(postcode in text for text in bodies.values()), "postcodes never leave the server"
+
+
+def test_sweep_covers_every_get_route(app):
+    urls, paths = requests_for(app)
+    for path in paths:
+        prefix = path.split("{")[0]
+        assert any(u.startswith(prefix) for u in urls), path
+    assert len(paths) >= 12
+
+
+def test_other_cluster_page_is_pseudonymised_not_hidden(client_for):
+    page = client_for("cql").get("/clusters/S37000007/dundee-west").text
+    assert "Dundee West" in page
+    assert "Practice A" in page and "Practice C" in page
+    assert "Bravo Medical Centre" not in page
+    # plain-language signal about a pseudonymised practice
+    assert "Practice A: emergency admissions per 1,000 patients" in page
+
+
+def test_practice_outside_scope_is_indistinguishable_from_missing(client_for):
+    client = client_for("cql")
+    outside, missing = client.get("/practices/70001"), client.get("/practices/99999")
+    assert outside.status_code == missing.status_code == 404
+    assert outside.text.replace("70001", "") == missing.text.replace("99999", "")
+
+
+def test_api_refused_to_roles_without_api_access(client_for):
+    assert client_for("cql").get("/api/clusters").status_code == 403
+    assert client_for("national").get("/api/clusters").status_code == 200
+
+
+def test_pseudonymised_rows_carry_no_exact_list_size(client_for):
+    rows = client_for("cql").get("/download/cluster.csv?key=S37000007/dundee-west").text
+    assert "3777" not in rows and "6600.0" in rows  # 3,777 rounds to 3,800; 6,600 is already round
+    assert "3800.0" in rows
+
+
+def test_pseudonymised_rows_carry_no_membership(client_for):
+    import json
+
+    rows = json.loads(client_for("national").get("/api/tables/funnel?key=emergency_admission_rate").text)["rows"]
+    assert all(r["cluster_id"] for r in rows if r["level"] == "practice")  # national: everything named
+    cql = client_for("cql").get("/download/funnel.csv?key=emergency_admission_rate").text
+    hidden = [line for line in cql.splitlines() if ",Practice " in line]
+    assert len(hidden) == 5
+    assert not any("S37" in line or "S08" in line for line in hidden)
+
+
+def test_pql_sees_own_cluster_with_own_practice_highlighted(client_for):
+    page = client_for("pql").get("/clusters/S37000007/dundee-east").text
+    assert "Alpha Surgery" in page and "Acorn Medical Practice" in page
+    own_row = page.split("Amber Health Centre")[0].rsplit("<tr", 1)[1]
+    assert "highlight" in own_row
+    assert "(your practice)" in page.split("Amber Health Centre")[1].split("</th>")[0]
