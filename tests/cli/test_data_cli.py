@@ -90,16 +90,6 @@ def test_settings_lists_every_setting(monkeypatch):
     assert "│ http_retries" in result.output and " 7 " in result.output
 
 
-def test_demo_loads_synthetic_scotland_and_says_so():
-    pytest.importorskip("gpcluster.synthetic")
-    result = runner.invoke(app, ["demo"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0, result.output
-    assert "SYNTHETIC DATA" in result.output
-    assert (config.home() / "synthetic").is_dir()
-    status = runner.invoke(app, ["status"], env={"COLUMNS": "200"})
-    assert "SYNTHETIC DATA" in status.output
-
-
 def test_sync_then_load_with_recorded_portal(monkeypatch):
     import json
     from pathlib import Path

@@ -14,6 +14,7 @@ from gpcluster.errors import UserError
 
 # Each module exposes `register(app: typer.Typer) -> None`. Order is the order shown in --help.
 COMMAND_MODULES = [
+    "gpcluster.cli.demo",
     "gpcluster.cli.data",
     "gpcluster.cli.indicators",
     "gpcluster.cli.users",

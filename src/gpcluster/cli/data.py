@@ -48,7 +48,7 @@ def _print_load(report) -> None:
     console.print(f"{len(report.loaded)} file(s) loaded, {len(report.skipped)} skipped")
 
 
-def _print_summary(facts: dict) -> None:
+def print_summary(facts: dict) -> None:
     if facts["synthetic"]:
         console.print("[bold yellow]SYNTHETIC DATA: an invented Scotland for demonstration, not real "
                       "practices or patients.[/]")
@@ -101,7 +101,7 @@ def status() -> None:
 
     con = open_warehouse(read_only=config.warehouse_path().exists())
     try:
-        _print_summary(summary(con))
+        print_summary(summary(con))
         ledger = con.execute("""SELECT load_id, source, file_name, row_count, release_date, synthetic, loaded_at,
                                        left(sha256, 12) FROM load_ledger ORDER BY load_id""").fetchall()
     finally:
@@ -126,29 +126,7 @@ def settings() -> None:
     console.print(table)
 
 
-def demo(
-    seed: int | None = typer.Option(None, help="Seed of the synthetic Scotland (default: synthetic_seed)."),
-) -> None:
-    """Write a SYNTHETIC Scotland to <home>/synthetic, load it and print the national summary."""
-    try:
-        from gpcluster.synthetic import write_synthetic_scotland
-    except ImportError as exc:
-        raise UserError("the synthetic data generator is not available in this build") from exc
-    from gpcluster.warehouse import load_sourced, open_warehouse, summary
-
-    out_dir = config.home() / "synthetic"
-    with console.status("Writing the synthetic Scotland"):
-        written = write_synthetic_scotland(out_dir, seed if seed is not None else config.get("synthetic_seed"))
-    with progress_bar() as update:
-        load_sourced(written, synthetic=True, progress=update)
-    con = open_warehouse()
-    try:
-        _print_summary(summary(con))
-    finally:
-        con.close()
-
-
 def register(app: typer.Typer) -> None:
     """Add the data commands to the `gpcluster` app."""
-    for command in (load, sync, status, settings, demo):
+    for command in (load, sync, status, settings):
         app.command()(command)

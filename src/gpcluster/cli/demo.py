@@ -1,0 +1,42 @@
+"""`gpcluster demo`: build the synthetic demo end to end, then serve the web app on it."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gpcluster import config
+
+console = Console()
+
+
+def demo(
+    seed: int | None = typer.Option(None, help="Seed of the synthetic Scotland (default: the synthetic_seed setting)."),
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the web app when the demo is built."),
+) -> None:
+    """Build a SYNTHETIC Scotland (files, warehouse, indicators, MDT roster, demo accounts) and serve the app."""
+    from gpcluster.cli.data import print_summary
+    from gpcluster.demo import build_demo
+
+    with console.status("Building the demo") as status:
+        report = build_demo(seed, step=lambda message: status.update(message))
+    print_summary(report.summary)
+    console.print(
+        f"{report.indicator_rows:,} indicator values computed; MDT roster: {report.roster_posts:,} posts, "
+        f"{report.roster_wte:,.0f} WTE (synthetic)."
+    )
+    table = Table(title="Demo accounts (passwords are new on every run; synthetic data only)")
+    for column in ("username", "password", "role", "scope"):
+        table.add_column(column)
+    for account in report.accounts:
+        table.add_row(account.username, account.password, account.role, account.scope_name)
+    console.print(table)
+    if serve:
+        from gpcluster.cli.serve import serve as run_server
+
+        run_server(host=config.get("host"), port=int(config.get("port")), warehouse=None)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)

@@ -1,0 +1,137 @@
+"""The demo: a synthetic Scotland taken through the same path as real data.
+
+write files in PHS formats -> load (validated, transactional) -> compute every indicator ->
+import a synthetic MDT roster through the roster importer -> demo accounts, one per kind of user.
+Everything made from it says it is synthetic.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gpcluster import config
+
+# (username, role, scope level) for each kind of user the demo shows; scope codes are chosen from the data.
+DEMO_USERS = (
+    ("demo-national", "national", "scotland"),
+    ("demo-hscp", "hscp", "hscp"),
+    ("demo-cql", "cluster", "cluster"),
+    ("demo-pql", "practice", "practice"),
+    ("demo-admin", "admin", "scotland"),
+)
+
+
+@dataclass
+class DemoAccount:
+    username: str
+    role: str
+    scope_level: str
+    scope_code: str | None
+    scope_name: str
+    password: str
+
+
+@dataclass
+class DemoReport:
+    summary: dict
+    indicator_rows: int
+    roster_posts: int
+    roster_wte: float
+    accounts: list[DemoAccount] = field(default_factory=list)
+
+
+Step = Callable[[str], None]
+
+
+def build_demo(seed: int | None = None, step: Step | None = None) -> DemoReport:
+    """Build the whole demo in <home>: warehouse with indicators and roster, and demo accounts.
+
+    Re-running replaces the synthetic data and gives the demo accounts fresh random passwords (returned
+    once, never stored in clear)."""
+    from gpcluster.indicators.definition import load_catalogue
+    from gpcluster.indicators.engine import compute
+    from gpcluster.synthetic import write_synthetic_scotland
+    from gpcluster.warehouse import load_sourced, open_warehouse, summary
+
+    say = step or (lambda _message: None)
+    seed = config.get("synthetic_seed") if seed is None else seed
+    out_dir = config.home() / "synthetic"
+
+    say("Writing the synthetic Scotland")
+    written = write_synthetic_scotland(out_dir, seed)
+    say("Loading it into the warehouse")
+    load_sourced(written, synthetic=True)
+
+    con = open_warehouse()
+    try:
+        say("Computing every indicator for every practice, cluster, HSCP, board and quarter")
+        computed = compute(con, load_catalogue())
+        say("Importing the synthetic MDT roster")
+        posts, wte = _import_roster(con, out_dir, seed)
+        say("Creating demo accounts")
+        accounts = _demo_accounts(con, seed)
+        report = DemoReport(summary(con), computed.rows, posts, wte, accounts)
+    finally:
+        con.close()
+    return report
+
+
+def _import_roster(con, out_dir: Path, seed: int) -> tuple[int, float]:
+    from gpcluster.synthetic.roster import write_synthetic_roster
+    from gpcluster.workforce.store import import_roster, read_practices
+
+    path = write_synthetic_roster(read_practices(con), out_dir / "mdt_roster.csv", seed)
+    import_roster(con, path, synthetic=True)
+    posts, wte = con.execute("SELECT count(*), coalesce(sum(wte), 0) FROM mdt_post").fetchone()
+    return int(posts), float(wte)
+
+
+def _showcase_scopes(con, seed: int) -> dict[str, tuple[str, str]]:
+    """Scopes for the demo users: the cluster holding the most planted signals (so the CQL sees signals),
+    one of its practices, and its HSCP."""
+    from gpcluster.synthetic import planted_signals
+
+    planted = {s.practice_code for s in planted_signals(seed)}
+    latest = con.execute(
+        "SELECT p.practice_code, p.practice_name, p.cluster_id, p.cluster_name, p.hscp_code, h.hscp_name "
+        "FROM practice_period p JOIN hscp h USING (hscp_code) "
+        "WHERE p.release_date = (SELECT max(release_date) FROM practice_period) AND p.cluster_id IS NOT NULL "
+        "ORDER BY p.cluster_id, p.practice_code"
+    ).fetchall()
+    by_cluster: dict[str, list[tuple]] = {}
+    for row in latest:
+        by_cluster.setdefault(row[2], []).append(row)
+    cluster_id, members = max(
+        by_cluster.items(), key=lambda item: (sum(r[0] in planted for r in item[1]), item[0])
+    )
+    practice = next((r for r in members if r[0] in planted), members[0])
+    return {
+        "scotland": (None, "Scotland"),
+        "hscp": (practice[4], f"{practice[5]} HSCP"),
+        "cluster": (cluster_id, practice[3]),
+        "practice": (practice[0], practice[1]),
+    }
+
+
+def _demo_accounts(con, seed: int) -> list[DemoAccount]:
+    from gpcluster.store import open_store
+    from gpcluster.store.accounts import add_user, find_user, set_password, set_role
+
+    scopes = _showcase_scopes(con, seed)
+    store = open_store()
+    accounts = []
+    with store.session() as session:
+        for username, role, level in DEMO_USERS:
+            code, name = scopes[level]
+            password = secrets.token_urlsafe(12)
+            if find_user(session, username) is None:
+                add_user(session, username, password, role, level, code, display_name=f"Demo {role} ({name})")
+            else:
+                set_role(session, username, role, level, code)
+                set_password(session, username, password)
+            accounts.append(DemoAccount(username, role, level, code, name, password))
+    store.engine.dispose()
+    return accounts
