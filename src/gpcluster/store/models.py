@@ -13,7 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 ROLES = ("national", "board", "hscp", "cluster", "practice", "analyst", "admin")
 SCOPE_LEVELS = ("scotland", "board", "hscp", "cluster", "practice")
 AUDIT_ACTIONS = ("login", "login_failed", "login_throttled", "logout", "view_practice", "view_cluster",
-                 "export", "api", "user_added", "user_changed")
+                 "export", "api", "user_added", "user_changed", "view_plan", "roster_import")
 
 
 def utcnow() -> datetime:

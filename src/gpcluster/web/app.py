@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from gpcluster import config
-from gpcluster.web import account, admin, api, downloads, pages
+from gpcluster.web import account, admin, api, downloads, pages, planner
 from gpcluster.web.auth import LoginRequired, check_csrf, require_viewer
 from gpcluster.web.data import WebData
 from gpcluster.web.render import page
@@ -82,6 +82,7 @@ def create_app(warehouse: Path | str | None = None, store_url: str | None = None
     app.include_router(downloads.router)
     app.include_router(api.router)
     app.include_router(admin.router)
+    app.include_router(planner.router)
     if app.state.oidc is not None:
         app.include_router(account.oidc_router(app.state.oidc))
     return app

@@ -88,7 +88,7 @@ def spc_spec(indicator: Indicator, series: pd.DataFrame) -> dict:
     layers = [
         {"mark": {"type": "line", "color": "#425563"},
          "encoding": {"x": {"field": "period", "type": "temporal", "title": "Period",
-                            "axis": {"format": "%b %Y", "labelAngle": -40}},
+                            "axis": {"format": "%b %Y", "labelAngle": -40, "tickCount": {"interval": "month", "step": 3}}},
                       "y": {"field": "value", "type": "quantitative", "title": indicator.unit}}},
         {"mark": {"type": "point", "filled": True, "size": 70},
          "encoding": {"x": {"field": "period", "type": "temporal"}, "y": {"field": "value", "type": "quantitative"},
@@ -115,7 +115,7 @@ def deciles_spec(indicator: Indicator, deciles: pd.DataFrame) -> dict:
     return {**_BASE, "title": f"{indicator.title}: spread of practices over time",
             "data": {"values": records(long)}, "mark": {"type": "line", "point": True},
             "encoding": {"x": {"field": "period", "type": "temporal", "title": "Period",
-                               "axis": {"format": "%b %Y", "labelAngle": -40}},
+                               "axis": {"format": "%b %Y", "labelAngle": -40, "tickCount": {"interval": "month", "step": 3}}},
                          "y": {"field": "value", "type": "quantitative", "title": indicator.unit},
                          "color": {"field": "series", "type": "nominal", "title": "Series"},
                          "strokeDash": {"field": "series", "type": "nominal"},

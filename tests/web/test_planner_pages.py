@@ -1,0 +1,278 @@
+"""Planner pages (issue 6): the MDT roster, coverage and model comparison in the web app, with the app's
+access rules, CSRF and disclosure control. Expected figures are worked by hand from the fixture roster."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import openpyxl
+import pytest
+from warehouse_fixture import FORBIDDEN, PERIODS, PRACTICES, build_warehouse
+
+from conftest import csrf_from, login, make_store
+
+RELEASE = PERIODS[-1]
+TINY = "10009"  # a 4-patient practice in Dundee East: its list size must never leave the server
+# practice -> (SIMD decile, urban-rural 8-fold); TINY alone is class 5, so that class's total is 4 patients
+ZONES = {"10001": (1, 1), "10002": (3, 1), "10003": (5, 1), TINY: (5, 5), "70001": (2, 1), "70002": (7, 1),
+         "70003": (9, 1), "80001": (6, 3), "80002": (10, 3)}
+HEADER = ("post_id,role,wte,employer,base,practice_sessions,start_date,end_date,line_manager,"
+          "gp_supervision_hours_per_week")
+# Dundee (S37000007) pharmacist sessions: 3+3+2 + 4+2+1 = 15 a week = 60 hours; Linlithgow 3+2 = 20 hours.
+ROSTER = "\n".join([
+    HEADER,
+    "PH-E1,pharmacist,1.0,S37000007,10001,10001:3; 10002:3; 10003:2,2020-04-01,,lead pharmacist,1.0",
+    "PH-W1,pharmacist,0.8,S37000007,70001,70001:4; 70002:2; 70003:1,2020-04-01,,lead pharmacist,1.0",
+    "PH-L1,pharmacist,0.6,S37000030,80001,80001:3; 80002:2,2021-01-04,,lead pharmacist,1.0",
+    "ANP-1,anp,1.0,S37000007,Dundee hub,10002:5; 70003:4,2022-08-01,,lead nurse,2.0",
+]) + "\n"
+DUNDEE_LIST = sum(size for code, (_, cluster, size, _) in PRACTICES.items() if cluster.startswith("S37000007")) + 4
+
+
+@pytest.fixture(scope="module")
+def planner_app(tmp_path_factory):
+    """The web fixture warehouse plus populations, data zones and a roster; the app with the planner."""
+    from gpcluster.warehouse import open_warehouse
+    from gpcluster.web import create_app, planner
+    from gpcluster.workforce.store import import_roster
+
+    folder = tmp_path_factory.mktemp("planner")
+    path = build_warehouse(folder / "warehouse.duckdb")
+    con = open_warehouse(path)
+    sizes = {code: size for code, (_, _, size, _) in PRACTICES.items()} | {TINY: 4}
+    con.execute("INSERT INTO practice_release (release_date, practice_code, practice_name, board_code, hscp_code, "
+                "cluster_id, list_size, cluster_name) VALUES (?, ?, 'Tiny Isle Surgery', 'S08000030', 'S37000007', "
+                "'S37000007/dundee-east', 4, 'Dundee East')", [RELEASE, TINY])
+    for code, (decile, ur8) in ZONES.items():
+        zone = f"S01{code}"
+        con.execute("UPDATE practice_release SET data_zone = ? WHERE practice_code = ?", [zone, code])
+        con.execute("INSERT INTO data_zone (data_zone, simd_rank, simd_decile, simd_quintile, urban_rural_8) "
+                    "VALUES (?, ?, ?, ?, ?)", [zone, decile * 690 - int(code) % 100, decile, (decile + 1) // 2, ur8])
+        size = sizes[code]
+        con.executemany("INSERT INTO list_population VALUES (?, ?, ?, ?, ?)",
+                        [[RELEASE, code, "All", "All", size], [RELEASE, code, "Female", "25-44", size // 2],
+                         [RELEASE, code, "Male", "65-74", size - size // 2]])
+    (folder / "roster.csv").write_text(ROSTER, encoding="utf-8")
+    import_roster(con, folder / "roster.csv")
+    con.close()
+    app = create_app(path, store=make_store(folder))
+    if not any(getattr(r, "path", "").startswith("/plan") for r in app.routes):
+        app.include_router(planner.router)
+    return app
+
+
+@pytest.fixture
+def client_as(planner_app):
+    from fastapi.testclient import TestClient
+
+
+    clients = []
+
+    def make(username: str) -> TestClient:
+        client = TestClient(planner_app, base_url="http://testserver")
+        clients.append(client)
+        assert login(client, username).status_code == 303
+        return client
+
+    yield make
+    for c in clients:
+        c.close()
+
+
+def _csv(response) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(response.text)))
+
+
+def test_home_shows_roster_summary_and_cluster_coverage_for_a_national_planner(client_as):
+    page = client_as("national").get("/plan")
+    assert page.status_code == 200
+    assert "Roster summary" in page.text and "Dundee East" in page.text and "Linlithgow" in page.text
+    # pharmacist sessions delivered: 8 + 7 + 5 = 20 x 4 h / 37.5 h = 2.13 WTE; Dundee East gets 8 x 4 = 32 hours
+    summary = _csv(client_as("national").get("/plan/download/roster_summary.csv"))
+    pharmacist = next(r for r in summary if r["role"] == "pharmacist")
+    assert float(pharmacist["wte_delivered_here"]) == pytest.approx(20 * 4 / 37.5)
+    assert pharmacist["posts"] == "3" and pharmacist["practices_covered"] == "8"
+    cover = _csv(client_as("national").get("/plan/download/coverage.csv"))
+    east = next(r for r in cover if r["cluster_name"] == "Dundee East" and r["role"] == "pharmacist")
+    assert float(east["hours_per_week"]) == pytest.approx(32.0)
+    assert float(east["wte_per_10k_patients"]) == pytest.approx(32 / 37.5 / (5200 + 8100 + 4321 + 4) * 10_000)
+
+
+def test_hscp_planner_sees_only_their_partnership(client_as):
+    client = client_as("hscp_lothian")
+    home = client.get("/plan")
+    assert "Linlithgow" in home.text and "Dundee" not in home.text
+    page = client.get("/plan/compare?a=per_capita&b=need_weighted&role=pharmacist")
+    assert page.status_code == 200 and "Cedar Surgery" in page.text
+    assert "Alpha Surgery" not in page.text and "10001" not in page.text
+
+
+def test_cluster_lead_sees_no_named_practice_outside_scope_and_no_roster(client_as):
+    client = client_as("cql")
+    pages = [client.get("/plan"), client.get("/plan/compare?a=per_capita&b=rurality_aware&role=pharmacist"),
+             client.get("/plan/compare?a=per_capita&b=need_weighted"),
+             client.get("/plan/download/practices.csv?a=per_capita&b=need_weighted"),
+             client.get("/plan/download/coverage.csv")]
+    assert all(p.status_code == 200 for p in pages)
+    assert "Alpha Surgery" in pages[1].text  # own cluster named
+    assert "3 other practices" in pages[1].text  # Dundee West: in the totals, not listed
+    for response in pages:
+        for secret in FORBIDDEN:
+            assert secret not in response.text, secret
+    assert {r["practice_code"] for r in _csv(pages[3])} == {"10001", "10002", "10003", TINY}
+    assert client.get("/plan/roster").status_code == 403
+    assert client.get("/plan/download/roster.csv").status_code == 403
+    pql = client_as("pql").get("/plan/compare?role=pharmacist")
+    assert "Amber Health Centre" in pql.text and not any(s in pql.text for s in FORBIDDEN)
+
+
+def test_sentences_match_hand_worked_per_capita_hours(client_as):
+    page = client_as("national").get("/plan/compare?a=per_capita&b=rurality_aware&role=pharmacist")
+    hours = 60 * 5200 / DUNDEE_LIST  # Dundee's 60 pharmacist hours shared by list size
+    assert f"Under per capita, Alpha Surgery (5,200 patients, large urban) gets {hours:.1f} hours of pharmacist " \
+           "time a week." in page.text
+    assert "Under rurality-aware, Tiny Isle Surgery" in page.text
+
+
+def test_edited_assumptions_rerun_the_comparison_and_need_csrf(client_as):
+    client = client_as("national")
+    token = csrf_from(client.get("/plan/compare").text)
+    form = {"a": "per_capita", "b": "need_weighted", "role": "pharmacist", "session_hours": "3"}
+    assert client.post("/plan/compare", data=form).status_code == 403
+    page = client.post("/plan/compare", data={**form, "csrf_token": token})
+    assert page.status_code == 200
+    hours = 15 * 3 * 5200 / DUNDEE_LIST  # 15 sessions of 3 hours
+    assert f"Alpha Surgery (5,200 patients, large urban) gets {hours:.1f} hours" in page.text
+    assert 'name="session_hours" value="3"' in page.text
+    assert "session_hours=3" in page.text  # downloads carry the override
+    rows = _csv(client.get("/plan/download/practices.csv?a=per_capita&b=need_weighted&role=pharmacist&session_hours=3"))
+    assert float(next(r for r in rows if r["practice_code"] == "10001")["hours_a"]) == pytest.approx(hours)
+    bad = client.post("/plan/compare", data={**form, "hours_per_wte": "lots", "csrf_token": token})
+    assert bad.status_code == 422 and "hours_per_wte" in bad.text and "not a number" in bad.text
+
+
+def test_downloads_suppress_small_patient_counts_and_are_audited(client_as, planner_app):
+    from gpcluster.store.models import AuditEvent
+
+    client = client_as("national")
+    query = "?a=per_capita&b=rurality_aware&role=pharmacist"
+    rows = {r["practice_code"]: r for r in _csv(client.get("/plan/download/practices.csv" + query))}
+    assert rows[TINY]["list_size"] == "" and rows[TINY]["need_weighted_population"] == ""
+    assert float(rows["10001"]["list_size"]) == 5200
+    book = openpyxl.load_workbook(io.BytesIO(client.get("/plan/download/by_urban_rural.xlsx" + query).content))
+    sheet = book["by_urban_rural"]
+    header = [c.value for c in sheet[1]]
+    by_class = {r[header.index("urban_rural_8")]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
+    assert by_class[5][header.index("list_size")] is None  # class 5 is the 4-patient practice alone
+    assert by_class[3][header.index("list_size")] == 7300 + 5900
+    page = client.get("/plan/compare" + query)
+    tiny_row = page.text.split("<td>Tiny Isle Surgery</td>")[1].split("</tr>")[0]
+    # cluster, HSCP, then list size and need-weighted population: both suppressed on the page too
+    assert tiny_row.startswith('<td>S37000007/dundee-east</td><td>S37000007</td><td class="num">*</td>'
+                               '<td class="num">*</td>')
+    with planner_app.state.services.store.session() as session:
+        targets = {e.target for e in session.query(AuditEvent).filter_by(action="export")}
+    assert {"plan:practices", "plan:by_urban_rural"} <= targets
+
+
+def _upload(client, name: str, text: str, token: str | None):
+    data = {"csrf_token": token} if token else {}
+    return client.post("/plan/roster", data=data, files={"roster": (name, text.encode("utf-8"), "text/csv")})
+
+
+def test_upload_without_csrf_is_refused(client_as):
+    client = client_as("national")
+    response = _upload(client, "new.csv", HEADER + "\nUNLOADED-POST-1,pharmacist,1.0,S37000007,,10001:5,2024-01-01,,,\n", None)
+    assert response.status_code == 403
+    assert "PH-E1" in client.get("/plan/roster").text and "UNLOADED-POST-1" not in client.get("/plan/roster").text
+
+
+def test_bad_upload_lists_every_problem_and_loads_nothing(client_as):
+    client = client_as("national")
+    token = csrf_from(client.get("/plan/roster").text)
+    bad = HEADER + "\nUNLOADED-POST-1,pharmacist,1.0,S37000007,,10001:5,2024-01-01,,,\nUNLOADED-POST-2,surgeon,1.0,S37000007,,99999:2,2024-01-01,,,\n"
+    page = _upload(client, "bad roster.csv", bad, token)
+    assert page.status_code == 422
+    assert "nothing was loaded" in page.text and "bad roster.csv" in page.text
+    problems = page.text.split('id="problems-h"')[1].split("</table>")[0]
+    assert "<td class=\"num\">3</td><td>role</td>" in problems  # row 3 (header is row 1), column role
+    assert "99999" in problems
+    roster = client.get("/plan/roster").text
+    assert "PH-E1" in roster and "UNLOADED-POST-1" not in roster
+    # Excel files go through the same checks: the shipped template's example codes are not in this warehouse
+    from gpcluster.workforce import template_path
+
+    xlsx = client.post("/plan/roster", data={"csrf_token": token},
+                       files={"roster": ("roster.xlsx", template_path(xlsx=True).read_bytes(),
+                                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")})
+    assert xlsx.status_code == 422 and "practice code &#39;10017&#39; is not in the warehouse" in xlsx.text
+
+
+def test_good_upload_replaces_the_roster(client_as):
+    client = client_as("national")
+    token = csrf_from(client.get("/plan/roster").text)
+    good = HEADER + "\nNEW-POST-1,pharmacist,1.0,S37000007,10001,10001:5; 70001:4,2024-01-01,,lead pharmacist,1\n"
+    page = _upload(client, "new.csv", good, token)
+    assert page.status_code == 200 and "Loaded" in page.text and "1 posts" in page.text
+    assert "NEW-POST-1" in page.text and "PH-E1" not in page.text
+    summary = _csv(client.get("/plan/download/roster_summary.csv"))
+    assert [(r["role"], float(r["wte_delivered_here"])) for r in summary] == [("pharmacist", pytest.approx(9 * 4 / 37.5))]
+    again = _upload(client, "new.csv", good, token)
+    assert "nothing changed" in again.text
+    exported = client.get("/plan/roster/export.csv").text.splitlines()  # template format, loadable by the CLI
+    assert exported[0] == HEADER and exported[1].startswith("NEW-POST-1,pharmacist,1,S37000007,10001,10001:5; 70001:4,")
+    assert client_as("hscp_lothian").get("/plan/roster/export.csv").status_code == 403
+
+
+def test_hscp_upload_replaces_only_posts_of_their_partnership(client_as):
+    hscp = client_as("hscp_lothian")
+    token = csrf_from(hscp.get("/plan/roster").text)
+    theirs = HEADER + "\nL-NEW,app,0.5,S37000030,80002,80001:2; 80002:2,2024-01-01,,lead physio,0.5\n"
+    page = _upload(hscp, "lothian.csv", theirs, token)
+    assert page.status_code == 200 and "L-NEW" in page.text and "PH-L1" not in page.text
+    rows = {r["post_id"] for r in _csv(client_as("national").get("/plan/download/roster.csv"))}
+    assert rows == {"PH-E1", "PH-W1", "ANP-1", "L-NEW"}  # Dundee's posts untouched
+    beyond = HEADER + "\nREFUSED-POST-2,app,0.5,S37000030,80002,80001:2; 10001:2,2024-01-01,,lead physio,0.5\n"
+    refused = _upload(hscp, "beyond.csv", beyond, token)
+    assert refused.status_code == 422 and "practice 10001 is outside" in refused.text
+    assert "REFUSED-POST-2" not in client_as("national").get("/plan/roster").text
+
+
+def _post_form(**changes) -> dict:
+    values = {"post_id": "PH-E1", "role": "pharmacist", "wte": "1.0", "employer": "S37000007", "base": "10001",
+              "practice_sessions": "10001:3; 10002:3; 10003:2", "start_date": "2020-04-01", "end_date": "",
+              "line_manager": "lead pharmacist", "gp_supervision_hours_per_week": "1", "original_post_id": "PH-E1",
+              "action": "save"}
+    return values | changes
+
+
+def test_editing_a_post_validates_with_the_whole_roster(client_as):
+    client = client_as("national")
+    form = client.get("/plan/roster/post?post_id=PH-E1")
+    assert form.status_code == 200 and 'value="10001:3; 10002:3; 10003:2"' in form.text
+    assert 'value="2020-04-01"' in form.text and 'id="wte" name="wte" value="1"' in form.text
+    token = csrf_from(form.text)
+    assert client.post("/plan/roster/post", data=_post_form(wte="0.5")).status_code == 403  # no CSRF token
+    bad = client.post("/plan/roster/post", data=_post_form(wte="2", csrf_token=token))
+    assert bad.status_code == 422 and "<td>wte</td>" in bad.text and "1.5 WTE" in bad.text
+    clash = client.post("/plan/roster/post", data=_post_form(post_id="PH-W1", csrf_token=token))
+    assert clash.status_code == 422 and "already used" in clash.text
+    saved = client.post("/plan/roster/post", data=_post_form(practice_sessions="10001:4", csrf_token=token))
+    assert saved.status_code == 200 and "Saved post PH-E1" in saved.text
+    cover = _csv(client.get("/plan/download/coverage.csv"))
+    east = next(r for r in cover if r["cluster_name"] == "Dundee East" and r["role"] == "pharmacist")
+    assert float(east["hours_per_week"]) == pytest.approx(16.0)  # 4 sessions x 4 hours
+    gone = client.post("/plan/roster/post", data=_post_form(action="delete", csrf_token=token))
+    assert "Deleted post PH-E1" in gone.text
+    assert "PH-E1" not in {r["post_id"] for r in _csv(client.get("/plan/download/roster.csv"))}
+    hscp = client_as("hscp_lothian")
+    assert hscp.get("/plan/roster/post?post_id=PH-E1").status_code == 404  # not theirs
+    assert client_as("cql").get("/plan/roster/post").status_code == 403
+
+
+def test_roster_template_downloads(client_as):
+    client = client_as("national")
+    assert client.get("/plan/roster/template.csv").text.startswith(HEADER)
+    xlsx = client.get("/plan/roster/template.xlsx")
+    assert "roster" in openpyxl.load_workbook(io.BytesIO(xlsx.content)).sheetnames
