@@ -92,6 +92,7 @@ def test_audit_log_records_logins_views_exports_and_api(app, client_for):
     cql.get("/practices/10001")
     cql.get("/download/cluster.csv?key=S37000007/dundee-east")
     client_for("national").get("/api/clusters")
+    app.state.services.flush_audit()
     with app.state.services.store.session() as session:
         events = [(e.action, e.username, e.target) for e in audit.recent(session, 200)]
     assert ("login", "cql", None) in [(a, u, None) for a, u, _ in events]

@@ -171,6 +171,7 @@ def test_downloads_suppress_small_patient_counts_and_are_audited(client_as, plan
     # cluster, HSCP, then list size and need-weighted population: both suppressed on the page too
     assert tiny_row.startswith('<td>S37000007/dundee-east</td><td>S37000007</td><td class="num">*</td>'
                                '<td class="num">*</td>')
+    planner_app.state.services.flush_audit()
     with planner_app.state.services.store.session() as session:
         targets = {e.target for e in session.query(AuditEvent).filter_by(action="export")}
     assert {"plan:practices", "plan:by_urban_rural"} <= targets

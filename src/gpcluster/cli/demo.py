@@ -35,7 +35,7 @@ def demo(
     if serve:
         from gpcluster.cli.serve import serve as run_server
 
-        run_server(host=config.get("host"), port=int(config.get("port")), warehouse=None)
+        run_server(host=config.get("host"), port=int(config.get("port")), warehouse=None, workers=None)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,18 +14,33 @@ def serve(
     host: str = typer.Option(None, help="Address to listen on (default: the `host` setting)."),
     port: int = typer.Option(None, help="Port to listen on (default: the `port` setting)."),
     warehouse: Path = typer.Option(None, help="DuckDB warehouse (default: the `warehouse` setting)."),
+    workers: int = typer.Option(None, help="Server processes (default: the `workers` setting)."),
 ) -> None:
     """Serve the web app (pages, downloads and JSON API) on the warehouse's indicator results."""
+    import os
+
     import uvicorn
 
     from gpcluster import config
-    from gpcluster.web import create_app
 
-    app = create_app(warehouse)
     host = host or config.get("host")
     port = port or int(config.get("port"))
+    workers = workers or int(config.get("workers"))
     console.print(f"gpcluster web app on http://{host}:{port}/  (add accounts with `gpcluster users add`)")
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)
+    if workers > 1:
+        # each process opens the warehouse read-only and builds the app from the settings
+        if warehouse is not None:
+            os.environ["GPCLUSTER_WAREHOUSE"] = str(warehouse)
+        if not config.get("secret_key"):  # sessions and CSRF tokens must verify in every process
+            import secrets
+
+            os.environ["GPCLUSTER_SECRET_KEY"] = secrets.token_urlsafe(32)
+        uvicorn.run("gpcluster.web.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning", proxy_headers=True)
+        return
+    from gpcluster.web import create_app
+
+    uvicorn.run(create_app(warehouse), host=host, port=port, log_level="warning", proxy_headers=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -27,6 +27,7 @@ class ReleasedCache:
         self._items: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._size = size
+        self._building: dict[Hashable, threading.Lock] = {}
 
     def get(self, key: Hashable, viewer: Viewer, build: Callable[[], Any]) -> Any:
         """The cached result for (key, viewer's scope, disclosure settings), building it when absent."""
@@ -35,9 +36,17 @@ class ReleasedCache:
             if full in self._items:
                 self._items.move_to_end(full)
                 return self._items[full]
-        value = build()
-        with self._lock:
-            self._items[full] = value
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+            building = self._building.setdefault(full, threading.Lock())
+        # one build per key: concurrent first requests for the same page wait for it instead of all
+        # computing it at once (50 simultaneous builds stalled the server for seconds)
+        with building:
+            with self._lock:
+                if full in self._items:
+                    return self._items[full]
+            value = build()
+            with self._lock:
+                self._items[full] = value
+                self._building.pop(full, None)
+                while len(self._items) > self._size:
+                    self._items.popitem(last=False)
         return value
