@@ -1,11 +1,15 @@
 """Load benchmark of the web app on loopback: 50 concurrent clients against the cluster page and the API.
 
-Starts `gpcluster serve` (one uvicorn process) on a free loopback port, on a warehouse with indicator
+Starts `gpcluster serve --workers N` (default 2, one per core) on a free loopback port, on a warehouse with indicator
 results (default: the `warehouse` setting; build one with `gpcluster demo && gpcluster indicators compute`),
 signs in a CQL and a national user, then runs a bounded number of requests per route and prints p50, p95
 and throughput, against a baseline in the same run (the static /health endpoint).
 
-    .venv/bin/python benchmarks/bench_web.py [--warehouse PATH] [--clients 50] [--requests 500]
+    .venv/bin/python benchmarks/bench_web.py [--warehouse PATH] [--clients 50] [--requests 500] [--workers 2]
+
+Load generator: wrk (Debian package `wrk`) when installed, with a fixed number of requests per
+connection; otherwise Python httpx clients in this process (which saturate a core by themselves at about
+250 requests a second on this class of machine, so their figures measure the client as much as the server).
 
 Target (issue 5): p95 under 200 ms for the cluster page and the API on the demo data.
 """
@@ -16,6 +20,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -94,12 +99,41 @@ async def run(base: str, path: str, cookies: httpx.Cookies | None, clients: int,
             "p95": latencies[int(0.95 * (len(latencies) - 1))] * 1000, "rps": len(latencies) / elapsed}
 
 
+WRK_SCRIPT = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %.3f %.3f %d\n", summary.requests,
+    e.status + e.timeout + e.connect + e.read + e.write,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, summary.duration))
+end
+"""
+
+
+def run_wrk(base: str, path: str, cookies: httpx.Cookies | None, clients: int, total: int) -> dict:
+    """The same measurement with wrk: `clients` connections, about `total` requests, latency percentiles."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT)
+    header = "Cookie: " + "; ".join(f"{k}={v}" for k, v in (cookies or {}).items())
+    seconds = max(2, total // 100)
+    command = ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "-s", script.name, "-H", header, base + path]
+    subprocess.run([*command[:3], "-d1s", *command[4:]], capture_output=True, timeout=60)  # warm-up
+    output = subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
+    os.unlink(script.name)
+    n, errors, p50, p95, micros = output.split("RESULT", 1)[1].split()
+    return {"path": path, "n": int(n), "errors": int(errors), "p50": float(p50), "p95": float(p95),
+            "rps": int(n) / (int(micros) / 1e6)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warehouse", type=Path, default=None)
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=500, help="requests per route (bounded)")
+    parser.add_argument("--requests", type=int, default=500,
+                        help="requests per route with httpx; with wrk, runs last requests/100 seconds")
+    parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument("--client", choices=["auto", "wrk", "httpx"], default="auto")
     args = parser.parse_args()
+    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
     from gpcluster import config
 
     warehouse = args.warehouse or config.warehouse_path()
@@ -112,7 +146,8 @@ def main() -> None:
         port = free_port()
         env = {**os.environ, "GPCLUSTER_STORE_URL": store_url, "GPCLUSTER_SECRET_KEY": "benchmark-only-secret"}
         server = subprocess.Popen([sys.executable, "-m", "gpcluster.cli", "serve", "--host", "127.0.0.1",
-                                   "--port", str(port), "--warehouse", str(warehouse)], env=env,
+                                   "--port", str(port), "--warehouse", str(warehouse), "--workers", str(args.workers)],
+                                  env=env,
                                   stdout=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         try:
@@ -128,17 +163,19 @@ def main() -> None:
                 time.sleep(0.2)
             cql = asyncio.run(sign_in(base, "bench-cql"))
             national = asyncio.run(sign_in(base, "bench-national"))
-            results = [
-                asyncio.run(run(base, "/health", None, args.clients, args.requests)),
-                asyncio.run(run(base, f"/clusters/{cluster_id}", cql, args.clients, args.requests)),
-                asyncio.run(run(base, f"/api/tables/cluster?key={cluster_id}", national, args.clients,
-                                args.requests)),
-            ]
+            routes = [("/health", None), (f"/clusters/{cluster_id}", cql),
+                      (f"/api/tables/cluster?key={cluster_id}", national)]
+            if use_wrk:
+                results = [run_wrk(base, path, who, args.clients, args.requests) for path, who in routes]
+            else:
+                results = [asyncio.run(run(base, path, who, args.clients, args.requests)) for path, who in routes]
         finally:
             server.terminate()
             server.wait(timeout=10)
     baseline = results[0]
-    print(f"warehouse {warehouse}; cluster {cluster_id}; {args.clients} concurrent clients; one uvicorn process")
+    client = "wrk" if use_wrk else "httpx (in-process; may bottleneck before the server)"
+    print(f"warehouse {warehouse}; cluster {cluster_id}; {args.clients} concurrent clients; "
+          f"{args.workers} server process(es); {os.cpu_count()} CPU(s); load generator {client}")
     print(f"{'route':<60} {'n':>5} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8} {'p95 x base':>10}")
     for r in results:
         print(f"{r['path'][:60]:<60} {r['n']:>5} {r['errors']:>4} {r['p50']:>8.1f} {r['p95']:>8.1f} "

@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from conftest import make_store
 from gpcluster.store import audit
 from gpcluster.store.accounts import add_user
 from gpcluster.web.access import Viewer
@@ -14,8 +13,8 @@ from gpcluster.web.audit_writer import AuditWriter
 from gpcluster.web.cache import ReleasedCache
 
 
-def test_audit_writer_commits_every_event_from_many_threads(tmp_path):
-    store = make_store(tmp_path)
+def test_audit_writer_commits_every_event_from_many_threads(app):
+    store = app.state.services.store
     with store.session() as session:
         user_id = add_user(session, "cql-a", "a long enough passphrase", "cluster", "cluster", "S37000007/dundee-east").id
     writer = AuditWriter(store)
@@ -34,8 +33,8 @@ def test_audit_writer_commits_every_event_from_many_threads(tmp_path):
     assert all(e.at.timestamp() >= before - 1 for e in events)
 
 
-def test_audit_writer_refuses_unknown_actions_in_the_request(tmp_path):
-    writer = AuditWriter(make_store(tmp_path))
+def test_audit_writer_refuses_unknown_actions_in_the_request(app):
+    writer = AuditWriter(app.state.services.store)
     with pytest.raises(ValueError, match="unknown audit action"):
         writer.submit("peek", None)
 

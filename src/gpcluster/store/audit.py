@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from gpcluster.store.models import AUDIT_ACTIONS, AuditEvent, User, utcnow
@@ -23,6 +23,21 @@ def record(session: Session, action: str, user: User | None = None, target: str 
     session.add(event)
     session.flush()
     return event
+
+
+def record_many(session: Session, events: list[dict]) -> None:
+    """Add many events in one INSERT. Each dict has action, at, and optionally user (a User), target,
+    detail and ip."""
+    rows = []
+    for e in events:
+        if e["action"] not in AUDIT_ACTIONS:
+            raise ValueError(f"unknown audit action {e['action']!r}; expected one of {', '.join(AUDIT_ACTIONS)}")
+        user = e.get("user")
+        rows.append({"at": e["at"], "user_id": user.id if user is not None else None,
+                     "username": user.username if user is not None else None, "action": e["action"],
+                     "target": e.get("target"), "detail": e.get("detail"), "ip": e.get("ip")})
+    if rows:
+        session.execute(insert(AuditEvent), rows)
 
 
 def recent(session: Session, limit: int = 100, action: str | None = None) -> list[AuditEvent]:

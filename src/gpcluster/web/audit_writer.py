@@ -76,6 +76,5 @@ class AuditWriter:
         with self.store.session() as session:
             ids = {e.user_id for e in batch if e.user_id is not None}
             users = {u.id: u for u in session.query(User).filter(User.id.in_(ids))} if ids else {}
-            for e in batch:
-                audit.record(session, e.action, user=users.get(e.user_id), target=e.target, detail=e.detail,
-                             ip=e.ip, at=e.at)
+            audit.record_many(session, [{"action": e.action, "user": users.get(e.user_id), "target": e.target,
+                                         "detail": e.detail, "ip": e.ip, "at": e.at} for e in batch])

@@ -10,7 +10,7 @@ from gpcluster.web import charts, tables
 from gpcluster.web.access import Viewer, named_mask
 from gpcluster.web.auth import client_ip, require_viewer
 from gpcluster.web.release import Pseudonyms
-from gpcluster.web.render import page
+from gpcluster.web.render import page, render_fragment
 from gpcluster.web.signals import cluster_signals
 
 #: signals listed at the top of a cluster page; the rest are in the heat table
@@ -75,17 +75,19 @@ def cluster_page(request: Request, cluster_id: str, viewer: Viewer = Depends(req
         current = tables.cluster_table(data, viewer, pseudonyms, cluster_id)
         history = tables.cluster_history(data, viewer, pseudonyms, cluster_id, flagged_indicators(current))
         indicator_ids = [i for i in data.indicators if i in set(current["indicator_id"])]
-        return heat_table(current, indicator_ids), cluster_signals(history, data.indicators), indicator_ids
+        # rendering the table was most of the page's cost; it depends only on what the cache key holds
+        heat_html = render_fragment("_heat_table.html", rows=heat_table(current, indicator_ids), viewer=viewer,
+                                    indicators=[data.indicators[i] for i in indicator_ids], flag_text=FLAG_TEXT)
+        return heat_html, cluster_signals(history, data.indicators)
 
     try:
-        rows, signals, indicator_ids = services.cache.get(("cluster", cluster_id), viewer, build)
+        heat_html, signals = services.cache.get(("cluster", cluster_id), viewer, build)
     except tables.NotFound:
         return not_found(request, "cluster")
     services.audit("view_cluster", viewer, target=cluster_id, ip=client_ip(request))
     return page(request, "cluster.html", title=data.clusters[cluster_id].cluster_name,
                 cluster=data.clusters[cluster_id], period=data.latest_period, signals=signals,
-                signals_shown=SIGNALS_SHOWN, rows=rows, indicators=[data.indicators[i] for i in indicator_ids],
-                flag_text=FLAG_TEXT)
+                signals_shown=SIGNALS_SHOWN, heat_table_html=heat_html)
 
 
 @router.get("/practices/{practice_code}", summary="Practice page")

@@ -42,6 +42,11 @@ templates.env.filters["spec_json"] = spec_json
 templates.env.filters["q"] = url_quote
 
 
+def render_fragment(name: str, **context) -> Markup:
+    """Render a partial template to safe HTML, for caching."""
+    return Markup(templates.get_template(name).render(**context))
+
+
 def page(request: Request, name: str, status_code: int = 200, **context):
     """Render a template with the common context."""
     services = request.app.state.services
