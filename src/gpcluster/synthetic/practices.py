@@ -136,12 +136,19 @@ def assign_identity(rng: np.random.Generator, practices: pd.DataFrame, next_seri
     out = practices.copy()
     codes, names, streets, types = [], [], [], []
     dispensing = []
+    taken: set[str] = set()
     for hb, place, ur8 in zip(out["hb"], out["place"], out["ur8"], strict=True):
         slot = next_serial.get(hb, 0)
         next_serial[hb] = slot + 1
         codes.append(BOARD_CODE_PREFIX[hb] * 1000 + 10 + CODE_STEP * slot)
         street = STREETS[rng.integers(len(STREETS))]
-        names.append(practice_name(rng, place, street))
+        name = practice_name(rng, place, street)
+        if name in taken:  # leads name practices to each other: two "Govanhill Surgery" in a cluster confuse
+            name = f"{place} {street} Practice"
+        if name in taken:
+            name = f"{name} {len(names) + 1}"
+        taken.add(name)
+        names.append(name)
         streets.append(f"{rng.integers(1, 200)} {street}")
         types.append(PRACTICE_TYPES[rng.choice(3, p=[t[1] for t in PRACTICE_TYPES])][0])
         dispensing.append("Y" if rng.random() < DISPENSING_CHANCE[ur8 - 1] else "")
