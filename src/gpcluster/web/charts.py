@@ -135,7 +135,12 @@ def spine_spec(rows: pd.DataFrame, spread: pd.DataFrame, indicators: dict[str, I
         span = (hi - lo) or 1.0
 
         def pos(v, lo=lo, span=span):
-            return None if v is None or pd.isna(v) else (float(v) - lo) / span
+            # a comparator outside the practices' range is a total, not a rate (e.g. Scotland's list size):
+            # it has no place on a practice spine, and plotting it would squash every other point to 0
+            if v is None or pd.isna(v):
+                return None
+            x = (float(v) - lo) / span
+            return min(max(x, 0.0), 1.0) if -1e-9 <= x <= 1 + 1e-9 else None
 
         title = indicators[row.indicator_id].title if row.indicator_id in indicators else row.indicator_id
         out.append({"indicator": title, "q1": pos(q1), "q3": pos(q3), "practice": pos(row.value),
