@@ -12,11 +12,16 @@ from sqlalchemy.orm import Session
 from gpcluster.store.models import AUDIT_ACTIONS, AuditEvent, User, utcnow
 
 
+def check_action(action: str) -> None:
+    """Refuse an action the audit log does not know."""
+    if action not in AUDIT_ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}; expected one of {', '.join(AUDIT_ACTIONS)}")
+
+
 def record(session: Session, action: str, user: User | None = None, target: str | None = None,
            detail: str | None = None, ip: str | None = None, at: datetime | None = None) -> AuditEvent:
     """Add one audit event to the session (committed with the session's unit of work)."""
-    if action not in AUDIT_ACTIONS:
-        raise ValueError(f"unknown audit action {action!r}; expected one of {', '.join(AUDIT_ACTIONS)}")
+    check_action(action)
     event = AuditEvent(at=at or utcnow(), user_id=user.id if user is not None else None,
                        username=user.username if user is not None else None, action=action,
                        target=target, detail=detail, ip=ip)
@@ -30,8 +35,7 @@ def record_many(session: Session, events: list[dict]) -> None:
     detail and ip."""
     rows = []
     for e in events:
-        if e["action"] not in AUDIT_ACTIONS:
-            raise ValueError(f"unknown audit action {e['action']!r}; expected one of {', '.join(AUDIT_ACTIONS)}")
+        check_action(e["action"])
         user = e.get("user")
         rows.append({"at": e["at"], "user_id": user.id if user is not None else None,
                      "username": user.username if user is not None else None, "action": e["action"],

@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
+from gpcluster.store.audit import check_action
 from gpcluster.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,7 @@ class AuditWriter:
     def submit(self, action: str, user_id: int | None, target: str | None = None, detail: str | None = None,
                ip: str | None = None) -> None:
         """Queue one event, stamped now."""
-        from gpcluster.store.models import AUDIT_ACTIONS
-
-        if action not in AUDIT_ACTIONS:  # fail in the request, not later in the writer
-            raise ValueError(f"unknown audit action {action!r}")
+        check_action(action)  # fail in the request, not later in the writer
         self._queue.put(PendingEvent(action, user_id, target, detail, ip, utcnow()))
 
     def flush(self) -> None:

@@ -43,10 +43,13 @@ class ReleasedCache:
             with self._lock:
                 if full in self._items:
                     return self._items[full]
-            value = build()
+            try:
+                value = build()
+            finally:
+                with self._lock:
+                    self._building.pop(full, None)
             with self._lock:
                 self._items[full] = value
-                self._building.pop(full, None)
                 while len(self._items) > self._size:
                     self._items.popitem(last=False)
         return value
