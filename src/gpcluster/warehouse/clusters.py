@@ -1,11 +1,12 @@
 """Stable identifiers for GP clusters, which PHS publishes only as names.
 
 A cluster is the set of practices sharing a normalised cluster name in a release (PHS's names are unique
-nationally; a few clusters span two HSCPs). Its id, fixed at first sight, is
-'<home HSCP>/<slug>', the home HSCP being the one holding most of its practices (then the larger list,
-then the lower code). A later release keeps the id when the name is unchanged, and treats a new name as a
-rename of a cluster that disappeared in that release when their practice sets overlap by more than half
-of each; otherwise the new name is a new cluster.
+nationally; a few clusters span two HSCPs). Its id, fixed at first sight, is '<home HSCP>/<slug>', the
+home HSCP being the one holding most of its practices (then the larger list, then the lower code). A later
+release keeps the id when the name is unchanged, and treats a new name as a rename of a cluster that
+disappeared in that release when their practice sets overlap by more than half of each; otherwise the new
+name is a new cluster. Placeholder names ("Lanarkshire Undefined") are not clusters: their practices get
+no cluster id.
 """
 
 from __future__ import annotations
@@ -14,6 +15,15 @@ import re
 from dataclasses import dataclass, field
 
 import pandas as pd
+
+# PHS files a few special-service practices (tens of patients) under names such as
+# "Lanarkshire Undefined": not GP clusters, and never treated as one.
+_PLACEHOLDER = re.compile(r"\b(undefined|unallocated|unassigned)\b|^(no|not in a) cluster$", re.IGNORECASE)
+
+
+def is_placeholder_cluster(name: str) -> bool:
+    """True for the published names that mean 'not in a cluster' ('Forth Valley Undefined')."""
+    return bool(_PLACEHOLDER.search(name.strip()))
 
 
 def cluster_slug(name: str) -> str:
@@ -54,7 +64,8 @@ def _home_hscps(rows: pd.DataFrame) -> dict[tuple, str]:
 
 def identify_clusters(rows: pd.DataFrame) -> ClusterIdentity:
     """Assign cluster ids. `rows`: release_date, practice_code, hscp_code, cluster_name, list_size."""
-    rows = rows[rows["cluster_name"].notna() & (rows["cluster_name"].str.strip() != "")].copy()
+    rows = rows[rows["cluster_name"].notna() & (rows["cluster_name"].str.strip() != "")
+                & ~rows["cluster_name"].map(is_placeholder_cluster)].copy()
     rows["slug"] = rows["cluster_name"].map(cluster_slug)
     state = _State()
     homes = _home_hscps(rows)

@@ -56,7 +56,18 @@ CREATE TABLE IF NOT EXISTS practice_release (
     PRIMARY KEY (release_date, practice_code)
 );
 
--- Derived on every load from practice_release: opened, closed, moved_cluster, renamed, merged_into.
+-- The board and HSCP that each list-size release publishes for each practice: the codes in force at that
+-- date, known even for practices with no contact-details row (which carries the cluster).
+CREATE TABLE IF NOT EXISTS practice_list_area (
+    release_date  DATE NOT NULL,
+    practice_code VARCHAR NOT NULL,
+    board_code    VARCHAR,
+    hscp_code     VARCHAR,
+    PRIMARY KEY (release_date, practice_code)
+);
+
+-- Derived on every load: opened, closed, merged_into, recoded_as (from the list-size releases) and
+-- moved_cluster, renamed (from consecutive contact-details releases). See gpcluster.warehouse.derived.
 CREATE TABLE IF NOT EXISTS practice_event (
     release_date  DATE NOT NULL,
     practice_code VARCHAR NOT NULL,

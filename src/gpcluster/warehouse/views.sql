@@ -1,8 +1,12 @@
 -- practice_period: one row per (release_date, practice_code) in list_population. list_size is the
--- 'All'/'All' row. Membership (name, cluster, HSCP, board, data zone) comes from the latest
--- contact-details release on or before release_date, else the earliest after it. cluster_name is the
--- cluster's latest name (ids are stable across renames, so series keep one label). Data-zone
--- attributes are those of the practice's data zone. Read by the indicator engine, web app and planner.
+-- 'All'/'All' row. Board and HSCP are those the list-size file publishes for the practice at that date
+-- (practice_list_area), else those of its membership. Membership (name, cluster, data zone) comes from the
+-- latest contact-details release on or before release_date, else the earliest after it. cluster_status says
+-- why a practice has no cluster_id: 'not_in_cluster' (PHS files it under a placeholder such as
+-- "Lanarkshire Undefined") or 'unknown' (no contact-details row at all); such practices still count in
+-- their HSCP, board and Scotland. cluster_name is the cluster's latest name (ids are stable across renames,
+-- so series keep one label). Data-zone attributes are those of the practice's data zone. Read by the
+-- indicator engine, web app and planner.
 CREATE OR REPLACE VIEW practice_period AS
 WITH lists AS (
     SELECT release_date, practice_code, population AS list_size
@@ -26,8 +30,11 @@ SELECT
     m.practice_name,
     m.cluster_id,
     c.cluster_name,
-    m.hscp_code,
-    m.board_code,
+    CASE WHEN m.cluster_id IS NOT NULL THEN 'cluster'
+         WHEN m.cluster_name IS NOT NULL THEN 'not_in_cluster'
+         ELSE 'unknown' END AS cluster_status,
+    coalesce(pa.hscp_code, m.hscp_code) AS hscp_code,
+    coalesce(pa.board_code, m.board_code) AS board_code,
     m.data_zone,
     m.release_date AS membership_release,
     dz.simd_rank,
@@ -42,5 +49,6 @@ JOIN after a USING (release_date, practice_code)
 LEFT JOIN practice_release m
   ON m.practice_code = l.practice_code
  AND m.release_date = coalesce(b.membership_date, a.membership_date)
+LEFT JOIN practice_list_area pa ON pa.release_date = l.release_date AND pa.practice_code = l.practice_code
 LEFT JOIN cluster c ON c.cluster_id = m.cluster_id
 LEFT JOIN data_zone dz ON dz.data_zone = m.data_zone;

@@ -40,6 +40,17 @@ def _upsert(table: str, key: str, columns: list[str]):
     return write
 
 
+def _write_list_population(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
+    """The list by sex and age band, and the board and HSCP the same file publishes for each practice."""
+    _replace("list_population", "release_date", ["release_date", "practice_code", "sex", "age_band", "population"],
+             DATE)(con, frame)
+    con.execute(f"DELETE FROM practice_list_area WHERE release_date IN (SELECT DISTINCT CAST(release_date AS DATE) "
+                f"FROM {INCOMING})")
+    con.execute(f"""INSERT INTO practice_list_area
+                    SELECT CAST(release_date AS DATE), practice_code, any_value(board_code), any_value(hscp_code)
+                    FROM {INCOMING} GROUP BY ALL""")
+
+
 def _write_activity(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
     con.execute(f"""DELETE FROM practice_activity WHERE (period, measure) IN
                     (SELECT DISTINCT CAST(period AS DATE), measure FROM {INCOMING})""")
@@ -59,9 +70,7 @@ WRITERS: dict[str, Callable[[duckdb.DuckDBPyConnection, pd.DataFrame], None]] = 
         "practice_release", "release_date",
         ["release_date", "practice_code", "practice_name", "board_code", "hscp_code", "cluster_name",
          "data_zone", "postcode", "practice_type", "dispensing", "list_size"], DATE),
-    "gp_practice_populations": _replace(
-        "list_population", "release_date",
-        ["release_date", "practice_code", "sex", "age_band", "population"], DATE),
+    "gp_practice_populations": _write_list_population,
     "simd": _upsert("data_zone", "data_zone", DATA_ZONE_COLUMNS),
     "urban_rural": _upsert("data_zone", "data_zone", DATA_ZONE_COLUMNS),
     "geography_data_zones": _upsert("data_zone", "data_zone", DATA_ZONE_COLUMNS),
