@@ -12,27 +12,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 
-from gpcluster import config
 from gpcluster.errors import UserError
-from gpcluster.indicators.definition import Disclosure, parse_definition
-from gpcluster.stats.disclosure import primary_mask
+from gpcluster.indicators.definition import Disclosure
+from gpcluster.indicators.suppression import current_pattern
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".xlsx": "excel"}
 EXCEL_MAX_ROWS = 1_048_575  # one sheet, below its header row
 SYNTHETIC_NOTE = ("SYNTHETIC DATA: generated for demonstration by gpcluster.synthetic; "
                   "it describes no real practice or patient.")
-# Measure types whose value and interval would reveal a suppressed numerator (ScotPHO convention).
-_BACK_CALCULABLE = ("proportion", "crude_rate", "count")
 # When a row is suppressed, everything derived from its value goes too.
-_DERIVED_COLUMNS = ("value", "lower95", "upper95", "lower998", "upper998", "funnel_scotland",
+_DERIVED_COLUMNS = ("value", "lower95", "upper95", "lower998", "upper998", "z_score", "funnel_scotland",
                     "funnel_hscp", "spc_signal", "spc_rule", "national_rank", "national_decile")
 EXPORT_COLUMNS = [
     "synthetic", "indicator_id", "version", "title", "unit", "period", "level", "area_code", "area_name",
-    "cluster_id", "hscp_code", "board_code", "numerator", "denominator", "value", "lower95", "upper95",
-    "lower998", "upper998", "cluster_value", "hscp_value", "board_value", "scotland_value",
+    "cluster_id", "hscp_code", "board_code", "numerator", "denominator", "numerator_date", "denominator_date",
+    "note", "value", "lower95", "upper95", "lower998", "upper998", "expected", "z_score", "cluster_value",
+    "hscp_value", "board_value", "scotland_value",
     "funnel_scotland", "funnel_hscp", "spc_signal", "spc_rule", "national_rank", "national_decile",
     "suppressed",
 ]  # fmt: skip
@@ -55,44 +52,37 @@ class ExportSummary:
     synthetic: bool
 
 
-def apply_disclosure(frame: pd.DataFrame, rules: dict[str, IndicatorRule], threshold: int | None = None,
-                     suppress_zeros: bool | None = None) -> pd.DataFrame:
-    """Copy of indicator values with small counts suppressed, following each indicator's rule.
+def apply_disclosure(frame: pd.DataFrame, rules: dict[str, IndicatorRule], pattern: pd.DataFrame) -> pd.DataFrame:
+    """Copy of indicator values with the release's suppression pattern applied.
 
-    A row is suppressed when a count column named by the rule (numerator and/or denominator) is at or
-    below the threshold (the rule's own, else the ``disclosure_threshold`` setting); zeros only with
-    ``suppress_zeros``. Those counts are blanked, and for proportions, crude rates and counts so are the
-    value, its intervals and everything derived from it (rank, decile, funnel, SPC), which would reveal
-    the count. Adds a boolean ``suppressed`` column.
+    `pattern` (gpcluster.indicators.suppression.current_pattern) lists the rows that must not leave the
+    server, decided over the whole release (primary, remainder and complementary suppression). Their
+    numerator is blanked (and the denominator where the pattern says so), and so are the value, its
+    intervals and everything derived from it (rank, decile, funnel, SPC), which would give the numerator
+    back with the published denominator. Adds a boolean ``suppressed`` column.
     """
-    default = int(config.get("disclosure_threshold")) if threshold is None else threshold
-    zeros = bool(config.get("suppress_zeros")) if suppress_zeros is None else suppress_zeros
     out = frame.copy()
-    out["suppressed"] = False
     unknown = sorted(set(out["indicator_id"]) - set(rules))
     if unknown:
         raise UserError(f"no disclosure rule for indicator(s) {', '.join(unknown)}; refusing to export")
-    for indicator_id, idx in out.groupby("indicator_id", sort=False).indices.items():
-        rule = rules[indicator_id]
-        if rule.disclosure.rule == "none":
-            continue
-        limit = default if rule.disclosure.threshold is None else rule.disclosure.threshold
-        rows = out.index[idx]
-        hit = np.zeros(len(rows), dtype=bool)
-        for column in rule.disclosure.columns:
-            counts = out.loc[rows, column].to_numpy(dtype=float)
-            # a negative "count" (e.g. a fall in list size) is not a count of people: never small
-            hit |= primary_mask(np.where(counts < 0, np.nan, counts), limit, zeros)
-        if not hit.any():
-            continue
-        target = rows[hit]
-        blank = list(rule.disclosure.columns)
-        if rule.measure_type in _BACK_CALCULABLE:
-            blank += ["numerator", *_DERIVED_COLUMNS]
-        for column in dict.fromkeys(blank):
-            if column in out.columns:
-                out.loc[target, column] = None
-        out.loc[target, "suppressed"] = True
+    out["suppressed"] = False
+    if out.empty or pattern.empty:
+        return out
+    key = ["indicator_id", "period", "level", "area_code"]
+    hits = out[key].assign(period=pd.to_datetime(out["period"])).merge(
+        pattern[[*key, "denominator_hidden"]].assign(period=pd.to_datetime(pattern["period"])), on=key,
+        how="left")["denominator_hidden"]
+    hit = hits.notna().to_numpy()
+    if not hit.any():
+        return out
+    target = out.index[hit]
+    for column in ("numerator", *_DERIVED_COLUMNS):
+        if column in out.columns:
+            out.loc[target, column] = None
+    hide_den = out.index[hit & hits.fillna(False).to_numpy(dtype=bool)]
+    if "denominator" in out.columns and len(hide_den):
+        out.loc[hide_den, "denominator"] = None
+    out.loc[target, "suppressed"] = True
     return _blank_suppressed_comparators(out, rules)
 
 
@@ -107,8 +97,7 @@ def _blank_suppressed_comparators(out: pd.DataFrame, rules: dict[str, IndicatorR
     """
     if not {"indicator_id", "period", "level", "area_code"} <= set(out.columns):
         return out
-    blanked = out["suppressed"] & out["indicator_id"].map(
-        lambda i: rules[i].measure_type in _BACK_CALCULABLE).astype(bool)
+    blanked = out["suppressed"]
     if not blanked.any():
         return out
     hidden = out.loc[blanked, ["indicator_id", "period", "level", "area_code"]]
@@ -129,19 +118,10 @@ def _blank_suppressed_comparators(out: pd.DataFrame, rules: dict[str, IndicatorR
 
 def stored_rules(con: duckdb.DuckDBPyConnection, indicator_ids: list[str] | None = None) -> dict[str, IndicatorRule]:
     """Disclosure rules of the stored results, parsed from the definition text stored with them."""
-    rows = con.execute(
-        "SELECT d.indicator_id, d.definition FROM indicator_definition d "
-        "JOIN (SELECT DISTINCT indicator_id, version FROM indicator_value) v USING (indicator_id, version)"
-    ).fetchall()
-    rules: dict[str, IndicatorRule] = {}
-    for indicator_id, text in rows:
-        if indicator_ids is not None and indicator_id not in indicator_ids:
-            continue
-        definition, problems = parse_definition(Path(f"{indicator_id}.toml"), text)
-        if definition is None:
-            raise UserError(f"stored definition of {indicator_id} no longer validates: {problems[0]}")
-        rules[indicator_id] = IndicatorRule(definition.measure_type, definition.disclosure, definition.synthetic)
-    return rules
+    from gpcluster.indicators.engine import stored_definitions
+
+    return {i: IndicatorRule(d.measure_type, d.disclosure, d.synthetic) for i, d in stored_definitions(con).items()
+            if indicator_ids is None or i in indicator_ids}
 
 
 def warehouse_is_synthetic(con: duckdb.DuckDBPyConnection) -> bool:
@@ -185,7 +165,7 @@ def disclosed_indicator_values(con: duckdb.DuckDBPyConnection, indicator_ids: li
         if missing:
             raise UserError(f"no stored results for {', '.join(missing)}: run `gpcluster indicators compute`")
     rules = stored_rules(con, indicator_ids)
-    out = apply_disclosure(frame, rules)
+    out = apply_disclosure(frame, rules, current_pattern(con))
     if levels:
         out = out[out["level"].isin(levels)].reset_index(drop=True)
     everything_synthetic = warehouse_is_synthetic(con)

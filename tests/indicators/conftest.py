@@ -111,7 +111,8 @@ def build_fixture_warehouse(path: Path):
     con.executemany(
         "INSERT INTO gp_headcount VALUES (?, ?, ?, ?, ?)",
         [(dt.date(2023, 12, 1), "10001", "PERFORMER", "Female", 3), (dt.date(2023, 12, 1), "10001", "SALARIED", "Male", 1),
-         (dt.date(2023, 12, 1), "10002", "PERFORMER", "Male", 2), (dt.date(2023, 12, 1), "10005", "PERFORMER", "Female", 5)],
+         (dt.date(2023, 12, 1), "10002", "PERFORMER", "Male", 2), (dt.date(2023, 12, 1), "10005", "PERFORMER", "Female", 5),
+         (dt.date(2023, 12, 1), "10002", "PERFORMER REGISTRAR", "Female", 1)],
     )
     return con
 

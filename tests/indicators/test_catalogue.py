@@ -19,6 +19,7 @@ GOOD = textwrap.dedent("""\
     description = "Percentage of registered patients aged 65 and over."
     why_it_matters = "Older patients need more clinical time."
     measure_type = "proportion"
+    purpose = "context"
     multiplier = 100
     unit = "%"
     polarity = "neither"

@@ -17,7 +17,6 @@ from statsmodels.stats.proportion import proportion_confint
 from gpcluster.indicators.definition import CATALOGUE_DIR, load_catalogue, load_definition
 from gpcluster.indicators.engine import compute, compute_frame
 from gpcluster.indicators.statistics import attach_statistics
-from gpcluster.stats import funnel
 
 from .conftest import (
     ANGUS,
@@ -251,29 +250,71 @@ def test_spc_signal_on_published_example(polarity, expected):
     assert set(out.spc_signal.iloc[[0, 1, 2, 3, 5, 6]]) == {"common_cause"}
 
 
-@pytest.mark.parametrize(("indicator", "reference"), [
-    ("aged_85_plus", lambda x, n, t: funnel.proportion_significance(x, n, target=t / 100)),
-    ("emergency_admission_rate", lambda x, n, t: funnel.rate_significance(x, n, target=t, multiplier=1000)),
-])
-def test_funnel_labels_match_the_stats_funnel_functions(frame, indicator, reference):
-    for release in RELEASES:
-        rows = frame[(frame.indicator_id == indicator) & (frame.level == "practice")
-                     & (frame.period == pd.Timestamp(release))]
-        target = rows.scotland_value.iloc[0]
-        expected = reference(rows.numerator.to_numpy(float), rows.denominator.to_numpy(float), target)
-        assert list(rows.funnel_scotland) == list(expected)
-    # within-HSCP labels use the HSCP's value as the target
-    rows = frame[(frame.indicator_id == indicator) & (frame.level == "practice") & (frame.hscp_code == ANGUS)
-                 & (frame.period == pd.Timestamp(RELEASES[0]))]
-    expected = reference(rows.numerator.to_numpy(float), rows.denominator.to_numpy(float), rows.hscp_value.iloc[0])
-    assert list(rows.funnel_hscp) == list(expected)
+def test_context_indicators_show_position_but_are_never_flagged(frame):
+    rows = frame[(frame.indicator_id == "aged_65_plus") & (frame.level == "practice")]
+    assert rows.funnel_scotland.isna().all() and rows.funnel_hscp.isna().all() and rows.spc_signal.isna().all()
+    assert rows.lower95.notna().all() and rows.national_rank.notna().all()
 
 
-def test_funnel_flags_a_clear_outlier(frame):
-    # 10001: 600 of 2,000 patients aged 65+ (30%) against Scotland's 23.1%; the 99.8% Wilson interval
-    # (26.9% to 33.3%) lies wholly above it
-    got = row(frame, "aged_65_plus", "practice", "10001", RELEASES[0])
-    assert got.value > got.scotland_value and got.funnel_scotland == "high_998"
+def _performance_frame(observed, expected_rate=0.02, lists=None, **extra) -> pd.DataFrame:
+    """One quarter of practices with a crude rate per 1,000 and Scotland's rate as the comparator."""
+    observed = np.asarray(observed, dtype=float)
+    lists = np.full(observed.size, 5000.0) if lists is None else np.asarray(lists, dtype=float)
+    scotland = observed.sum() / lists.sum() * 1000
+    return pd.DataFrame({
+        "indicator_id": "x", "level": "practice", "area_code": [f"{10000 + i}" for i in range(observed.size)],
+        "period": pd.Timestamp("2024-01-01"), "numerator": observed, "denominator": lists,
+        "value": observed / lists * 1000, "hscp_value": np.nan, "scotland_value": scotland, **extra})
+
+
+def _crude(definition_id="emergency_admission_rate", **update):
+    return load_definition(definition_id).model_copy(
+        update={"id": "x", "expected": None, "adjust_for": [], **update})
+
+
+def test_performance_funnel_follows_funnelplotr_with_overdispersion():
+    # 60 practices that genuinely differ (log-normal effect, sd 0.15) around 100 expected events each
+    rng = np.random.default_rng(11)
+    observed = rng.poisson(100 * np.exp(rng.normal(0, 0.15, 60)))
+    out = attach_statistics(_performance_frame(observed), {"x": _crude()})
+    # METHODS.md 1b, typed here: CQC standardised ratio, winsorised at the 5th/95th centiles (our TRIM)
+    e = observed.sum() / 60.0
+    y, s = np.sqrt(observed / e), 1 / (2 * np.sqrt(e))
+    z = (y - 1) / s
+    low, high = np.quantile(z, [0.05, 0.95])
+    phi = np.mean(np.clip(z, low, high) ** 2)
+    w = np.full(60, 1 / s**2)
+    tau2 = max(0.0, (60 * phi - 59) / (w.sum() - (w**2).sum() / w.sum()))
+    assert phi > 1  # overdispersed, so the limits widen
+    assert out.expected.to_numpy() == pytest.approx(np.full(60, e))
+    assert out.z_score.to_numpy() == pytest.approx((y - 1) / np.sqrt(s**2 + tau2), rel=1e-9)
+
+
+def test_funnel_flags_a_clear_outlier_but_not_ordinary_variation():
+    rng = np.random.default_rng(5)
+    observed = rng.poisson(100 * np.exp(rng.normal(0, 0.1, 50))).astype(float)
+    observed[0] = 260  # 2.6 times what a practice of that size sees
+    out = attach_statistics(_performance_frame(observed), {"x": _crude()})
+    assert out.funnel_scotland.iloc[0] == "high_998"
+    assert (out.funnel_scotland.iloc[1:] != "high_998").all() and (out.funnel_scotland.iloc[1:] != "low_998").all()
+
+
+def test_case_mix_expected_counts_match_each_class_total():
+    # the maximum-likelihood main effects: every class's expected total equals its observed total, and
+    # practices of one class keep the same ratio to their crude expectation
+    rng = np.random.default_rng(2)
+    deprivation = np.repeat([1, 2, 3, 4, 5], 12)
+    rurality = np.tile([1, 2, 3, 4, 5, 6], 10)
+    lists = rng.integers(2000, 12000, 60).astype(float)
+    observed = rng.poisson(lists * 0.02 * (1.5 - 0.1 * deprivation) * (1 + 0.05 * rurality)).astype(float)
+    frame = _performance_frame(observed, lists=lists, case_deprivation=deprivation, case_rurality=rurality)
+    out = attach_statistics(frame, {"x": _crude(adjust_for=["deprivation", "rurality"])})
+    for column in ("case_deprivation", "case_rurality"):
+        totals = out.groupby(column)[["numerator", "expected"]].sum()
+        assert totals.expected.to_numpy() == pytest.approx(totals.numerator.to_numpy(), rel=1e-6)
+    crude = lists * observed.sum() / lists.sum()
+    ratio = pd.Series(out.expected.to_numpy() / crude).groupby([deprivation, rurality]).agg(["min", "max"])
+    assert ratio["min"].to_numpy() == pytest.approx(ratio["max"].to_numpy())
 
 
 def test_compute_table_leaves_results_on_the_connection_only(fixture_con):

@@ -114,6 +114,7 @@ def test_a_suppressed_area_is_not_revealed_as_a_comparator(fixture_con, tmp_path
         description = "A proportion with one small practice."
         why_it_matters = "Checks that comparators cannot leak."
         measure_type = "proportion"
+        purpose = "context"
         multiplier = 100
         unit = "%"
         polarity = "neither"

@@ -89,6 +89,7 @@ def test_winter_brings_more_emergency_admissions_than_summer(panel):
 
 def test_planted_signals_are_listed_and_visible_in_the_files(panel):
     signals = planted_signals()
+    planted = {s.practice_code for s in signals}
     assert {s.kind for s in signals} == {"step", "trend", "outlier"}
     assert len({s.practice_code for s in signals}) == len(signals) >= 10
     releases = set(panel["Date"])
@@ -104,9 +105,15 @@ def test_planted_signals_are_listed_and_visible_in_the_files(panel):
             observed, expected = own[s.measure].sum(), peer_rate * own[base].sum()
             assert (observed - expected) / np.sqrt(expected) > 4, s
         else:
+            # against the practice's HSCP (without planted practices), which shares its season, trend and
+            # MDT roll-out: what is left is the planted change
+            base = "high_risk_rx_denominator" if s.measure == "high_risk_rx_patients" else "AllAges"
+            peers = panel[(panel["HSCP"] == own["HSCP"].iloc[-1]) & ~panel["PracticeCode"].isin(planted)]
+            peer_rate = peers.groupby("Date")[s.measure].sum() / peers.groupby("Date")[base].sum()
+            relative = rate / peer_rate.reindex(rate.index)
             start = int(s.start.strftime("%Y%m%d"))
-            before = rate.loc[:start - 1].tail(6).mean()
-            after = rate.loc[start:].iloc[9:] if s.kind == "trend" else rate.loc[start:]
+            before = relative.loc[:start - 1].tail(6).mean()
+            after = relative.loc[start:].iloc[9:] if s.kind == "trend" else relative.loc[start:]
             ratio = after.mean() / before
             assert abs(ratio - s.effect) < 0.15, (s, ratio)
 

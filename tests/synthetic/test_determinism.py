@@ -30,4 +30,4 @@ def test_a_short_run_still_has_every_file_and_the_right_releases(tmp_path):
     assert "practice_contactdetails_jan2020-open-data.csv" in names
     assert "practice_listsizes_apr2020-open-data.csv" in names
     assert "gp_contact_details_headcount_by_practice_2020-04-01.csv" in names
-    assert len(names) == 5 + 2 * 2 + 2
+    assert len(names) == 5 + 2 * 2 + 3  # + GP headcount, activity and reference rates

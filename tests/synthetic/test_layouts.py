@@ -34,6 +34,7 @@ EXPECTED = {
                                 *[c for b, q in zip(BANDS, BAND_QF, strict=True) for c in (f"Ages{b}", f"Ages{q}QF")]],
     "gp_headcount": _header("PracticeCode,HB,HSCP,GPDesignation,Sex,Headcount"),
     "practice_activity": _header("Date,PracticeCode,Measure,Value"),
+    "reference_rates": _header("Date,Measure,Sex,AgeBand,Rate"),
 }
 REAL = {
     "geography_boards": "phs_geography/hb14_hb19.csv",
@@ -69,10 +70,10 @@ def test_load_order_and_release_file_names(written):
     names = [p.name for _, p in written]
     sources = [s for s, _ in written]
     assert sources[:5] == ["geography_boards", "geography_hscps", "simd", "urban_rural", "data_zone_populations"]
-    assert sources[-2:] == ["gp_headcount", "practice_activity"]
+    assert sources[-3:] == ["gp_headcount", "practice_activity", "reference_rates"]
     assert names[5] == "practice_contactdetails_apr2016-open-data.csv"
     assert names[6] == "practice_listsizes_apr2016-open-data.csv"
-    assert names[-3] == "practice_listsizes_jan2025-open-data.csv"
+    assert names[-4] == "practice_listsizes_jan2025-open-data.csv"
     assert sum(s == "gp_practice_contact_details" for s in sources) == 36
     assert sum(s == "gp_practice_populations" for s in sources) == 36
     assert all(p.parent == written[0][1].parent for _, p in written)

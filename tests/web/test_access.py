@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 
 import openpyxl
 import pytest
@@ -133,8 +134,10 @@ def test_other_cluster_page_is_pseudonymised_not_hidden(client_for):
     assert "Dundee West" in page
     assert "Practice A" in page and "Practice C" in page
     assert "Bravo Medical Centre" not in page
-    # plain-language signal about a pseudonymised practice
-    assert "Practice A: emergency admissions per 1,000 patients" in page
+    # the plain-language signal about a practice of that cluster names it only by its pseudonym
+    signals = page.split('id="signals-h"')[1].split('id="heat-h"')[0]
+    assert re.search(r"<strong>Practice [A-Z]+</strong>:\s*Emergency admissions", signals)
+    assert "70001" not in signals
 
 
 def test_practice_outside_scope_is_indistinguishable_from_missing(client_for):

@@ -8,6 +8,8 @@ import re
 from test_access import collect
 from warehouse_fixture import PERIODS, PRACTICES
 
+from conftest import login, make_store
+
 # 10003: 3 emergency admissions over 4,321 patients; 70002: 4 over 3,777 (threshold 5 suppresses both)
 SMALL_VALUES = {"10003": 3 / 4321 * 1000, "70002": 4 / 3777 * 1000}
 
@@ -26,10 +28,18 @@ def test_small_counts_never_appear_in_any_output(app, client_for):
             assert not hits, (code, trace.pattern, hits[:5])
 
 
-def test_the_same_sweep_finds_them_when_the_threshold_allows(app, client_for, monkeypatch):
-    """With the threshold lowered to 2 the values are released: the sweep above can fail."""
+def test_the_same_sweep_finds_them_when_the_threshold_allows(warehouse_file, tmp_path, monkeypatch):
+    """An app started with the threshold lowered to 2 releases the values: the sweep above can fail."""
+    from fastapi.testclient import TestClient
+
+    from gpcluster import config
+    from gpcluster.web import create_app
+
     monkeypatch.setenv("GPCLUSTER_DISCLOSURE_THRESHOLD", "2")
-    body = client_for("national").get("/api/tables/practice?key=10003").text
+    config.clear_cache()
+    with TestClient(create_app(warehouse_file, store=make_store(tmp_path)), base_url="http://testserver") as client:
+        assert login(client, "national").status_code == 303
+        body = client.get("/api/tables/practice?key=10003").text
     assert repr(SMALL_VALUES["10003"]) in body
 
 

@@ -7,8 +7,7 @@ import pytest
 from warehouse_fixture import OWN_CLUSTER, values_frame
 
 from gpcluster.web.access import Viewer
-from gpcluster.web.release import Pseudonyms, pseudonym, release
-from gpcluster.web.signals import cluster_signals
+from gpcluster.web.release import Pseudonyms, pseudonym, release, release_signals
 
 
 @pytest.mark.parametrize(("index", "label"), [(0, "Practice A"), (25, "Practice Z"), (26, "Practice AA"),
@@ -22,20 +21,30 @@ def _cql() -> Viewer:
 
 
 @pytest.fixture
-def rules(warehouse_file):
+def web_data(warehouse_file):
     from gpcluster.web.data import WebData
 
     data = WebData(warehouse_file)
-    yield data.rules
+    yield data
     data.close()
 
 
-def test_pseudonyms_follow_value_order_not_code_order(rules):
+@pytest.fixture
+def rules(web_data):
+    return web_data.rules
+
+
+@pytest.fixture
+def pattern(web_data):
+    return web_data.suppression
+
+
+def test_pseudonyms_follow_value_order_not_code_order(rules, pattern):
     frame = values_frame()
     latest = frame[(frame["period"] == frame["period"].max()) & (frame["level"] == "practice")
                    & (frame["indicator_id"] == "high_risk_prescribing")].copy()
     latest["area_name"] = "x"
-    out = release(latest, rules, _cql(), Pseudonyms())
+    out = release(latest, rules, _cql(), Pseudonyms(), pattern)
     hidden = out[~out["named"]].sort_values("value")
     # five practices outside Dundee East, labelled A..E from the lowest value up
     assert list(hidden["area_code"]) == ["Practice A", "Practice B", "Practice C", "Practice D", "Practice E"]
@@ -45,42 +54,43 @@ def test_pseudonyms_follow_value_order_not_code_order(rules):
     assert sorted(named["area_code"]) == ["10001", "10002", "10003"]
 
 
-def test_same_practice_keeps_its_label_across_frames(rules):
+def test_same_practice_keeps_its_label_across_frames(rules, pattern):
     frame = values_frame()
     practices = frame[frame["level"] == "practice"].assign(area_name="x")
     pseudonyms = Pseudonyms()
-    first = release(practices[practices["indicator_id"] == "high_risk_prescribing"], rules, _cql(), pseudonyms)
-    second = release(practices[practices["indicator_id"] == "emergency_admission_rate"], rules, _cql(), pseudonyms)
+    first = release(practices[practices["indicator_id"] == "high_risk_prescribing"], rules, _cql(), pseudonyms, pattern)
+    second = release(practices[practices["indicator_id"] == "emergency_admission_rate"], rules, _cql(), pseudonyms, pattern)
     a = first[~first["named"]].groupby("area_code")["cluster_id"].first()
     b = second[~second["named"]].groupby("area_code")["cluster_id"].first()
     assert a.to_dict() == b.to_dict()
 
 
-def test_signal_sentence_hand_worked(rules):
-    # Alpha Surgery, Oct 2024: 186 admissions / 5,200 patients = 35.77 per 1,000; Scotland 1,098 / 50,248 =
-    # 21.85 per 1,000; 35.77 / 21.85 = 1.637, i.e. 64% above. Flagged at 99.8% since July 2024.
-    frame = values_frame()
-    history = frame[(frame["level"] == "practice") & (frame["cluster_id"] == OWN_CLUSTER)].copy()
-    history["area_name"] = history["area_code"].map({"10001": "Alpha Surgery", "10002": "Amber Health Centre",
-                                                     "10003": "Acorn Medical Practice"})
-    released = release(history, rules, _cql(), Pseudonyms())
-    from gpcluster.web.data import Indicator
-
-    indicators = {"emergency_admission_rate": Indicator(
-        "emergency_admission_rate", "Emergency admissions per 1,000 patients", "", "", "crude_rate", 1000,
-        "per 1,000", "higher_is_worse", True)}
-    signals = cluster_signals(released, indicators)
-    assert [s.sentence for s in signals] == [
-        "Alpha Surgery: emergency admissions per 1,000 patients 64% above Scotland (99.8% limit exceeded) "
-        "since Jul 2024; SPC rule: Above UCL"]
-    assert signals[0].concern is True
+def _signals(area_codes, cluster_ids, period):
+    return pd.DataFrame({
+        "signal_id": [f"practice:{c}:emergency_admission_rate:2024-01" for c in area_codes],
+        "indicator_id": "emergency_admission_rate", "title": "Emergency admissions", "level": "practice",
+        "area_code": area_codes, "area_name": [f"Surgery {c}" for c in area_codes], "cluster_id": cluster_ids,
+        "hscp_code": "S37000007", "board_code": "S08000030", "period": period,
+        "start_period": period, "status": "new", "direction": "high", "concern": "worse", "evidence": "level",
+        "persistence": 1, "observed": 186.0, "expected": 114.0, "ratio": 1.63, "difference": 13.8,
+        "change_pct": None, "score": 9.0, "rank_in_cluster": 1, "worth_discussing": True,
+        "sentence": "Emergency admissions: 63% higher than expected ...", "method": "..."})
 
 
-def test_suppressed_rows_produce_no_signal(rules):
-    frame = values_frame()
-    row = frame[(frame["area_code"] == "10003") & (frame["indicator_id"] == "emergency_admission_rate")].copy()
-    row["funnel_scotland"] = "low_998"  # would be a signal if its value were visible
-    row["area_name"] = "Acorn"
-    released = release(row, rules, _cql(), Pseudonyms())
-    assert pd.isna(released.sort_values("period")["value"].iloc[-1])
-    assert cluster_signals(released, {}) == []
+def test_signals_of_practices_outside_scope_carry_a_pseudonym_and_no_counts(pattern):
+    period = values_frame()["period"].max()
+    frame = _signals(["10001", "10004"], [OWN_CLUSTER, "S37000007/dundee-west"], period)
+    released = release_signals(frame, _cql(), Pseudonyms(), pattern)
+    own, other = released.iloc[0], released.iloc[1]
+    assert own["named"] and own["area_code"] == "10001" and own["observed"] == 186
+    assert not other["named"] and other["area_code"].startswith("Practice ")
+    assert other["area_name"] == other["area_code"]
+    assert other["signal_id"] is None and pd.isna(other["observed"]) and pd.isna(other["expected"])
+    assert "10004" not in released.to_csv()
+
+
+def test_no_signal_about_a_suppressed_figure(pattern):
+    hidden = pattern.iloc[0]
+    frame = _signals([hidden["area_code"]], [OWN_CLUSTER], hidden["period"]).assign(
+        indicator_id=hidden["indicator_id"], level=hidden["level"])
+    assert release_signals(frame, _cql(), Pseudonyms(), pattern).empty

@@ -141,5 +141,31 @@ def build_warehouse(path: Path, synthetic: bool = True) -> Path:
         {i: version_of((CATALOGUE / f"{i}.toml").read_text(encoding="utf-8")) for i in INDICATORS})
     con.register("fixture_values", frame)
     con.execute("INSERT INTO indicator_value BY NAME SELECT * FROM fixture_values")
+    _signals(con, frame)
     con.close()
     return path
+
+
+def _signals(con, frame: pd.DataFrame) -> None:
+    """One live signal per FLAGGED practice in the last quarter, as gpcluster.signals would store it."""
+    from gpcluster.signals.build import COLUMNS, SCHEMA
+
+    rows = []
+    for (code, indicator), (start, _) in FLAGGED.items():
+        cluster = PRACTICES[code][1]
+        _, hscp, board = CLUSTERS[cluster]
+        persistence = PERIODS.index(PERIODS[-1]) - PERIODS.index(start) + 1
+        rows.append({
+            "signal_id": f"practice:{code}:{indicator}:{start:%Y-%m}", "indicator_id": indicator,
+            "level": "practice", "area_code": code, "cluster_id": cluster, "hscp_code": hscp, "board_code": board,
+            "period": PERIODS[-1], "start_period": start, "status": "ongoing", "direction": "high",
+            "concern": "worse", "evidence": "level", "persistence": persistence, "observed": 180.0,
+            "expected": 110.0, "denominator": float(PRACTICES[code][2]), "ratio": 180 / 110, "difference": 13.5,
+            "z_level": 5.0, "change_pct": None, "z_change": None, "score": 8.0, "rank_in_cluster": 1,
+            "worth_discussing": True,
+            "sentence": "Emergency admissions per 1,000 patients: 64% higher than expected, after allowing for "
+                        "the age and sex of the practice's patients and the usual differences between practices.",
+            "method": "Observed against expected counts."})
+    con.execute(SCHEMA)
+    con.register("fixture_signals", pd.DataFrame(rows, columns=COLUMNS))
+    con.execute("INSERT INTO signal SELECT * FROM fixture_signals")

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gpcluster import config
 from gpcluster.indicators.definition import (
     ActivitySeries,
     Definition,
+    HeadcountSeries,
     PopulationSeries,
     PracticeAttributeSeries,
     Series,
@@ -25,10 +27,27 @@ SCOTLAND_CODE = "S92000003"
 
 @dataclass
 class Query:
-    """SQL text plus its positional parameters, in order."""
+    """SQL text plus its positional parameters, in order. `dated`: the SELECT also yields `as_of`, the
+    date the value describes when it differs from the period it is placed at."""
 
     sql: str
     params: list = field(default_factory=list)
+    dated: bool = False
+
+
+# Designation words -> role; a designation without REGISTRAR or RETAINEE is a qualified GP.
+_ROLE_SQL = ("CASE WHEN designation LIKE '%REGISTRAR%' THEN 'registrar' "
+             "WHEN designation LIKE '%RETAIN%' THEN 'retainee' ELSE 'qualified' END")
+
+# Each headcount snapshot placed at the nearest list-size release, if within the tolerance (days).
+HEADCOUNT_PLACEMENT_SQL = """
+SELECT s.snapshot_date,
+       arg_min(r.release_date, abs(date_diff('day', r.release_date, s.snapshot_date))) AS period,
+       min(abs(date_diff('day', r.release_date, s.snapshot_date))) AS gap_days
+FROM (SELECT DISTINCT snapshot_date FROM gp_headcount) s
+CROSS JOIN (SELECT DISTINCT release_date FROM list_population) r
+GROUP BY s.snapshot_date
+"""
 
 
 def series_query(series: Series) -> Query:
@@ -67,12 +86,31 @@ def series_query(series: Series) -> Query:
             "SELECT period, practice_code, value::DOUBLE AS value FROM practice_activity WHERE measure = ?",
             [series.measure],
         )
+    if isinstance(series, HeadcountSeries):
+        return Query(
+            "SELECT n.period, g.practice_code, SUM(g.headcount)::DOUBLE AS value, g.snapshot_date AS as_of "
+            f"FROM gp_headcount g JOIN ({HEADCOUNT_PLACEMENT_SQL}) n USING (snapshot_date) "
+            f"WHERE n.gap_days <= ? AND list_contains(?::VARCHAR[], {_ROLE_SQL}) "
+            "GROUP BY n.period, g.practice_code, g.snapshot_date",
+            [int(config.get("max_date_gap_days")), list(series.roles)], dated=True,
+        )
     if isinstance(series, SqlSeries):
         return Query(
             "SELECT period::DATE AS period, practice_code::VARCHAR AS practice_code, value::DOUBLE AS value "
             f"FROM ({series.sql})"
         )
     raise TypeError(f"unknown series {type(series).__name__}")
+
+
+def expected_query(definition: Definition) -> Query:
+    """Indirect standardisation: each practice's list by sex and age band times Scotland's rates."""
+    return Query(
+        "SELECT l.release_date AS period, l.practice_code, SUM(l.population * r.rate)::DOUBLE AS value "
+        "FROM list_population l JOIN reference_rate r "
+        "ON r.period = l.release_date AND r.sex = l.sex AND r.age_band = l.age_band "
+        "WHERE r.measure = ? GROUP BY l.release_date, l.practice_code",
+        [definition.expected.measure],
+    )
 
 
 def base_query(definition: Definition, indicator_no: int) -> Query:
@@ -82,20 +120,30 @@ def base_query(definition: Definition, indicator_no: int) -> Query:
     """
     num = series_query(definition.numerator)
     params: list = [indicator_no, *num.params]
+    num_date = "n.as_of" if num.dated else "NULL::DATE"
     if definition.denominator is not None:
         den = series_query(definition.denominator)
         params += den.params
         den_join = f"LEFT JOIN ({den.sql}) d ON d.period = p.release_date AND d.practice_code = p.practice_code"
         den_col = "d.value"
+        den_date = "d.as_of" if den.dated else "NULL::DATE"
         usable = "n.value IS NOT NULL AND d.value IS NOT NULL AND d.value > 0"
     else:
-        den_join, den_col, usable = "", "NULL::DOUBLE", "n.value IS NOT NULL"
+        den_join, den_col, den_date, usable = "", "NULL::DOUBLE", "NULL::DATE", "n.value IS NOT NULL"
+    exp_join, exp_col = "", "NULL::DOUBLE"
+    if definition.expected is not None:
+        exp = expected_query(definition)
+        params += exp.params
+        exp_join = f"LEFT JOIN ({exp.sql}) e ON e.period = p.release_date AND e.practice_code = p.practice_code"
+        exp_col = "e.value"
     sql = (
         "SELECT ?::INTEGER AS indicator_no, p.release_date AS period, p.practice_area, p.cluster_area, "
-        f"p.hscp_area, p.board_area, n.value AS numerator, {den_col} AS denominator, ({usable}) AS usable "
+        "p.hscp_area, p.board_area, p.case_deprivation, p.case_rurality, "
+        f"n.value AS numerator, {den_col} AS denominator, ({usable}) AS usable, "
+        f"{num_date} AS numerator_date, {den_date} AS denominator_date, {exp_col} AS expected "
         f"FROM indicator_practice_period p JOIN ({num.sql}) n "
         "ON n.period = p.release_date AND n.practice_code = p.practice_code "
-        f"{den_join}"
+        f"{den_join} {exp_join}"
     )
     return Query(sql, params)
 
@@ -122,12 +170,30 @@ FROM (
 PRACTICE_AREAS_SQL = """
 CREATE OR REPLACE TEMP TABLE indicator_practice_period AS
 SELECT p.release_date, p.practice_code, a0.area_no AS practice_area, a1.area_no AS cluster_area,
-       a2.area_no AS hscp_area, a3.area_no AS board_area
+       a2.area_no AS hscp_area, a3.area_no AS board_area,
+       p.simd_quintile AS case_deprivation, coalesce(p.urban_rural_8, p.urban_rural_6) AS case_rurality
 FROM temp.practice_period p
 JOIN indicator_area a0 ON a0.level_no = 0 AND a0.area_code = p.practice_code
 LEFT JOIN indicator_area a1 ON a1.level_no = 1 AND a1.area_code = p.cluster_id
 LEFT JOIN indicator_area a2 ON a2.level_no = 2 AND a2.area_code = p.hscp_code
 LEFT JOIN indicator_area a3 ON a3.level_no = 3 AND a3.area_code = p.board_code
+"""
+
+# A cluster's HSCP and board comparators are those of its home HSCP (cluster.hscp_code), even when some of
+# its practices sit in a neighbouring HSCP; an HSCP's board is the one it belongs to.
+AREA_PARENT_SQL = """
+CREATE OR REPLACE TEMP TABLE indicator_area_parent AS
+SELECT a.area_no, h.area_no AS hscp_area, b.area_no AS board_area
+FROM indicator_area a
+JOIN main.cluster c ON a.level_no = 1 AND c.cluster_id = a.area_code
+LEFT JOIN main.hscp hs ON hs.hscp_code = c.hscp_code
+LEFT JOIN indicator_area h ON h.level_no = 2 AND h.area_code = c.hscp_code
+LEFT JOIN indicator_area b ON b.level_no = 3 AND b.area_code = hs.board_code
+UNION ALL
+SELECT a.area_no, NULL, b.area_no
+FROM indicator_area a
+JOIN main.hscp hs ON a.level_no = 2 AND hs.hscp_code = a.area_code
+LEFT JOIN indicator_area b ON b.level_no = 3 AND b.area_code = hs.board_code
 """
 
 ROLLUP_SQL = """
@@ -152,6 +218,14 @@ WITH rolled AS (
              ELSE SUM(numerator) FILTER (WHERE usable) END AS numerator,
         CASE WHEN GROUPING(practice_area) = 0 THEN any_value(denominator)
              ELSE SUM(denominator) FILTER (WHERE usable) END AS denominator,
+        -- an area's expected count only when every practice counted in it has one (O and E alike)
+        CASE WHEN GROUPING(practice_area) = 0 THEN any_value(expected)
+             WHEN count(*) FILTER (WHERE usable AND expected IS NULL) > 0 THEN NULL
+             ELSE SUM(expected) FILTER (WHERE usable) END AS expected,
+        CASE WHEN GROUPING(practice_area) = 0 THEN any_value(case_deprivation) END AS case_deprivation,
+        CASE WHEN GROUPING(practice_area) = 0 THEN any_value(case_rurality) END AS case_rurality,
+        min(numerator_date) FILTER (WHERE usable) AS numerator_date,
+        min(denominator_date) FILTER (WHERE usable) AS denominator_date,
         bool_or(usable) AS usable
     FROM indicator_base
     GROUP BY GROUPING SETS (
@@ -163,13 +237,35 @@ WITH rolled AS (
     )
 )
 SELECT
-    indicator_no, period, level_no,
-    CASE WHEN level_no = 4 THEN (SELECT area_no FROM indicator_area WHERE level_no = 4)
-         ELSE grouped_area END AS area_no,
-    CASE WHEN level_no <= 1 THEN any_cluster END AS cluster_area,
-    CASE WHEN level_no <= 2 THEN any_hscp END AS hscp_area,
-    CASE WHEN level_no <= 3 THEN any_board END AS board_area,
-    numerator, denominator, usable
-FROM rolled
-WHERE level_no = 4 OR grouped_area IS NOT NULL  -- practices with no cluster (or HSCP, board) form no area
+    r.indicator_no, r.period, r.level_no,
+    CASE WHEN r.level_no = 4 THEN (SELECT area_no FROM indicator_area WHERE level_no = 4)
+         ELSE r.grouped_area END AS area_no,
+    CASE WHEN r.level_no <= 1 THEN r.any_cluster END AS cluster_area,
+    CASE WHEN r.level_no = 0 THEN r.any_hscp WHEN r.level_no = 1 THEN coalesce(p.hscp_area, r.any_hscp)
+         END AS hscp_area,
+    CASE WHEN r.level_no = 0 THEN r.any_board WHEN r.level_no <= 2 THEN coalesce(p.board_area, r.any_board)
+         END AS board_area,
+    r.numerator, r.denominator, r.expected, r.case_deprivation, r.case_rurality, r.usable, r.numerator_date,
+    r.denominator_date
+FROM rolled r
+LEFT JOIN indicator_area_parent p ON r.level_no IN (1, 2) AND p.area_no = r.grouped_area
+-- practices with no cluster (or HSCP, board) form no area, but count in every level above they belong to
+WHERE r.level_no = 4 OR r.grouped_area IS NOT NULL
+"""
+
+
+# Notes that travel with a figure: a practice's change in list size when it absorbed a practice that closed,
+# or continues one under a new code (from practice_event).
+NOTE_SQL = """
+CREATE OR REPLACE TEMP TABLE indicator_note AS
+SELECT v.indicator_no, v.period, v.area_no,
+       string_agg(CASE e.event WHEN 'merged_into' THEN 'absorbed practice ' || e.practice_code || ', which closed'
+                               ELSE 'continues practice ' || e.practice_code || ' under a new code' END,
+                  '; ' ORDER BY e.practice_code) AS note
+FROM indicator_valued v
+JOIN indicator_meta m ON m.indicator_no = v.indicator_no AND m.measure_type = 'change'
+JOIN indicator_area a ON a.area_no = v.area_no AND a.level_no = 0
+JOIN main.practice_event e ON e.release_date = v.period AND e.detail = a.area_code
+ AND e.event IN ('merged_into', 'recoded_as')
+GROUP BY ALL
 """

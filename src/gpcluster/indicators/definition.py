@@ -8,6 +8,9 @@ A definition names its numerator and (for ratio measures) its denominator as one
 * ``practice_attribute``: an attribute of the practice in ``practice_period`` times its list size
   (used for list-weighted means such as SIMD rank), optionally only where a condition holds;
 * ``activity``: a measure from ``practice_activity``;
+* ``gp_headcount``: GPs of the given roles in a headcount snapshot, placed at the list-size release nearest
+  the snapshot when it lies within the ``max_date_gap_days`` setting (the snapshot date is kept with the
+  figure);
 * ``sql``: a reviewed SELECT returning ``period, practice_code, value`` for anything else.
 
 Every value a definition supplies to a typed series is bound as a query parameter, never pasted into SQL.
@@ -35,7 +38,9 @@ SEXES = ("Male", "Female", "All")
 PRACTICE_ATTRIBUTES = ("simd_rank", "simd_decile", "simd_quintile", "urban_rural_6", "urban_rural_8",
                        "urban_rural_2", "list_size")
 
-MeasureType = Literal["proportion", "crude_rate", "standardised_ratio", "mean", "count"]
+# 'change': the numerator's change since the previous period as a share of its previous value (times the
+# multiplier), on each area's own total, so a practice closing or moving within an area changes nothing.
+MeasureType = Literal["proportion", "crude_rate", "standardised_ratio", "mean", "count", "change"]
 # Measure types whose numerator and denominator are sums over patients, so they roll up by addition
 # and have a sampling-error confidence interval.
 RATIO_TYPES = ("proportion", "crude_rate", "standardised_ratio", "mean")
@@ -97,6 +102,17 @@ class ActivitySeries(_Strict):
     measure: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
 
 
+GP_ROLES = ("qualified", "registrar", "retainee")
+
+
+class HeadcountSeries(_Strict):
+    """GP headcount by role: 'qualified' (performers and salaried GPs), 'registrar' (GPs in training) and
+    'retainee' (GPs on the retainer scheme), from designations such as 'PERFORMER REGISTRAR'."""
+
+    kind: Literal["gp_headcount"]
+    roles: list[Literal["qualified", "registrar", "retainee"]] = Field(min_length=1)
+
+
 class SqlSeries(_Strict):
     """A reviewed SELECT over the warehouse returning columns period, practice_code, value."""
 
@@ -115,17 +131,48 @@ class SqlSeries(_Strict):
 
 
 Series = Annotated[
-    PopulationSeries | WeightedPopulationSeries | PracticeAttributeSeries | ActivitySeries | SqlSeries,
+    PopulationSeries | WeightedPopulationSeries | PracticeAttributeSeries | ActivitySeries | HeadcountSeries
+    | SqlSeries,
     Field(discriminator="kind"),
 ]
 
 
+_CELL = r"^[a-z][a-z0-9_]{2,63}\.(numerator|denominator)$"
+
+
+class SumRelation(_Strict):
+    """This indicator's `total` column equals, for every area and period, the sum of the named columns of
+    other indicators ('aged_under_15.numerator'): a relation an attacker could subtract along."""
+
+    total: Literal["numerator", "denominator"] = "numerator"
+    parts: list[Annotated[str, Field(pattern=_CELL)]] = Field(min_length=1)
+
+
+class ReferenceRatesExpected(_Strict):
+    """Indirect standardisation: the expected count of a practice is its list by sex and age band times
+    Scotland's rates of the same measure in the same quarter (warehouse table reference_rate)."""
+
+    kind: Literal["reference_rates"]
+    measure: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+
+
 class Disclosure(_Strict):
-    """Small-number rule applied by every output path (see gpcluster.exports)."""
+    """Small-number rule applied by every output path (see gpcluster.indicators.suppression)."""
 
     rule: Literal["suppress_small_counts", "none"] = "suppress_small_counts"
     columns: list[Literal["numerator", "denominator"]] = Field(default_factory=lambda: ["numerator"])
     threshold: int | None = Field(default=None, ge=0, description="None means the disclosure_threshold setting")
+    reason: str = Field(default="", description="Why no small-number rule applies (required with rule 'none')")
+    part_of: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{2,63}$",
+                                description="An indicator whose numerator contains this one's; the unpublished "
+                                            "remainder is a count of people (0-4 within under 15)")
+    sums: list[SumRelation] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _none_needs_reason(self) -> Disclosure:
+        if self.rule == "none" and len(self.reason.strip()) < 20:
+            raise ValueError("rule 'none' needs a reason (at least a sentence) saying why no count is disclosive")
+        return self
 
 
 class Definition(_Strict):
@@ -139,11 +186,20 @@ class Definition(_Strict):
     description: str = Field(min_length=10)
     why_it_matters: str = Field(min_length=10)
     measure_type: MeasureType
+    # context: describes the population or the practice (age, deprivation, list size): shown with its
+    # position, never flagged as unusual. performance: activity, prescribing, outcomes: may raise signals.
+    purpose: Literal["context", "performance"]
     multiplier: float = Field(gt=0)
     unit: str
     polarity: Literal["higher_is_better", "higher_is_worse", "neither"]
     numerator: Series
     denominator: Series | None = None
+    expected: ReferenceRatesExpected | None = None
+    # performance only: expected counts also allow for where the practice is (case-mix adjustment)
+    # ('hscp': each quarter, what the practice's HSCP provides, for services HSCPs allocate such as the MDT)
+    adjust_for: list[Literal["deprivation", "rurality", "hscp"]] = Field(default_factory=list)
+    denominator_label: str = Field(default="patients", min_length=3, max_length=60,
+                                   description="What the denominator counts, in plain words")
     disclosure: Disclosure = Field(default_factory=Disclosure)
     source: str = Field(min_length=3)
     caveats: str = ""
@@ -174,11 +230,23 @@ class Definition(_Strict):
     def _denominator_matches_type(self) -> Definition:
         if self.measure_type in RATIO_TYPES and self.denominator is None:
             raise ValueError(f"measure_type {self.measure_type!r} needs a denominator")
-        if self.measure_type == "count" and self.denominator is not None:
-            raise ValueError("measure_type 'count' takes no denominator")
+        if self.measure_type in ("count", "change") and self.denominator is not None:
+            raise ValueError(f"measure_type {self.measure_type!r} takes no denominator")
         if self.measure_type == "proportion" and self.multiplier not in (1, 100):
             raise ValueError("a proportion's multiplier must be 1 or 100")
+        if self.expected is not None and (self.purpose != "performance" or self.measure_type != "crude_rate"):
+            raise ValueError("'expected' (indirect standardisation) applies to performance crude rates only")
+        if self.adjust_for and self.purpose != "performance":
+            raise ValueError("'adjust_for' applies to performance indicators only")
+        if self.purpose == "performance" and self.measure_type not in ("proportion", "crude_rate",
+                                                                       "standardised_ratio"):
+            raise ValueError("a performance indicator must be a proportion, crude rate or standardised ratio "
+                             "(signals compare observed with expected counts)")
         return self
+
+    @property
+    def is_performance(self) -> bool:
+        return self.purpose == "performance"
 
     @property
     def has_ci(self) -> bool:
@@ -198,7 +266,7 @@ def _field_name(loc: tuple) -> str:
     return ".".join(parts) or "(file)"
 
 
-_SERIES_TAGS = {"population", "weighted_population", "practice_attribute", "activity", "sql"}
+_SERIES_TAGS = {"population", "weighted_population", "practice_attribute", "activity", "gp_headcount", "sql"}
 
 
 def parse_definition(path: Path, text: str) -> tuple[Definition | None, list[Problem]]:
@@ -235,9 +303,22 @@ def load_catalogue(folder: Path | None = None) -> list[Definition]:
         problems.extend(found)
         if definition is not None:
             definitions.append(definition)
+    problems += _unknown_references(definitions)
     if problems:
         raise ValidationFailed(problems=problems)
     return definitions
+
+
+def _unknown_references(definitions: list[Definition]) -> list[Problem]:
+    """Disclosure relations must name indicators of the same catalogue."""
+    ids = {d.id for d in definitions}
+    problems = []
+    for d in definitions:
+        named = [("disclosure.part_of", d.disclosure.part_of)] if d.disclosure.part_of else []
+        named += [("disclosure.sums", cell.split(".")[0]) for rel in d.disclosure.sums for cell in rel.parts]
+        problems += [Problem(d.path, "unknown_indicator", f"names {other!r}, which is not in the catalogue",
+                             column=field) for field, other in named if other not in ids]
+    return problems
 
 
 def load_definition(indicator_id: str, folder: Path | None = None) -> Definition:

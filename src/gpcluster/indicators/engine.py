@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -19,13 +20,16 @@ import pyarrow as pa
 
 from gpcluster.errors import UserError
 from gpcluster.indicators.compile import (
+    AREA_PARENT_SQL,
     AREA_SQL,
+    NOTE_SQL,
     PRACTICE_AREAS_SQL,
     PRACTICE_PERIOD_SQL,
     ROLLUP_SQL,
     base_query,
 )
-from gpcluster.indicators.definition import LEVELS, Definition
+from gpcluster.indicators.definition import LEVELS, Definition, parse_definition
+from gpcluster.indicators.quality import rebuild_quality_notes
 from gpcluster.indicators.statistics import (
     FUNNEL_LABELS,
     INPUT_COLUMNS,
@@ -33,10 +37,13 @@ from gpcluster.indicators.statistics import (
     SPC_SIGNALS,
     compute_statistics,
 )
+from gpcluster.indicators.suppression import rebuild_suppression
+from gpcluster.signals import rebuild_signals
 
 RESULT_COLUMNS = [
     "indicator_id", "version", "period", "level", "area_code", "cluster_id", "hscp_code", "board_code",
-    "numerator", "denominator", "value", "lower95", "upper95", "lower998", "upper998",
+    "numerator", "denominator", "numerator_date", "denominator_date", "note",
+    "value", "lower95", "upper95", "lower998", "upper998", "expected", "z_score",
     "cluster_value", "hscp_value", "board_value", "scotland_value", "funnel_scotland", "funnel_hscp",
     "spc_signal", "spc_rule", "national_rank", "national_decile",
 ]  # fmt: skip
@@ -44,14 +51,42 @@ RESULT_COLUMNS = [
 # indicator_no, series_no (= area_no, one per area) and period_no key every row of a run.
 _KEY = ("indicator_no", "series_no", "period_no")
 _STEPS = [
-    # value by measure type, only at the levels the definition asks for
+    # value by measure type, only at the levels the definition asks for. A 'change' indicator compares each
+    # area's total with its total in the immediately preceding period (lag over the area's own series).
     """CREATE OR REPLACE TEMP TABLE indicator_valued AS
+    WITH change_rows AS (
+        SELECT r.* FROM indicator_rolled r JOIN indicator_meta m USING (indicator_no)
+        WHERE m.measure_type = 'change'
+    ),
+    period_index AS (
+        SELECT indicator_no, period, row_number() OVER (PARTITION BY indicator_no ORDER BY period) AS period_index
+        FROM (SELECT DISTINCT indicator_no, period FROM change_rows)
+    ),
+    lagged AS (
+        SELECT r.*, i.period_index, lag(r.numerator) OVER w AS previous_numerator,
+               lag(i.period_index) OVER w AS previous_index, lag(r.usable) OVER w AS previous_usable
+        FROM change_rows r JOIN period_index i USING (indicator_no, period)
+        WINDOW w AS (PARTITION BY r.indicator_no, r.level_no, r.area_no ORDER BY r.period)
+    ),
+    changed AS (
+        SELECT * EXCLUDE (period_index, previous_numerator, previous_index, previous_usable) REPLACE (
+            numerator - previous_numerator AS numerator,
+            previous_numerator AS denominator,
+            usable AND coalesce(previous_usable, FALSE) AND previous_index = period_index - 1
+                   AND previous_numerator > 0 AS usable)
+        FROM lagged WHERE period_index > 1  -- the first period has nothing to change from
+    ),
+    all_rows AS (
+        SELECT r.* FROM indicator_rolled r JOIN indicator_meta m USING (indicator_no)
+        WHERE m.measure_type <> 'change'
+        UNION ALL BY NAME SELECT * FROM changed
+    )
     SELECT r.*, m.indicator_id, m.version, r.area_no AS series_no,
            (r.period - DATE '1970-01-01') AS period_no,
            CASE WHEN NOT r.usable THEN NULL
                 WHEN m.measure_type = 'count' THEN r.numerator
                 ELSE r.numerator / r.denominator * m.multiplier END AS value
-    FROM indicator_rolled r JOIN indicator_meta m USING (indicator_no)
+    FROM all_rows r JOIN indicator_meta m USING (indicator_no)
     WHERE list_contains(m.level_nos, r.level_no)""",
     """CREATE OR REPLACE TEMP TABLE indicator_area_value AS
     SELECT indicator_no, period_no, level_no, area_no, value FROM indicator_valued WHERE level_no > 0""",
@@ -85,8 +120,8 @@ _STEPS = [
 _RESULT_SQL = """
 SELECT s.indicator_id, s.version, s.period, list_extract($levels, s.level_no + 1) AS level,
        a.area_code, ac.area_code AS cluster_id, ah.area_code AS hscp_code, ab.area_code AS board_code,
-       s.numerator, s.denominator, s.value,
-       t.lower95, t.upper95, t.lower998, t.upper998,
+       s.numerator, s.denominator, s.numerator_date, s.denominator_date, n.note, s.value,
+       t.lower95, t.upper95, t.lower998, t.upper998, t.expected, t.z_score,
        s.cluster_value, s.hscp_value, s.board_value, s.scotland_value,
        list_extract($funnel, t.funnel_scotland + 1) AS funnel_scotland,
        list_extract($funnel, t.funnel_hscp + 1) AS funnel_hscp,
@@ -99,13 +134,15 @@ JOIN indicator_area a ON a.area_no = s.area_no
 LEFT JOIN indicator_area ac ON ac.area_no = s.cluster_area
 LEFT JOIN indicator_area ah ON ah.area_no = s.hscp_area
 LEFT JOIN indicator_area ab ON ab.area_no = s.board_area
+LEFT JOIN indicator_note n ON n.indicator_no = s.indicator_no AND n.period = s.period AND n.area_no = s.area_no
 """
 _LABEL_PARAMS = {"levels": list(LEVELS), "funnel": list(FUNNEL_LABELS), "signals": list(SPC_SIGNALS),
                  "rules": list(SPC_RULES)}
-_FLOAT_INPUTS = ("numerator", "denominator", "value", "hscp_value", "scotland_value")
-_TEMP_TABLES = ("indicator_base", "indicator_rolled", "indicator_meta", "indicator_area", "indicator_valued",
+_FLOAT_INPUTS = ("numerator", "denominator", "value", "expected", "hscp_value", "scotland_value")
+_TEMP_TABLES = ("indicator_base", "indicator_rolled", "indicator_meta", "indicator_area", "indicator_area_parent",
+                "indicator_note", "indicator_valued",
                 "indicator_area_value", "indicator_rank", "indicator_scored", "indicator_statistics",
-                "indicator_practice_period", "practice_period")
+                "indicator_practice_period", "practice_period", "indicator_model")
 
 
 @dataclass(frozen=True)
@@ -163,7 +200,7 @@ def _compute_into_temp(con: duckdb.DuckDBPyConnection, definitions: list[Definit
     ids = [d.id for d in definitions]
     if len(set(ids)) != len(ids):
         raise UserError("two definitions share an id")
-    for statement in (PRACTICE_PERIOD_SQL, AREA_SQL, PRACTICE_AREAS_SQL):
+    for statement in (PRACTICE_PERIOD_SQL, AREA_SQL, AREA_PARENT_SQL, PRACTICE_AREAS_SQL):
         con.execute(statement)
     _build_base(con, definitions)
     con.execute("CREATE OR REPLACE TEMP TABLE indicator_rolled AS " + ROLLUP_SQL)
@@ -174,15 +211,19 @@ def _compute_into_temp(con: duckdb.DuckDBPyConnection, definitions: list[Definit
         con.unregister("indicator_meta_frame")
     for step in _STEPS:
         con.execute(step)
+    con.execute(NOTE_SQL)
     columns = ", ".join(dict.fromkeys([*_KEY, *INPUT_COLUMNS]))
     fetched = con.execute(f"SELECT {columns} FROM indicator_scored").fetchnumpy()
     cols = {name: _plain(name, fetched[name]) for name in fetched}
-    stats = compute_statistics(cols, definitions)
+    stats, models = compute_statistics(cols, definitions)
     con.register("indicator_statistics_frame", pa.table({**{k: cols[k] for k in _KEY}, **stats}))
+    con.register("indicator_model_frame", models)
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE indicator_statistics AS SELECT * FROM indicator_statistics_frame")
+        con.execute("CREATE OR REPLACE TEMP TABLE indicator_model AS SELECT * FROM indicator_model_frame")
     finally:
         con.unregister("indicator_statistics_frame")
+        con.unregister("indicator_model_frame")
 
 
 def compute_table(con: duckdb.DuckDBPyConnection, definitions: list[Definition],
@@ -219,8 +260,34 @@ def compute_frame(con: duckdb.DuckDBPyConnection, definitions: list[Definition])
     return frame
 
 
+# Columns added to indicator_value after its first release; a warehouse made earlier gains them (NULL)
+# before new results are stored, so stored results of other indicators are kept.
+_ADDED_COLUMNS = (("numerator_date", "DATE"), ("denominator_date", "DATE"), ("note", "VARCHAR"),
+                  ("expected", "DOUBLE"), ("z_score", "DOUBLE"))
+
+
+def stored_definitions(con: duckdb.DuckDBPyConnection) -> dict[str, Definition]:
+    """The definitions of the stored results, parsed from the text stored with them."""
+    rows = con.execute(
+        "SELECT d.indicator_id, d.definition FROM indicator_definition d "
+        "JOIN (SELECT DISTINCT indicator_id, version FROM indicator_value) v USING (indicator_id, version)"
+    ).fetchall()
+    found = {}
+    for indicator_id, text in rows:
+        definition, problems = parse_definition(Path(f"{indicator_id}.toml"), text)
+        if definition is None:
+            raise UserError(f"stored definition of {indicator_id} no longer validates: {problems[0]}")
+        found[indicator_id] = definition
+    return found
+
+
 def _ensure_results_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(resources.files("gpcluster.indicators").joinpath("results.sql").read_text(encoding="utf-8"))
+    present = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = "
+                                         "'indicator_value' AND schema_name = 'main'").fetchall()}
+    for column, kind in _ADDED_COLUMNS:
+        if column not in present:
+            con.execute(f"ALTER TABLE indicator_value ADD COLUMN {column} {kind}")
 
 
 def _definitions_frame(definitions: list[Definition]) -> pd.DataFrame:
@@ -239,8 +306,16 @@ def _definitions_frame(definitions: list[Definition]) -> pd.DataFrame:
     })
 
 
+_MODEL_SQL = """
+INSERT INTO funnel_model
+SELECT m.indicator_id, m.version, (DATE '1970-01-01' + CAST(f.period_no AS INTEGER)) AS period,
+       list_extract($levels, f.level_no + 1) AS level, f.scale, f.units, f.phi, f.tau2, f.adjusted, f.target
+FROM temp.indicator_model f JOIN temp.indicator_meta m USING (indicator_no)
+"""
+
+
 def _store(con: duckdb.DuckDBPyConnection, definitions: list[Definition], values_table: str,
-           params: dict | None = None) -> None:
+           params: dict | None = None, models: bool = False) -> None:
     """Replace the stored results of these indicators with the rows of `values_table`, in one transaction."""
     _ensure_results_tables(con)
     ids = [d.id for d in definitions]
@@ -260,6 +335,9 @@ def _store(con: duckdb.DuckDBPyConnection, definitions: list[Definition], values
         )
         columns = ", ".join(RESULT_COLUMNS)
         con.execute(f"INSERT INTO indicator_value ({columns}) SELECT {columns} FROM {values_table}", params)
+        con.execute("DELETE FROM funnel_model WHERE list_contains(?, indicator_id)", [ids])
+        if models:
+            con.execute(_MODEL_SQL, {"levels": list(LEVELS)})
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -282,7 +360,11 @@ def compute(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> Co
     try:
         _compute_into_temp(con, definitions)
         rows, periods = con.execute("SELECT count(*), count(DISTINCT period) FROM indicator_scored").fetchone()
-        _store(con, definitions, f"({_RESULT_SQL})", _LABEL_PARAMS)
+        _store(con, definitions, f"({_RESULT_SQL})", _LABEL_PARAMS, models=True)
     finally:
         _drop_temp_tables(con)
+    rebuild_quality_notes(con)
+    stored = stored_definitions(con)
+    rebuild_suppression(con, stored)
+    rebuild_signals(con, stored)
     return ComputeSummary(indicators=len(definitions), rows=rows, periods=periods)

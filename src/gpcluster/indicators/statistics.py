@@ -1,9 +1,21 @@
 """Statistics for rolled-up indicator values, from gpcluster.stats: confidence intervals, funnel
-significance (against Scotland and within the HSCP) and SPC signals over time.
+positions (against Scotland and within the HSCP) and SPC over time.
 
-Works on numpy columns, vectorised across all rows of one indicator (one Python iteration per
-indicator, never per practice or per period). Labels are returned as small integer codes into the
-label tuples below, so the engine can join them back in DuckDB without moving strings through Python.
+Context indicators (age, deprivation, list size...) get intervals and their national position only: they
+describe a practice and are never flagged as unusual. Performance indicators are compared with what is
+expected of them: each unit's observed count O against its expected count E (indirectly standardised for
+age and sex where the definition gives reference rates, else the unit's denominator times Scotland's
+rate), on the funnel of Spiegelhalter (2005) as FunnelPlotR draws it: the overdispersion φ and the
+between-unit variance τ² (DerSimonian-Laird) are estimated for each indicator, level and period, and the
+limits widened by τ² when φ > 1, because full counts of practices that genuinely differ are not samples
+and a binomial funnel would flag most of them. Where a definition asks (`adjust_for`), expected counts
+also allow for the practice's deprivation and rurality (case-mix adjustment). Rates, ratios and
+proportions alike are compared as O/E on the square-root scale ("CQC" in FunnelPlotR, which copes with
+zero counts). SPC uses the Making Data Count rules, only where a series has enough points.
+
+Works on numpy columns (loops over indicators, levels and periods, never over practices). Labels are
+returned as small integer codes into the label tuples below, so the engine can join them back in DuckDB
+without moving strings through Python.
 """
 
 from __future__ import annotations
@@ -17,7 +29,8 @@ from gpcluster.indicators.definition import LEVELS, Definition
 from gpcluster.stats import ci, funnel, spc
 
 FUNNEL_LABELS: tuple[str, ...] = tuple(funnel.LABELS)
-SPC_SIGNALS: tuple[str, ...] = tuple(spc.POINT_TYPES)
+TOO_FEW_POINTS = "too_few_points"
+SPC_SIGNALS: tuple[str, ...] = (*spc.POINT_TYPES, TOO_FEW_POINTS)
 SPC_RULES: tuple[str | None, ...] = tuple(label or None for label in spc.MDC_RULE_LABELS)
 NO_CODE = -1
 
@@ -25,11 +38,24 @@ _IMPROVEMENT = {"higher_is_better": "increase", "higher_is_worse": "decrease", "
 _FUNNEL_LEVELS_SCOTLAND = [LEVELS.index(v) for v in ("practice", "cluster", "hscp", "board")]
 _FUNNEL_LEVELS_HSCP = [LEVELS.index(v) for v in ("practice", "cluster")]
 _COMMON_CAUSE = SPC_SIGNALS.index("common_cause")
+_TOO_FEW = SPC_SIGNALS.index(TOO_FEW_POINTS)
 INPUT_COLUMNS = ("indicator_no", "level_no", "series_no", "period_no", "numerator", "denominator", "value",
+                 "expected", "cluster_area", "hscp_area", "board_area", "case_deprivation", "case_rurality",
                  "hscp_value", "scotland_value")
+CASE_MIX = {"deprivation": "case_deprivation", "rurality": "case_rurality", "hscp": "hscp_area"}
+PER_PERIOD = {"hscp"}  # factors fitted each quarter (an HSCP's provision changes); others across all quarters
+RAKING_ROUNDS = 20
+Z_95, Z_998 = 1.959964, 3.090232
+# Winsorise z at the 5th and 95th centiles when estimating φ. FunnelPlotR's default is 10%; with practices
+# that differ normally, 10% understated τ by about a third on the synthetic Scotland (so ~3x too many units
+# fell outside 99.8%), while 5% still keeps a handful of extreme units from inflating it.
+TRIM = 0.05
+MIN_UNITS = 5  # fewer units than this give no overdispersion estimate (limits stay unadjusted)
+MODEL_COLUMNS = ("indicator_no", "level_no", "period_no", "scale", "units", "phi", "tau2", "adjusted",
+                 "target")
 
 
-def _intervals(definition: Definition, num: np.ndarray, den: np.ndarray, level: float):
+def _interval_limits(definition: Definition, num: np.ndarray, den: np.ndarray, level: float):
     mult = definition.multiplier
     if definition.measure_type == "proportion":
         lower, upper = ci.wilson(num, den, level=level)
@@ -46,37 +72,136 @@ def _intervals(definition: Definition, num: np.ndarray, den: np.ndarray, level: 
     return lower, upper
 
 
-def _label_codes(labels: np.ndarray) -> np.ndarray:
-    codes = np.full(labels.shape, NO_CODE, dtype=np.int8)
-    for code, label in enumerate(FUNNEL_LABELS):
-        codes[labels == label] = code
-    return codes
-
-
-def _intervals_and_funnels(cols: dict[str, np.ndarray], out: dict[str, np.ndarray], idx: np.ndarray,
-                           definition: Definition) -> None:
+def _intervals(cols: dict[str, np.ndarray], out: dict[str, np.ndarray], idx: np.ndarray,
+               definition: Definition) -> None:
     num, den, value = cols["numerator"][idx], cols["denominator"][idx], cols["value"][idx]
     ok = ~np.isnan(value) & (den > 0)
     at = idx[ok]
     if not at.size:
         return
     for level, low_col, high_col in ((ci.LEVEL_95, "lower95", "upper95"), (ci.LEVEL_998, "lower998", "upper998")):
-        out[low_col][at], out[high_col][at] = _intervals(definition, num[ok], den[ok], level)
-    # Funnel significance with a comparator per row (each period's Scotland, each practice's HSCP).
-    # A unit lies outside the OHID funnel around a target exactly when its own interval excludes the
-    # target (the funnel limits are the values whose Wilson/Poisson interval has the target on its
-    # boundary), so the labels come from the intervals just computed via funnel.classify_interval.
-    level_no = cols["level_no"][at]
-    limits = [out[c][at] for c in ("lower95", "upper95", "lower998", "upper998")]
-    for column, target_col, levels in (
-        ("funnel_scotland", "scotland_value", _FUNNEL_LEVELS_SCOTLAND),
-        ("funnel_hscp", "hscp_value", _FUNNEL_LEVELS_HSCP),
-    ):
-        target = cols[target_col][at]
-        use = np.isin(level_no, levels) & np.isfinite(target)
-        if use.any():
-            labels = funnel.classify_interval(target[use], *(lim[use] for lim in limits))
-            out[column][at[use]] = _label_codes(labels)
+        out[low_col][at], out[high_col][at] = _interval_limits(definition, num[ok], den[ok], level)
+
+
+def _codes_from_z(z: np.ndarray) -> np.ndarray:
+    """Funnel label codes (indexes of FUNNEL_LABELS) from z-scores: beyond 99.8% / 95% two-sided."""
+    code = np.full(z.shape, FUNNEL_LABELS.index(funnel.NOT_SIGNIFICANT), dtype=np.int8)
+    code[z > Z_95] = FUNNEL_LABELS.index(funnel.HIGH_95)
+    code[z > Z_998] = FUNNEL_LABELS.index(funnel.HIGH_998)
+    code[z < -Z_95] = FUNNEL_LABELS.index(funnel.LOW_95)
+    code[z < -Z_998] = FUNNEL_LABELS.index(funnel.LOW_998)
+    code[np.isnan(z)] = NO_CODE
+    return code
+
+
+def _observed_expected(cols: dict[str, np.ndarray], idx: np.ndarray, definition: Definition):
+    """(O, E) of each row: the events observed, and those expected at Scotland's rates (by age and sex
+    where the definition gives reference rates; for a proportion, Scotland's share of the denominator)."""
+    num, den = cols["numerator"][idx], cols["denominator"][idx]
+    usable = ~np.isnan(cols["value"][idx])
+    crude = den * cols["scotland_value"][idx] / definition.multiplier  # at Scotland's rate (or share) then
+    if definition.measure_type == "standardised_ratio":
+        expected = den
+    elif definition.expected is not None:
+        # standardised where reference rates exist for the quarter and the unit's list has age bands
+        expected = np.where(np.isfinite(cols["expected"][idx]), cols["expected"][idx], crude)
+    else:
+        expected = crude
+    ok = usable & (expected > 0)
+    return np.where(ok, num, np.nan), np.where(ok, expected, np.nan)
+
+
+def _case_mix(cols: dict[str, np.ndarray], idx: np.ndarray, definition: Definition, obs: np.ndarray,
+              exp: np.ndarray) -> np.ndarray:
+    """Expected counts that also allow for where each practice is: Poisson main effects of the declared
+    factors (SIMD quintile, urban-rural class), fitted across practices and all periods by iterative
+    proportional fitting (the maximum-likelihood solution of that log-linear model), so each class's
+    expected total equals its observed total. These factors are the same in every period, so they move no
+    practice's series over time (a change detector must not see the adjustment); an HSCP factor, for
+    services the HSCP allocates, is fitted per period and is shared by all of the HSCP's practices. Areas
+    then sum their practices' expected counts."""
+    level_no, period_no = cols["level_no"][idx], cols["period_no"][idx]
+    practice = (level_no == 0) & ~np.isnan(obs) & ~np.isnan(exp)
+    adjusted = exp.copy()
+    at = np.flatnonzero(practice)
+    if not at.size:
+        return adjusted
+    e, o = exp[at].copy(), obs[at]
+    periods = pd.factorize(period_no[at])[0]
+    factors = []
+    for name in definition.adjust_for:
+        group = pd.factorize(pd.Series(cols[CASE_MIX[name]][idx][at]).fillna(-1).to_numpy())[0]
+        factors.append(group * (periods.max() + 1) + periods if name in PER_PERIOD else group)
+    for _ in range(RAKING_ROUNDS):
+        for group in factors:
+            ratio = np.bincount(group, weights=o) / np.maximum(np.bincount(group, weights=e), 1e-12)
+            e *= ratio[group]
+    adjusted[at] = e
+    # every area's expected count is the sum of its usable practices'
+    for level, column in ((1, "cluster_area"), (2, "hscp_area"), (3, "board_area"), (4, None)):
+        rows = np.flatnonzero((level_no == level) & ~np.isnan(exp))
+        if not rows.size:
+            continue
+        parent = (cols[column][idx][at] if column else np.zeros(at.size, dtype=np.int64))
+        target = (cols["series_no"][idx][rows] if column else np.zeros(rows.size, dtype=np.int64))
+        sums = pd.Series(e).groupby([parent, period_no[at]]).sum()
+        adjusted[rows] = sums.reindex(pd.MultiIndex.from_arrays([target, period_no[rows]])).to_numpy()
+    return adjusted
+
+
+def _adjusted_funnels(cols: dict[str, np.ndarray], out: dict[str, np.ndarray], idx: np.ndarray,
+                      definition: Definition, number: int, models: list[tuple]) -> None:
+    """Expected counts, z-scores against Scotland with overdispersion, and labels against Scotland and
+    against the row's HSCP, for every level and period of one performance indicator."""
+    obs, exp = _observed_expected(cols, idx, definition)
+    if definition.adjust_for:
+        exp = _case_mix(cols, idx, definition, obs, exp)
+    level_no, period_no = cols["level_no"][idx], cols["period_no"][idx]
+    out["expected"][idx] = exp
+    tau2_of: dict[tuple[int, int], float] = {}
+    y_all = np.full(idx.size, np.nan)
+    s_all = np.full(idx.size, np.nan)
+    for level in (0, 1, 2, 3):
+        for period in np.unique(period_no[level_no == level]):
+            at = np.flatnonzero((level_no == level) & (period_no == period) & ~np.isnan(obs) & (exp > 0))
+            if not at.size:
+                continue
+            y, s, y_target = funnel.spiegelhalter_scale(obs[at], exp[at], "SR", "CQC", 1.0)
+            tau2, phi, adjusted = 0.0, float("nan"), False
+            if at.size >= MIN_UNITS:
+                model = funnel.spiegelhalter(obs[at], exp[at], "SR", "CQC", trim_by=TRIM)
+                phi, adjusted = model.phi, model.adjusted
+                tau2 = model.tau2 if model.adjusted else 0.0
+            z = (y - y_target) / np.sqrt(s**2 + tau2)
+            out["z_score"][idx[at]] = z
+            out["funnel_scotland"][idx[at]] = _codes_from_z(z)
+            y_all[at], s_all[at] = y, s
+            tau2_of[(level, int(period))] = tau2
+            models.append((number, level, int(period), "sqrt(O/E)", int(at.size), phi, tau2, adjusted, 1.0))
+    _against_hscp(cols, out, idx, obs, exp, y_all, s_all, tau2_of)
+
+
+def _against_hscp(cols, out, idx, obs, exp, y_all, s_all, tau2_of) -> None:
+    """Practice and cluster rows against their HSCP: z = (Y - Y_hscp) / sqrt(s² + τ²), same scale."""
+    level_no, period_no = cols["level_no"][idx], cols["period_no"][idx]
+    hscp_rows = np.flatnonzero(level_no == 2)
+    if not hscp_rows.size:
+        return
+    key = {(int(cols["series_no"][idx][r]), int(period_no[r])): r for r in hscp_rows}
+    for level in (0, 1):
+        rows = np.flatnonzero((level_no == level) & ~np.isnan(y_all))
+        if not rows.size:
+            continue
+        partner = np.array([key.get((int(a), int(p)), -1) for a, p in
+                            zip(cols["hscp_area"][idx][rows], period_no[rows], strict=True)])
+        ok = partner >= 0
+        rows, partner = rows[ok], partner[ok]
+        if not rows.size:
+            continue
+        y_h = np.sqrt(obs[partner] / exp[partner])
+        tau2 = np.array([tau2_of.get((level, int(p)), 0.0) for p in period_no[rows]])
+        z = (y_all[rows] - y_h) / np.sqrt(s_all[rows] ** 2 + tau2)
+        out["funnel_hscp"][idx[rows]] = _codes_from_z(z)
 
 
 def _spc(cols: dict[str, np.ndarray], out: dict[str, np.ndarray], idx: np.ndarray, definition: Definition) -> None:
@@ -86,12 +211,13 @@ def _spc(cols: dict[str, np.ndarray], out: dict[str, np.ndarray], idx: np.ndarra
     grid = np.full((series.size, periods.size), np.nan)
     grid[series_index, col] = value
     valid = ~np.isnan(grid)
-    # an XmR chart needs at least one pair of consecutive points to estimate its spread, and a spread
-    # above zero; a series that never changes shows only common-cause variation by definition
-    paired = (valid[:, 1:] & valid[:, :-1]).any(axis=1)
+    # Making Data Count: limits need enough points; with fewer, say so rather than "common cause"
+    enough = valid.sum(axis=1) >= spc.MIN_POINTS_FOR_LIMITS
+    out["spc_signal"][idx[~enough[series_index] & ~np.isnan(value)]] = _TOO_FEW
+    # a series that never changes shows only common-cause variation by definition
     varies = np.nan_to_num(np.abs(np.diff(grid, axis=1)), nan=0.0).max(axis=1, initial=0.0) > 0
-    charted = paired & varies
-    out["spc_signal"][idx[paired[series_index] & ~varies[series_index] & ~np.isnan(value)]] = _COMMON_CAUSE
+    charted = enough & varies
+    out["spc_signal"][idx[enough[series_index] & ~varies[series_index] & ~np.isnan(value)]] = _COMMON_CAUSE
     if not charted.any():
         return
     result = spc.xmr_signals_batch(grid[charted], improvement=_IMPROVEMENT[definition.polarity])
@@ -106,27 +232,33 @@ def _spc(cols: dict[str, np.ndarray], out: dict[str, np.ndarray], idx: np.ndarra
     out["spc_rule"][target] = result.rule[pos[has], col[has]][present]
 
 
-def compute_statistics(cols: dict[str, np.ndarray], definitions: Sequence[Definition]) -> dict[str, np.ndarray]:
-    """CI limits (float columns) and funnel/SPC codes (int8, NO_CODE = none) for every row.
+def compute_statistics(cols: dict[str, np.ndarray], definitions: Sequence[Definition]
+                       ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Per row: CI limits, expected count and z-score (float columns) and funnel/SPC codes (int8,
+    NO_CODE = none); and the funnel model (φ, τ²) of each performance indicator, level and period.
 
     `cols` holds INPUT_COLUMNS as arrays: `indicator_no` indexes `definitions`, `level_no` indexes
-    LEVELS, `series_no` numbers each indicator x level x area series and `period_no` orders periods.
+    LEVELS, `series_no` numbers each indicator x level x area series (the area number), `period_no` orders
+    periods and `hscp_area` is the series number of the row's HSCP.
     """
     n = len(cols["value"])
-    out = {name: np.full(n, np.nan) for name in ("lower95", "upper95", "lower998", "upper998")}
+    out = {name: np.full(n, np.nan) for name in ("lower95", "upper95", "lower998", "upper998", "expected",
+                                                  "z_score")}
     out.update({name: np.full(n, NO_CODE, dtype=np.int8)
                 for name in ("funnel_scotland", "funnel_hscp", "spc_signal", "spc_rule")})
+    models: list[tuple] = []
     indicator_no = np.asarray(cols["indicator_no"])
-    if not n:
-        return out
-    order = np.argsort(indicator_no, kind="stable")
-    numbers, starts = np.unique(indicator_no[order], return_index=True)
-    for number, idx in zip(numbers, np.split(order, starts[1:]), strict=True):
-        definition = definitions[int(number)]
-        if definition.has_ci:
-            _intervals_and_funnels(cols, out, idx, definition)
-        _spc(cols, out, idx, definition)
-    return out
+    if n:
+        order = np.argsort(indicator_no, kind="stable")
+        numbers, starts = np.unique(indicator_no[order], return_index=True)
+        for number, idx in zip(numbers, np.split(order, starts[1:]), strict=True):
+            definition = definitions[int(number)]
+            if definition.has_ci:
+                _intervals(cols, out, idx, definition)
+            if definition.is_performance:
+                _adjusted_funnels(cols, out, idx, definition, int(number), models)
+                _spc(cols, out, idx, definition)
+    return out, pd.DataFrame(models, columns=list(MODEL_COLUMNS))
 
 
 def decode(codes: np.ndarray, labels: Sequence[str | None]) -> np.ndarray:
@@ -136,21 +268,34 @@ def decode(codes: np.ndarray, labels: Sequence[str | None]) -> np.ndarray:
 
 
 def attach_statistics(frame: pd.DataFrame, definitions: dict[str, Definition]) -> pd.DataFrame:
-    """Pandas convenience: fill CI, funnel and SPC columns of a frame with one row per indicator x
-    period x area (columns indicator_id, level, area_code, period, numerator, denominator, value,
-    hscp_value, scotland_value)."""
+    """Pandas convenience: fill CI, expected, z-score, funnel and SPC columns of a frame with one row per
+    indicator x period x area (columns indicator_id, level, area_code, period, numerator, denominator, value,
+    scotland_value; optionally expected, hscp_value, cluster_id, hscp_code, board_code and the case-mix
+    columns case_deprivation, case_rurality)."""
     frame = frame.reset_index(drop=True)
     ids = list(definitions)
+    n = len(frame)
+    series = frame.groupby(["indicator_id", "level", "area_code"], sort=False).ngroup().to_numpy()
+    series_of = dict(zip(zip(frame["indicator_id"], frame["level"], frame["area_code"], strict=True), series,
+                         strict=True))
+
+    def parent(level: str, column: str) -> np.ndarray:
+        codes = frame[column] if column in frame else pd.Series([None] * n)
+        return np.array([series_of.get((i, level, c), -1) for i, c in zip(frame["indicator_id"], codes, strict=True)])
+
     cols = {
         "indicator_no": frame["indicator_id"].map(ids.index).to_numpy(),
         "level_no": frame["level"].map(LEVELS.index).to_numpy(),
-        "series_no": frame.groupby(["indicator_id", "level", "area_code"], sort=False).ngroup().to_numpy(),
+        "series_no": series,
         "period_no": pd.factorize(frame["period"], sort=True)[0],
+        "cluster_area": parent("cluster", "cluster_id"), "hscp_area": parent("hscp", "hscp_code"),
+        "board_area": parent("board", "board_code"),
     }
-    cols.update({name: frame[name].to_numpy(dtype=float)
-                 for name in ("numerator", "denominator", "value", "hscp_value", "scotland_value")})
-    out = compute_statistics(cols, [definitions[i] for i in ids])
-    for name in ("lower95", "upper95", "lower998", "upper998"):
+    cols.update({name: frame[name].to_numpy(dtype=float) if name in frame else np.full(n, np.nan)
+                 for name in ("numerator", "denominator", "value", "expected", "hscp_value", "scotland_value",
+                              "case_deprivation", "case_rurality")})
+    out, _ = compute_statistics(cols, [definitions[i] for i in ids])
+    for name in ("lower95", "upper95", "lower998", "upper998", "expected", "z_score"):
         frame[name] = out[name]
     frame["funnel_scotland"] = decode(out["funnel_scotland"], FUNNEL_LABELS)
     frame["funnel_hscp"] = decode(out["funnel_hscp"], FUNNEL_LABELS)

@@ -17,6 +17,8 @@ Conventions (docs METHODS.md section 5):
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 import pandas as pd
 
@@ -216,3 +218,115 @@ def apply_indicator_rule(
         out[col] = out[col].astype(float).mask(hit)
     out["suppressed"] = hit
     return out
+
+
+def determined(equations, hidden: np.ndarray, tolerance: float = 1e-9) -> np.ndarray:
+    """Which hidden cells the published cells pin down exactly through linear equations.
+
+    `equations` is a scipy.sparse matrix (one row per equation Σ a_ij x_j = 0 over all cells); `hidden`
+    marks the cells not published. A hidden cell j is determined when e_j lies in the row space of the
+    equations restricted to hidden cells, i.e. when every vector of that restriction's null space is 0 at
+    j (differencing, chains of subtraction and any other linear combination). Works per connected
+    component of hidden cells, so each singular value decomposition stays small.
+    """
+    from scipy.sparse import csc_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    hidden = np.asarray(hidden, dtype=bool)
+    out = np.zeros(hidden.shape, dtype=bool)
+    cols = np.flatnonzero(hidden)
+    if not cols.size:
+        return out
+    sub = csc_matrix(equations)[:, cols]
+    rows = np.flatnonzero(np.diff(sub.tocsr().indptr))
+    if not rows.size:
+        return out  # no equation touches a hidden cell
+    sub = sub.tocsr()[rows]
+    # cells linked through a shared equation form one component
+    link = (sub.T @ sub).astype(bool)
+    count, label = connected_components(link, directed=False)
+    dense_rows = sub.tocsc()
+    for component in range(count):
+        members = np.flatnonzero(label == component)
+        block = dense_rows[:, members]
+        used = np.flatnonzero(np.diff(block.tocsr().indptr))
+        matrix = block.tocsr()[used].toarray()
+        _, singular, vt = np.linalg.svd(matrix, full_matrices=True)
+        rank = int((singular > tolerance * max(1.0, singular.max(initial=0.0))).sum())
+        null = vt[rank:]
+        pinned = np.all(np.abs(null) < 1e-7, axis=0) if null.size else np.ones(members.size, dtype=bool)
+        out[cols[members[pinned]]] = True
+    return out
+
+
+def complementary_mask(equations, values, hidden, sensitive=None, protectable=None,
+                       max_rounds: int = 50) -> np.ndarray:
+    """Hide more cells until no sensitive hidden cell can be recovered from the published ones.
+
+    `equations`: sparse matrix of linear relations among the cells (a total minus its parts, a parent area
+    minus its practices, ...); `values`: every cell's value; `hidden`: cells already suppressed;
+    `sensitive`: the hidden cells that must stay unknown (default: all hidden); `protectable`: cells that
+    may be hidden as complements (default: all).
+
+    First, as sdcshinyapp does row by row, no equation may be left with a single hidden cell: the
+    smallest non-zero visible protectable cell of such an equation is hidden too, preferring a cell that
+    also completes another such equation (so suppressions close into small rectangles instead of
+    spreading). Then the exact audit (`determined`) looks for sensitive cells still recoverable through
+    longer chains, and hides the smallest candidate cell of their equations; repeated until none is.
+    """
+    from scipy.sparse import csc_matrix, csr_matrix
+
+    values = np.asarray(values, dtype=float)
+    hidden = np.array(hidden, dtype=bool)
+    sensitive = hidden.copy() if sensitive is None else np.asarray(sensitive, dtype=bool) & hidden
+    protectable = np.ones(hidden.shape, dtype=bool) if protectable is None else np.asarray(protectable, dtype=bool)
+    rows = csr_matrix(equations)
+    by_cell = csc_matrix(equations)
+    sizes = np.diff(rows.indptr)
+    hidden_count = np.asarray(abs(rows).astype(bool).astype(np.int64) @ hidden.astype(np.int64)).ravel()
+
+    def members(eq: int) -> np.ndarray:
+        return rows.indices[rows.indptr[eq]:rows.indptr[eq + 1]]
+
+    def equations_of(cell: int) -> np.ndarray:
+        return by_cell.indices[by_cell.indptr[cell]:by_cell.indptr[cell + 1]]
+
+    def candidates(eq: int) -> np.ndarray:
+        cells = members(eq)
+        return cells[~hidden[cells] & protectable[cells] & (values[cells] > 0)]
+
+    def hide(cell: int) -> None:
+        hidden[cell] = True
+        hidden_count[equations_of(cell)] += 1
+
+    for _ in range(max_rounds):
+        # the smallest (most local) equations first: a practice's partner in its cluster, not in Scotland
+        queue = [(int(sizes[e]), int(e)) for e in np.flatnonzero(hidden_count == 1)]
+        heapq.heapify(queue)
+        while queue:
+            _, eq = heapq.heappop(queue)
+            if hidden_count[eq] != 1:
+                continue
+            pool = candidates(eq)
+            if not pool.size:
+                continue  # nothing to hide here; the exact audit decides whether it matters
+            closes = np.array([(hidden_count[equations_of(c)] == 1).sum() > 1 for c in pool])
+            pick = int(pool[np.argmin(values[pool] / np.where(closes, 10.0, 1.0))])
+            hide(pick)
+            for e in equations_of(pick):
+                if hidden_count[e] == 1:
+                    heapq.heappush(queue, (int(sizes[e]), int(e)))
+        exposed = np.flatnonzero(determined(rows, hidden) & sensitive)
+        if not exposed.size:
+            return hidden
+        added = False
+        for cell in exposed:
+            pools = [candidates(eq) for eq in equations_of(cell)]
+            pool = np.concatenate(pools) if pools else np.array([], dtype=int)
+            if pool.size:
+                hide(int(pool[np.argmin(values[pool])]))
+                added = True
+        if not added:
+            raise StatsInputError(f"{exposed.size} suppressed cell(s) cannot be protected: no visible "
+                                  "cell left to hide in any equation they appear in")
+    raise StatsInputError(f"complementary suppression did not settle in {max_rounds} rounds")

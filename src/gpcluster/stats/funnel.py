@@ -340,6 +340,12 @@ class SpiegelhalterResult:
         return _limit_frame("denominator", xa, lims, self.levels)
 
 
+def spiegelhalter_scale(num, den, data_type: str = "SR", sr_method: str = "SHMI", target: float = 1.0):
+    """(Y, s, Y_target): the transformed values, their standard errors and the transformed target on the
+    scale FunnelPlotR compares on (METHODS.md 1b), so z = (Y - Y_target) / sqrt(s² + τ²)."""
+    return _transform(np.asarray(num, dtype=float), np.asarray(den, dtype=float), data_type, sr_method, target)
+
+
 def _transform(num, den, data_type, sr_method, target):
     if data_type == "SR":
         if sr_method == "SHMI":

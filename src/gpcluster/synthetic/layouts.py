@@ -27,3 +27,5 @@ PRACTICE_POPULATIONS = ("Date", "PracticeCode", "HB", "HSCP", "Sex", "SexQF", "A
                         *(c for label, _, _ in AGE_BANDS for c in (f"Ages{label}", _qf(label))))
 GP_HEADCOUNT = ("PracticeCode", "HB", "HSCP", "GPDesignation", "Sex", "Headcount")
 PRACTICE_ACTIVITY = ("Date", "PracticeCode", "Measure", "Value")
+REFERENCE_RATES = ("Date", "Measure", "Sex", "AgeBand", "Rate")
+PLANTED_SIGNALS = ("PracticeCode", "Measure", "Kind", "Start", "Effect", "Description")

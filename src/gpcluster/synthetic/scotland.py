@@ -52,6 +52,7 @@ class SyntheticScotland:
     ur8: np.ndarray
     headcount: pd.DataFrame
     activity: pd.DataFrame
+    reference_rates: pd.DataFrame
     signals: list[PlantedSignal]
 
 
@@ -75,10 +76,11 @@ def _list_cells(rng: np.random.Generator, history: History, n_zones: int, n_init
 
 @lru_cache(maxsize=2)
 def build_scotland(seed: int = DEFAULT_SEED, start: str = DEFAULT_START,
-                   quarters: int = DEFAULT_QUARTERS) -> SyntheticScotland:
+                   quarters: int = DEFAULT_QUARTERS, plant_signals: bool = True) -> SyntheticScotland:
     """Generate every synthetic table for `seed` over `quarters` quarterly releases from `start`.
 
-    Cached: callers must not modify the returned tables.
+    With `plant_signals` False, a null world: the same Scotland with no planted signal (for measuring
+    false alarms). Cached: callers must not modify the returned tables.
     """
     releases = quarter_starts(start, quarters)
     rng = _streams(seed)
@@ -94,7 +96,8 @@ def build_scotland(seed: int = DEFAULT_SEED, start: str = DEFAULT_START,
     involved = {e.practice_code for e in history.events} | {e.detail for e in history.events}
     eligible = (history.active.all(axis=1) & (history.list_size[:, 0] >= SIGNAL_MIN_LIST)
                 & ~np.isin(codes.astype(str), list(involved)))
-    signals = choose_signals(rng["signals"], codes, eligible, releases)
+    signals = (choose_signals(rng["signals"], codes, eligible, releases, history.list_size[:, 0])
+               if plant_signals else [])
     urban = {p.code for p in HSCP_PROFILES if p.rurality in URBAN_MIXES}
     activity = simulate_activity(rng["activity"], cells, history.active, simd_quintile, ur8,
                                  table["hscp"].isin(urban).to_numpy(), codes, releases, signals)
@@ -105,7 +108,7 @@ def build_scotland(seed: int = DEFAULT_SEED, start: str = DEFAULT_START,
         seed=seed, data_zones=dz, simd=simd_table(dz), urban_rural=urban_rural_table(dz),
         data_zone_populations=data_zone_populations(rng["dz_population"], dz, POPULATION_YEAR),
         history=history, cells=cells, simd_quintile=simd_quintile, ur8=ur8, headcount=headcount,
-        activity=activity, signals=signals,
+        activity=activity.counts, reference_rates=activity.reference_rates, signals=signals,
     )
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from gpcluster.synthetic import layouts
+from gpcluster.synthetic.activity import planted_table
 from gpcluster.synthetic.geography import reference_table
 from gpcluster.synthetic.populations import AGE_BANDS
 from gpcluster.synthetic.scotland import (
@@ -100,17 +101,19 @@ def _readme(seed: int, start: str, quarters: int) -> str:
 
 
 def write_synthetic_scotland(out_dir: Path, seed: int = DEFAULT_SEED, start: str = DEFAULT_START,
-                             quarters: int = DEFAULT_QUARTERS) -> list[tuple[str, Path]]:
+                             quarters: int = DEFAULT_QUARTERS, plant_signals: bool = True) -> list[tuple[str, Path]]:
     """Write the synthetic Scotland to `out_dir` in PHS file layouts.
 
     Returns (source_name, path) for every data file, in load order: geography, deprivation, rurality,
     populations, then each quarterly release (contact details, then practice populations), GP headcount
-    and practice activity. Also writes README.txt and a SYNTHETIC marker file (not returned).
-    Same seed, start and quarters give byte-identical files.
+    practice activity and Scotland's age-sex-specific activity rates. Also writes README.txt, a SYNTHETIC
+    marker file and planted_signals.csv (the planted truth), which are not returned.
+    Same seed, start and quarters give byte-identical files. With `plant_signals` False, the null world:
+    the same Scotland without planted signals.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    s = build_scotland(seed, start, quarters)
+    s = build_scotland(seed, start, quarters, plant_signals)
     written = [
         ("geography_boards", _write(_boards(), layouts.BOARDS, out_dir / "hb14_hb19.csv")),
         ("geography_hscps", _write(_hscps(), layouts.HSCPS, out_dir / "hscp16_hscp19.csv")),
@@ -132,6 +135,10 @@ def write_synthetic_scotland(out_dir: Path, seed: int = DEFAULT_SEED, start: str
                                            out_dir / f"gp_contact_details_headcount_by_practice_{snapshot}.csv")))
     written.append(("practice_activity", _write(s.activity, layouts.PRACTICE_ACTIVITY,
                                                 out_dir / "practice_activity_synthetic.csv")))
+    written.append(("reference_rates", _write(s.reference_rates, layouts.REFERENCE_RATES,
+                                              out_dir / "reference_rates_synthetic.csv")))
+    # the truth a signal method is measured against (not a data source: loaders skip it)
+    _write(planted_table(s.signals), layouts.PLANTED_SIGNALS, out_dir / "planted_signals.csv")
     (out_dir / "README.txt").write_text(_readme(seed, start, quarters), encoding="utf-8")
     (out_dir / SYNTHETIC_MARKER).write_text(f"gpcluster synthetic Scotland, seed {seed}\n", encoding="utf-8")
     return written

@@ -23,7 +23,7 @@ CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 # Organisations and data zones first, so later facts in the same batch can be checked against them.
 LOAD_ORDER = ["geography_boards", "geography_hscps", "geography_data_zones", "simd", "urban_rural",
               "data_zone_populations", "board_populations", "gp_practice_contact_details",
-              "gp_practice_populations", "gp_headcount", "practice_activity"]
+              "gp_practice_populations", "gp_headcount", "practice_activity", "reference_rates"]
 SCOTLAND = "S92000003"
 
 

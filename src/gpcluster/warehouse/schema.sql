@@ -150,6 +150,17 @@ CREATE TABLE IF NOT EXISTS practice_activity (
     PRIMARY KEY (period, practice_code, measure)
 );
 
+-- Scotland's activity rates by sex and age band (events per person in the quarter): the reference for
+-- indirect standardisation. sex in ('Male','Female'); age_band as in list_population.
+CREATE TABLE IF NOT EXISTS reference_rate (
+    period    DATE NOT NULL,
+    measure   VARCHAR NOT NULL,
+    sex       VARCHAR NOT NULL,
+    age_band  VARCHAR NOT NULL,
+    rate      DOUBLE NOT NULL,
+    PRIMARY KEY (period, measure, sex, age_band)
+);
+
 -- Provenance: every file ever loaded. A file whose checksum is already here is not loaded again.
 CREATE SEQUENCE IF NOT EXISTS load_id_seq;
 CREATE TABLE IF NOT EXISTS load_ledger (

@@ -58,6 +58,13 @@ def _write_activity(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None
                     FROM {INCOMING}""")
 
 
+def _write_reference_rates(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
+    con.execute(f"""DELETE FROM reference_rate WHERE (period, measure) IN
+                    (SELECT DISTINCT CAST(period AS DATE), measure FROM {INCOMING})""")
+    con.execute(f"""INSERT INTO reference_rate SELECT CAST(period AS DATE), measure, sex, age_band, rate
+                    FROM {INCOMING}""")
+
+
 DATE = {"release_date": "DATE", "snapshot_date": "DATE"}
 DATA_ZONE_COLUMNS = [
     "intermediate_zone", "board_code", "hscp_code", "council_code", "simd_rank", "simd_decile",
@@ -83,6 +90,7 @@ WRITERS: dict[str, Callable[[duckdb.DuckDBPyConnection, pd.DataFrame], None]] = 
         "gp_headcount", "snapshot_date", ["snapshot_date", "practice_code", "designation", "sex", "headcount"],
         DATE),
     "practice_activity": _write_activity,
+    "reference_rates": _write_reference_rates,
 }
 
 

@@ -26,53 +26,83 @@ _BASE = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "width": 
          "config": {"font": "Arial, sans-serif", "axis": {"labelFontSize": 12, "titleFontSize": 13}}}
 
 
-def funnel_limits(indicator: Indicator, centre: float, max_denominator: float) -> list[dict]:
-    """Control limits around `centre` for display (normal approximation; flags come from the engine)."""
-    if not centre or not max_denominator or indicator.measure_type not in {"proportion", "crude_rate"}:
-        return []
-    rate = centre / indicator.multiplier
+def adjusted_limits(model: dict, max_expected: float) -> list[dict]:
+    """Limits of the overdispersion-adjusted funnel on the O/E scale, as the engine judged them:
+    (1 ± z sqrt(1/(4E) + τ²))², τ² only when the funnel was widened."""
+    tau2 = float(model["tau2"]) if model.get("adjusted") else 0.0
     out = []
-    for n in np.geomspace(max(max_denominator / 200, 10), max_denominator * 1.05, 60):
-        var = rate * (1 - rate) / n if indicator.measure_type == "proportion" else rate / n
-        for label, z in _Z.items():
-            out.append({"denominator": float(n), "limit": label,
-                        "upper": (rate + z * np.sqrt(var)) * indicator.multiplier,
-                        "lower": max(rate - z * np.sqrt(var), 0) * indicator.multiplier})
+    for e in np.geomspace(max(max_expected / 300, 1.0), max_expected * 1.05, 60):
+        half = {label: z * np.sqrt(1 / (4 * e) + tau2) for label, z in _Z.items()}
+        for label, h in half.items():
+            out.append({"expected": float(e), "limit": label, "upper": (1 + h) ** 2, "lower": max(1 - h, 0) ** 2})
     return out
 
 
-def funnel_spec(indicator: Indicator, rows: pd.DataFrame, home_cluster: str | None) -> dict:
-    """Funnel plot of practices (value against denominator), highlighting the viewer's cluster."""
+def funnel_caption(model: dict | None) -> str:
+    """What the funnel's limits allow for, in words, with φ and τ."""
+    if model is None:
+        return "Too few units to estimate the normal variation between practices: limits are not widened."
+    if model.get("adjusted"):
+        return (f"Limits widened for the real differences between practices (overdispersion φ = {model['phi']:.1f}, "
+                f"τ = {np.sqrt(model['tau2']):.3f} on the square-root scale, DerSimonian-Laird as FunnelPlotR): "
+                "a practice outside them is unusual even allowing for that.")
+    return "No overdispersion found (φ ≤ 1): limits are those of chance alone."
+
+
+def funnel_spec(indicator: Indicator, rows: pd.DataFrame, home_cluster: str | None,
+                model: dict | None = None) -> dict:
+    """Performance: observed/expected against expected count with the adjusted funnel's limits. Context:
+    each practice's value against its denominator with Scotland's value, and no limits (never flagged)."""
     practices = rows[(rows["level"] == "practice") & rows["value"].notna()].copy()
-    practices["signal"] = practices["funnel_scotland"].map(SIGNAL_LABELS).fillna("Within limits")
     practices["group"] = np.where(practices["cluster_id"] == home_cluster, "Your cluster", "Other practices")
-    scotland = rows.loc[rows["level"] == "scotland", "value"]
-    centre = float(scotland.iloc[0]) if len(scotland) and pd.notna(scotland.iloc[0]) else None
-    limits = funnel_limits(indicator, centre, float(practices["denominator"].max() or 0)) if centre else []
-    points = records(practices[["area_name", "denominator", "value", "signal", "group"]])
+    performance = indicator.purpose == "performance" and "expected" in practices and practices["expected"].notna().any()
     layers = []
-    if limits:
-        for edge in ("upper", "lower"):
-            layers.append({"data": {"values": limits}, "mark": {"type": "line", "strokeDash": [4, 3]},
-                           "encoding": {"x": {"field": "denominator", "type": "quantitative"},
-                                        "y": {"field": edge, "type": "quantitative"},
-                                        "detail": {"field": "limit"},
-                                        "color": {"value": "#768692"}}})
+    if performance:
+        practices = practices[practices["expected"] > 0]
+        practices["ratio"] = _ratio(practices, indicator)
+        practices["signal"] = practices["funnel_scotland"].map(SIGNAL_LABELS).fillna("Within limits")
+        x = {"field": "expected", "type": "quantitative", "title": "Expected count (E)", "scale": {"type": "log"}}
+        y = {"field": "ratio", "type": "quantitative", "title": "Observed / expected"}
+        for edge in ("upper", "lower") if model else ():
+            layers.append({"data": {"values": adjusted_limits(model, float(practices["expected"].max()))},
+                           "mark": {"type": "line", "strokeDash": [4, 3]},
+                           "encoding": {"x": {**x, "field": "expected"}, "y": {"field": edge, "type": "quantitative"},
+                                        "detail": {"field": "limit"}, "color": {"value": "#768692"}}})
+        centre = 1.0
+        subtitle = funnel_caption(model)
+        title = f"{indicator.title}: each practice against what is expected of it"
+    else:
+        practices["signal"] = "Position only (context)"
+        x = {"field": "denominator", "type": "quantitative", "title": "Registered patients"}
+        y = {"field": "value", "type": "quantitative", "title": indicator.unit, "scale": {"zero": False}}
+        scotland = rows.loc[rows["level"] == "scotland", "value"]
+        centre = float(scotland.iloc[0]) if len(scotland) and pd.notna(scotland.iloc[0]) else None
+        subtitle = "A context figure describes the practice: shown with Scotland's value, never flagged as unusual."
+        title = f"{indicator.title}: practices in Scotland"
+    columns = ["area_name", "denominator", "value", "signal", "group"] + (["expected", "ratio"] if performance else [])
+    points = records(practices[columns])
     layers.append({"data": {"values": points}, "mark": {"type": "point", "filled": True, "size": 60},
                    "encoding": {
-                       "x": {"field": "denominator", "type": "quantitative", "title": "Denominator"},
-                       "y": {"field": "value", "type": "quantitative", "title": indicator.unit},
-                       "color": {"field": "signal", "type": "nominal", "scale": _SIGNAL_SCALE, "title": "Signal"},
-                       "shape": {"field": "signal", "type": "nominal", "scale": _SHAPE_SCALE, "title": "Signal"},
+                       "x": x, "y": y,
+                       "color": {"field": "signal", "type": "nominal", "title": "Position",
+                                 **({"scale": _SIGNAL_SCALE} if performance else {})},
+                       "shape": {"field": "signal", "type": "nominal", "title": "Position",
+                                 **({"scale": _SHAPE_SCALE} if performance else {})},
                        "opacity": {"condition": {"test": "datum.group === 'Your cluster'", "value": 1},
                                    "value": 0.35},
                        "size": {"condition": {"test": "datum.group === 'Your cluster'", "value": 140},
                                 "value": 40},
-                       "tooltip": [{"field": "area_name", "title": "Practice"}, {"field": "value", "format": ".1f"},
-                                   {"field": "denominator"}, {"field": "signal"}, {"field": "group"}]}})
+                       "tooltip": [{"field": "area_name", "title": "Practice"},
+                                   {"field": "value", "format": ",.1f", "title": indicator.unit},
+                                   {"field": "signal", "title": "Position"}, {"field": "group"}]}})
     if centre is not None:
         layers.append({"mark": {"type": "rule", "color": "#212b32"}, "encoding": {"y": {"datum": centre}}})
-    return {**_BASE, "title": f"{indicator.title}: practices in Scotland", "layer": layers}
+    return {**_BASE, "title": {"text": title, "subtitle": subtitle}, "layer": layers}
+
+
+def _ratio(practices: pd.DataFrame, indicator: Indicator) -> pd.Series:
+    """Observed / expected from the released value and expected count (O = value x denominator / multiplier)."""
+    return practices["value"] * practices["denominator"] / indicator.multiplier / practices["expected"]
 
 
 def spc_spec(indicator: Indicator, series: pd.DataFrame) -> dict:

@@ -12,15 +12,16 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from gpcluster import config
 from gpcluster.errors import UserError
 from gpcluster.exports import IndicatorRule, stored_rules, warehouse_is_synthetic
+from gpcluster.indicators.engine import stored_definitions
+from gpcluster.indicators.suppression import current_pattern
 from gpcluster.warehouse import open_warehouse
-from gpcluster.web.complements import complements
 
 VALUE_COLUMNS = (
     "v.indicator_id, v.period, v.level, v.area_code, v.cluster_id, v.hscp_code, v.board_code, "
-    "v.numerator, v.denominator, v.value, v.lower95, v.upper95, v.lower998, v.upper998, "
+    "v.numerator, v.denominator, v.numerator_date, v.denominator_date, v.note, v.value, v.lower95, v.upper95, "
+    "v.lower998, v.upper998, v.expected, v.z_score, "
     "v.cluster_value, v.hscp_value, v.board_value, v.scotland_value, v.funnel_scotland, v.funnel_hscp, "
     "v.spc_signal, v.spc_rule, v.national_rank, v.national_decile"
 )
@@ -48,6 +49,7 @@ class Indicator:
     unit: str
     polarity: str
     synthetic: bool
+    purpose: str = "context"
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,13 @@ class WebData:
         self.periods: list[date] = [r[0] for r in self._con.execute(
             "SELECT DISTINCT period FROM indicator_value ORDER BY period").fetchall()]
         self.clusters: dict[str, Cluster] = self._load_clusters()
-        self.complements()  # computed once at start-up for the current disclosure settings
+        # the release's suppression pattern, for the disclosure settings in force
+        self.suppression: pd.DataFrame = current_pattern(self._con)
+        self.has_signals: bool = bool(self._con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'signal'").fetchone()[0])
+        self.performance_indicators: list[str] = [i for i, d in self.indicators.items() if d.purpose == "performance"]
+        self.practice_names: dict[str, str] = dict(self._con.execute(
+            "SELECT practice_code, practice_name FROM practice").fetchall())
 
     def close(self) -> None:
         self._con.close()
@@ -102,7 +110,8 @@ class WebData:
                JOIN (SELECT DISTINCT indicator_id, version FROM indicator_value) USING (indicator_id, version)
                ORDER BY d.title"""
         ).fetchall()
-        return {r[0]: Indicator(*r) for r in rows}
+        purposes = {i: d.purpose for i, d in stored_definitions(self._con).items()}
+        return {r[0]: Indicator(*r, purpose=purposes.get(r[0], "context")) for r in rows}
 
     def _load_clusters(self) -> dict[str, Cluster]:
         rows = self._con.execute(
@@ -111,17 +120,6 @@ class WebData:
                ORDER BY b.board_name, h.hscp_name, c.cluster_name"""
         ).fetchall()
         return {r[0]: Cluster(*r) for r in rows}
-
-    def complements(self) -> set[tuple]:
-        """Complementary suppressions for the current disclosure settings (see gpcluster.web.complements)."""
-        return self._complements(config.get("disclosure_threshold"), config.get("suppress_zeros"))
-
-    @lru_cache(maxsize=4)  # noqa: B019 - one WebData per app, living as long as the app
-    def _complements(self, threshold, suppress_zeros) -> set[tuple]:
-        rows = self.query("SELECT indicator_id, period, level, area_code, cluster_id, numerator, denominator "
-                          "FROM indicator_value WHERE level = 'practice'")
-        rows["period"] = _as_dates(rows["period"])
-        return complements(rows, self.rules)
 
     @property
     def latest_period(self) -> date | None:
@@ -155,6 +153,29 @@ class WebData:
              area_codes, area_codes],
         )
         frame["period"] = _as_dates(frame["period"])
+        return frame
+
+    def funnel_model(self, indicator_id: str, period: date, level: str = "practice") -> dict | None:
+        """The overdispersion model a performance indicator's funnel used (scale, units, φ, τ², adjusted)."""
+        rows = self.query("SELECT scale, units, phi, tau2, adjusted FROM funnel_model "
+                          "WHERE indicator_id = ? AND period = ? AND level = ?", [indicator_id, period, level])
+        return rows.iloc[0].to_dict() if len(rows) else None
+
+    def cluster_signals(self, cluster_id: str, period: date) -> pd.DataFrame:
+        """Unreleased signals of a cluster (its practices' and its own) in one quarter, best first."""
+        if not self.has_signals:
+            return pd.DataFrame()
+        frame = self.query(
+            """SELECT s.*, d.title
+               FROM signal s JOIN (SELECT DISTINCT indicator_id, title FROM indicator_definition) d USING (indicator_id)
+               WHERE s.period = ? AND ((s.level = 'practice' AND s.cluster_id = ?)
+                                       OR (s.level = 'cluster' AND s.area_code = ?))
+               ORDER BY s.rank_in_cluster NULLS LAST, s.score DESC, s.indicator_id, s.area_code""",
+            [period, cluster_id, cluster_id])
+        frame["period"] = _as_dates(frame["period"])
+        frame["area_name"] = [self.practice_names.get(c, c) if lv == "practice" else
+                              (self.clusters[c].cluster_name if c in self.clusters else c)
+                              for lv, c in zip(frame["level"], frame["area_code"], strict=True)]
         return frame
 
     def practice_clusters(self, practice_code: str) -> dict[date, str]:

@@ -35,6 +35,7 @@ TABLES = {
     "practice": Table("practice_code", tables.practice_series),
     "funnel": Table("indicator_id", tables.indicator_funnel),
     "deciles": Table("indicator_id", tables.indicator_deciles),
+    "signals": Table("cluster_id", tables.cluster_signals),
 }
 
 

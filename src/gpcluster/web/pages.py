@@ -11,10 +11,7 @@ from gpcluster.web.access import Viewer, named_mask
 from gpcluster.web.auth import client_ip, require_viewer
 from gpcluster.web.release import Pseudonyms
 from gpcluster.web.render import page, render_fragment
-from gpcluster.web.signals import cluster_signals
 
-#: signals listed at the top of a cluster page; the rest are in the heat table
-SIGNALS_SHOWN = 12
 router = APIRouter(dependencies=[Depends(require_viewer)], default_response_class=HTMLResponse)
 
 FLAG_TEXT = {"high_998": ("▲▲", "far above Scotland"), "high_95": ("▲", "above Scotland"),
@@ -57,14 +54,6 @@ def heat_table(released: pd.DataFrame, indicator_ids: list[str]) -> list[dict]:
     return sorted(out, key=lambda r: (order.get(r["level"], 9), -r["flags"], r["name"]))
 
 
-def flagged_indicators(current: pd.DataFrame) -> list[str]:
-    """Indicators with a funnel or SPC flag on any practice this period (only those need history)."""
-    practice = current[current["level"] == "practice"]
-    hit = practice["funnel_scotland"].isin(list(FLAG_TEXT)) | practice["spc_signal"].fillna("").str.startswith(
-        "special_cause")
-    return sorted(set(practice.loc[hit, "indicator_id"]))
-
-
 @router.get("/clusters/{cluster_id:path}", summary="Cluster page")
 def cluster_page(request: Request, cluster_id: str, viewer: Viewer = Depends(require_viewer)):
     services = _services(request)
@@ -73,21 +62,26 @@ def cluster_page(request: Request, cluster_id: str, viewer: Viewer = Depends(req
     def build():
         pseudonyms = Pseudonyms()
         current = tables.cluster_table(data, viewer, pseudonyms, cluster_id)
-        history = tables.cluster_history(data, viewer, pseudonyms, cluster_id, flagged_indicators(current))
         indicator_ids = [i for i in data.indicators if i in set(current["indicator_id"])]
         # rendering the table was most of the page's cost; it depends only on what the cache key holds
         heat_html = render_fragment("_heat_table.html", rows=heat_table(current, indicator_ids), viewer=viewer,
                                     indicators=[data.indicators[i] for i in indicator_ids], flag_text=FLAG_TEXT)
-        return heat_html, cluster_signals(history, data.indicators)
+        signals = tables.cluster_signals(data, viewer, pseudonyms, cluster_id)
+        return heat_html, signals.to_dict("records")
 
     try:
         heat_html, signals = services.cache.get(("cluster", cluster_id), viewer, build)
     except tables.NotFound:
         return not_found(request, "cluster")
     services.audit("view_cluster", viewer, target=cluster_id, ip=client_ip(request))
+    live = [s for s in signals if s["status"] != "resolved"]
     return page(request, "cluster.html", title=data.clusters[cluster_id].cluster_name,
-                cluster=data.clusters[cluster_id], period=data.latest_period, signals=signals,
-                signals_shown=SIGNALS_SHOWN, heat_table_html=heat_html)
+                cluster=data.clusters[cluster_id], period=data.latest_period,
+                worth=[s for s in live if s["worth_discussing"]],
+                more=[s for s in live if not s["worth_discussing"]],
+                resolved=[s for s in signals if s["status"] == "resolved"],
+                show_all=request.query_params.get("signals") == "all",
+                has_performance=bool(data.performance_indicators), heat_table_html=heat_html)
 
 
 @router.get("/practices/{practice_code}", summary="Practice page")
@@ -137,7 +131,8 @@ def indicator_page(request: Request, indicator_id: str, viewer: Viewer = Depends
     practices = funnel[funnel["level"] == "practice"].sort_values("value", na_position="last")
     return page(request, "indicator.html", title=indicator.title, indicator=indicator, period=data.latest_period,
                 practices=practices, deciles=deciles, home=viewer.home_cluster,
-                funnel_spec=charts.funnel_spec(indicator, funnel, viewer.home_cluster),
+                funnel_spec=charts.funnel_spec(indicator, funnel, viewer.home_cluster,
+                                               data.funnel_model(indicator_id, data.latest_period)),
                 deciles_spec=charts.deciles_spec(indicator, deciles))
 
 

@@ -1,9 +1,9 @@
 """The one gate every figure passes through before it leaves the server (page, API, download, chart).
 
-1. Disclosure control: each indicator's small-number rule (gpcluster.exports.apply_disclosure, built on
-   gpcluster.stats.disclosure) blanks small counts and, for proportions and crude rates, the values and
-   intervals that would reveal them; complementary suppression within clusters stops a suppressed count
-   being recovered from the published cluster total (gpcluster.web.complements).
+1. Disclosure control: the release's suppression pattern (gpcluster.indicators.suppression, decided once
+   over every indicator, period and level, so no suppressed count can be recovered by subtraction) is
+   applied by gpcluster.exports.apply_disclosure, which blanks the counts and the values, intervals and
+   labels that would reveal them.
 2. Scope: practices the viewer may not see by name become 'Practice A', 'Practice B', ... with no code,
    no numerator, no cluster/HSCP/board and a rounded denominator (an exact list size would identify the
    practice).
@@ -20,12 +20,12 @@ import pandas as pd
 
 from gpcluster.exports import IndicatorRule, apply_disclosure
 from gpcluster.web.access import Viewer, named_mask
-from gpcluster.web.complements import apply_complements
 
 #: columns that may leave the server, in this order
 OUTPUT_COLUMNS = [
     "indicator_id", "period", "level", "area_code", "area_name", "cluster_id", "hscp_code", "board_code",
-    "numerator", "denominator", "value", "lower95", "upper95", "lower998", "upper998", "cluster_value",
+    "numerator", "denominator", "numerator_date", "denominator_date", "note", "value", "lower95", "upper95",
+    "lower998", "upper998", "expected", "z_score", "cluster_value",
     "hscp_value", "board_value", "scotland_value", "funnel_scotland", "funnel_hscp", "spc_signal", "spc_rule",
     "national_rank", "national_decile", "suppressed", "named",
 ]  # fmt: skip
@@ -72,15 +72,22 @@ class Pseudonyms:
         return self._labels[code]
 
 
+def _two_figures(values: np.ndarray) -> np.ndarray:
+    """Round to two significant figures (NaN stays NaN)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = 10.0 ** (np.floor(np.log10(np.abs(values))) - 1)
+    return np.where(np.isfinite(scale) & (scale > 0), np.round(values / scale) * scale, values)
+
+
 def release(frame: pd.DataFrame, rules: dict[str, IndicatorRule], viewer: Viewer,
-            pseudonyms: Pseudonyms, complements: set[tuple] | None = None) -> pd.DataFrame:
+            pseudonyms: Pseudonyms, pattern: pd.DataFrame) -> pd.DataFrame:
     """Indicator rows made safe to leave the server for this viewer (see module docstring).
 
-    `complements`: (indicator_id, period, practice code) also to suppress (gpcluster.web.complements).
+    `pattern`: the release's suppression pattern (gpcluster.indicators.suppression.current_pattern).
     """
     if frame.empty:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
-    out = apply_complements(apply_disclosure(frame, rules), complements or set(), rules)
+    out = apply_disclosure(frame, rules, pattern)
     is_practice = (out["level"] == "practice").to_numpy()
     named = np.ones(len(out), dtype=bool)
     named[is_practice] = named_mask(viewer, out.loc[is_practice])
@@ -99,5 +106,42 @@ def release(frame: pd.DataFrame, rules: dict[str, IndicatorRule], viewer: Viewer
         out.loc[hidden, ["cluster_id", "hscp_code", "board_code"]] = None
         rounded = np.round(out.loc[hidden, "denominator"].to_numpy(dtype=float) / DENOMINATOR_ROUNDING)
         out.loc[hidden, "denominator"] = rounded * DENOMINATOR_ROUNDING
+        # an exact expected count is the list size times Scotland's rates: round it as the denominator is
+        if "expected" in out.columns:
+            out["expected"] = out["expected"].astype(float)
+            out.loc[hidden, "expected"] = _two_figures(out.loc[hidden, "expected"].to_numpy(dtype=float))
+        if "note" in out.columns:
+            out.loc[hidden, "note"] = None  # notes name other practices
     out["named"] = named
     return out.reindex(columns=OUTPUT_COLUMNS).reset_index(drop=True)
+
+
+SIGNAL_OUTPUT_COLUMNS = [
+    "signal_id", "indicator_id", "title", "level", "area_code", "area_name", "period", "start_period", "status",
+    "direction", "concern", "evidence", "persistence", "observed", "expected", "ratio", "difference",
+    "change_pct", "score", "rank_in_cluster", "worth_discussing", "sentence", "method", "named",
+]  # fmt: skip
+
+
+def release_signals(signals: pd.DataFrame, viewer: Viewer, pseudonyms: Pseudonyms,
+                    pattern: pd.DataFrame) -> pd.DataFrame:
+    """Signals made safe for this viewer: none about a suppressed figure; a practice the viewer may not
+    name gets its pseudonym, no id and no counts (its sentence has none)."""
+    if signals.empty:
+        return pd.DataFrame(columns=SIGNAL_OUTPUT_COLUMNS)
+    key = ["indicator_id", "period", "level", "area_code"]
+    hidden_rows = signals[key].assign(period=pd.to_datetime(signals["period"])).merge(
+        pattern[key].assign(period=pd.to_datetime(pattern["period"]), _hidden=True), on=key, how="left")
+    out = signals[hidden_rows["_hidden"].isna().to_numpy()].copy()
+    is_practice = (out["level"] == "practice").to_numpy()
+    named = np.ones(len(out), dtype=bool)
+    named[is_practice] = named_mask(viewer, out.loc[is_practice])
+    if (~named).any():
+        hidden = out.loc[~named]
+        pseudonyms.assign(hidden["area_code"], hidden["ratio"])
+        labels = [pseudonyms.label(c) for c in hidden["area_code"]]
+        out = out.astype({"area_code": object, "area_name": object, "signal_id": object})
+        out.loc[~named, ["area_code", "area_name"]] = np.array([labels, labels], dtype=object).T
+        out.loc[~named, ["signal_id", "observed", "expected"]] = None
+    out["named"] = named
+    return out.reindex(columns=SIGNAL_OUTPUT_COLUMNS).reset_index(drop=True)

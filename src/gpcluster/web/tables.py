@@ -10,7 +10,7 @@ import pandas as pd
 
 from gpcluster.web.access import Viewer
 from gpcluster.web.data import WebData
-from gpcluster.web.release import Pseudonyms, release
+from gpcluster.web.release import Pseudonyms, release, release_signals
 
 COMPARATOR_LEVELS = ["cluster", "hscp", "scotland"]
 
@@ -40,7 +40,7 @@ def cluster_table(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, cluster
     comparators = data.values(levels=COMPARATOR_LEVELS, period=period,
                               area_codes=[cluster_id, cluster.hscp_code, "S92000003"])
     return release(pd.concat([practices, comparators], ignore_index=True), data.rules, viewer, pseudonyms,
-                   data.complements())
+                   data.suppression)
 
 
 def cluster_history(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, cluster_id: str,
@@ -52,9 +52,9 @@ def cluster_history(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, clust
     members = data.values(levels=["practice"], period=data.latest_period, cluster_id=cluster_id)
     codes = sorted(set(members["area_code"]))
     if not codes or indicator_ids == []:
-        return release(members.iloc[0:0], data.rules, viewer, pseudonyms, data.complements())
+        return release(members.iloc[0:0], data.rules, viewer, pseudonyms, data.suppression)
     rows = data.values(levels=["practice"], area_codes=codes, indicator_ids=indicator_ids)
-    return release(rows, data.rules, viewer, pseudonyms, data.complements())
+    return release(rows, data.rules, viewer, pseudonyms, data.suppression)
 
 
 def practice_series(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, practice_code: str) -> pd.DataFrame:
@@ -62,7 +62,7 @@ def practice_series(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, pract
     rows = data.values(levels=["practice"], area_codes=[practice_code])
     if rows.empty:
         raise NotFound(practice_code)
-    released = release(rows, data.rules, viewer, pseudonyms, data.complements())
+    released = release(rows, data.rules, viewer, pseudonyms, data.suppression)
     if not released["named"].all():
         # outside the viewer's scope: answer exactly as for a practice that does not exist
         raise NotFound(practice_code)
@@ -76,7 +76,7 @@ def indicator_funnel(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, indi
         raise NotFound(indicator_id)
     rows = data.values(indicator_ids=[indicator_id], levels=["practice", "scotland"],
                        period=_period(data, period))
-    return release(rows, data.rules, viewer, pseudonyms, data.complements())
+    return release(rows, data.rules, viewer, pseudonyms, data.suppression)
 
 
 def indicator_deciles(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: str) -> pd.DataFrame:
@@ -88,7 +88,7 @@ def indicator_deciles(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, ind
         raise NotFound(indicator_id)
     levels = ["practice", "scotland", "cluster"]
     rows = release(data.values(indicator_ids=[indicator_id], levels=levels), data.rules, viewer, pseudonyms,
-                   data.complements())
+                   data.suppression)
     practices = rows[rows["level"] == "practice"]
     centiles = practices.groupby("period")["value"].quantile([0.1, 0.5, 0.9]).unstack()
     centiles.columns = ["p10", "p50", "p90"]
@@ -109,7 +109,16 @@ def indicator_spread(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms,
                      period: date | None = None) -> pd.DataFrame:
     """Per indicator: minimum, quartiles and maximum of released practice values in one period."""
     rows = release(data.values(levels=["practice"], period=_period(data, period)), data.rules, viewer,
-                   pseudonyms, data.complements())
+                   pseudonyms, data.suppression)
     grouped = rows.groupby("indicator_id")["value"]
     return pd.DataFrame({"min": grouped.min(), "q1": grouped.quantile(0.25), "q3": grouped.quantile(0.75),
                          "max": grouped.max()}).reset_index()
+
+
+def cluster_signals(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, cluster_id: str,
+                    period: date | None = None) -> pd.DataFrame:
+    """The cluster's signals in one quarter (its practices' and its own), worth discussing first, released."""
+    if cluster_id not in data.clusters:
+        raise NotFound(cluster_id)
+    period = _period(data, period)
+    return release_signals(data.cluster_signals(cluster_id, period), viewer, pseudonyms, data.suppression)
