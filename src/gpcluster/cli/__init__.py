@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "gpcluster.cli.users",
     "gpcluster.cli.serve",
     "gpcluster.cli.plan",
+    "gpcluster.cli.synthetic",
 ]
 
 app = typer.Typer(

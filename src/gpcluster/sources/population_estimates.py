@@ -78,6 +78,7 @@ def _parse_boards(raw: RawTable, release: date | None) -> Reading:
 
 
 DATA_ZONE_POPULATIONS = Source(
+    file_names=r"^dz\d\d.*population|population.*dz\d\d",
     name="data_zone_populations", title="Data Zone (2011) population estimates",
     publisher="Public Health Scotland (from National Records of Scotland)",
     columns=(Column("Year", (), required=False), Column("DataZone", ("DataZone2011", "dz11_code")),
@@ -86,6 +87,7 @@ DATA_ZONE_POPULATIONS = Source(
     resource_ids={"dz2011_estimates": "c505f490-c201-44bd-abd1-1bd7a64285ee"}, target="data_zone_population",
 )
 BOARD_POPULATIONS = Source(
+    file_names=r"hbdemography",
     name="board_populations", title="Population estimates by health board",
     publisher="Public Health Scotland (from National Records of Scotland)",
     columns=(Column("Year", ()), Column("HB", ("HB2019", "HB2014")), Column("Sex", ()), *AGE_COLUMNS),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from importlib.resources import files
 from pathlib import Path
 
@@ -16,8 +17,11 @@ REFERENCE = files("gpcluster.sources") / "reference"
 
 
 def connect(path: Path | str | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A plain connection to the warehouse file (default: the `warehouse` setting)."""
+    """A plain connection to the warehouse file (default: the `warehouse` setting); a versioned warehouse
+    is opened at its current version (see gpcluster.warehouse.versions)."""
     path = Path(path) if path is not None else config.warehouse_path()
+    if path.is_symlink():  # DuckDB keeps its write-ahead log beside the name it is given: give the real one
+        path = Path(os.path.realpath(path))
     if read_only and not path.exists():
         raise UserError(f"no warehouse at {path}: load some data first (gpcluster load / sync / demo)")
     path.parent.mkdir(parents=True, exist_ok=True)
