@@ -58,15 +58,6 @@ def test_a_date_column_that_contradicts_the_file_name_is_refused(loaded):
     assert load_paths([same]).loaded[0].release_date.isoformat() == "2024-04-01"
 
 
-def test_release_date_option_must_agree_with_the_file(loaded):
-    from datetime import date
-
-    folder, before = loaded
-    path = contact_csv(folder / "contacts_jul2024.csv", base_practices())
-    assert "the file name says 2024-07-01 but --release-date is 2024-10-01" in refused(
-        [path], before, release_date=date(2024, 10, 1))
-
-
 def test_synthetic_files_are_refused_as_real_data(loaded):
     folder, before = loaded
     path = contact_csv(folder / "contacts_jul2024.csv", base_practices())

@@ -43,7 +43,8 @@ def _plain_lines(console: Console) -> Update:
             return
         last.update(description=description, at=now)
         share = f" ({done}/{total})" if total > 1 else ""
-        console.print(f"[{now - began:6.1f} s] {description}{share}", highlight=False, markup=False)
+        console.print(f"[{now - began:6.1f} s] {description}{share}", highlight=False, markup=False,
+                      soft_wrap=True)
 
     return update
 
@@ -56,7 +57,10 @@ def stages(console: Console, title: str) -> Iterator[Step]:
         with console.status(title) as status:
             yield lambda message: status.update(f"{message} ({time.monotonic() - began:.0f} s)")
     else:
-        console.print(f"[{0.0:6.1f} s] {title}", highlight=False, markup=False)
-        yield lambda message: console.print(f"[{time.monotonic() - began:6.1f} s] {message}", highlight=False,
-                                            markup=False)
-    console.print(f"{title}: done in {time.monotonic() - began:.1f} s", highlight=False, markup=False)
+        def line(message: str) -> None:
+            console.print(f"[{time.monotonic() - began:6.1f} s] {message}", highlight=False, markup=False,
+                          soft_wrap=True)
+
+        line(title)
+        yield line
+    console.print(f"{title}: done in {time.monotonic() - began:.1f} s", highlight=False, markup=False, soft_wrap=True)
