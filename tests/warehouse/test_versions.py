@@ -144,3 +144,21 @@ def test_an_exception_inside_a_version_discards_it(tmp_path):
     new = Practice(10099, "New Practice", "Dundee 4")
     load_paths([contact_csv(tmp_path / "c_jul2024.csv", [*base_practices(), new])])
     assert practices_loaded() == 6
+
+
+def test_a_duplicate_key_that_escapes_validation_is_still_refused(tmp_path, monkeypatch):
+    """Large fact tables carry no primary-key index; their keys are checked in one aggregate per load."""
+    from warehouse_builders import population_csv
+
+    load_paths([population_csv(tmp_path / "p_apr.csv", "20240401", base_practices())])
+    before = fingerprint(config.warehouse_path())
+    # a writer bug that appends instead of replacing would duplicate the release's keys
+    monkeypatch.setattr("gpcluster.warehouse.writers.WRITERS", {
+        **__import__("gpcluster.warehouse.writers", fromlist=["WRITERS"]).WRITERS,
+        "gp_practice_populations": lambda con, frame: con.execute(
+            "INSERT INTO list_population SELECT CAST(release_date AS DATE), practice_code, sex, age_band, population "
+            "FROM incoming")})
+    changed = population_csv(tmp_path / "p_apr_fixed.csv", "20240401", base_practices()[:4])
+    with pytest.raises(UserError, match="p_apr_fixed.csv: the warehouse would hold two rows for release_date="):
+        load_paths([changed])
+    assert fingerprint(config.warehouse_path()) == before

@@ -23,7 +23,7 @@ from gpcluster.sources.base import LINE, Reading, sha256_of
 from gpcluster.warehouse.connection import reference_codes
 from gpcluster.warehouse.derived import rebuild_derived
 from gpcluster.warehouse.versions import new_version
-from gpcluster.warehouse.writers import write_reading
+from gpcluster.warehouse.writers import duplicate_key, write_reading
 
 Progress = Callable[[str, int, int], None]  # (what is happening, steps done, total steps)
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
@@ -194,6 +194,11 @@ def _write_all(con: duckdb.DuckDBPyConnection, readings: list[Reading], syntheti
             con.execute("""INSERT INTO load_ledger (source, file_name, sha256, row_count, release_date, synthetic)
                            VALUES (?, ?, ?, ?, ?, ?)""",
                         [item.source, item.path.name, item.sha256, item.row_count, item.release_date, synthetic])
+        for source in dict.fromkeys(r.source for r in readings):  # each table once, however many files
+            clash = duplicate_key(con, source)
+            if clash is not None:
+                names = ", ".join(r.path.name for r in readings if r.source == source)
+                raise UserError(f"{names}: the warehouse would hold two rows for {clash}; nothing was loaded")
         writing = "the derived tables"
         if readings:
             progress("Rebuilding clusters, practices and events", n_files * 2 - 1, n_files * 2)
