@@ -29,9 +29,9 @@ def _parse_date(value: str | None) -> date | None:
 def _print_load(report) -> None:
     for item in report.loaded:
         when = f" ({item.release_date})" if item.release_date else ""
-        console.print(f"loaded {item.path.name}: {item.source}{when}, {item.rows:,} rows")
+        console.print(f"loaded {item.path.name}: {item.source}{when}, {item.rows:,} rows", soft_wrap=True)
     for path, reason in report.skipped:
-        console.print(f"[dim]skipped {path.name}: {reason}[/]")
+        console.print(f"[dim]skipped {path.name}: {reason}[/]", soft_wrap=True)
     console.print(f"{len(report.loaded)} file(s) loaded, {len(report.skipped)} skipped")
 
 

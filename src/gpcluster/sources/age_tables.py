@@ -36,9 +36,12 @@ def check_and_melt(raw: RawTable, base: pd.DataFrame, age_columns: dict[str, obj
     # melt without pandas' per-cell object handling: one take of the id columns per kept cell
     values = wide[columns].to_numpy(dtype="float64", na_value=np.nan)
     rows, cells = np.nonzero(~np.isnan(values))
-    long = base.iloc[rows].reset_index(drop=True)
+    # text columns repeat each row's value for every age: take their category codes, not the strings
+    text = [c for c in base.columns if pd.api.types.is_string_dtype(base[c])]
+    long = base.astype({c: "category" for c in text}).iloc[rows].reset_index(drop=True)
     labels = list(age_columns.values())
-    long[age_name] = pd.Series(np.array(labels, dtype=object)[cells]).infer_objects()
+    ages = pd.Categorical.from_codes(cells, categories=labels)
+    long[age_name] = ages.astype(str) if all(isinstance(x, str) for x in labels) else ages
     long[value_name] = values[rows, cells].astype(np.int64)
     return long
 

@@ -55,7 +55,8 @@ def _melt(source: Source, raw: RawTable, release: date | None, area: str, area_c
                          LINE: raw.frame[LINE]})
     duplicates(raw, base, ["year", area_column, "sex"], f"{area} and sex")
     long = check_and_melt(raw, base, AGES, ["year", area_column], "age")
-    long = long[long["age"] != "All"].astype({"age": int})
+    long = long[long["age"] != "All"]  # ages are categorical: compared and cast once per category
+    long["age"] = long["age"].cat.remove_unused_categories().astype(int)
     return reading(source, raw, long[["year", area_column, "sex", "age", "population", LINE]])
 
 
