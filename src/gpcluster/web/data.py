@@ -3,9 +3,11 @@ gpcluster.web.release before it leaves the server."""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
+import weakref
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import date
@@ -224,9 +226,10 @@ class LiveWebData:
         poll = float(config.get("warehouse_poll_seconds") if poll_seconds is None else poll_seconds)
         self._watcher = None
         if poll > 0:
-            self._watcher = threading.Thread(target=self._watch, args=(poll,), name="gpcluster-warehouse-watcher",
-                                             daemon=True)
+            self._watcher = threading.Thread(target=_watch, args=(weakref.ref(self), self._stop, poll),
+                                             name="gpcluster-warehouse-watcher", daemon=True)
             self._watcher.start()
+            _WATCHERS.add(self._watcher)
 
     def __getattr__(self, name: str):
         return getattr(_pinned.get() or self._current, name)
@@ -279,12 +282,8 @@ class LiveWebData:
         log.info("now serving warehouse version %s", fresh.file)
         return True
 
-    def _watch(self, poll: float) -> None:
-        while not self._stop.wait(poll):
-            try:
-                self.refresh()
-            except Exception:  # keep watching whatever happens to one attempt
-                log.exception("checking for a new warehouse version failed")
+    def __del__(self) -> None:
+        self._stop.set()
 
     def close(self) -> None:
         self._stop.set()
@@ -294,3 +293,31 @@ class LiveWebData:
             retired, self._retired = list(self._retired.values()), {}
         for data in [*retired, self._current]:
             data.close()
+
+
+_WATCHERS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+_EXITING = threading.Event()
+
+
+@atexit.register
+def _stop_watchers() -> None:
+    """Stop every watcher before the interpreter tears down DuckDB (a daemon thread caught holding a
+    connection at that moment leaves it, and nanobind reports the leak)."""
+    _EXITING.set()
+    for thread in list(_WATCHERS):
+        thread.join(timeout=5)
+
+
+def _watch(live: weakref.ref, stop: threading.Event, poll: float) -> None:
+    """The watcher thread. It holds the LiveWebData only weakly, so an app that is dropped (or the
+    interpreter exiting) is not kept alive, with its DuckDB connections, by its own watcher."""
+    while not stop.wait(poll) and not _EXITING.is_set():
+        data = live()
+        if data is None:
+            return
+        try:
+            data.refresh()
+        except Exception:  # keep watching whatever happens to one attempt
+            log.exception("checking for a new warehouse version failed")
+        finally:
+            del data
