@@ -6,7 +6,8 @@ with indicator results (default: the `warehouse` setting; `gpcluster demo --no-s
 for each route runs C concurrent clients (default 50) for D seconds (default 30). Every request picks a
 random URL from a list drawn over all clusters, practices and indicators in the warehouse (not the
 signed-in user's own cached page), so caches help only as much as they would for real users. A request
-that takes longer than the client timeout (default 60 s) or answers anything but 200 is an error.
+that takes longer than the client timeout (default 60 s) or answers anything but 200 is an error (and a
+timed-out request enters the percentiles at the timeout).
 
 Routes: every page type (overview, cluster, practice, indicator list and pages, search, the JSON API's
 tables, CSV downloads) as a national user (who may see everything), the planner's pages at national
@@ -75,6 +76,7 @@ class Entities:
     own_hscp: str
     hscp_clusters: list[str]
     hscp_practices: list[str]
+    roster_roles: list[str]
 
 
 def read_entities(warehouse: Path, seed: int) -> Entities:
@@ -92,6 +94,10 @@ def read_entities(warehouse: Path, seed: int) -> Entities:
         indicators = [r[0] for r in con.execute(
             "SELECT DISTINCT indicator_id FROM indicator_value ORDER BY 1").fetchall()]
         cluster_names = [r[0] for r in con.execute("SELECT cluster_name FROM cluster").fetchall()]
+        has_roster = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'mdt_post'"
+                                 ).fetchone()[0]
+        roster_roles = [r[0] for r in con.execute("SELECT DISTINCT role FROM mdt_post ORDER BY 1").fetchall()
+                        ] if has_roster else []
     finally:
         con.close()
     rng = random.Random(seed)
@@ -103,7 +109,7 @@ def read_entities(warehouse: Path, seed: int) -> Entities:
         own_cluster=own[1], own_cluster_practices=[r[0] for r in practice_rows if r[1] == own[1]],
         own_practice=own[0], own_hscp=own[2],
         hscp_clusters=sorted({r[1] for r in practice_rows if r[2] == own[2]}),
-        hscp_practices=[r[0] for r in practice_rows if r[2] == own[2]])
+        hscp_practices=[r[0] for r in practice_rows if r[2] == own[2]], roster_roles=roster_roles)
 
 
 def make_users(store_url: str, e: Entities) -> None:
@@ -123,7 +129,6 @@ def routes(e: Entities, seed: int) -> list[tuple[str, str, list[str]]]:
     """(route label, user, URLs to pick from at random)."""
     from gpcluster.web.planner import DOWNLOADABLE
     from gpcluster.workforce.params import model_names
-    from gpcluster.workforce.roles import ROLES
 
     rng = random.Random(seed)
 
@@ -141,7 +146,7 @@ def routes(e: Entities, seed: int) -> list[tuple[str, str, list[str]]]:
 
     def compare_query() -> str:
         a, b = rng.sample(models, 2)
-        role = pick(["", *ROLES])
+        role = pick(["", *e.roster_roles])  # all roles, or one the roster has (others are a 422 by design)
         return f"a={a}&b={b}&role={role}"
 
     def table_url(prefix: str, clusters: list[str], practices: list[str], suffix: str = "") -> str:
@@ -244,6 +249,7 @@ async def _run_python(base: str, urls: list[str], cookies: dict[str, str], clien
                       timeout: int) -> dict:
     latencies: list[float] = []
     counts = {"non200": 0, "timeouts": 0, "socket": 0}
+    statuses: dict[int, int] = {}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     rng = random.Random(1)
     async with httpx.AsyncClient(base_url=base, cookies=cookies, limits=limits, timeout=timeout) as client:
@@ -255,10 +261,13 @@ async def _run_python(base: str, urls: list[str], cookies: dict[str, str], clien
                 start = time.perf_counter()
                 try:
                     response = await client.get(urls[rng.randrange(len(urls))])
-                    counts["non200"] += response.status_code != 200
+                    if response.status_code != 200:
+                        counts["non200"] += 1
+                        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
                     latencies.append(time.perf_counter() - start)
                 except httpx.TimeoutException:
                     counts["timeouts"] += 1
+                    latencies.append(float(timeout))  # in the percentiles at the timeout, at least
                 except httpx.TransportError:
                     counts["socket"] += 1
 
@@ -269,8 +278,8 @@ async def _run_python(base: str, urls: list[str], cookies: dict[str, str], clien
     def pct(q: float) -> float:
         return latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000 if latencies else float("nan")
 
-    return {"n": len(latencies), **counts, "p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99),
-            "rps": len(latencies) / elapsed}
+    return {"n": len(latencies), **counts, "statuses": statuses, "p50": pct(0.50), "p95": pct(0.95),
+            "p99": pct(0.99), "rps": len(latencies) / elapsed}
 
 
 def wait_ready(base: str, server: subprocess.Popen, limit: float = 120.0) -> float:
@@ -375,6 +384,11 @@ def main() -> None:
         if label.startswith("/health"):
             continue
         target = PLANNER_TARGET_MS if "planner" in label.lower() else PAGE_TARGET_MS
+        if errors:
+            kinds = [f"{r['timeouts']} timed out (> {args.timeout} s)" if r["timeouts"] else "",
+                     f"{r['socket']} connection errors" if r["socket"] else "",
+                     *(f"{n} HTTP {code}" for code, n in sorted(r.get("statuses", {}).items()))]
+            print(f"{'':<4}errors: {', '.join(k for k in kinds if k) or str(r['non200']) + ' non-200'}")
         if errors or not r["p95"] < target or r["n"] == 0:
             misses.append(f"{label} (p95 {r['p95']:.0f} ms vs {target:.0f} ms, {errors} errors)")
     health = next((r for label, r in results if label.startswith("/health")), None)
