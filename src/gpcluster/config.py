@@ -69,6 +69,8 @@ declare("oidc_default_scope_level", "scotland", "Scope level given to a user on 
 declare("oidc_default_scope_code", "", "Scope code given on first OpenID Connect sign-in; empty takes it from the claim named by oidc_scope_claim.")
 declare("oidc_scope_claim", "", "ID-token claim holding the new user's scope code (e.g. a practice code); empty means none.")
 declare("oidc_activate_new_users", False, "Activate users on first OpenID Connect sign-in; false leaves them for an administrator to enable.", bool)
+declare("warehouse_versions_kept", 3, "Warehouse versions kept for `gpcluster data rollback` (the current one included, at least 2); older ones are deleted after each load.", int)
+declare("warehouse_poll_seconds", 1.0, "How often the web app checks for a new warehouse version to switch to (seconds).", float)
 declare("planner_db", "", "DuckDB file for the web planner's uploaded MDT roster. Empty means <home>/planner.duckdb.")
 
 

@@ -46,27 +46,28 @@ class DemoReport:
 Step = Callable[[str], None]
 
 
-def build_demo(seed: int | None = None, step: Step | None = None) -> DemoReport:
+def build_demo(seed: int | None = None, step: Step | None = None, scale: int = 1) -> DemoReport:
     """Build the whole demo in <home>: warehouse with indicators and roster, and demo accounts.
 
     Re-running replaces the synthetic data and gives the demo accounts fresh random passwords (returned
-    once, never stored in clear)."""
+    once, never stored in clear). `scale` K builds K synthetic Scotlands side by side (8: England-sized)."""
     from gpcluster.indicators.definition import load_catalogue
     from gpcluster.indicators.engine import compute
     from gpcluster.synthetic import write_synthetic_scotland
-    from gpcluster.warehouse import load_sourced, open_warehouse, summary
+    from gpcluster.warehouse import load_sourced, summary
+    from gpcluster.warehouse.versions import new_version
 
     say = step or (lambda _message: None)
     seed = config.get("synthetic_seed") if seed is None else seed
     out_dir = config.home() / "synthetic"
 
     say("Writing the synthetic Scotland")
-    written = write_synthetic_scotland(out_dir, seed)
-    say("Loading it into the warehouse")
-    load_sourced(written, synthetic=True)
-
-    con = open_warehouse()
-    try:
+    written = write_synthetic_scotland(out_dir, seed, scale=scale)
+    # one new warehouse version for the whole build: a running app switches to it only when it is complete
+    with new_version(note=f"demo: synthetic Scotland (seed {seed}), indicators and MDT roster") as draft:
+        con = draft.con
+        say("Loading it into the warehouse")
+        load_sourced(written, synthetic=True, con=con)
         say("Computing every indicator for every practice, cluster, HSCP, board and quarter")
         computed = compute(con, load_catalogue())
         say("Importing the synthetic MDT roster")
@@ -74,8 +75,6 @@ def build_demo(seed: int | None = None, step: Step | None = None) -> DemoReport:
         say("Creating demo accounts")
         accounts = _demo_accounts(con, seed)
         report = DemoReport(summary(con), computed.rows, posts, wte, accounts)
-    finally:
-        con.close()
     return report
 
 

@@ -139,7 +139,10 @@ def test_failure_while_writing_rolls_back(tmp_path, monkeypatch):
 
 
 def test_real_and_synthetic_data_are_kept_apart(tmp_path):
-    load_paths([contact_csv(tmp_path / "c_apr2024.csv", base_practices())], synthetic=True)
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    (demo / "SYNTHETIC").write_text("gpcluster synthetic Scotland\n")  # as synthetic.writer marks its files
+    load_paths([contact_csv(demo / "c_apr2024.csv", base_practices())], synthetic=True)
     with pytest.raises(Exception, match="holds synthetic data"):
         load_paths([population_csv(tmp_path / "p.csv", "20240401", base_practices())])
 

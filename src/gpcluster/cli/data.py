@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from gpcluster import config
+from gpcluster.cli.progress import progress_bar
 from gpcluster.errors import UserError
 
 console = Console()
-
-
-@contextmanager
-def progress_bar():
-    """A Rich progress bar fed by the library's (description, done, total) callbacks."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
-        task = bar.add_task("Starting", total=1)
-
-        def update(description: str, done: int, total: int) -> None:
-            bar.update(task, description=description, completed=done, total=max(total, 1))
-
-        yield update
+data_app = typer.Typer(help="Warehouse versions: list them, roll back to an earlier one.", no_args_is_help=True)
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -42,9 +29,9 @@ def _parse_date(value: str | None) -> date | None:
 def _print_load(report) -> None:
     for item in report.loaded:
         when = f" ({item.release_date})" if item.release_date else ""
-        console.print(f"loaded {item.path.name}: {item.source}{when}, {item.rows:,} rows")
+        console.print(f"loaded {item.path.name}: {item.source}{when}, {item.rows:,} rows", soft_wrap=True)
     for path, reason in report.skipped:
-        console.print(f"[dim]skipped {path.name}: {reason}[/]")
+        console.print(f"[dim]skipped {path.name}: {reason}[/]", soft_wrap=True)
     console.print(f"{len(report.loaded)} file(s) loaded, {len(report.skipped)} skipped")
 
 
@@ -65,12 +52,19 @@ def load(
     source: str | None = typer.Option(None, "--source", help="Source name; default: detect from the header."),
     release_date: str | None = typer.Option(None, "--release-date",
                                             help="YYYY-MM-DD for files whose release is not in a column or name."),
+    synthetic: bool = typer.Option(False, "--synthetic",
+                                   help="The files are gpcluster's synthetic demo data (refused otherwise)."),
 ) -> None:
-    """Validate and load PHS open-data files into the warehouse (all-or-nothing)."""
+    """Validate and load PHS open-data files into a new warehouse version (all-or-nothing; a running app
+    switches to it when the load has succeeded)."""
+    from gpcluster.sources import get_source
     from gpcluster.warehouse import load_paths
 
-    with progress_bar() as update:
-        report = load_paths(paths, source=source, progress=update, release_date=_parse_date(release_date))
+    if source is not None:
+        get_source(source)  # an unknown source name is refused before any file is read
+    with progress_bar(console) as update:
+        report = load_paths(paths, source=source, progress=update, release_date=_parse_date(release_date),
+                            synthetic=synthetic)
     _print_load(report)
 
 
@@ -82,7 +76,7 @@ def sync(
     from gpcluster.sources.sync import sync as run_sync
     from gpcluster.warehouse import load_paths
 
-    with progress_bar() as update:
+    with progress_bar(console) as update:
         report = run_sync(dataset, progress=update)
     console.print(f"{len(report.downloaded)} file(s) downloaded, {len(report.files) - len(report.downloaded)} "
                   f"already cached in {config.cache_dir()}")
@@ -91,7 +85,7 @@ def sync(
         for item in report.files:
             by_source.setdefault(item.source, []).append(item.path)
         for name, paths in by_source.items():
-            with progress_bar() as update:
+            with progress_bar(console) as update:
                 _print_load(load_paths(paths, source=name, progress=update))
 
 
@@ -126,7 +120,37 @@ def settings() -> None:
     console.print(table)
 
 
+@data_app.command("versions")
+def versions() -> None:
+    """List the kept warehouse versions (the current one marked) for `gpcluster data rollback`."""
+    from gpcluster.warehouse.versions import list_versions
+
+    found = list_versions()
+    if not found:
+        console.print(f"{config.warehouse_path()} has no versions yet; the next load makes version 1")
+        return
+    table = Table(title=f"Warehouse versions of {config.warehouse_path()}")
+    for column in ("version", "current", "created (UTC)", "size", "what made it"):
+        table.add_column(column)
+    for v in found:
+        table.add_row(str(v.number), "yes" if v.current else "", f"{v.created:%Y-%m-%d %H:%M:%S}" if v.created else "",
+                      f"{v.size_bytes / 1e6:,.1f} MB", v.note)
+    console.print(table)
+
+
+@data_app.command("rollback")
+def rollback(to: int | None = typer.Option(None, "--to", min=1,
+                                           help="Version number (see `gpcluster data versions`); default: the "
+                                                "one before the current.")) -> None:
+    """Make an earlier warehouse version current again; a running app switches to it within seconds."""
+    from gpcluster.warehouse.versions import rollback as roll_back
+
+    chosen = roll_back(to=to)
+    console.print(f"the warehouse is now version {chosen.number} ({chosen.note or 'no note'})")
+
+
 def register(app: typer.Typer) -> None:
     """Add the data commands to the `gpcluster` app."""
     for command in (load, sync, status, settings):
         app.command()(command)
+    app.add_typer(data_app, name="data")

@@ -14,13 +14,16 @@ console = Console()
 def demo(
     seed: int | None = typer.Option(None, help="Seed of the synthetic Scotland (default: the synthetic_seed setting)."),
     serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the web app when the demo is built."),
+    scale: int = typer.Option(1, "--scale", min=1, max=14,
+                              help="Copies of Scotland side by side (8 is about England's size); for benchmarks."),
 ) -> None:
     """Build a SYNTHETIC Scotland (files, warehouse, indicators, MDT roster, demo accounts) and serve the app."""
     from gpcluster.cli.data import print_summary
+    from gpcluster.cli.progress import stages
     from gpcluster.demo import build_demo
 
-    with console.status("Building the demo") as status:
-        report = build_demo(seed, step=lambda message: status.update(message))
+    with stages(console, "Building the demo") as step:
+        report = build_demo(seed, step=step, scale=scale)
     print_summary(report.summary)
     console.print(
         f"{report.indicator_rows:,} indicator values computed; MDT roster: {report.roster_posts:,} posts, "

@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from gpcluster.cli.progress import stages
+
 console = Console()
 indicators_app = typer.Typer(help="The indicator catalogue: list, show, compute and export.",
                              no_args_is_help=True)
@@ -54,15 +56,16 @@ def compute(
     """Compute indicators for every level and period in the warehouse and store the results."""
     from gpcluster.indicators.definition import load_catalogue, load_definition
     from gpcluster.indicators.engine import compute as run
-    from gpcluster.warehouse import open_warehouse
+    from gpcluster.warehouse.versions import new_version
 
     definitions = [load_definition(i) for i in indicator] if indicator else load_catalogue()
-    con = open_warehouse()
-    try:
-        with console.status(f"Computing {len(definitions)} indicator(s)"):
-            summary = run(con, definitions)
-    finally:
-        con.close()
+    with stages(console, f"Computing {len(definitions)} indicator(s)") as step:
+        step("Copying the warehouse into a new version")
+        # a new version: a running app keeps serving the old results until these are complete
+        with new_version(note=f"compute {len(definitions)} indicator(s)") as draft:
+            step("Computing every level and period, with statistics, and storing the results")
+            summary = run(draft.con, definitions)
+            step("Publishing the new warehouse version")
     console.print(f"computed {summary.indicators} indicator(s): {summary.rows:,} values over "
                   f"{summary.periods} period(s)")
 
@@ -71,16 +74,31 @@ def compute(
 def export(
     path: Path = typer.Argument(..., help="Output file: .csv, .parquet or .xlsx."),
     indicator: list[str] | None = typer.Option(None, "--indicator", "-i", help="Indicator id (repeatable)."),
-    level: list[str] | None = typer.Option(None, "--level", help="practice, cluster, hscp, board or scotland."),
+    level: list[str] | None = typer.Option(None, "--level", help="practice, cluster, hscp, board or scotland "
+                                                                  "(repeatable)."),
     fmt: str | None = typer.Option(None, "--format", help="csv, parquet or excel; default from the suffix."),
 ) -> None:
     """Export stored indicator values with disclosure control applied."""
-    from gpcluster.exports import export_indicators
+    from gpcluster.exports import FORMATS, export_indicators
+    from gpcluster.indicators.definition import LEVELS
     from gpcluster.warehouse import open_warehouse
 
+    for value in level or []:
+        if value not in LEVELS:
+            raise typer.BadParameter(f"{value!r} is not a level; choose from {', '.join(LEVELS)}",
+                                     param_hint="--level")
+    kinds = sorted(set(FORMATS.values()))
+    if fmt is not None and fmt not in kinds:
+        raise typer.BadParameter(f"{fmt!r} is not an export format; choose from {', '.join(kinds)}",
+                                 param_hint="--format")
+    if fmt is None and path.suffix.lower() not in FORMATS:
+        raise typer.BadParameter(f"cannot tell the format of {path.name!r}: name it .csv, .parquet or .xlsx, "
+                                 "or give --format", param_hint="PATH")
     con = open_warehouse(read_only=True)
     try:
-        summary = export_indicators(con, path, fmt, indicator or None, level or None)
+        with stages(console, f"Exporting to {path}") as step:
+            step("Reading indicator values and applying disclosure control; writing the file")
+            summary = export_indicators(con, path, fmt, indicator or None, level or None)
     finally:
         con.close()
     if summary.synthetic:

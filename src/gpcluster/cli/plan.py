@@ -6,14 +6,16 @@ from __future__ import annotations
 import shutil
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from gpcluster.errors import UserError
-from gpcluster.workforce.export import PATIENT_COUNT_COLUMNS
+
+if TYPE_CHECKING:  # pandas is imported inside the commands: `gpcluster --help` must stay light
+    import pandas as pd
 
 console = Console()
 plan = typer.Typer(help="MDT workforce and allocation planning, with equity analysis.", no_args_is_help=True)
@@ -25,6 +27,10 @@ ASSUMPTIONS_HELP = "Assumptions TOML (default: the shipped workforce/assumptions
 
 
 def _print_frame(frame: pd.DataFrame, title: str, limit: int = 40) -> None:
+    import pandas as pd
+
+    from gpcluster.workforce.export import PATIENT_COUNT_COLUMNS
+
     table = Table(title=title)
     for col in frame.columns:
         table.add_column(str(col), justify="right" if pd.api.types.is_numeric_dtype(frame[col]) else "left")
@@ -61,6 +67,8 @@ def _context(as_at: str | None, assumptions: Path | None):
 
 
 def _budgets(practices, posts, sessions, a, role: str | None, budget_wte: float | None) -> pd.DataFrame:
+    import pandas as pd
+
     from gpcluster.workforce.coverage import roster_budgets
 
     if budget_wte is not None:
@@ -113,14 +121,12 @@ def template_cmd(xlsx: bool = typer.Option(False, "--xlsx", help="The Excel temp
 @roster_app.command("import")
 def import_cmd(file: Path = typer.Argument(..., help="Roster CSV (UTF-8) or Excel file in the template format.")) -> None:
     """Validate a roster and replace the stored roster with it (all or nothing)."""
-    from gpcluster.warehouse import open_warehouse
+    from gpcluster.warehouse.versions import new_version
     from gpcluster.workforce.store import import_roster
 
-    con = open_warehouse()
-    try:
-        result = import_roster(con, file)
-    finally:
-        con.close()
+    with new_version(note=f"roster import {file.name}") as draft:
+        result = import_roster(draft.con, file)
+        draft.keep = not result.unchanged
     if result.unchanged:
         console.print(f"{result.file_name} is the roster already loaded; nothing changed")
     else:
@@ -137,6 +143,8 @@ def coverage_cmd(level: str = typer.Option("practice", "--level", help="practice
     from gpcluster.workforce.coverage import coverage
     from gpcluster.workforce.export import disclose
 
+    if level not in ("practice", "cluster"):
+        raise typer.BadParameter(f"{level!r} is not a level here; choose practice or cluster", param_hint="--level")
     practices, agesex, posts, sessions, a = _context(as_at, assumptions)
     if posts.empty:
         raise UserError("no roster in the warehouse: import one with `gpcluster plan roster import`")

@@ -24,8 +24,15 @@ def serve(
     from gpcluster import config
 
     host = host or config.get("host")
-    port = port or int(config.get("port"))
-    workers = workers or int(config.get("workers"))
+    port = int(config.get("port")) if port is None else port
+    workers = int(config.get("workers")) if workers is None else workers
+    if not 1 <= port <= 65535:  # uvicorn would take 99999 modulo 65536 and listen on 34463
+        raise typer.BadParameter(f"{port} is not a TCP port (1-65535)", param_hint="--port or the port setting")
+    if workers < 1:
+        raise typer.BadParameter(f"{workers} is not a number of server processes (at least 1)",
+                                 param_hint="--workers or the workers setting")
+    if warehouse is not None and not warehouse.exists():
+        raise typer.BadParameter(f"no warehouse at {warehouse}", param_hint="--warehouse")
     console.print(f"gpcluster web app on http://{host}:{port}/  (add accounts with `gpcluster users add`)")
     if workers > 1:
         # each process opens the warehouse read-only and builds the app from the settings

@@ -56,7 +56,10 @@ def header_of(data: bytes) -> list[str]:
     except UnicodeDecodeError:
         first = data[:65536].decode("latin-1").split("\n", 1)[0].rstrip("\r")
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    return next(csv.reader(io.StringIO(first), delimiter=delimiter), [])
+    try:
+        return next(csv.reader(io.StringIO(first), delimiter=delimiter), [])
+    except csv.Error:  # not CSV text at all (binary content)
+        return []
 
 
 def detect_source(header: list[str]) -> Source | None:
@@ -75,7 +78,11 @@ def read_file(path: Path, source: str | None = None, release_date: date | None =
     data = path.read_bytes() if data is None else data
     chosen = get_source(source) if source else detect_source(header_of(data))
     if chosen is None:
-        raise UserError(f"{path.name}: cannot tell which source this file is from (header: "
-                        f"{', '.join(header_of(data)[:8]) or 'none'}); name it with --source")
+        if b"\x00" in data[:65536]:
+            raise UserError(f"{path.name}, row 1: not a text CSV file (it holds binary data, e.g. a spreadsheet "
+                            "or an archive); export it as CSV first")
+        shown = ", ".join(h[:40] for h in header_of(data)[:8]) or "none"
+        raise UserError(f"{path.name}, row 1: cannot tell which source this file is from (header: {shown}); "
+                        "name it with --source")
     raw = read_csv(path, chosen.columns, data)
     return chosen.parse(raw, release_date)

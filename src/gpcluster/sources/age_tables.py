@@ -3,9 +3,10 @@ checks every such PHS/NRS table must pass: ages sum to all ages, and Male + Fema
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from gpcluster.sources.base import LINE, RawTable, suppressed, to_int
+from gpcluster.sources.base import LINE, RawTable, plain_counts, suppressed, to_int
 
 
 def check_and_melt(raw: RawTable, base: pd.DataFrame, age_columns: dict[str, object], keys: list[str],
@@ -15,9 +16,15 @@ def check_and_melt(raw: RawTable, base: pd.DataFrame, age_columns: dict[str, obj
     Problems: non-integers, ages not summing to AllAges, Male + Female != All for any age.
     Values PHS suppressed (blank, with a 'c' quality flag) are allowed and left out of the result.
     """
-    wide = base.copy()
-    for column in age_columns:
-        wide[column] = to_int(raw, column, allow_blank=suppressed(raw, column))
+    columns = list(age_columns)
+    block = plain_counts(raw, columns)  # the usual case, checked in one pass; else column by column
+    if block is not None:
+        wide = pd.concat([base.reset_index(drop=True), pd.DataFrame(block, columns=columns)], axis=1)
+        wide.index = base.index
+    else:
+        wide = base.copy()
+        for column in columns:
+            wide[column] = to_int(raw, column, allow_blank=suppressed(raw, column))
     band_columns = [c for c in age_columns if c != "AllAges"]
     if "AllAges" in age_columns:
         summed = wide[band_columns].sum(axis=1, min_count=len(band_columns))
@@ -26,10 +33,17 @@ def check_and_melt(raw: RawTable, base: pd.DataFrame, age_columns: dict[str, obj
             raw.problem("sum_mismatch", f"age groups sum to {int(row[band_columns].sum())} but AllAges is "
                         f"{int(row['AllAges'])}", row=int(row[LINE]), column="AllAges")
     _check_sexes(raw, wide, keys, list(age_columns))
-    long = wide.melt(id_vars=list(base.columns), value_vars=list(age_columns), var_name=age_name,
-                     value_name=value_name)
-    long[age_name] = long[age_name].map(age_columns)
-    return long[long[value_name].notna()]
+    # melt without pandas' per-cell object handling: one take of the id columns per kept cell
+    values = wide[columns].to_numpy(dtype="float64", na_value=np.nan)
+    rows, cells = np.nonzero(~np.isnan(values))
+    # text columns repeat each row's value for every age: take their category codes, not the strings
+    text = [c for c in base.columns if pd.api.types.is_string_dtype(base[c])]
+    long = base.astype({c: "category" for c in text}).iloc[rows].reset_index(drop=True)
+    labels = list(age_columns.values())
+    ages = pd.Categorical.from_codes(cells, categories=labels)
+    long[age_name] = ages.astype(str) if all(isinstance(x, str) for x in labels) else ages
+    long[value_name] = values[rows, cells].astype(np.int64)
+    return long
 
 
 def _check_sexes(raw: RawTable, wide: pd.DataFrame, keys: list[str], columns: list[str]) -> None:
@@ -51,5 +65,5 @@ def _check_sexes(raw: RawTable, wide: pd.DataFrame, keys: list[str], columns: li
     diff = diff.fillna(False).astype(bool)
     for key in diff.index[diff.any(axis=1)][:20]:
         column = diff.columns[diff.loc[key]][0]
-        raw.problem("sex_mismatch", f"Male + Female = {male.loc[key, column] + female.loc[key, column]} but All "
-                    f"is {total.loc[key, column]}", row=int(total.loc[key, LINE]), column=column)
+        raw.problem("sex_mismatch", f"Male + Female = {int(male.loc[key, column] + female.loc[key, column])} but "
+                    f"All is {int(total.loc[key, column])}", row=int(total.loc[key, LINE]), column=column)

@@ -31,6 +31,12 @@ CODE_PATTERNS = {
     "council": re.compile(r"^S12\d{6}$"),
 }
 PRACTICE_CODE = re.compile(r"^\d{1,5}$")
+LARGEST_COUNT = 2**31 - 1  # the warehouse's INTEGER columns
+
+
+def name_key(path: Path) -> str:
+    """A file name compared without case, punctuation or suffix: 'practice_listsizes_apr2024-open-data'."""
+    return re.sub(r"[^a-z0-9]", "", path.stem.lower())
 
 
 def header_key(name: str) -> str:
@@ -93,6 +99,12 @@ class Source:
     resource_ids: dict[str, str] = field(default_factory=dict)  # label (e.g. release) -> CKAN resource id
     all_resources: bool = False  # sync every CSV resource of the dataset (a release series)
     target: str = ""
+    # What this source's files are called (regex on the lower-case name without punctuation); a file named
+    # like another source's files is refused rather than loaded as whatever its header resembles.
+    file_names: str | None = None
+
+    def named_like(self, path: Path) -> bool:
+        return self.file_names is not None and re.search(self.file_names, name_key(path)) is not None
 
     def match_score(self, header: Iterable[str]) -> float:
         """Share of this source's required columns present in `header` (0..1)."""
@@ -115,6 +127,11 @@ def read_csv(path: Path, columns: tuple[Column, ...], data: bytes | None = None)
     if not data.strip():
         raw.problem("empty_file", "the file is empty")
         return raw
+    binary = data.find(b"\x00")
+    if binary >= 0:
+        raw.problem("binary", "not a text CSV file (it holds binary data, e.g. a spreadsheet or an archive): "
+                    "export it as CSV first", row=data.count(b"\n", 0, binary) + 1)
+        return raw
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -128,13 +145,8 @@ def read_csv(path: Path, columns: tuple[Column, ...], data: bytes | None = None)
     first = text.split("\n", 1)[0]
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", pd.errors.ParserWarning)  # extra fields are reported below
-            frame = pd.read_csv(
-                io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, na_values=[],
-                skip_blank_lines=True, quoting=csv.QUOTE_MINIMAL, index_col=False,
-            )
-    except pd.errors.ParserError as exc:
+        frame = _parse(data, text, delimiter)
+    except (pd.errors.ParserError, csv.Error, ValueError) as exc:
         found = re.search(r"line (\d+)", str(exc))
         raw.problem("malformed_row", f"cannot parse CSV: {exc}", row=int(found.group(1)) if found else None)
         return raw
@@ -166,16 +178,42 @@ def read_csv(path: Path, columns: tuple[Column, ...], data: bytes | None = None)
     return raw
 
 
+def _parse(data: bytes, text: str, delimiter: str) -> pd.DataFrame:
+    """Every cell as text. Arrow's multi-threaded reader takes a well-formed file (the usual case, 4-5 times
+    faster); anything it refuses (ragged rows, quoted newlines) goes to pandas' C parser, whose tolerance
+    lets the row checks below report each bad row."""
+    options = dict(sep=delimiter, dtype=str, keep_default_na=False, na_values=[], skip_blank_lines=True)
+    try:
+        body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+        frame = pd.read_csv(io.BytesIO(body), engine="pyarrow", **options)
+        if len(set(frame.columns)) == len(frame.columns):
+            return frame
+    except (pa.ArrowInvalid, ValueError, pd.errors.ParserError):
+        pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pd.errors.ParserWarning)  # extra fields are reported by the caller
+        return pd.read_csv(io.StringIO(text), quoting=csv.QUOTE_MINIMAL, index_col=False, **options)
+
+
 def _row_shapes(text: str, n_rows: int, delimiter: str) -> tuple[np.ndarray, np.ndarray]:
     """Line number and field count of each data row, allowing for quoted newlines and blank lines."""
+    if '"' not in text:  # no quoting: a row is a line, and its fields are its delimiters plus one
+        counts = np.array([line.count(delimiter) + 1 if line.strip("\r") else 0 for line in text.split("\n")[1:]])
+        lines = np.flatnonzero(counts) + 2
+        if len(lines) == n_rows:
+            return lines, counts[counts > 0]
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    next(reader, None)
-    lines, widths, previous = [], [], reader.line_num
-    for row in reader:
-        if row:
-            lines.append(previous + 1)
-            widths.append(len(row))
+    lines, widths = [], []
+    try:
+        next(reader, None)
         previous = reader.line_num
+        for row in reader:
+            if row:
+                lines.append(previous + 1)
+                widths.append(len(row))
+            previous = reader.line_num
+    except csv.Error:
+        lines = []
     if len(lines) != n_rows:  # the csv module and pandas disagree: fall back to one row per line
         return np.arange(2, n_rows + 2), np.full(n_rows, -1)
     return np.array(lines, dtype=int), np.array(widths, dtype=int)
@@ -183,11 +221,12 @@ def _row_shapes(text: str, n_rows: int, delimiter: str) -> tuple[np.ndarray, np.
 
 # ---- value checks: each returns clean values and records Problems against file/row/column ------------
 
-def to_int(raw: RawTable, column: str, *, minimum: int | None = 0, maximum: int | None = None,
+def to_int(raw: RawTable, column: str, *, minimum: int | None = 0, maximum: int | None = LARGEST_COUNT,
            allow_blank: bool | pd.Series = False) -> pd.Series:
-    """Integers from a text column; non-numbers and out-of-range values become Problems.
+    """Integers from a text column; non-numbers and out-of-range values become Problems (and missing).
 
-    `allow_blank` (everywhere, or a per-row mask) lets blanks through as missing values."""
+    `allow_blank` (everywhere, or a per-row mask) lets blanks through as missing values. The default
+    `maximum` is the largest value the warehouse's INTEGER columns hold."""
     text = raw.frame[column].fillna("")
     try:  # fast path: a clean column casts in one Arrow call
         numbers = pd.Series(pc.cast(pa.array(text, type=pa.string()), pa.float64()).to_numpy(
@@ -203,22 +242,42 @@ def to_int(raw: RawTable, column: str, *, minimum: int | None = 0, maximum: int 
     bad = ~whole & ((text != "") | ~pd.Series(allow_blank, index=text.index, dtype=bool))
     for line, value in zip(raw.frame.loc[bad, LINE].head(20), text[bad].head(20), strict=False):
         raw.problem("not_integer", f"expected a whole number, got {value!r}", row=int(line), column=column)
+    out = pd.Series(False, index=text.index)
     if minimum is not None or maximum is not None:
         lo = numbers < minimum if minimum is not None else False
         hi = numbers > maximum if maximum is not None else False
         out = whole & (lo | hi)
+        shown = (f"{minimum}..{maximum}" if minimum is not None and maximum is not None
+                 else f"at least {minimum}" if minimum is not None else f"at most {maximum}")
         for line, value in zip(raw.frame.loc[out, LINE].head(20), text[out].head(20), strict=False):
-            raw.problem("out_of_range", f"{value} is outside {minimum}..{maximum}", row=int(line), column=column)
-    return numbers.where(whole).astype("Int64")
+            raw.problem("out_of_range", f"{value} is outside {shown}", row=int(line), column=column)
+    return numbers.where(whole & ~out).astype("Int64")
+
+
+def plain_counts(raw: RawTable, columns: list[str]) -> np.ndarray | None:
+    """`columns` as one float64 block (rows x columns) when every cell is a whole number in 0..LARGEST_COUNT,
+    cast in one Arrow call per column; None otherwise, so the caller checks column by column and reports
+    each problem (to_int). Wide PHS tables (90+ age columns) are almost always clean."""
+    block = np.empty((len(raw.frame), len(columns)), dtype="float64")
+    try:
+        for j, column in enumerate(columns):
+            block[:, j] = pc.cast(pa.array(raw.frame[column], type=pa.string()), pa.float64()).to_numpy(
+                zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return None
+    if not (np.isfinite(block).all() and (block >= 0).all() and (block <= LARGEST_COUNT).all()
+            and (block == np.floor(block)).all()):
+        return None
+    return block
 
 
 def to_float(raw: RawTable, column: str) -> pd.Series:
     text = raw.frame[column].fillna("").str.strip()
-    numbers = pd.to_numeric(text.where(text != ""), errors="coerce")
-    for line, value in zip(raw.frame.loc[numbers.isna(), LINE].head(20), text[numbers.isna()].head(20),
-                           strict=False):
-        raw.problem("not_number", f"expected a number, got {value!r}", row=int(line), column=column)
-    return numbers
+    numbers = pd.to_numeric(text.where(text != ""), errors="coerce").astype(float)
+    bad = ~np.isfinite(numbers.fillna(np.inf))
+    for line, value in zip(raw.frame.loc[bad, LINE].head(20), text[bad].head(20), strict=False):
+        raw.problem("not_number", f"expected a finite number, got {value!r}", row=int(line), column=column)
+    return numbers.where(~bad)
 
 
 def suppressed(raw: RawTable, column: str) -> pd.Series:
@@ -300,13 +359,23 @@ def date_from_filename(path: Path) -> date | None:
 
 
 def release_date_of(raw: RawTable, given: date | None) -> date | None:
-    """The release date from the `Date` column, else the file name, else the fallback `given`."""
+    """The release date from the `Date` column, else the file name, else the fallback `given`.
+
+    The Date column and the file name must agree when both state a release (to the month, since PHS names
+    releases 'apr2024'): a file named for one release holding another is refused, not loaded as either."""
+    named = date_from_filename(raw.path)
     if "Date" in raw.frame.columns and not raw.frame.empty:
-        dates = set(yyyymmdd(raw, "Date").dropna())
+        parsed = yyyymmdd(raw, "Date")
+        dates = sorted(set(parsed.dropna()))
         if len(dates) > 1:
             raw.problem("mixed_dates", f"one release per file expected, found {len(dates)} dates", column="Date")
-        return next(iter(dates), None)
-    found = date_from_filename(raw.path) or given
+        found = dates[0] if dates else None
+        if found is not None and named is not None and (found.year, found.month) != (named.year, named.month):
+            line = int(raw.frame[LINE].iloc[0])
+            raw.problem("release_mismatch", f"the Date column says {found:%Y-%m-%d} but the file name says "
+                        f"{named:%b %Y}: check it is the right release, or rename the file", row=line, column="Date")
+        return found
+    found = named or given  # `given` (--release-date) only fills in a release the file does not state
     if found is None:
         raw.problem("no_release_date", "cannot tell the release date: the file has no Date column and its name "
                     "has no date (e.g. apr2024 or 2024-04-01); pass --release-date")
@@ -319,4 +388,5 @@ def reading(source: Source, raw: RawTable, frame: pd.DataFrame, release: date | 
 
 def usable(raw: RawTable) -> bool:
     """False when reading already failed so badly that value checks would only add noise."""
-    return not any(p.kind in {"empty_file", "encoding", "malformed_row", "missing_column"} for p in raw.problems)
+    return not any(p.kind in {"empty_file", "binary", "encoding", "malformed_row", "missing_column"}
+                   for p in raw.problems)

@@ -57,6 +57,7 @@ def _parse_data_zones(raw: RawTable, release: date | None) -> Reading:
 
 
 BOARDS = Source(
+    file_names=r"^hb\d\dhb\d\d",
     name="geography_boards", title="Health Board 2014 - Health Board 2019 codes and labels",
     publisher="Public Health Scotland",
     columns=(Column("HB", ("HB2019", "HB2014")), Column("HBName", ("HealthBoardName",)),
@@ -65,6 +66,7 @@ BOARDS = Source(
     resource_ids={"hb14_hb19": "652ff726-e676-4a20-abda-435b98dd7bdc"}, target="board",
 )
 HSCPS = Source(
+    file_names=r"^hscp\d\d",
     name="geography_hscps", title="HSCP 2016 - HSCP 2019 codes and labels",
     publisher="Public Health Scotland",
     columns=(Column("HSCP", ("HSCP2019", "HSCP2016")), Column("HSCPName", ()),

@@ -54,6 +54,7 @@ def parse(raw: RawTable, release: date | None) -> Reading:
 
 
 SOURCE = Source(
+    file_names=r"headcount",
     name="gp_headcount", title="GP headcount by practice (from General Practitioner Contact Details)",
     publisher="Public Health Scotland",
     columns=(Column("PracticeCode", ("GPPracticeCode",)), Column("HB", ("HB2019",), required=False),

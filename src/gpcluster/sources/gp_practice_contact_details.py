@@ -66,6 +66,7 @@ def parse(raw: RawTable, release: date | None) -> Reading:
 
 
 SOURCE = Source(
+    file_names=r"contactdetails(?!headcount)",
     name="gp_practice_contact_details",
     title="GP Practice Contact Details and List Sizes",
     publisher="Public Health Scotland",

@@ -58,6 +58,7 @@ def parse(raw: RawTable, release: date | None) -> Reading:
 
 
 SOURCE = Source(
+    file_names=r"listsize|practicepopulation",
     name="gp_practice_populations",
     title="GP Practice Populations",
     publisher="Public Health Scotland",

@@ -55,7 +55,8 @@ def _melt(source: Source, raw: RawTable, release: date | None, area: str, area_c
                          LINE: raw.frame[LINE]})
     duplicates(raw, base, ["year", area_column, "sex"], f"{area} and sex")
     long = check_and_melt(raw, base, AGES, ["year", area_column], "age")
-    long = long[long["age"] != "All"].astype({"age": int})
+    long = long[long["age"] != "All"]  # ages are categorical: compared and cast once per category
+    long["age"] = long["age"].cat.remove_unused_categories().astype(int)
     return reading(source, raw, long[["year", area_column, "sex", "age", "population", LINE]])
 
 
@@ -78,6 +79,7 @@ def _parse_boards(raw: RawTable, release: date | None) -> Reading:
 
 
 DATA_ZONE_POPULATIONS = Source(
+    file_names=r"^dz\d\d.*population|population.*dz\d\d",
     name="data_zone_populations", title="Data Zone (2011) population estimates",
     publisher="Public Health Scotland (from National Records of Scotland)",
     columns=(Column("Year", (), required=False), Column("DataZone", ("DataZone2011", "dz11_code")),
@@ -86,6 +88,7 @@ DATA_ZONE_POPULATIONS = Source(
     resource_ids={"dz2011_estimates": "c505f490-c201-44bd-abd1-1bd7a64285ee"}, target="data_zone_population",
 )
 BOARD_POPULATIONS = Source(
+    file_names=r"hbdemography",
     name="board_populations", title="Population estimates by health board",
     publisher="Public Health Scotland (from National Records of Scotland)",
     columns=(Column("Year", ()), Column("HB", ("HB2019", "HB2014")), Column("Sex", ()), *AGE_COLUMNS),

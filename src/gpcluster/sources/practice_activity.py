@@ -44,6 +44,7 @@ def parse(raw: RawTable, release: date | None) -> Reading:
 
 
 SOURCE = Source(
+    file_names=r"activity",
     name="practice_activity", title="Practice activity counts (local extract)", publisher="local",
     columns=(Column("Date", ("Period",)), Column("PracticeCode", ("GPPracticeCode",)), Column("Measure", ()),
              Column("Value", ())),

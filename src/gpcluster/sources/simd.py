@@ -69,6 +69,7 @@ def parse(raw: RawTable, release: date | None) -> Reading:
 
 
 SOURCE = Source(
+    file_names=r"simd",
     name="simd",
     title="Scottish Index of Multiple Deprivation 2020v2 by data zone",
     publisher="Public Health Scotland (from Scottish Government)",

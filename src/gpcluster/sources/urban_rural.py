@@ -53,6 +53,7 @@ def parse(raw: RawTable, release: date | None) -> Reading:
 
 
 SOURCE = Source(
+    file_names=r"urbanrural|ruc\d",
     name="urban_rural",
     title="Urban Rural Classification by data zone",
     publisher="Scottish Government (via Public Health Scotland open data)",

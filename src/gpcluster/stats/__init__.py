@@ -5,29 +5,31 @@ Modules: `ci`, `standardise`, `funnel`, `spc`, `disclosure`. All functions are v
 arrays / pandas Series; invalid input raises `StatsInputError` (a `UserError` and a `ValueError`).
 """
 
-from gpcluster.stats import ci, disclosure, funnel, spc, standardise
-from gpcluster.stats.ci import byars, dobson, exact_poisson, poisson, rate, wilson, z_value
-from gpcluster.stats.disclosure import (
-    apply_indicator_rule,
-    primary_suppress,
-    round_half_up,
-    round_to_base,
-    secondary_suppress,
-)
-from gpcluster.stats.funnel import (
-    hsmr,
-    proportion_limit_lines,
-    proportion_limits,
-    proportion_significance,
-    rate_significance,
-    ratio_limit_lines,
-    ratio_limits,
-    ratio_significance,
-    spiegelhalter,
-)
-from gpcluster.stats.spc import c_chart, laney_p, laney_u, p_chart, u_chart, xmr, xmr_signals_batch
-from gpcluster.stats.standardise import ESP2013, dsr, dsr_grouped, esp2013_by_sex, indirect
-from gpcluster.stats.validation import StatsInputError
+import importlib
+
+# Names are imported on first use (PEP 562): the web app needs only `disclosure`, and importing `ci`
+# brings in scipy.stats, a third of the server's start-up.
+_WHERE = {
+    **dict.fromkeys(("byars", "dobson", "exact_poisson", "poisson", "rate", "wilson", "z_value"), "ci"),
+    **dict.fromkeys(("apply_indicator_rule", "primary_suppress", "round_half_up", "round_to_base",
+                     "secondary_suppress"), "disclosure"),
+    **dict.fromkeys(("hsmr", "proportion_limit_lines", "proportion_limits", "proportion_significance",
+                     "rate_significance", "ratio_limit_lines", "ratio_limits", "ratio_significance",
+                     "spiegelhalter"), "funnel"),
+    **dict.fromkeys(("c_chart", "laney_p", "laney_u", "p_chart", "u_chart", "xmr", "xmr_signals_batch"), "spc"),
+    **dict.fromkeys(("ESP2013", "dsr", "dsr_grouped", "esp2013_by_sex", "indirect"), "standardise"),
+    "StatsInputError": "validation",
+}
+_MODULES = ("ci", "disclosure", "funnel", "spc", "standardise")
+
+
+def __getattr__(name: str):
+    if name in _MODULES:
+        return importlib.import_module(f"gpcluster.stats.{name}")
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"gpcluster.stats.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'gpcluster.stats' has no attribute {name!r}")
+
 
 __all__ = [
     "ESP2013", "StatsInputError", "apply_indicator_rule", "byars", "c_chart", "ci", "disclosure", "dobson",

@@ -1,6 +1,12 @@
 """Transactional loading: validate every file first (all problems at once), then write everything in one
 transaction, rebuild the derived tables and record each file in the load ledger. Any failure rolls
-back, leaving the warehouse exactly as it was. A file whose sha256 is already in the ledger is skipped."""
+back, leaving the warehouse exactly as it was. A file whose sha256 is already in the ledger is skipped.
+
+Every load writes a new warehouse version (gpcluster.warehouse.versions), published only when it has
+succeeded, so loading while the web app serves never meets a lock and never shows half a load. Each file
+is checked against what it declares: its name (a list-size file must hold list sizes), its release (Date
+column, name and --release-date agree) and its provenance (synthetic files only into a synthetic
+warehouse, and real files never into one)."""
 
 from __future__ import annotations
 
@@ -12,11 +18,12 @@ from pathlib import Path
 import duckdb
 
 from gpcluster.errors import Problem, UserError, ValidationFailed
-from gpcluster.sources import detect_source, header_of, read_file
+from gpcluster.sources import SOURCES, detect_source, header_of, read_file
 from gpcluster.sources.base import LINE, Reading, sha256_of
-from gpcluster.warehouse.connection import open_warehouse, reference_codes
+from gpcluster.warehouse.connection import reference_codes
 from gpcluster.warehouse.derived import rebuild_derived
-from gpcluster.warehouse.writers import write_reading
+from gpcluster.warehouse.versions import new_version
+from gpcluster.warehouse.writers import duplicate_key, write_reading
 
 Progress = Callable[[str, int, int], None]  # (what is happening, steps done, total steps)
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
@@ -25,6 +32,8 @@ LOAD_ORDER = ["geography_boards", "geography_hscps", "geography_data_zones", "si
               "data_zone_populations", "board_populations", "gp_practice_contact_details",
               "gp_practice_populations", "gp_headcount", "practice_activity", "reference_rates"]
 SCOTLAND = "S92000003"
+# Codes the synthetic generator uses precisely because they can never be real (see synthetic/README.md).
+SYNTHETIC_CODES = {"data_zone": "S019", "postcode": "ZZ"}
 
 
 @dataclass
@@ -80,55 +89,125 @@ def load_paths(paths: Iterable[Path | str], source: str | None = None, synthetic
 
 def load_sourced(items: Iterable[tuple[str | None, Path]], synthetic: bool = False,
                  progress: Progress | None = None, release_date: date | None = None,
-                 warehouse: Path | str | None = None, skipped: list[tuple[Path, str]] | None = None) -> LoadReport:
-    """Like load_paths, for (source name or None to detect it, file) pairs; all in one transaction."""
-    progress = progress or (lambda *_: None)
+                 warehouse: Path | str | None = None, skipped: list[tuple[Path, str]] | None = None,
+                 con: duckdb.DuckDBPyConnection | None = None) -> LoadReport:
+    """Like load_paths, for (source name or None to detect it, file) pairs; all in one transaction.
+
+    With `con` (a connection to a warehouse version being written, see versions.new_version) the load goes
+    into it; otherwise into a new version of `warehouse`, published when the load succeeds."""
     items = [(name, Path(path)) for name, path in items]
+    if con is not None:
+        return _load(con, items, synthetic, progress, release_date, skipped)
+    names = ", ".join(p.name for _, p in items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
+    with new_version(warehouse, note=f"load {names}") as draft:
+        report = _load(draft.con, items, synthetic, progress, release_date, skipped)
+        draft.keep = bool(report.loaded)
+    return report
+
+
+def _load(con: duckdb.DuckDBPyConnection, items: list[tuple[str | None, Path]], synthetic: bool,
+          progress: Progress | None, release_date: date | None, skipped: list[tuple[Path, str]] | None) -> LoadReport:
+    progress = progress or (lambda *_: None)
     report = LoadReport(skipped=list(skipped or []))
-    con = open_warehouse(warehouse)
-    try:
-        _check_provenance(con, synthetic)
-        known = {r[0] for r in con.execute("SELECT sha256 FROM load_ledger").fetchall()}
-        readings: list[Reading] = []
-        problems: list[Problem] = []
-        total = len(items) * 2
-        for i, (name, path) in enumerate(items):
-            progress(f"Validating {path.name}", i, total)
+    _check_provenance(con, synthetic)
+    known = {r[0] for r in con.execute("SELECT sha256 FROM load_ledger").fetchall()}
+    readings: list[Reading] = []
+    problems: list[Problem] = []
+    total = len(items) * 2
+    for i, (name, path) in enumerate(items):
+        progress(f"Validating {path.name}", i, total)
+        try:
             data = path.read_bytes()
-            digest = sha256_of(data)
-            if digest in known:
-                report.skipped.append((path, "already loaded (same checksum)"))
-                continue
-            known.add(digest)
-            item = read_file(path, name, release_date, data)
-            readings.append(item)
-            problems.extend(item.problems)
-        problems.extend(_check_codes(con, readings))
-        if problems:
-            raise ValidationFailed(problems)
-        readings.sort(key=lambda r: LOAD_ORDER.index(r.source))
-        _write_all(con, readings, synthetic, progress, len(items))
-        report.loaded = [LoadedFile(r.path, r.source, r.row_count, r.release_date) for r in readings]
-        progress("Done", total, total)
-        return report
-    finally:
-        con.close()
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+        digest = sha256_of(data)
+        if digest in known:
+            report.skipped.append((path, "already loaded (same checksum)"))
+            continue
+        known.add(digest)
+        item = read_file(path, name, release_date, data)
+        readings.append(item)
+        problems.extend(item.problems)
+        if name is None:
+            problems.extend(_check_name(item))
+        problems.extend(_check_synthetic(item, synthetic))
+    problems.extend(_check_codes(con, readings))
+    if problems:
+        raise ValidationFailed(problems)
+    readings.sort(key=lambda r: LOAD_ORDER.index(r.source))
+    _write_all(con, readings, synthetic, progress, len(items))
+    report.loaded = [LoadedFile(r.path, r.source, r.row_count, r.release_date) for r in readings]
+    progress("Done", total, total)
+    return report
+
+
+def _check_name(item: Reading) -> list[Problem]:
+    """A file named like another source's files is refused (its header alone chose its source)."""
+    if SOURCES[item.source].named_like(item.path):
+        return []
+    others = sorted(s.name for s in SOURCES.values() if s.named_like(item.path))
+    if not others:
+        return []  # a local name that says nothing: the header decides
+    return [Problem(item.path.name, "source_mismatch",
+                    f"the file name says {' or '.join(others)} but its columns are those of {item.source}: check "
+                    "it is the right file, or name its source with --source", 1)]
+
+
+def synthetic_evidence(item: Reading) -> str | None:
+    """Why a file is taken for the demo's synthetic data, or None: the SYNTHETIC marker beside it, or codes
+    that exist only in synthetic files (data zones S019..., postcodes in the non-existent ZZ area)."""
+    from gpcluster.synthetic.writer import SYNTHETIC_MARKER
+
+    if (item.path.parent / SYNTHETIC_MARKER).is_file():
+        return f"a {SYNTHETIC_MARKER} marker file is beside it"
+    for column, prefix in SYNTHETIC_CODES.items():
+        if column in item.frame.columns and not item.frame.empty:
+            values = item.frame[column].dropna().astype(str)
+            hits = values[values.str.startswith(prefix)]
+            if len(hits):
+                return f"it holds synthetic {column.replace('_', ' ')} codes such as {hits.iloc[0]!r}"
+    return None
+
+
+def _check_synthetic(item: Reading, synthetic: bool) -> list[Problem]:
+    evidence = synthetic_evidence(item)
+    if evidence and not synthetic:
+        return [Problem(item.path.name, "synthetic_file",
+                        f"this is synthetic demo data ({evidence}); it cannot be loaded as real data (use "
+                        "`gpcluster demo`, or `gpcluster load --synthetic` into a separate warehouse)")]
+    if synthetic and not evidence:
+        return [Problem(item.path.name, "real_file",
+                        "a synthetic load takes only files written by gpcluster's generator (with the "
+                        "SYNTHETIC marker beside them); this one looks real")]
+    return []
 
 
 def _write_all(con: duckdb.DuckDBPyConnection, readings: list[Reading], synthetic: bool, progress: Progress,
                n_files: int) -> None:
     con.execute("BEGIN TRANSACTION")
+    writing = "the derived tables"
     try:
         for i, item in enumerate(readings):
             progress(f"Loading {item.path.name}", n_files + i, n_files * 2)
+            writing = item.path.name
             write_reading(con, item)
             con.execute("""INSERT INTO load_ledger (source, file_name, sha256, row_count, release_date, synthetic)
                            VALUES (?, ?, ?, ?, ?, ?)""",
                         [item.source, item.path.name, item.sha256, item.row_count, item.release_date, synthetic])
+        for source in dict.fromkeys(r.source for r in readings):  # each table once, however many files
+            clash = duplicate_key(con, source)
+            if clash is not None:
+                names = ", ".join(r.path.name for r in readings if r.source == source)
+                raise UserError(f"{names}: the warehouse would hold two rows for {clash}; nothing was loaded")
+        writing = "the derived tables"
         if readings:
             progress("Rebuilding clusters, practices and events", n_files * 2 - 1, n_files * 2)
             rebuild_derived(con)
         con.execute("COMMIT")
+    except duckdb.Error as exc:  # validation should have caught it: still a message, never a traceback
+        con.execute("ROLLBACK")
+        reason = str(exc).strip().splitlines()[0]
+        raise UserError(f"{writing}: the warehouse refused the data ({reason}); nothing was loaded") from exc
     except BaseException:
         con.execute("ROLLBACK")
         raise

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from gpcluster.sources.base import LINE, Reading
 
@@ -94,13 +95,37 @@ WRITERS: dict[str, Callable[[duckdb.DuckDBPyConnection, pd.DataFrame], None]] = 
 }
 
 
+# Large fact tables have no primary-key index (maintaining one was most of a large load's time); their
+# keys are checked once per load instead, in one aggregate, before the load commits.
+NATURAL_KEYS = {
+    "list_population": ("release_date", "practice_code", "sex", "age_band"),
+    "data_zone_population": ("year", "data_zone", "sex", "age"),
+    "board_population": ("year", "area_code", "sex", "age"),
+    "practice_activity": ("period", "practice_code", "measure"),
+}
+TABLE_OF = {"gp_practice_populations": "list_population", "data_zone_populations": "data_zone_population",
+            "board_populations": "board_population", "practice_activity": "practice_activity"}
+
+
+def duplicate_key(con: duckdb.DuckDBPyConnection, source: str) -> str | None:
+    """A key held by more than one row of the table `source` writes to (as text), or None."""
+    table = TABLE_OF.get(source)
+    if table is None:
+        return None
+    keys = NATURAL_KEYS[table]
+    found = con.execute(f"SELECT {', '.join(keys)} FROM {table} GROUP BY ALL HAVING count(*) > 1 LIMIT 1").fetchone()
+    return None if found is None else ", ".join(f"{k}={v}" for k, v in zip(keys, found, strict=True))
+
+
 def write_reading(con: duckdb.DuckDBPyConnection, item: Reading) -> None:
     """Write one Reading with the writer registered for its source."""
     frame = item.frame.drop(columns=[LINE], errors="ignore")
     for column in ("release_date", "snapshot_date", "period"):
         if column in frame:
             frame[column] = pd.to_datetime(frame[column])
-    con.register(INCOMING, frame)
+    # DuckDB scans an Arrow table natively; a pandas frame of nullable and Arrow-string columns it
+    # converts cell by cell (most of a large load's write time)
+    con.register(INCOMING, pa.Table.from_pandas(frame, preserve_index=False))
     try:
         WRITERS[item.source](con, frame)
     finally:

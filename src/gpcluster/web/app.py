@@ -18,7 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from gpcluster import config
 from gpcluster.web import account, admin, api, downloads, pages, planner
 from gpcluster.web.auth import LoginRequired, check_csrf, require_viewer
-from gpcluster.web.data import WebData
+from gpcluster.web.data import LiveWebData
 from gpcluster.web.render import page
 from gpcluster.web.services import Services
 
@@ -41,16 +41,26 @@ def create_app(warehouse: Path | str | None = None, store_url: str | None = None
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         yield
         app.state.services.flush_audit()  # commit the audit events of the last requests before exit
+        app.state.services.data.close()  # stop watching for warehouse versions
 
     app = FastAPI(title="gpcluster", version="1", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
                   dependencies=[Depends(check_csrf)],
                   description="Indicators for Scotland's GP clusters. Same access rules and disclosure "
                               "control as the pages.")
-    app.state.services = Services(WebData(warehouse), store if store is not None else open_store(store_url))
+    live = LiveWebData(warehouse)  # follows new warehouse versions (refresh without downtime)
+    app.state.services = Services(live, store if store is not None else open_store(store_url))
     app.state.oidc = _oidc_client()
     secret = config.get("secret_key") or secrets.token_urlsafe(32)
     app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="gpcluster_session",
                        same_site="lax", https_only=bool(config.get("cookie_secure")), max_age=8 * 3600)
+
+    @app.middleware("http")
+    async def one_warehouse_version_per_request(request: Request, call_next):
+        token = live.pin()
+        try:
+            return await call_next(request)
+        finally:
+            live.unpin(token)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):

@@ -1,6 +1,6 @@
 """A bounded cache of released results, keyed by what determines them: the request's parameters, the
-viewer's scope (never just the user) and the disclosure settings. The warehouse is read-only while the
-app runs, so a released table stays valid for the life of the process."""
+viewer's scope (never just the user), the disclosure settings and the warehouse version the request
+reads (a new version published by a load is served fresh)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from gpcluster import config
 from gpcluster.web.access import Viewer
+from gpcluster.web.data import pinned_version
 
 CACHE_SIZE = 256
 
@@ -31,7 +32,8 @@ class ReleasedCache:
 
     def get(self, key: Hashable, viewer: Viewer, build: Callable[[], Any]) -> Any:
         """The cached result for (key, viewer's scope, disclosure settings), building it when absent."""
-        full = (key, scope_key(viewer), config.get("disclosure_threshold"), config.get("suppress_zeros"))
+        full = (key, scope_key(viewer), config.get("disclosure_threshold"), config.get("suppress_zeros"),
+                pinned_version())  # a new warehouse version never serves the old one's results
         with self._lock:
             if full in self._items:
                 self._items.move_to_end(full)

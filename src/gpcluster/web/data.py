@@ -3,15 +3,22 @@ gpcluster.web.release before it leaves the server."""
 
 from __future__ import annotations
 
+import atexit
+import logging
+import os
 import threading
+import weakref
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
+from gpcluster import config
 from gpcluster.errors import UserError
 from gpcluster.exports import IndicatorRule, stored_rules, warehouse_is_synthetic
 from gpcluster.indicators.engine import stored_definitions
@@ -66,7 +73,9 @@ class WebData:
     """The warehouse, opened read-only once; each query uses its own cursor (thread-safe)."""
 
     def __init__(self, path: Path | str | None = None):
-        self._con = open_warehouse(path, read_only=True)
+        # the version file itself: a new version published meanwhile does not change what this one serves
+        self.file = Path(os.path.realpath(path if path is not None else config.warehouse_path()))
+        self._con = open_warehouse(self.file, read_only=True)
         self._lock = threading.Lock()
         has_results = self._con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE table_name IN ('indicator_value', 'indicator_definition')"
@@ -201,4 +210,136 @@ class WebData:
 
 
 def _as_dates(column: pd.Series) -> list[date]:
-    return [ts.date() for ts in pd.to_datetime(column)]
+    """Python dates for a column of timestamps: each distinct value converted once (a few dozen periods
+    over hundreds of thousands of rows), not row by row."""
+    codes, distinct = pd.factorize(column)
+    dates = np.array([*(ts.date() for ts in pd.to_datetime(distinct)), pd.NaT], dtype=object)
+    return dates[codes].tolist()  # code -1 (missing) takes the last entry, NaT
+
+
+log = logging.getLogger(__name__)
+_pinned: ContextVar[WebData | None] = ContextVar("gpcluster_web_data", default=None)
+
+
+def pinned_version() -> Path | None:
+    """The warehouse version file the current request reads (None outside a request)."""
+    data = _pinned.get()
+    return data.file if data is not None else None
+
+
+class LiveWebData:
+    """The app's warehouse across versions (see gpcluster.warehouse.versions).
+
+    Attribute access goes to the WebData pinned for the current request by `pin()` (so a request reads one
+    version from start to end), else to the newest. A watcher thread checks the warehouse link every
+    `warehouse_poll_seconds`; when it points at a new version, the watcher opens it (the old one serving
+    meanwhile), switches new requests to it, and closes the old one when its last request has finished.
+    A version that cannot be opened (e.g. no indicator results) is logged and skipped; the old one stays.
+    """
+
+    def __init__(self, path: Path | str | None = None, poll_seconds: float | None = None):
+        self._link = Path(path) if path is not None else config.warehouse_path()
+        self._current = WebData(self._link)
+        self._lock = threading.Lock()
+        self._in_flight: dict[int, int] = {}
+        self._retired: dict[int, WebData] = {}
+        self._skipped: Path | None = None
+        self._stop = threading.Event()
+        poll = float(config.get("warehouse_poll_seconds") if poll_seconds is None else poll_seconds)
+        self._watcher = None
+        if poll > 0:
+            self._watcher = threading.Thread(target=_watch, args=(weakref.ref(self), self._stop, poll),
+                                             name="gpcluster-warehouse-watcher", daemon=True)
+            self._watcher.start()
+            _WATCHERS.add(self._watcher)
+
+    def __getattr__(self, name: str):
+        return getattr(_pinned.get() or self._current, name)
+
+    @property
+    def current(self) -> WebData:
+        return self._current
+
+    def pin(self) -> Token:
+        """Serve the calling request (its context) from the newest version until `unpin`."""
+        with self._lock:
+            data = self._current
+            self._in_flight[id(data)] = self._in_flight.get(id(data), 0) + 1
+        return _pinned.set(data)
+
+    def unpin(self, token: Token) -> None:
+        data = _pinned.get()
+        _pinned.reset(token)
+        if data is None:
+            return
+        with self._lock:
+            left = self._in_flight[id(data)] = self._in_flight.get(id(data), 1) - 1
+            finished = self._retired.pop(id(data), None) if left <= 0 else None
+            if left <= 0:
+                self._in_flight.pop(id(data), None)
+        if finished is not None:
+            finished.close()
+
+    def refresh(self) -> bool:
+        """Switch to the warehouse's current version if it is not the one served; True when switched."""
+        from gpcluster.warehouse.versions import current_file
+
+        target = current_file(self._link)
+        if target is None or target == self._current.file or target == self._skipped:
+            return False
+        try:
+            fresh = WebData(target)
+        except Exception:  # a version the app cannot serve must not stop it serving the one it has
+            log.exception("warehouse version %s cannot be served; still serving %s", target, self._current.file)
+            self._skipped = target
+            return False
+        with self._lock:
+            old, self._current = self._current, fresh
+            if self._in_flight.get(id(old), 0) > 0:
+                self._retired[id(old)] = old
+                old = None
+        WebData._cached_values.cache_clear()  # results of the old version are never served again
+        if old is not None:
+            old.close()
+        log.info("now serving warehouse version %s", fresh.file)
+        return True
+
+    def __del__(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+        with self._lock:
+            retired, self._retired = list(self._retired.values()), {}
+        for data in [*retired, self._current]:
+            data.close()
+
+
+_WATCHERS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+_EXITING = threading.Event()
+
+
+@atexit.register
+def _stop_watchers() -> None:
+    """Stop every watcher before the interpreter tears down DuckDB (a daemon thread caught holding a
+    connection at that moment leaves it, and nanobind reports the leak)."""
+    _EXITING.set()
+    for thread in list(_WATCHERS):
+        thread.join(timeout=5)
+
+
+def _watch(live: weakref.ref, stop: threading.Event, poll: float) -> None:
+    """The watcher thread. It holds the LiveWebData only weakly, so an app that is dropped (or the
+    interpreter exiting) is not kept alive, with its DuckDB connections, by its own watcher."""
+    while not stop.wait(poll) and not _EXITING.is_set():
+        data = live()
+        if data is None:
+            return
+        try:
+            data.refresh()
+        except Exception:  # keep watching whatever happens to one attempt
+            log.exception("checking for a new warehouse version failed")
+        finally:
+            del data

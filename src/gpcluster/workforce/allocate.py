@@ -76,39 +76,53 @@ def allocate(practices: pd.DataFrame, agesex: pd.DataFrame, model, budget_wte, r
     `budget_wte` is a number (shared over every practice in the frame) or a mapping hscp_code -> WTE
     (each HSCP's budget shared among its own practices). Returns one row per practice with the
     columns in ALLOCATION_COLUMNS; hours are per week."""
-    if role not in ROLES:
-        raise UserError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     spec = load_model(model) if isinstance(model, str) else model
-    a = assumptions or load_assumptions()
     df = prepare_practices(practices)
-    basis = model_basis(df, agesex, spec, indices).to_numpy(float)
-    budgets = _budget_by_group(df, budget_wte)
-    group = df["hscp_code"] if budgets.index.tolist() != ["all"] else pd.Series("all", index=df.index)
-    df["group"] = group.to_numpy()
-    df["basis"] = basis
-    totals = df.groupby("group")["basis"].transform("sum").to_numpy(float)
-    if ((totals <= 0) & (df["group"].map(budgets).fillna(0).to_numpy(float) > 0)).any():
+    return _allocate_prepared(df, model_basis(df, agesex, spec, indices).to_numpy(float), spec, {role: budget_wte},
+                              assumptions or load_assumptions())
+
+
+def _allocate_prepared(df: pd.DataFrame, basis: np.ndarray, spec, budgets_by_role: dict, a: Assumptions) -> pd.DataFrame:
+    """allocate() for several roles at once (role -> budget), on prepare_practices' frame and the model's
+    basis, both computed once: one set of vectorised steps over practices x roles rather than per role."""
+    for role in budgets_by_role:
+        if role not in ROLES:
+            raise UserError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    n, roles = len(df), list(budgets_by_role)
+    groups, budget_of_row = [], []
+    for budget_wte in budgets_by_role.values():
+        budgets = _budget_by_group(df, budget_wte)
+        group = df["hscp_code"] if budgets.index.tolist() != ["all"] else pd.Series("all", index=df.index)
+        groups.append(group.to_numpy(dtype=object))
+        budget_of_row.append(group.map(budgets).fillna(0.0).to_numpy(float))
+    out = df.iloc[np.tile(np.arange(n), len(roles))].reset_index(drop=True)
+    out["role"] = np.repeat(np.array(roles, dtype=object), n)
+    out["group"] = np.concatenate(groups)
+    basis = np.tile(basis, len(roles))
+    budget = np.concatenate(budget_of_row)
+    out["basis"] = basis
+    totals = out.groupby(["role", "group"])["basis"].transform("sum").to_numpy(float)
+    if ((totals <= 0) & (budget > 0)).any():
         raise UserError(f"model {spec.name}: a group with a budget has no need or population to share it by")
-    df["share"] = np.divide(basis, totals, out=np.zeros_like(basis), where=totals > 0)
-    df["wte"] = df["share"] * df["group"].map(budgets).fillna(0.0).to_numpy(float)
+    out["share"] = np.divide(basis, totals, out=np.zeros_like(basis), where=totals > 0)
+    out["wte"] = out["share"].to_numpy(float) * budget
     hours_per_wte = a.hours_per_wte.value
-    df["hours_per_week"] = df["wte"] * hours_per_wte
-    df["sessions_per_week"] = df["hours_per_week"] / a.session_hours.value
-    df["model"] = spec.name
+    out["hours_per_week"] = out["wte"] * hours_per_wte
+    out["sessions_per_week"] = out["hours_per_week"] / a.session_hours.value
+    out["model"] = spec.name
     approximate = spec.approximate and "approximate" not in spec.label.lower()
-    df["model_label"] = spec.label + (" (approximate)" if approximate else "")
-    df["role"] = role
+    out["model_label"] = spec.label + (" (approximate)" if approximate else "")
     if isinstance(spec, RuralityAware):
-        df = _pool_into_hubs(df, spec, a)
+        out = _pool_into_hubs(out, spec, a)
     else:
-        df["viable"] = df["hours_per_week"] >= a.session_hours.value
-        df["hub_id"] = None
-        df["hub_wte"] = np.nan
-        df["hub_practices"] = 0
-        df["visits_per_week"] = np.nan
-        df["travel_hours_per_week"] = 0.0
-        df["on_site_hours_per_week"] = df["hours_per_week"]
-    return df[ALLOCATION_COLUMNS].reset_index(drop=True)
+        out["viable"] = out["hours_per_week"] >= a.session_hours.value
+        out["hub_id"] = None
+        out["hub_wte"] = np.nan
+        out["hub_practices"] = 0
+        out["visits_per_week"] = np.nan
+        out["travel_hours_per_week"] = 0.0
+        out["on_site_hours_per_week"] = out["hours_per_week"]
+    return out[ALLOCATION_COLUMNS].reset_index(drop=True)
 
 
 def _pool_into_hubs(df: pd.DataFrame, spec: RuralityAware, a: Assumptions) -> pd.DataFrame:
@@ -116,10 +130,11 @@ def _pool_into_hubs(df: pd.DataFrame, spec: RuralityAware, a: Assumptions) -> pd
     pooled = (df["hours_per_week"] < minimum) & (df["hours_per_week"] > 0)
     area = df["cluster_id"].where(df["cluster_id"].notna(), df["hscp_code"]).fillna("unassigned").astype(str)
     df["hub_id"] = np.where(pooled, area + " hub", None)
-    hub_wte = df[pooled].groupby("hub_id")["wte"].sum()
-    hub_n = df[pooled].groupby("hub_id").size()
-    df["hub_wte"] = df["hub_id"].map(hub_wte)
-    df["hub_practices"] = df["hub_id"].map(hub_n).fillna(0).astype(int)
+    hub = df["role"].astype(str) + "\x1f" + df["hub_id"].fillna("").astype(str)  # a hub is per role and area
+    hub_wte = df[pooled].groupby(hub[pooled])["wte"].sum()
+    hub_n = df[pooled].groupby(hub[pooled]).size()
+    df["hub_wte"] = hub.map(hub_wte).where(pooled)
+    df["hub_practices"] = hub.map(hub_n).where(pooled).fillna(0).astype(int)
     visits = np.where(pooled, df["hours_per_week"] / a.visit_hours.value, np.nan)
     travel_min = df["urban_rural_8"].map(lambda u: a.travel_minutes_round_trip_by_ur8[u]).to_numpy(float)
     travel = np.where(pooled, np.nan_to_num(visits) * travel_min / 60.0, 0.0)
@@ -138,10 +153,10 @@ def allocate_roles(practices: pd.DataFrame, agesex: pd.DataFrame, model, budgets
     missing = {"hscp_code", "role", "wte"} - set(budgets.columns)
     if missing:
         raise UserError(f"budgets: missing column(s) {', '.join(sorted(missing))}")
-    frames = []
-    for role, rows in budgets.groupby("role", sort=True):
-        by_hscp = rows.groupby("hscp_code")["wte"].sum()
-        frames.append(allocate(practices, agesex, model, by_hscp, str(role), assumptions, indices))
-    if not frames:
+    if budgets.empty:
         return pd.DataFrame(columns=ALLOCATION_COLUMNS)
-    return pd.concat(frames, ignore_index=True)
+    spec = load_model(model) if isinstance(model, str) else model
+    prepared = prepare_practices(practices)
+    basis = model_basis(prepared, agesex, spec, indices).to_numpy(float)  # the same for every role
+    by_role = {str(role): rows.groupby("hscp_code")["wte"].sum() for role, rows in budgets.groupby("role", sort=True)}
+    return _allocate_prepared(prepared, basis, spec, by_role, assumptions or load_assumptions())

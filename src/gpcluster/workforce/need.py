@@ -52,8 +52,10 @@ def age_sex_workload(practices: pd.DataFrame, agesex: pd.DataFrame, weights: Age
     """Sum over sex and age band of population x weight, per practice (index practice_code).
     Practices with no age-sex rows get list_size x the mean weight per head of the others."""
     rows = agesex[agesex["sex"].isin(SEXES) & agesex["age_band"].isin(AGE_BANDS)]
-    table = {(s, b): w for s in SEXES for b, w in getattr(weights, s).items()}
-    w = np.array([table[(s, b)] for s, b in zip(rows["sex"], rows["age_band"], strict=True)], dtype=float)
+    w = np.empty(len(rows), dtype=float)
+    for sex in SEXES:  # one vectorised lookup per sex, not one Python step per row
+        here = (rows["sex"] == sex).to_numpy()
+        w[here] = _lookup(rows["age_band"][here], getattr(weights, sex))
     workload = (rows["population"].astype(float) * w).groupby(rows["practice_code"]).sum()
     counted = rows.groupby("practice_code")["population"].sum()
     codes = practices["practice_code"]
@@ -66,10 +68,18 @@ def age_sex_workload(practices: pd.DataFrame, agesex: pd.DataFrame, weights: Age
     return out.astype(float)
 
 
+def _lookup(keys: pd.Series, table) -> np.ndarray:
+    """table[key] for every key, as floats; a key missing from the table is a KeyError, as table[key] is."""
+    values = keys.map(dict(table)).to_numpy(dtype=float, na_value=np.nan)
+    if np.isnan(values).any():
+        raise KeyError(keys[np.isnan(values)].iloc[0])
+    return values
+
+
 def _band_rate(practices: pd.DataFrame, agesex: pd.DataFrame, rate_by_band) -> pd.Series:
     """Population-weighted mean over age bands (both sexes) of a per-band rate."""
     rows = agesex[agesex["sex"].isin(SEXES) & agesex["age_band"].isin(AGE_BANDS)]
-    r = rows["age_band"].map(lambda b: rate_by_band[b]).astype(float)
+    r = pd.Series(_lookup(rows["age_band"], rate_by_band), index=rows.index)
     num = (rows["population"].astype(float) * r).groupby(rows["practice_code"]).sum()
     den = rows.groupby("practice_code")["population"].sum().astype(float)
     out = (num / den).reindex(practices["practice_code"])
