@@ -34,6 +34,7 @@ from gpcluster.errors import Problem, UserError, ValidationFailed
 from gpcluster.warehouse import ensure_schema
 from gpcluster.web.access import DOWNLOAD, Viewer, named_mask
 from gpcluster.web.auth import client_ip, require_viewer
+from gpcluster.web.filenames import content_disposition, safe_upload_name
 from gpcluster.web.render import fmt, page
 from gpcluster.web.serialise import csv_bytes, excel_bytes
 from gpcluster.workforce import (
@@ -481,15 +482,15 @@ def roster_export(request: Request, viewer: Viewer = Depends(require_viewer)):
     posts, sessions, _ = read_roster(request)
     _audit(request, "export", viewer, target="plan:roster_template_format", detail="csv")
     with tempfile.TemporaryDirectory() as folder:
-        body = write_roster_csv(posts, sessions, Path(folder) / "roster.csv").read_bytes()
+        body = write_roster_csv(posts, sessions, Path(folder) / "roster.csv", for_spreadsheets=True).read_bytes()
     return Response(body, media_type=MEDIA["csv"],
-                    headers={"Content-Disposition": 'attachment; filename="gpcluster-roster.csv"'})
+                    headers={"Content-Disposition": content_disposition("gpcluster-roster.csv")})
 
 
 @router.post("/roster", summary="Upload a roster (replaces the roster of your area, all or nothing)")
 async def roster_upload(request: Request, roster: UploadFile, viewer: Viewer = Depends(require_viewer)):
     _require_planner(viewer)
-    name = Path(roster.filename or "roster.csv").name
+    name = safe_upload_name(roster.filename, "roster.csv")
     suffix = Path(name).suffix.lower()
     body = await roster.read(MAX_UPLOAD_BYTES + 1)
     problems: list[Problem] = []
@@ -623,4 +624,4 @@ def planner_download(request: Request, name: str, fmt: str, a: str = "per_capita
     synthetic = request.app.state.services.data.synthetic
     body = csv_bytes(frame, synthetic) if fmt == "csv" else excel_bytes(frame, synthetic, sheet=name)
     return Response(body, media_type=MEDIA[fmt],
-                    headers={"Content-Disposition": f'attachment; filename="gpcluster-plan-{name}.{fmt}"'})
+                    headers={"Content-Disposition": content_disposition(f"gpcluster-plan-{name}.{fmt}")})

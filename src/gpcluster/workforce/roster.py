@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date
 from pathlib import Path
 
@@ -27,6 +28,9 @@ COLUMNS = [
 REQUIRED = ["post_id", "role", "wte", "employer", "practice_sessions", "start_date"]
 POST_COLUMNS = [c for c in COLUMNS if c != "practice_sessions"]
 SESSION_COLUMNS = ["post_id", "practice_code", "sessions_per_week"]
+#: control characters (C0, DEL, C1) and the bidirectional overrides that make text display differently from
+#: what it contains; none belongs in a roster, and they would be echoed into pages and downloads
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def template_path(xlsx: bool = False) -> Path:
@@ -58,11 +62,29 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
             raise ValidationFailed([Problem(name, "encoding", f"not UTF-8 (byte 0x{raw[exc.start]:02x}); "
                                             "save the file as 'CSV UTF-8'", row=line)]) from exc
         rows = list(csv.reader(io.StringIO(text)))
+    _refuse_control_characters(path.name, rows)
     rows = [r for r in rows if any(str(c).strip() for c in r)]
     if not rows:
         raise ValidationFailed([Problem(name, "empty", "the file has no header and no rows")])
     header = [str(c).strip() for c in rows[0]]
     return header, [[str(c).strip() for c in r] for r in rows[1:]]
+
+
+def _refuse_control_characters(name: str, rows: list[list]) -> None:
+    """ValidationFailed naming every cell (row, column) holding a control character."""
+    header = [str(c).strip() for c in rows[0]] if rows else []
+    problems = []
+    for line, row in enumerate(rows, start=1):
+        for position, cell in enumerate(row):
+            found = CONTROL_CHARACTERS.search(str(cell))
+            if found:
+                column = header[position] if line > 1 and position < len(header) else f"column {position + 1}"
+                problems.append(Problem(name, "control_character",
+                                        f"contains the control character U+{ord(found.group()):04X}; type the "
+                                        "value again without it (tabs, line breaks and invisible characters are "
+                                        "not allowed)", line, column))
+    if problems:
+        raise ValidationFailed(problems)
 
 
 def _parse_date(text: str, problems: list[Problem], name: str, line: int, column: str) -> date | None:
@@ -152,8 +174,10 @@ def read_roster(path, known_practices=None, assumptions: Assumptions | None = No
     return pd.DataFrame(posts, columns=POST_COLUMNS), pd.DataFrame(sessions, columns=SESSION_COLUMNS)
 
 
-def write_roster_csv(posts: pd.DataFrame, sessions: pd.DataFrame, out_path) -> Path:
-    """Write posts and sessions in the template format (UTF-8 CSV), the inverse of read_roster."""
+def write_roster_csv(posts: pd.DataFrame, sessions: pd.DataFrame, out_path, for_spreadsheets: bool = False) -> Path:
+    """Write posts and sessions in the template format (UTF-8 CSV), the inverse of read_roster.
+    `for_spreadsheets` makes a file for people to open (gpcluster.exports.spreadsheet_safe): text that
+    a spreadsheet would run as a formula gets a leading apostrophe."""
     out_path = Path(out_path)
     cells = (sessions.assign(cell=sessions["practice_code"].astype(str) + ":" + sessions["sessions_per_week"].map("{:g}".format))
              .groupby("post_id", sort=False)["cell"].agg("; ".join))
@@ -161,5 +185,11 @@ def write_roster_csv(posts: pd.DataFrame, sessions: pd.DataFrame, out_path) -> P
     frame["practice_sessions"] = frame["post_id"].map(cells).fillna("")
     for col in ("start_date", "end_date"):
         frame[col] = frame[col].map(lambda d: "" if d is None or pd.isna(d) else pd.Timestamp(d).date().isoformat())
-    frame[COLUMNS].to_csv(out_path, index=False, encoding="utf-8", float_format="%.4g")
+    frame = frame[COLUMNS]
+    line_end = "\n"
+    if for_spreadsheets:
+        from gpcluster.exports import CSV_LINE_END, spreadsheet_safe
+
+        frame, line_end = spreadsheet_safe(frame), CSV_LINE_END
+    frame.to_csv(out_path, index=False, encoding="utf-8", float_format="%.4g", lineterminator=line_end)
     return out_path
