@@ -75,6 +75,11 @@ declare("oidc_default_scope_level", "scotland", "Scope level given to a user on 
 declare("oidc_default_scope_code", "", "Scope code given on first OpenID Connect sign-in; empty takes it from the claim named by oidc_scope_claim.")
 declare("oidc_scope_claim", "", "ID-token claim holding the new user's scope code (e.g. a practice code); empty means none.")
 declare("oidc_activate_new_users", False, "Activate users on first OpenID Connect sign-in; false leaves them for an administrator to enable.", bool)
+declare("upload_max_rows", 50000, "Most rows a roster file may have (uploads and `gpcluster plan roster import`).", int)
+declare("upload_max_unpacked_mb", 50.0, "Most megabytes an uploaded Excel workbook may unpack to (an .xlsx is a zip file).", float)
+declare("job_workers", 1, "Worker processes for planner work taken off the request path (roster uploads, model comparisons).", int)
+declare("job_timeout", 60.0, "Seconds a roster upload or model comparison may run before it is stopped.", float)
+declare("jobs_per_user", 2, "Planner tasks one user may have running or queued at once in a server process; more get HTTP 429.", int)
 declare("planner_db", "", "DuckDB file for the web planner's uploaded MDT roster. Empty means <home>/planner.duckdb.")
 
 

@@ -47,6 +47,7 @@ def create_app(warehouse: Path | str | None = None, store_url: str | None = None
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         yield
         app.state.services.flush_audit()  # commit the audit events of the last requests before exit
+        app.state.services.jobs.close()
 
     app = FastAPI(title="gpcluster", version="1", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None,
                   dependencies=[Depends(check_csrf)],

@@ -8,6 +8,7 @@ from gpcluster.web.access import Viewer
 from gpcluster.web.audit_writer import AuditWriter
 from gpcluster.web.cache import ReleasedCache
 from gpcluster.web.data import WebData
+from gpcluster.web.jobs import RUNNER, JobRunner
 from gpcluster.web.sessions import SessionCache
 
 
@@ -18,6 +19,7 @@ class Services:
     cache: ReleasedCache = field(default_factory=ReleasedCache)
     audit_writer: AuditWriter | None = None
     sessions: SessionCache | None = None  # sign-in sessions (store-held, cached per process)
+    jobs: JobRunner = field(default=RUNNER)  # work taken off the request path (worker processes)
 
     def __post_init__(self) -> None:
         if self.audit_writer is None:

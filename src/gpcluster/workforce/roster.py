@@ -11,11 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
+from gpcluster import config
 from gpcluster.errors import Problem, ValidationFailed
 from gpcluster.workforce.params import Assumptions, load_assumptions
 from gpcluster.workforce.roles import ROLES
@@ -38,10 +40,67 @@ def template_path(xlsx: bool = False) -> Path:
     return TEMPLATE_DIR / ("roster_template.xlsx" if xlsx else "roster_template.csv")
 
 
+_XML_ROW = re.compile(rb"<(?:\w+:)?row[\s>/]")
+
+
+def _xlsx_size(path: Path, max_bytes: int, max_rows: int) -> tuple[int, int]:
+    """(unpacked bytes of the workbook, most rows in any sheet), reading at most `max_bytes` + 1
+    decompressed bytes and stopping once a sheet has more than `max_rows` rows: a small file can unpack
+    to gigabytes or hold millions of empty rows."""
+    with zipfile.ZipFile(path) as book:
+        declared = sum(info.file_size for info in book.infolist())
+        if declared > max_bytes:
+            return declared, 0
+        unpacked, most_rows = 0, 0
+        for info in book.infolist():
+            if not (info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")):
+                continue
+            rows, tail = 0, b""
+            with book.open(info) as stream:
+                while chunk := stream.read(1 << 20):
+                    unpacked += len(chunk)
+                    if unpacked > max_bytes:  # the sizes declared in the zip were false
+                        return unpacked, most_rows
+                    text = tail + chunk
+                    cut = max(0, len(text) - 16)  # a tag split across chunks is counted in the next one
+                    rows += sum(1 for m in _XML_ROW.finditer(text) if m.start() < cut)
+                    tail = text[cut:]
+                    if rows > max_rows:
+                        return unpacked, rows
+            rows += len(_XML_ROW.findall(tail))
+            most_rows = max(most_rows, rows)
+        return declared, most_rows
+
+
+def check_size(path: Path) -> None:
+    """Refuse a roster file with more rows than `upload_max_rows` or an Excel file unpacking to more
+    than `upload_max_unpacked_mb`, before any parser reads it."""
+    name = path.name
+    max_rows, max_mb = int(config.get("upload_max_rows")), float(config.get("upload_max_unpacked_mb"))
+    max_bytes = int(max_mb * 1_000_000)
+    if path.suffix.lower() in {".xlsx", ".xlsm"}:
+        try:
+            unpacked, rows = _xlsx_size(path, max_bytes, max_rows + 1)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:  # zlib errors are ValueErrors too
+            raise ValidationFailed([Problem(name, "unreadable", f"not a readable Excel file: {exc}")]) from exc
+        if unpacked > max_bytes:
+            raise ValidationFailed([Problem(name, "too_large", f"the workbook unpacks to more than {max_mb:g} MB "
+                                            "(setting upload_max_unpacked_mb); save only the roster sheet, "
+                                            "without formatting, and upload that")])
+    else:
+        with path.open("rb") as handle:
+            rows = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    if rows > max_rows + 1:  # and the header
+        raise ValidationFailed([Problem(name, "too_many_rows", f"{rows:,} rows is more than the {max_rows:,} a "
+                                        "roster may have (setting upload_max_rows); delete empty rows at the "
+                                        "end of the sheet, or split the file")])
+
+
 def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
     name = str(path)
     if not path.exists():
         raise ValidationFailed([Problem(name, "missing", "file not found")])
+    check_size(path)
     if path.suffix.lower() in {".xlsx", ".xlsm"}:
         import openpyxl
 
@@ -50,8 +109,16 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
         except Exception as exc:  # openpyxl raises several unrelated types for a bad workbook
             raise ValidationFailed([Problem(name, "unreadable", f"not a readable Excel file: {exc}")]) from exc
         sheet = book["roster"] if "roster" in book.sheetnames else book.worksheets[0]
-        rows = [["" if v is None else (v.date().isoformat() if hasattr(v, "date") and callable(v.date) else str(v))
-                 for v in row] for row in sheet.iter_rows(values_only=True)]
+        sheet.reset_dimensions()  # read the rows that are there, whatever the file says its size is
+        max_rows, rows = int(config.get("upload_max_rows")), []
+        for row in sheet.iter_rows(values_only=True):  # gaps in row numbers come back as empty rows
+            if len(rows) > max_rows:
+                book.close()
+                raise ValidationFailed([Problem(path.name, "too_many_rows", f"more than the {max_rows:,} rows a "
+                                                "roster may have (setting upload_max_rows); delete empty rows "
+                                                "at the end of the sheet, or split the file")])
+            rows.append(["" if v is None else (v.date().isoformat() if hasattr(v, "date") and callable(v.date)
+                                               else str(v)) for v in row])
         book.close()
     else:
         raw = path.read_bytes()
