@@ -169,3 +169,15 @@ def test_the_xlsx_check_counts_rows_split_across_chunks(tmp_path):
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as book:
         book.writestr("xl/worksheets/sheet1.xml", f"<worksheet><sheetData>{rows}</sheetData></worksheet>")
     assert _xlsx_size(path, 10**9, 10**9)[1] == 60_000
+
+
+def test_a_good_upload_answers_with_a_redirect_and_the_summary_is_shown_once(planner_app):
+    client = _client(planner_app, "national")
+    token = csrf_from(client.get("/plan/roster").text)
+    roster = test_planner_pages.HEADER + "\nPRG-1,pharmacist,1.0,S37000007,10001,10001:5,2024-01-01,,,1\n"
+    response = client.post("/plan/roster", data={"csrf_token": token}, follow_redirects=False,
+                           files={"roster": ("prg.csv", roster.encode(), "text/csv")})
+    assert response.status_code == 303 and response.headers["location"] == "/plan/roster"
+    first, again = client.get("/plan/roster").text, client.get("/plan/roster").text
+    assert "Loaded <strong>prg.csv</strong>: 1 posts" in first and "PRG-1" in first
+    assert "Loaded" not in again and "PRG-1" in again

@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 import duckdb
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -64,6 +64,7 @@ MEDIA = {"csv": "text/csv; charset=utf-8",
 SENTENCES_SHOWN = 60
 #: roster uploads larger than this are refused (a national roster is well under 1 MB)
 MAX_UPLOAD_BYTES = 5_000_000
+LOADED_NOTE = "roster_loaded"  # session key: the summary of an upload, shown once by the roster page
 _PLANNER_LOCK = threading.Lock()
 
 
@@ -531,7 +532,8 @@ async def compare_rerun(request: Request, viewer: Viewer = Depends(require_viewe
 @router.get("/roster", summary="The MDT roster")
 def roster_page(request: Request, viewer: Viewer = Depends(require_viewer)):
     _require_planner(viewer)
-    return _roster_page(request, viewer)
+    loaded = request.session.pop(LOADED_NOTE, None)  # what the upload that redirected here did
+    return _roster_page(request, viewer, **({"loaded": loaded} if isinstance(loaded, dict) else {}))
 
 
 def _roster_page(request: Request, viewer: Viewer, status_code: int = 200, **extra):
@@ -590,7 +592,11 @@ async def roster_upload(request: Request, roster: UploadFile, viewer: Viewer = D
                                        upload_name=name)
     _audit(request, "roster_import", viewer, target=name,
            detail=f"{loaded.posts} posts" + (" (unchanged)" if loaded.unchanged else ""))
-    return await run_in_threadpool(_roster_page, request, viewer, loaded=loaded)
+    # Post/redirect/get: the upload answers as soon as the worker is done; the roster page (which lists
+    # every post) is a read of its own, and a reload does not upload again.
+    request.session[LOADED_NOTE] = {k: getattr(loaded, k) for k in ("file_name", "posts", "sessions", "total_wte",
+                                                                     "unchanged")}
+    return RedirectResponse("/plan/roster", status_code=303)
 
 
 POST_FIELDS = ("post_id", "role", "wte", "employer", "base", "practice_sessions", "start_date", "end_date",
