@@ -29,10 +29,7 @@ import io
 import os
 import random
 import re
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -41,6 +38,7 @@ from pathlib import Path
 
 import duckdb
 import httpx
+from served import served_app
 
 PASSWORD = "benchmark passphrase 2026"
 HEADER = ("post_id,role,wte,employer,base,practice_sessions,start_date,end_date,line_manager,"
@@ -48,12 +46,6 @@ HEADER = ("post_id,role,wte,employer,base,practice_sessions,start_date,end_date,
 MAX_UPLOAD_BYTES = 5_000_000
 MAX_POSTS = 10_000  # three times the demo's national roster (3,407 posts)
 TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def clusters_and_practices(warehouse: Path) -> tuple[list[str], list[tuple[str, str]]]:
@@ -188,24 +180,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store_url = f"sqlite:///{Path(tmp) / 'store.db'}"
         make_users(store_url, clusters[0])
-        port = free_port()
-        env = {**os.environ, "GPCLUSTER_STORE_URL": store_url, "GPCLUSTER_SECRET_KEY": "benchmark-only-secret",
-               "GPCLUSTER_HOME": tmp}
-        server = subprocess.Popen([sys.executable, "-m", "gpcluster.cli", "serve", "--host", "127.0.0.1",
-                                   "--port", str(port), "--warehouse", str(warehouse), "--workers", "1"],
-                                  env=env, stdout=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"{base}/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not start")
-                time.sleep(0.2)
+        with served_app(warehouse, {"GPCLUSTER_STORE_URL": store_url, "GPCLUSTER_HOME": tmp}) as base:
             reader, planner = sign_in(base, "bench-national"), sign_in(base, "bench-planner")
             for cluster_id in clusters:  # every page built once, so each phase reads the same warm server
                 reader.get(f"/clusters/{cluster_id}")
@@ -241,9 +216,6 @@ def main() -> None:
             stop.set()
             uploader.join()
             after = run_phase(3)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     print(f"warehouse {warehouse}; {len(clusters)} clusters read at random; {args.clients} concurrent clients; "
           f"{args.seconds:g} s per phase; 1 server process + 1 job worker; {os.cpu_count()} CPU(s); httpx client")
     print(f"roster uploaded: {posts:,} posts, {len(roster) / 1e6:.2f} MB CSV (valid; checked and loaded in a worker)")

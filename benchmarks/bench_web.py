@@ -21,24 +21,17 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 import httpx
+from served import served_app
 
 PASSWORD = "benchmark passphrase 2026"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def busiest_cluster(warehouse: Path) -> str:
@@ -143,24 +136,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store_url = f"sqlite:///{Path(tmp) / 'store.db'}"
         make_users(store_url, cluster_id)
-        port = free_port()
-        env = {**os.environ, "GPCLUSTER_STORE_URL": store_url, "GPCLUSTER_SECRET_KEY": "benchmark-only-secret"}
-        server = subprocess.Popen([sys.executable, "-m", "gpcluster.cli", "serve", "--host", "127.0.0.1",
-                                   "--port", str(port), "--warehouse", str(warehouse), "--workers", str(args.workers)],
-                                  env=env,
-                                  stdout=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not start")
-                time.sleep(0.2)
+        with served_app(warehouse, {"GPCLUSTER_STORE_URL": store_url}, workers=args.workers) as base:
             cql = asyncio.run(sign_in(base, "bench-cql"))
             national = asyncio.run(sign_in(base, "bench-national"))
             routes = [("/health", None), (f"/clusters/{cluster_id}", cql),
@@ -169,9 +145,6 @@ def main() -> None:
                 results = [run_wrk(base, path, who, args.clients, args.requests) for path, who in routes]
             else:
                 results = [asyncio.run(run(base, path, who, args.clients, args.requests)) for path, who in routes]
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
     baseline = results[0]
     client = "wrk" if use_wrk else "httpx (in-process; may bottleneck before the server)"
     print(f"warehouse {warehouse}; cluster {cluster_id}; {args.clients} concurrent clients; "
