@@ -79,14 +79,14 @@ def test_work_running_in_a_worker_leaves_the_event_loop_free_and_is_stopped_at_t
 
         beat = asyncio.create_task(heartbeat())
         with pytest.raises(JobFailed, match="longer than 2 seconds and was stopped"):
-            await runner.run(1, busy_loop, 30.0, what="The task")
+            await runner.run(1, busy_loop, 300.0, what="The task")
         beat.cancel()
         return ticks
 
     try:
         began = time.perf_counter()
         ticks = asyncio.run(main())
-        assert time.perf_counter() - began < 10  # stopped at the limit, not after 30 s of work
+        assert time.perf_counter() - began < 120  # stopped at the limit (with worker start-up), not after 300 s
         gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
         assert len(ticks) > 20 and max(gaps) < 0.5  # the event loop kept running throughout
         assert asyncio.run(runner.run(1, setting, "job_timeout")) == 2.0  # the pool replaced the killed worker

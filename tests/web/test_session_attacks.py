@@ -83,19 +83,19 @@ def test_a_change_made_by_another_process_takes_effect_within_the_recheck_time(f
 
 
 def test_idle_and_absolute_timeouts(fresh_app, monkeypatch):
-    now = [time.time()]
+    now = [float(int(time.time()))]  # whole seconds: the store keeps microseconds
     fresh_app.state.services.sessions._clock = lambda: now[0]
     client = _signed_in(fresh_app, "cql")
     for _ in range(5):
         now[0] += 1500  # 25 minutes between pages: under the 30-minute idle timeout
         assert client.get("/", follow_redirects=False).status_code == 200
-    now[0] += 1800
+    now[0] += 1801
     assert _signed_out(client.get("/", follow_redirects=False))
     monkeypatch.setenv("GPCLUSTER_SESSION_MAX_AGE", "3000")
     client = _signed_in(fresh_app, "cql")
     now[0] += 1500
     assert client.get("/", follow_redirects=False).status_code == 200
-    now[0] += 1500
+    now[0] += 1501  # 3,001 s after sign-in, active all the while
     assert _signed_out(client.get("/", follow_redirects=False))
 
 
