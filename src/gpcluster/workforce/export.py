@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 
 from gpcluster import config
-from gpcluster.exports import CSV_LINE_END, EXCEL_WRITER_OPTIONS, spreadsheet_safe
 from gpcluster.stats.disclosure import primary_suppress
 
 PATIENT_COUNT_COLUMNS = ("list_size", "need_weighted_population", "population", "weighted_population")
@@ -29,6 +28,9 @@ def write_tables(tables: dict[str, pd.DataFrame], out: Path | str) -> list[Path]
     """Write named tables after disclosure control: one Excel workbook (one sheet per table) when `out`
     ends in .xlsx, else a folder of CSV files. Returns the files written. No text cell can run as a
     formula when the file is opened in a spreadsheet (gpcluster.exports.spreadsheet_safe)."""
+    # imported here: keeps `gpcluster --help` light
+    from gpcluster.exports import CSV_LINE_END, EXCEL_WRITER_OPTIONS, spreadsheet_safe
+
     out = Path(out)
     safe = {name: spreadsheet_safe(disclose(frame)) for name, frame in tables.items()}
     if out.suffix.lower() == ".xlsx":
