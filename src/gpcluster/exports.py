@@ -181,11 +181,46 @@ def format_of(path: Path, fmt: str | None = None) -> str:
     return fmt
 
 
+#: what a spreadsheet reads as the start of a formula (or a DDE command) when it opens a CSV or text cell
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+#: xlsxwriter otherwise turns text beginning '=' into a live formula and text like URLs into hyperlinks
+EXCEL_WRITER_OPTIONS = {"options": {"strings_to_formulas": False, "strings_to_urls": False}}
+#: RFC 4180 line ends; Python's csv module then also quotes a cell holding a lone carriage return, which
+#: a spreadsheet would otherwise read as the end of a row
+CSV_LINE_END = "\r\n"
+
+
+def _neutral_text(value):
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS) else value
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy in which no text cell (or heading) can run as a formula in Excel, LibreOffice or Sheets.
+
+    Text beginning with = + - @ tab or carriage return gets a leading apostrophe (the OWASP CSV-injection
+    advice); numbers, dates and booleans are left as they are, so a negative number stays a number."""
+    out = frame.copy()
+    out.columns = [_neutral_text(c) for c in out.columns]
+    for position in range(out.shape[1]):
+        column = out.iloc[:, position]
+        if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)
+                or isinstance(column.dtype, pd.CategoricalDtype)):
+            continue
+        values = column.astype(object).tolist()
+        neutral = [_neutral_text(v) for v in values]
+        if neutral != values:
+            out.isetitem(position, pd.Series(neutral, index=out.index, dtype=object))
+    return out
+
+
 def write_frame(frame: pd.DataFrame, path: Path, fmt: str, synthetic: bool) -> None:
-    """Write an already-disclosed table; synthetic data is marked in the file itself."""
+    """Write an already-disclosed table; synthetic data is marked in the file itself. CSV and Excel
+    files are made spreadsheet-safe (no text runs as a formula)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt in ("csv", "excel"):
+        frame = spreadsheet_safe(frame)
     if fmt == "csv":
-        frame.to_csv(path, index=False)
+        frame.to_csv(path, index=False, lineterminator=CSV_LINE_END)
     elif fmt == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -198,7 +233,7 @@ def write_frame(frame: pd.DataFrame, path: Path, fmt: str, synthetic: bool) -> N
         if len(frame) > EXCEL_MAX_ROWS:
             raise UserError(f"{path}: {len(frame):,} rows do not fit in an Excel sheet "
                             f"({EXCEL_MAX_ROWS:,} at most); choose indicators or levels, or use .csv/.parquet")
-        with pd.ExcelWriter(path, engine="xlsxwriter") as writer:
+        with pd.ExcelWriter(path, engine="xlsxwriter", engine_kwargs=EXCEL_WRITER_OPTIONS) as writer:
             frame.to_excel(writer, sheet_name="indicators", index=False)
             notes = [SYNTHETIC_NOTE] if synthetic else []
             notes += ["Counts at or below the disclosure threshold are suppressed (blank), with the values "

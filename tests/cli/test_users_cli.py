@@ -125,3 +125,44 @@ def test_audit_shows_account_changes_and_sign_ins_newest_first():
     assert "user_changed" in rows[1] and "cli: disabled" in rows[1]
     with open_store().session() as session:
         assert [e.action for e in audit.recent(session, 10)] == ["login_failed", "user_changed", "user_added"]
+
+
+def _guess(username="alice", ip="203.0.113.9", times=1):
+    for _ in range(times):
+        with pytest.raises(InvalidCredentials), open_store().session() as session:
+            authenticate(session, username, "a wrong guess!!", ip)
+
+
+def test_throttles_are_listed_and_cleared_by_username_or_address(monkeypatch, capsys):
+    from gpcluster.store.accounts import LoginThrottled
+
+    _add()
+    _guess(times=5)
+    listed = runner.invoke(app, ["users", "throttles"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0 and "alice" in listed.output and "203.0.113.9" in listed.output
+    assert "in 15 s" in listed.output or "in 14 s" in listed.output
+    with pytest.raises(LoginThrottled):
+        _sign_in("alice", PASSWORD)
+    cleared = runner.invoke(app, ["users", "clear-throttle", "ALICE"])
+    assert cleared.exit_code == 0 and "alice: 5 failed sign-in(s) forgotten" in cleared.output
+    assert _sign_in("alice", PASSWORD) == "alice"
+    _guess(times=2)
+    assert "2 failed" in runner.invoke(app, ["users", "clear-throttle", "--address", "203.0.113.9"]).output
+    assert "No failed sign-ins" in runner.invoke(app, ["users", "throttles"]).output
+    code, err = run_main(monkeypatch, capsys, "users", "clear-throttle")
+    assert code == 2 and "give a USERNAME or --address" in err
+    with open_store().session() as session:
+        assert [e.target for e in audit.recent(session, 5, action="throttle_cleared")] == ["203.0.113.9", "alice"]
+
+
+def test_sign_out_ends_every_session_of_the_account():
+    from gpcluster.store import sessions
+
+    _add()
+    with open_store().session() as session:
+        user_id = find_user(session, "alice").id
+        tokens = [sessions.start(session, user_id, None) for _ in range(2)]
+    result = runner.invoke(app, ["users", "sign-out", "alice"])
+    assert result.exit_code == 0 and "2 session(s) ended" in result.output
+    with open_store().session() as session:
+        assert [sessions.check(session, t) for t in tokens] == [None, None]

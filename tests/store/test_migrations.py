@@ -11,7 +11,8 @@ from gpcluster import config
 from gpcluster.store import create_store_engine, migrate, open_store
 from gpcluster.store.models import Base
 
-TABLES = {"user_account", "audit_event", "login_attempt"}
+TABLES = {"user_account", "audit_event", "login_attempt", "web_session"}
+HEAD = "0002"
 
 
 def test_upgrade_from_empty_creates_every_table_at_head(store_url):
@@ -20,7 +21,7 @@ def test_upgrade_from_empty_creates_every_table_at_head(store_url):
     assert not TABLES & set(inspect(engine).get_table_names())
     migrate.upgrade(engine)
     assert set(inspect(engine).get_table_names()) >= TABLES
-    assert migrate.current_revision(engine) == migrate.head_revision(engine) == "0001"
+    assert migrate.current_revision(engine) == migrate.head_revision(engine) == HEAD
     engine.dispose()
 
 
@@ -44,7 +45,7 @@ def test_downgrade_to_base_removes_everything_and_upgrade_again_works(store):
 def test_opening_twice_is_harmless(store_url):
     open_store(store_url).close()
     again = open_store(store_url)
-    assert migrate.current_revision(again.engine) == "0001"
+    assert migrate.current_revision(again.engine) == HEAD
     again.close()
 
 
@@ -58,5 +59,29 @@ def test_default_store_is_sqlite_in_home():
 def test_migrations_run_from_the_installed_package_in_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no alembic.ini here
     store = open_store(f"sqlite:///{tmp_path / 'elsewhere.db'}")
-    assert migrate.current_revision(store.engine) == "0001"
+    assert migrate.current_revision(store.engine) == HEAD
     store.close()
+
+
+def test_upgrade_from_0001_keeps_accounts_and_attempts_and_adds_sessions(store_url):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    engine = create_store_engine(store_url)
+    migrate.upgrade(engine, "0001")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO user_account (username, role, scope_level, active, created_at) "
+                                "VALUES ('kept', 'national', 'scotland', true, :at)"), {"at": datetime.now(UTC)})
+        connection.execute(text("INSERT INTO login_attempt (at, username, ip, success) VALUES (:at, 'kept', "
+                                "'10.0.0.1', false)"), {"at": datetime.now(UTC)})
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT username FROM user_account")).scalar_one() == "kept"
+        assert connection.execute(text("SELECT device FROM login_attempt")).one() == (None,)
+        assert connection.execute(text("SELECT count(*) FROM web_session")).scalar_one() == 0
+    migrate.downgrade(engine, "0001")
+    with engine.connect() as connection:  # down again: the attempt survives without its new column
+        assert connection.execute(text("SELECT username, ip FROM login_attempt")).one() == ("kept", "10.0.0.1")
+    assert "web_session" not in inspect(engine).get_table_names()
+    engine.dispose()

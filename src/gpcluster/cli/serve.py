@@ -43,11 +43,12 @@ def serve(
 
             os.environ["GPCLUSTER_SECRET_KEY"] = secrets.token_urlsafe(32)
         uvicorn.run("gpcluster.web.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning", proxy_headers=True)
+                    log_level="warning", proxy_headers=False)
         return
     from gpcluster.web import create_app
 
-    uvicorn.run(create_app(warehouse), host=host, port=port, log_level="warning", proxy_headers=True)
+    # proxy headers are read by the app itself, from the addresses in the `trusted_proxies` setting
+    uvicorn.run(create_app(warehouse), host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,5 +1,6 @@
-"""`gpcluster users add | list | disable | enable | set-password | set-role | audit`: local accounts and the
-audit log in the operational store. Thin: parse arguments, call gpcluster.store, print."""
+"""`gpcluster users add | list | disable | enable | set-password | set-role | sign-out | throttles |
+clear-throttle | audit`: local accounts, their sessions, sign-in throttles and the audit log in the operational
+store. Thin: parse arguments, call gpcluster.store, print."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def _change(username: str, change, detail: str) -> None:
 
 @users_app.command("disable")
 def disable(username: str = typer.Argument(..., help="Account to disable.")) -> None:
-    """Stop an account signing in (its audit history is kept)."""
+    """Stop an account signing in and end its sessions (its audit history is kept)."""
     from gpcluster.store.accounts import disable_user
 
     _change(username, disable_user, "disabled")
@@ -124,6 +125,56 @@ def set_role(
 
     _change(username, lambda session, name: store_set_role(session, name, role, scope_level, scope_code or None),
             f"role {role}, scope {scope_level} {scope_code}".strip())
+
+
+@users_app.command("sign-out")
+def sign_out(username: str = typer.Argument(..., help="Account whose sessions to end.")) -> None:
+    """End every session of an account (the web app notices within session_recheck_seconds)."""
+    from gpcluster.store import audit, open_store, sessions
+    from gpcluster.store.accounts import get_user
+
+    with open_store().session() as session:
+        user = get_user(session, username)
+        ended = sessions.end_for_user(session, user.id)
+        audit.record(session, "sessions_ended", target=user.username, detail=f"cli: {ended} sessions")
+    console.print(f"{escape(user.username)}: {ended} session(s) ended.")
+
+
+@users_app.command("throttles")
+def throttles() -> None:
+    """List sign-in throttles: failed sign-ins per address, per username and per known browser."""
+    from gpcluster.store import open_store, throttle
+    from gpcluster.store.models import utcnow
+
+    table = Table(title="Sign-in throttles (failed sign-ins in the counting window)")
+    for column in ("counted by", "who", "failures", "last failure", "next attempt"):
+        table.add_column(column, overflow="fold")
+    with open_store().session() as session:
+        found = throttle.active(session, utcnow())
+    for t in found:
+        who = t.key if t.kind == "address" else t.username
+        table.add_row(t.kind, escape(who or ""), str(t.failures), _when(t.last_failure),
+                      f"in {t.retry_after_seconds} s" if t.retry_after_seconds else "now")
+    console.print(table if found else "No failed sign-ins in the counting window.")
+
+
+@users_app.command("clear-throttle")
+def clear_throttle(
+    username: str = typer.Argument("", help="Username whose failed sign-ins to forget (from every address)."),
+    address: str = typer.Option("", "--address", help="Forget the failed sign-ins from this address instead."),
+) -> None:
+    """Let a throttled username or address sign in again at once."""
+    from gpcluster.errors import UserError
+    from gpcluster.store import audit, open_store, throttle
+    from gpcluster.store.accounts import normalise_username
+
+    name, ip = normalise_username(username) or None, address.strip() or None
+    if (name is None) == (ip is None):
+        raise UserError("give a USERNAME or --address, not both")
+    with open_store().session() as session:
+        cleared = throttle.clear(session, username=name, ip=ip)
+        audit.record(session, "throttle_cleared", target=name or ip, detail=f"cli: {cleared} failed sign-ins forgotten")
+    console.print(f"{escape(name or ip)}: {cleared} failed sign-in(s) forgotten.")
 
 
 @users_app.command("audit")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from gpcluster import config
 from gpcluster.errors import GpclusterError, UserError
-from gpcluster.store import audit, throttle
+from gpcluster.store import audit, sessions, throttle
 from gpcluster.store.models import User, utcnow
 from gpcluster.store.scopes import InvalidAccount, check_role_scope
 
@@ -118,10 +118,11 @@ def add_user(session: Session, username: str, password: str | None, role: str, s
 
 
 def set_password(session: Session, username: str, password: str) -> User:
-    """Replace an account's password (strength-checked)."""
+    """Replace an account's password (strength-checked); every session of the account ends."""
     user = get_user(session, username)
     check_password_strength(password, user.username)
     user.password_hash = hash_password(password)
+    sessions.end_for_user(session, user.id)
     session.flush()
     return user
 
@@ -136,9 +137,10 @@ def set_role(session: Session, username: str, role: str, scope_level: str, scope
 
 
 def disable_user(session: Session, username: str) -> User:
-    """Stop an account signing in; its history in the audit log is kept."""
+    """Stop an account signing in and end its sessions; its history in the audit log is kept."""
     user = get_user(session, username)
     user.active = False
+    sessions.end_for_user(session, user.id)
     session.flush()
     return user
 
@@ -165,18 +167,20 @@ def _password_matches(user: User | None, password: str) -> bool:
 
 
 def authenticate(session: Session, username: str, password: str, ip: str | None,
-                 now: datetime | None = None) -> User:
+                 now: datetime | None = None, device: str | None = None) -> User:
     """Check a password sign-in and return the account.
 
-    Raises LoginThrottled (with seconds to wait) after too many recent failures for the username or the
-    address, and InvalidCredentials for an unknown user, wrong password or disabled account. Every outcome
-    is written to the audit log. `now` is for tests (an injected clock)."""
+    Raises LoginThrottled (with seconds to wait) while recent failures delay attempts (see
+    store.throttle: per known browser `device`, else per username and per address), and
+    InvalidCredentials for an unknown user, wrong password or disabled account. Every outcome is written
+    to the audit log. `device` is the browser's device id when it showed a valid device cookie for this
+    username; `now` is for tests (an injected clock)."""
     now = now or utcnow()
     name = normalise_username(username)
     user = find_user(session, name)
     limits = throttle.ThrottleLimits.from_settings()
     throttle.forget_before(session, now - limits.window)  # older attempts no longer count; keeps the table small
-    wait = throttle.retry_after(session, name, ip, now, limits)
+    wait = throttle.retry_after(session, name, ip, now, limits, device=device)
     if wait is not None:
         audit.record(session, "login_throttled", user=user, target=name, detail=f"retry after {wait} s", ip=ip,
                      at=now)
@@ -185,14 +189,14 @@ def authenticate(session: Session, username: str, password: str, ip: str | None,
     matches = _password_matches(user, password)
     if not matches or not user.active:
         reason = "disabled account" if matches else None
-        throttle.note_attempt(session, name, ip, success=False, now=now)
+        throttle.note_attempt(session, name, ip, success=False, now=now, device=device)
         audit.record(session, "login_failed", user=user, target=name, detail=reason, ip=ip, at=now)
         session.commit()
         raise InvalidCredentials()
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = now
-    throttle.note_attempt(session, name, ip, success=True, now=now)
+    throttle.note_attempt(session, name, ip, success=True, now=now, device=device)
     audit.record(session, "login", user=user, ip=ip, at=now)
     return user
 

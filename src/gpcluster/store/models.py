@@ -1,4 +1,5 @@
-"""Tables of the operational store: user accounts, the audit log and login attempts (for throttling).
+"""Tables of the operational store: user accounts, the audit log, sign-in sessions and login attempts
+(for throttling).
 
 The schema itself is created by the Alembic migrations in store/migrations; these models must match them
 (tests/store checks that the migrated database and the models agree)."""
@@ -13,7 +14,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 ROLES = ("national", "board", "hscp", "cluster", "practice", "analyst", "admin")
 SCOPE_LEVELS = ("scotland", "board", "hscp", "cluster", "practice")
 AUDIT_ACTIONS = ("login", "login_failed", "login_throttled", "logout", "view_practice", "view_cluster",
-                 "export", "api", "user_added", "user_changed", "view_plan", "roster_import")
+                 "export", "api", "user_added", "user_changed", "view_plan", "roster_import", "throttle_cleared",
+                 "sessions_ended")
 
 
 def utcnow() -> datetime:
@@ -92,3 +94,19 @@ class LoginAttempt(Base):
     username: Mapped[str] = mapped_column(String(150), nullable=False, index=True)
     ip: Mapped[str | None] = mapped_column(String(64), index=True)
     success: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    # the browser's device id when it showed a valid device cookie for this username (see store.throttle)
+    device: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+class WebSession(Base):
+    """A signed-in browser session. The cookie holds a random token; only its SHA-256 is stored, so the
+    table cannot be used to sign in. Deleting the row ends the session everywhere (sign-out, disable)."""
+
+    __tablename__ = "web_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False,
+                                         index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    ip: Mapped[str | None] = mapped_column(String(64))

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gpcluster import config
 from gpcluster.web import account, admin, api, downloads, pages, planner
@@ -24,9 +25,15 @@ from gpcluster.web.services import Services
 
 THREADS = 200
 
-# vega compiles its expressions with Function(), hence 'unsafe-eval'; vega-embed injects its own styles.
-CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
-                           "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'")
+# No eval: charts.js runs vega's expressions with the vendored vega-interpreter instead of compiling them with
+# Function(). vega-embed injects its own styles, hence 'unsafe-inline' for styles only.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                           "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+                           "base-uri 'none'; object-src 'none'")
+# no page needs the camera, microphone, location, payment or other powerful browser features
+PERMISSIONS_POLICY = ("accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "
+                      "magnetometer=(), microphone=(), midi=(), payment=(), usb=()")
+HSTS_SECONDS = 365 * 24 * 3600
 
 
 def create_app(warehouse: Path | str | None = None, store_url: str | None = None, store=None) -> FastAPI:
@@ -41,18 +48,20 @@ def create_app(warehouse: Path | str | None = None, store_url: str | None = None
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         yield
         app.state.services.flush_audit()  # commit the audit events of the last requests before exit
+        app.state.services.jobs.close()
         app.state.services.data.close()  # stop watching for warehouse versions
 
-    app = FastAPI(title="gpcluster", version="1", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
+    app = FastAPI(title="gpcluster", version="1", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None,
                   dependencies=[Depends(check_csrf)],
                   description="Indicators for Scotland's GP clusters. Same access rules and disclosure "
                               "control as the pages.")
     live = LiveWebData(warehouse)  # follows new warehouse versions (refresh without downtime)
     app.state.services = Services(live, store if store is not None else open_store(store_url))
     app.state.oidc = _oidc_client()
-    secret = config.get("secret_key") or secrets.token_urlsafe(32)
-    app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="gpcluster_session",
-                       same_site="lax", https_only=bool(config.get("cookie_secure")), max_age=8 * 3600)
+    app.state.secret_key = config.get("secret_key") or secrets.token_urlsafe(32)
+    app.add_middleware(SessionMiddleware, secret_key=app.state.secret_key, session_cookie="gpcluster_session",
+                       same_site="lax", https_only=bool(config.get("cookie_secure")),
+                       max_age=int(config.get("session_max_age")))
 
     @app.middleware("http")
     async def one_warehouse_version_per_request(request: Request, call_next):
@@ -68,9 +77,17 @@ def create_app(warehouse: Path | str | None = None, store_url: str | None = None
         response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Permissions-Policy"] = PERMISSIONS_POLICY
+        response.headers["X-Frame-Options"] = "DENY"
+        if request.url.scheme == "https":
+            response.headers["Strict-Transport-Security"] = f"max-age={HSTS_SECONDS}"
+            _mark_cookies_secure(response)
         if not request.url.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"
         return response
+
+    # outermost: the client's address and scheme come from a trusted reverse proxy's X-Forwarded-* headers
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=_trusted_proxies())
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired):
@@ -92,6 +109,10 @@ def create_app(warehouse: Path | str | None = None, store_url: str | None = None
     def health() -> PlainTextResponse:
         return PlainTextResponse("ok")
 
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def openapi_document(viewer=Depends(require_viewer)) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
     @app.get("/api/docs", response_class=HTMLResponse, summary="API documentation")
     def api_docs(request: Request, viewer=Depends(require_viewer)):
         schema = app.openapi()
@@ -109,6 +130,21 @@ def create_app(warehouse: Path | str | None = None, store_url: str | None = None
     if app.state.oidc is not None:
         app.include_router(account.oidc_router(app.state.oidc))
     return app
+
+
+def _trusted_proxies() -> list[str]:
+    return [part.strip() for part in str(config.get("trusted_proxies")).split(",") if part.strip()]
+
+
+def _mark_cookies_secure(response) -> None:
+    """Over https every cookie is Secure, whatever `cookie_secure` says."""
+    cookies = response.headers.getlist("set-cookie")
+    if not cookies:
+        return
+    del response.headers["set-cookie"]
+    for cookie in cookies:
+        flags = {part.strip().lower() for part in cookie.split(";")[1:]}
+        response.headers.append("set-cookie", cookie if "secure" in flags else cookie + "; Secure")
 
 
 def _oidc_client():

@@ -1,8 +1,10 @@
 """Sessions, sign-in, CSRF and the current viewer.
 
-Sessions are signed cookies (Starlette SessionMiddleware: HttpOnly, SameSite=Lax, Secure when
-`cookie_secure` is set). CSRF uses a synchroniser token kept in the session and checked on every
-unsafe request, from the form field `csrf_token` or the `X-CSRF-Token` header.
+The session cookie (Starlette SessionMiddleware: signed, HttpOnly, SameSite=Lax, Secure over https or
+when `cookie_secure` is set) carries the CSRF token and, once signed in, the token of a session held in
+the store (gpcluster.web.sessions), so sign-out and disabling an account end it at once. CSRF uses a
+synchroniser token kept in the session and checked on every unsafe request, from the form field
+`csrf_token` or the `X-CSRF-Token` header.
 """
 
 from __future__ import annotations
@@ -45,19 +47,27 @@ async def check_csrf(request: Request) -> None:
 
 
 def start_session(request: Request, user_id: int) -> None:
-    """Fresh session for a signed-in user (a new CSRF token too, against session fixation)."""
+    """A fresh store-held session for a signed-in user (a new CSRF token too, against session fixation)."""
+    token = request.app.state.services.sessions.start(user_id, client_ip(request))
     request.session.clear()
-    request.session["uid"] = user_id
+    request.session["sid"] = token
     request.session["csrf"] = secrets.token_urlsafe(32)
 
 
+def end_session(request: Request) -> None:
+    """Sign-out: end the store-held session (every copy of the cookie stops working) and clear the cookie."""
+    token = request.session.get("sid")
+    if isinstance(token, str):
+        request.app.state.services.sessions.end(token)
+    request.session.clear()
+
+
 def current_viewer(request: Request) -> Viewer | None:
-    """The signed-in, active user as a Viewer, or None."""
-    uid = request.session.get("uid")
-    if uid is None:
+    """The signed-in, active user of a live session as a Viewer, or None."""
+    token = request.session.get("sid")
+    if not isinstance(token, str):
         return None
-    services = request.app.state.services
-    return services.viewer(uid)
+    return request.app.state.services.sessions.viewer(token)
 
 
 def require_viewer(request: Request) -> Viewer:

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from gpcluster.web import tables
 from gpcluster.web.access import DOWNLOAD, Viewer
 from gpcluster.web.auth import client_ip, require_viewer
+from gpcluster.web.filenames import content_disposition
 from gpcluster.web.release import Pseudonyms
 from gpcluster.web.render import page
 from gpcluster.web.serialise import csv_bytes, excel_bytes
@@ -67,4 +68,4 @@ def download(request: Request, name: str, fmt: str, key: str = "", viewer: Viewe
         frame, services.data.synthetic, sheet=name)
     safe_key = "".join(ch if ch.isalnum() else "-" for ch in key)[:60]
     return Response(body, media_type=MEDIA[fmt],
-                    headers={"Content-Disposition": f'attachment; filename="gpcluster-{name}-{safe_key}.{fmt}"'})
+                    headers={"Content-Disposition": content_disposition(f"gpcluster-{name}-{safe_key}.{fmt}")})

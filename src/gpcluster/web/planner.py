@@ -26,14 +26,17 @@ from urllib.parse import urlencode
 import duckdb
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from gpcluster import config
 from gpcluster.errors import Problem, UserError, ValidationFailed
 from gpcluster.warehouse import ensure_schema
 from gpcluster.web.access import DOWNLOAD, Viewer, named_mask
 from gpcluster.web.auth import client_ip, require_viewer
+from gpcluster.web.filenames import content_disposition, safe_upload_name
+from gpcluster.web.jobs import JobFailed, JobRefused
 from gpcluster.web.render import fmt, page
 from gpcluster.web.serialise import csv_bytes, excel_bytes
 from gpcluster.workforce import (
@@ -61,6 +64,7 @@ MEDIA = {"csv": "text/csv; charset=utf-8",
 SENTENCES_SHOWN = 60
 #: roster uploads larger than this are refused (a national roster is well under 1 MB)
 MAX_UPLOAD_BYTES = 5_000_000
+LOADED_NOTE = "roster_loaded"  # session key: the summary of an upload, shown once by the roster page
 _PLANNER_LOCK = threading.Lock()
 
 
@@ -73,16 +77,41 @@ def planner_db_path() -> Path:
     return Path(configured) if configured else config.home() / "planner.duckdb"
 
 
-def _warehouse_path(request: Request) -> str:
-    data = request.app.state.services.data
-    rows = data.query("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
-    return str(rows["path"].iloc[0])
+@dataclass(frozen=True)
+class PlannerSource:
+    """What the planner reads from the warehouse: small and picklable, so work can be handed to a worker
+    process (gpcluster.web.jobs) that opens the warehouse itself."""
+
+    warehouse: str
+    synthetic: bool
+    clusters: dict
+    latest_period: date | None
+
+
+Source = Request | PlannerSource
+
+
+def planner_source(source: Source) -> PlannerSource:
+    """The PlannerSource of a request's app (built once per app), or the source itself."""
+    if isinstance(source, PlannerSource):
+        return source
+    state = source.app.state
+    if getattr(state, "planner_source", None) is None:
+        data = state.services.data
+        rows = data.query("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+        state.planner_source = PlannerSource(str(rows["path"].iloc[0]), data.synthetic, dict(data.clusters),
+                                             data.latest_period)
+    return state.planner_source
+
+
+def _warehouse_path(source: Source) -> str:
+    return planner_source(source).warehouse
 
 
 @contextmanager
-def _warehouse(request: Request):
+def _warehouse(source: Source):
     # Same configuration as the app's own read-only connection, so DuckDB shares the open database.
-    con = duckdb.connect(_warehouse_path(request), read_only=True)
+    con = duckdb.connect(_warehouse_path(source), read_only=True)
     try:
         yield con
     finally:
@@ -91,10 +120,13 @@ def _warehouse(request: Request):
 
 @contextmanager
 def _planner():
-    """The planner database, one user at a time, with the warehouse schema (load_ledger) and roster tables."""
-    with _PLANNER_LOCK:
-        path = planner_db_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
+    """The planner database, one user at a time, with the warehouse schema (load_ledger) and roster tables.
+    A file lock serialises it across processes too: server processes and the workers that load uploads."""
+    from filelock import FileLock
+
+    path = planner_db_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _PLANNER_LOCK, FileLock(f"{path}.lock"):
         con = duckdb.connect(str(path))
         try:
             ensure_schema(con)
@@ -110,43 +142,43 @@ def _planner_has_roster() -> bool:
         return con.execute("SELECT count(*) FROM load_ledger WHERE source = 'mdt_roster'").fetchone()[0] > 0
 
 
-def read_roster(request: Request, as_at: date | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+def read_roster(source: Source, as_at: date | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """(posts, sessions, where from): the web-uploaded roster if any, else the warehouse's."""
     if _planner_has_roster():
         with _planner() as con:
             return (*read_roster_tables(con, as_at), "uploaded in the web app")
-    with _warehouse(request) as con:
+    with _warehouse(source) as con:
         return (*read_roster_tables(con, as_at), "the warehouse (gpcluster plan roster import)")
 
 
-def _known_codes(request: Request) -> pd.DataFrame:
-    with _warehouse(request) as wh:
+def _known_codes(source: Source) -> pd.DataFrame:
+    with _warehouse(source) as wh:
         return wh.execute("SELECT DISTINCT practice_code FROM practice_release UNION "
                           "SELECT DISTINCT practice_code FROM list_population").df()
 
 
-def import_uploaded(request: Request, path: Path):
+def import_uploaded(source: Source, path: Path):
     """Validate a roster file against the warehouse's practices and replace the planner roster with it."""
-    known = _known_codes(request)
+    known = _known_codes(source)
     with _planner() as con:
         # import_roster checks codes against these tables; temporary tables shadow the planner's empty ones
         con.register("known_codes", known)
         for table in ("practice_release", "list_population"):
             con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT practice_code FROM known_codes")
         con.unregister("known_codes")
-        return import_roster(con, path, synthetic=request.app.state.services.data.synthetic)
+        return import_roster(con, path, synthetic=planner_source(source).synthetic)
 
 
-def parse_roster(request: Request, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def parse_roster(source: Source, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate a roster file (every problem at once) without loading it."""
-    return read_roster_file(path, known_practices=set(_known_codes(request)["practice_code"]))
+    return read_roster_file(path, known_practices=set(_known_codes(source)["practice_code"]))
 
 
-def merge_roster(request: Request, viewer: Viewer, area: Area, new_posts: pd.DataFrame, new_sessions: pd.DataFrame,
+def merge_roster(source: Source, viewer: Viewer, area: Area, new_posts: pd.DataFrame, new_sessions: pd.DataFrame,
                  replaced: set[str], name: str):
     """Replace the posts `replaced` of the current roster with `new_posts` and load the result, validated as
     a whole. A planner scoped below Scotland may only replace or add posts serving their own area alone."""
-    posts, sessions, _ = read_roster(request)
+    posts, sessions, _ = read_roster(source)
     codes = set(area.practices["practice_code"])
     problems = []
     if viewer.scope_level != "scotland":
@@ -170,7 +202,7 @@ def merge_roster(request: Request, viewer: Viewer, area: Area, new_posts: pd.Dat
     merged_sessions = pd.concat([sessions[sessions["post_id"].isin(set(kept["post_id"]))], new_sessions],
                                 ignore_index=True)
     with tempfile.TemporaryDirectory() as folder:
-        return import_uploaded(request, write_roster_csv(merged_posts, merged_sessions, Path(folder) / name))
+        return import_uploaded(source, write_roster_csv(merged_posts, merged_sessions, Path(folder) / name))
 
 
 # ---------------------------------------------------------------- the planning area
@@ -187,11 +219,11 @@ class Area:
     named: set[str]
 
 
-def planning_area(request: Request, viewer: Viewer) -> Area:
+def planning_area(source: Source, viewer: Viewer) -> Area:
     """Practices of the viewer's planning area from the latest release (cluster and practice leads: their
     HSCP), with the set of practice codes the viewer may see by name."""
-    data = request.app.state.services.data
-    with _warehouse(request) as con:
+    data = planner_source(source)
+    with _warehouse(source) as con:
         try:
             practices, agesex = read_practices(con), read_agesex(con)
         except UserError as exc:  # no populations loaded: nothing to plan over
@@ -282,10 +314,10 @@ def _changed(base: Assumptions, a: Assumptions) -> dict[str, str]:
 # ---------------------------------------------------------------- tables
 
 
-def home_tables(request: Request, viewer: Viewer, a: Assumptions) -> dict[str, pd.DataFrame]:
+def home_tables(source: Source, viewer: Viewer, a: Assumptions) -> dict[str, pd.DataFrame]:
     """Roster summary by role and coverage by cluster and role for the viewer's planning area."""
-    area = planning_area(request, viewer)
-    posts, sessions, _ = read_roster(request, date.today())
+    area = planning_area(source, viewer)
+    posts, sessions, _ = read_roster(source, date.today())
     posts, sessions = _area_roster(posts, sessions, set(area.practices["practice_code"]))
     if posts.empty:
         return {}
@@ -314,12 +346,12 @@ class Comparison:
     listed: int = 0
 
 
-def compare_tables(request: Request, viewer: Viewer, model_a: str, model_b: str, role: str | None,
+def compare_tables(source: Source, viewer: Viewer, model_a: str, model_b: str, role: str | None,
                    a: Assumptions) -> Comparison | None:
     """Models A and B over the planning area with the roster's WTE per HSCP as the budget; None when the
     area has no roster posts (of that role)."""
-    area = planning_area(request, viewer)
-    posts, sessions, _ = read_roster(request, date.today())
+    area = planning_area(source, viewer)
+    posts, sessions, _ = read_roster(source, date.today())
     posts, sessions = _area_roster(posts, sessions, set(area.practices["practice_code"]))
     if posts.empty:
         return None
@@ -346,11 +378,11 @@ def compare_tables(request: Request, viewer: Viewer, model_a: str, model_b: str,
                       min(len(shown), SENTENCES_SHOWN), len(shown))
 
 
-def roster_table(request: Request, viewer: Viewer) -> pd.DataFrame:
+def roster_table(source: Source, viewer: Viewer) -> pd.DataFrame:
     """Posts serving practices in the viewer's area; only in-area practice codes are listed."""
-    area = planning_area(request, viewer)
+    area = planning_area(source, viewer)
     codes = set(area.practices["practice_code"])
-    posts, sessions, _ = read_roster(request)
+    posts, sessions, _ = read_roster(source)
     posts, in_area = _area_roster(posts, sessions, codes)
     pairs = in_area.assign(pair=[f"{c}:{s:g}" for c, s in zip(in_area["practice_code"], in_area["sessions_per_week"],
                                                               strict=True)])
@@ -379,6 +411,46 @@ def display(frame: pd.DataFrame) -> dict:
                 cells.append(("*" if value is None or value is pd.NA or value != value else str(value), False))
         rows.append(cells)
     return {"columns": [str(c).replace("_", " ") for c in frame.columns], "rows": rows}
+
+
+# ---------------------------------------------------------------- work done in worker processes
+
+
+def upload_job(source: PlannerSource, viewer: Viewer, name: str, body: bytes):
+    """Check an uploaded roster and load it (in a worker process, gpcluster.web.jobs): the whole roster for
+    a Scotland-wide planner, else the posts serving only the planner's area. Returns (loaded, problems)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_bytes(body)
+        try:
+            if viewer.scope_level == "scotland":
+                return import_uploaded(source, path), []
+            area = planning_area(source, viewer)
+            _, current_sessions, _ = read_roster(source)
+            outside = set(current_sessions.loc[~current_sessions["practice_code"].isin(
+                set(area.practices["practice_code"])), "post_id"])
+            mine = set(current_sessions["post_id"]) - outside
+            return merge_roster(source, viewer, area, *parse_roster(source, path), mine, name), []
+        except ValidationFailed as exc:  # returned, not raised: the problems must survive pickling
+            return None, exc.problems
+
+
+def compare_job(source: PlannerSource, viewer: Viewer, model_a: str, model_b: str, role: str | None,
+                a: Assumptions) -> tuple[Comparison | None, str | None]:
+    """compare_tables in a worker process: (result, problem)."""
+    try:
+        return compare_tables(source, viewer, model_a, model_b, role, a), None
+    except UserError as exc:
+        return None, str(exc)
+
+
+async def _in_worker(request: Request, viewer: Viewer, function, *args, what: str):
+    return await request.app.state.services.jobs.run(viewer.user_id, function, planner_source(request), viewer,
+                                                     *args, what=what)
+
+
+def _busy(request: Request, exc: Exception):
+    return page(request, "error.html", status_code=429, title="Busy", message=str(exc))
 
 
 # ---------------------------------------------------------------- routes
@@ -420,16 +492,21 @@ def planner_home(request: Request, viewer: Viewer = Depends(require_viewer)):
                 models=[load_model(m) for m in model_names()], roles=ROLES)
 
 
-def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: str, role: str | None,
-                  overrides: dict[str, str]):
+async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: str, role: str | None,
+                        overrides: dict[str, str]):
     base = load_assumptions()
     assumptions, problems = apply_overrides(base, overrides)
     model_a, model_b, role = _model(a_name), _model(b_name), _role(role)
-    area = planning_area(request, viewer)
+    area = await run_in_threadpool(planning_area, request, viewer)
     try:
-        result = compare_tables(request, viewer, model_a, model_b, role, assumptions)
-    except UserError as exc:
-        result, problems = None, [*problems, str(exc)]
+        result, problem = await _in_worker(request, viewer, compare_job, model_a, model_b, role, assumptions,
+                                           what="The comparison")
+    except JobRefused as exc:
+        return _busy(request, exc)
+    except JobFailed as exc:
+        result, problem = None, str(exc)
+    if problem:
+        problems = [*problems, problem]
     query = {"a": model_a, "b": model_b, "role": role or "", **_changed(base, assumptions)}
     _audit(request, "view_plan", viewer, target=area.label, detail=f"{model_a} vs {model_b} {role or 'all roles'}")
     return page(request, "planner/compare.html", display=display, status_code=422 if problems else 200, title="Compare models",
@@ -439,22 +516,24 @@ def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: str, ro
 
 
 @router.get("/compare", summary="Compare two allocation models")
-def compare_page(request: Request, a: str = "per_capita", b: str = "rurality_aware", role: str = "",
-                 viewer: Viewer = Depends(require_viewer)):
-    return _compare_page(request, viewer, a, b, role, _override_params(request))
+async def compare_page(request: Request, a: str = "per_capita", b: str = "rurality_aware", role: str = "",
+                       viewer: Viewer = Depends(require_viewer)):
+    return await _compare_page(request, viewer, a, b, role, _override_params(request))
 
 
 @router.post("/compare", summary="Compare two allocation models with edited assumptions")
 async def compare_rerun(request: Request, viewer: Viewer = Depends(require_viewer)):
     form = dict(await request.form())
-    return _compare_page(request, viewer, str(form.get("a", "per_capita")), str(form.get("b", "rurality_aware")),
-                         str(form.get("role", "")), _override_params(request, form))
+    return await _compare_page(request, viewer, str(form.get("a", "per_capita")),
+                               str(form.get("b", "rurality_aware")), str(form.get("role", "")),
+                               _override_params(request, form))
 
 
 @router.get("/roster", summary="The MDT roster")
 def roster_page(request: Request, viewer: Viewer = Depends(require_viewer)):
     _require_planner(viewer)
-    return _roster_page(request, viewer)
+    loaded = request.session.pop(LOADED_NOTE, None)  # what the upload that redirected here did
+    return _roster_page(request, viewer, **({"loaded": loaded} if isinstance(loaded, dict) else {}))
 
 
 def _roster_page(request: Request, viewer: Viewer, status_code: int = 200, **extra):
@@ -481,15 +560,15 @@ def roster_export(request: Request, viewer: Viewer = Depends(require_viewer)):
     posts, sessions, _ = read_roster(request)
     _audit(request, "export", viewer, target="plan:roster_template_format", detail="csv")
     with tempfile.TemporaryDirectory() as folder:
-        body = write_roster_csv(posts, sessions, Path(folder) / "roster.csv").read_bytes()
+        body = write_roster_csv(posts, sessions, Path(folder) / "roster.csv", for_spreadsheets=True).read_bytes()
     return Response(body, media_type=MEDIA["csv"],
-                    headers={"Content-Disposition": 'attachment; filename="gpcluster-roster.csv"'})
+                    headers={"Content-Disposition": content_disposition("gpcluster-roster.csv")})
 
 
 @router.post("/roster", summary="Upload a roster (replaces the roster of your area, all or nothing)")
 async def roster_upload(request: Request, roster: UploadFile, viewer: Viewer = Depends(require_viewer)):
     _require_planner(viewer)
-    name = Path(roster.filename or "roster.csv").name
+    name = safe_upload_name(roster.filename, "roster.csv")
     suffix = Path(name).suffix.lower()
     body = await roster.read(MAX_UPLOAD_BYTES + 1)
     problems: list[Problem] = []
@@ -499,28 +578,25 @@ async def roster_upload(request: Request, roster: UploadFile, viewer: Viewer = D
         problems = [Problem(name, "size", f"larger than {MAX_UPLOAD_BYTES // 1_000_000} MB")]
     loaded = None
     if not problems:
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / name
-            path.write_bytes(body)
-            try:
-                if viewer.scope_level == "scotland":
-                    loaded = import_uploaded(request, path)
-                else:  # replaces only the posts serving the planner's own area
-                    area = planning_area(request, viewer)
-                    current, current_sessions, _ = read_roster(request)
-                    outside = set(current_sessions.loc[~current_sessions["practice_code"].isin(
-                        set(area.practices["practice_code"])), "post_id"])
-                    mine = set(current_sessions["post_id"]) - outside
-                    loaded = merge_roster(request, viewer, area, *parse_roster(request, path), mine, name)
-            except ValidationFailed as exc:
-                problems = exc.problems
+        try:
+            loaded, problems = await _in_worker(request, viewer, upload_job, name, body, what=f"Checking {name}")
+        except JobRefused as exc:
+            return _busy(request, exc)
+        except JobFailed as exc:
+            problems = [Problem(name, "stopped", f"{exc} Nothing was loaded. A roster of a few thousand posts "
+                                "takes seconds: remove empty rows or other sheets, or split the file.")]
     if problems:
         _audit(request, "roster_import", viewer, target=name, detail=f"rejected: {len(problems)} problems")
         shown = [Problem(Path(p.file).name, p.kind, p.message, p.row, p.column) for p in problems]
-        return _roster_page(request, viewer, status_code=422, problems=shown, upload_name=name)
+        return await run_in_threadpool(_roster_page, request, viewer, status_code=422, problems=shown,
+                                       upload_name=name)
     _audit(request, "roster_import", viewer, target=name,
            detail=f"{loaded.posts} posts" + (" (unchanged)" if loaded.unchanged else ""))
-    return _roster_page(request, viewer, loaded=loaded)
+    # Post/redirect/get: the upload answers as soon as the worker is done; the roster page (which lists
+    # every post) is a read of its own, and a reload does not upload again.
+    request.session[LOADED_NOTE] = {k: getattr(loaded, k) for k in ("file_name", "posts", "sessions", "total_wte",
+                                                                     "unchanged")}
+    return RedirectResponse("/plan/roster", status_code=303)
 
 
 POST_FIELDS = ("post_id", "role", "wte", "employer", "base", "practice_sessions", "start_date", "end_date",
@@ -565,6 +641,10 @@ def post_form(request: Request, post_id: str = "", viewer: Viewer = Depends(requ
 async def post_save(request: Request, viewer: Viewer = Depends(require_viewer)):
     _require_planner(viewer)
     form = await request.form()
+    return await run_in_threadpool(_save_post, request, viewer, form)  # never on the event loop
+
+
+def _save_post(request: Request, viewer: Viewer, form):
     values = {k: str(form.get(k, "")).strip() for k in POST_FIELDS}
     original = str(form.get("original_post_id", "")).strip()
     area = planning_area(request, viewer)
@@ -602,25 +682,34 @@ DOWNLOADABLE = {"roster_summary", "coverage", "roster", "practices", "by_simd_qu
 
 
 @router.get("/download/{name}.{fmt}", summary="Download a planner table as CSV or Excel")
-def planner_download(request: Request, name: str, fmt: str, a: str = "per_capita", b: str = "rurality_aware",
-                     role: str = "", viewer: Viewer = Depends(require_viewer)):
+async def planner_download(request: Request, name: str, fmt: str, a: str = "per_capita", b: str = "rurality_aware",
+                           role: str = "", viewer: Viewer = Depends(require_viewer)):
     if fmt not in MEDIA or name not in DOWNLOADABLE or not viewer.can(DOWNLOAD):
         raise HTTPException(404, "No such download.")
     assumptions, problems = apply_overrides(load_assumptions(), _override_params(request))
     if problems:
         raise HTTPException(404, "No such download: " + "; ".join(problems))
     if name in {"roster_summary", "coverage"}:
-        frame = home_tables(request, viewer, assumptions).get(name)
+        frame = (await run_in_threadpool(home_tables, request, viewer, assumptions)).get(name)
     elif name == "roster":
         _require_planner(viewer)
-        frame = disclose(roster_table(request, viewer))
+        frame = disclose(await run_in_threadpool(roster_table, request, viewer))
     else:
-        result = compare_tables(request, viewer, _model(a), _model(b), _role(role), assumptions)
+        try:
+            result, problem = await _in_worker(request, viewer, compare_job, _model(a), _model(b), _role(role),
+                                               assumptions, what="The comparison")
+        except JobRefused as exc:
+            return _busy(request, exc)
+        except JobFailed as exc:
+            raise HTTPException(503, str(exc)) from exc
+        if problem:
+            raise HTTPException(404, f"No such download: {problem}")
         frame = result.tables[name] if result else None
     if frame is None:
         raise HTTPException(404, "No roster posts in your area to tabulate.")
     _audit(request, "export", viewer, target=f"plan:{name}", detail=fmt)
     synthetic = request.app.state.services.data.synthetic
-    body = csv_bytes(frame, synthetic) if fmt == "csv" else excel_bytes(frame, synthetic, sheet=name)
+    body = await run_in_threadpool(csv_bytes if fmt == "csv" else excel_bytes, frame, synthetic,
+                                   *([] if fmt == "csv" else [name]))
     return Response(body, media_type=MEDIA[fmt],
-                    headers={"Content-Disposition": f'attachment; filename="gpcluster-plan-{name}.{fmt}"'})
+                    headers={"Content-Disposition": content_disposition(f"gpcluster-plan-{name}.{fmt}")})

@@ -9,7 +9,7 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from gpcluster.exports import SYNTHETIC_NOTE
+from gpcluster.exports import CSV_LINE_END, EXCEL_WRITER_OPTIONS, SYNTHETIC_NOTE, spreadsheet_safe
 
 SUPPRESSION_NOTE = ("Counts at or below the disclosure threshold are suppressed (blank), with the values that "
                     "would reveal them. Practices outside your access scope are pseudonymised.")
@@ -39,18 +39,18 @@ def records(frame: pd.DataFrame) -> list[dict]:
 
 
 def csv_bytes(frame: pd.DataFrame, synthetic: bool) -> bytes:
-    """CSV; synthetic data carry a leading `synthetic` column set to true on every row."""
+    """CSV, spreadsheet-safe; synthetic data carry a leading `synthetic` column set to true on every row."""
+    frame = spreadsheet_safe(frame)
     if synthetic:
-        frame = frame.copy()
         frame.insert(0, "synthetic", True)
-    return frame.to_csv(index=False).encode("utf-8")
+    return frame.to_csv(index=False, lineterminator=CSV_LINE_END).encode("utf-8")
 
 
 def excel_bytes(frame: pd.DataFrame, synthetic: bool, sheet: str = "data") -> bytes:
-    """An .xlsx workbook: the table and an 'about' sheet with the notes."""
+    """An .xlsx workbook (spreadsheet-safe): the table and an 'about' sheet with the notes."""
     buffer = io.BytesIO()
-    with pd.ExcelWriter(buffer, engine="xlsxwriter") as writer:
-        frame.to_excel(writer, sheet_name=sheet[:31], index=False)
+    with pd.ExcelWriter(buffer, engine="xlsxwriter", engine_kwargs=EXCEL_WRITER_OPTIONS) as writer:
+        spreadsheet_safe(frame).to_excel(writer, sheet_name=sheet[:31], index=False)
         notes = ([SYNTHETIC_NOTE] if synthetic else []) + [SUPPRESSION_NOTE]
         pd.DataFrame({"notes": notes}).to_excel(writer, sheet_name="about", index=False)
     return buffer.getvalue()

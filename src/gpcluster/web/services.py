@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 
 from gpcluster.web.access import Viewer
 from gpcluster.web.audit_writer import AuditWriter
 from gpcluster.web.cache import ReleasedCache
 from gpcluster.web.data import WebData
+from gpcluster.web.jobs import RUNNER, JobRunner
+from gpcluster.web.sessions import SessionCache
 
 
 @dataclass
@@ -18,27 +18,14 @@ class Services:
     store: object  # gpcluster.store.Store
     cache: ReleasedCache = field(default_factory=ReleasedCache)
     audit_writer: AuditWriter | None = None
-    # Looking the account up on every request cost a fifth of the server's time under load; a disabled
-    # account or a changed role therefore takes effect within this many seconds (sign-out is immediate).
-    viewer_ttl_seconds: float = 10.0
-    _viewers: dict = field(default_factory=dict, repr=False)
-    _viewers_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    sessions: SessionCache | None = None  # sign-in sessions (store-held, cached per process)
+    jobs: JobRunner = field(default=RUNNER)  # work taken off the request path (worker processes)
 
     def __post_init__(self) -> None:
         if self.audit_writer is None:
             self.audit_writer = AuditWriter(self.store)
-
-    def viewer(self, user_id: int) -> Viewer | None:
-        """The active user with this id as a Viewer, else None (looked up at most every viewer_ttl_seconds)."""
-        now = time.monotonic()
-        with self._viewers_lock:
-            cached = self._viewers.get(user_id)
-        if cached is not None and now - cached[0] < self.viewer_ttl_seconds:
-            return cached[1]
-        found = self._load_viewer(user_id)
-        with self._viewers_lock:
-            self._viewers[user_id] = (now, found)
-        return found
+        if self.sessions is None:
+            self.sessions = SessionCache(self.store, self._load_viewer)
 
     def _load_viewer(self, user_id: int) -> Viewer | None:
         from gpcluster.store.models import User

@@ -26,12 +26,16 @@ def disclose(frame: pd.DataFrame, threshold: int | None = None) -> pd.DataFrame:
 
 def write_tables(tables: dict[str, pd.DataFrame], out: Path | str) -> list[Path]:
     """Write named tables after disclosure control: one Excel workbook (one sheet per table) when `out`
-    ends in .xlsx, else a folder of CSV files. Returns the files written."""
+    ends in .xlsx, else a folder of CSV files. Returns the files written. No text cell can run as a
+    formula when the file is opened in a spreadsheet (gpcluster.exports.spreadsheet_safe)."""
+    # imported here: keeps `gpcluster --help` light
+    from gpcluster.exports import CSV_LINE_END, EXCEL_WRITER_OPTIONS, spreadsheet_safe
+
     out = Path(out)
-    safe = {name: disclose(frame) for name, frame in tables.items()}
+    safe = {name: spreadsheet_safe(disclose(frame)) for name, frame in tables.items()}
     if out.suffix.lower() == ".xlsx":
         out.parent.mkdir(parents=True, exist_ok=True)
-        with pd.ExcelWriter(out, engine="xlsxwriter") as writer:
+        with pd.ExcelWriter(out, engine="xlsxwriter", engine_kwargs=EXCEL_WRITER_OPTIONS) as writer:
             for name, frame in safe.items():
                 frame.to_excel(writer, sheet_name=name[:31], index=False)
         return [out]
@@ -39,6 +43,6 @@ def write_tables(tables: dict[str, pd.DataFrame], out: Path | str) -> list[Path]
     written = []
     for name, frame in safe.items():
         path = out / f"{name}.csv"
-        frame.to_csv(path, index=False, encoding="utf-8")
+        frame.to_csv(path, index=False, encoding="utf-8", lineterminator=CSV_LINE_END)
         written.append(path)
     return written

@@ -1,0 +1,46 @@
+"""`gpcluster serve` on a free loopback port for the web benchmarks: started, waited for, stopped."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def served_app(warehouse: Path, env: dict[str, str], workers: int = 1, start_seconds: float = 120) -> Iterator[str]:
+    """The base URL of `gpcluster serve` on `warehouse` with extra environment `env`, until the block ends."""
+    port = free_port()
+    environment = {**os.environ, "GPCLUSTER_SECRET_KEY": "benchmark-only-secret", **env}
+    server = subprocess.Popen([sys.executable, "-m", "gpcluster.cli", "serve", "--host", "127.0.0.1", "--port",
+                               str(port), "--warehouse", str(warehouse), "--workers", str(workers)],
+                              env=environment, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_seconds
+        while True:
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("the server did not start")
+            time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
