@@ -41,3 +41,21 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     config.clear_cache()
     yield
     config.clear_cache()
+
+
+@pytest.fixture(scope="session")
+def synthetic_world(tmp_path_factory) -> Path:
+    """A synthetic Scotland of 24 quarters (seed 4242) through the real loaders and the whole catalogue:
+    the warehouse path. Built once per session (a few minutes); read it, never write to it."""
+    from gpcluster.indicators.definition import load_catalogue
+    from gpcluster.indicators.engine import compute
+    from gpcluster.synthetic import write_synthetic_scotland
+    from gpcluster.warehouse import load_sourced, open_warehouse
+
+    folder = tmp_path_factory.mktemp("synthetic-world")
+    written = write_synthetic_scotland(folder / "files", 4242, "2019-04-01", 24)
+    path = folder / "warehouse.duckdb"
+    load_sourced(written, synthetic=True, warehouse=path)
+    with open_warehouse(path) as con:
+        compute(con, load_catalogue())
+    return path

@@ -48,6 +48,8 @@ declare("http_retries", 4, "Attempts per HTTP request before `gpcluster sync` gi
 declare("synthetic_seed", 20180401, "Seed of the synthetic Scotland used by the demo.", int)
 declare("disclosure_threshold", 5, "Counts at or below this are suppressed in every output.", int)
 declare("suppress_zeros", False, "Also suppress zero counts.", bool)
+declare("disclosure_min_group", 3, "Tables of groups of practices (by urban-rural class, deprivation) show no figure for a "
+        "group of fewer practices than this: a group of one is a practice.", int)
 declare("max_date_gap_days", 92, "Largest gap in days between the dates of a figure's numerator and denominator "
         "(e.g. a GP headcount snapshot and a list-size release) for them to be combined into one figure.", int)
 declare("signals_shown", 5, "Signals listed as 'worth discussing' per cluster and quarter; the rest stay "

@@ -42,6 +42,7 @@ class IndicatorRule:
     measure_type: str
     disclosure: Disclosure
     synthetic: bool
+    purpose: str = "context"
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,8 @@ def stored_rules(con: duckdb.DuckDBPyConnection, indicator_ids: list[str] | None
     """Disclosure rules of the stored results, parsed from the definition text stored with them."""
     from gpcluster.indicators.engine import stored_definitions
 
-    return {i: IndicatorRule(d.measure_type, d.disclosure, d.synthetic) for i, d in stored_definitions(con).items()
-            if indicator_ids is None or i in indicator_ids}
+    return {i: IndicatorRule(d.measure_type, d.disclosure, d.synthetic, d.purpose)
+            for i, d in stored_definitions(con).items() if indicator_ids is None or i in indicator_ids}
 
 
 def warehouse_is_synthetic(con: duckdb.DuckDBPyConnection) -> bool:

@@ -10,25 +10,18 @@ import pandas as pd
 import pytest
 
 from gpcluster.indicators.definition import load_catalogue
-from gpcluster.indicators.engine import compute
-from gpcluster.synthetic import write_synthetic_scotland
 from gpcluster.synthetic.scotland import build_scotland
-from gpcluster.warehouse import load_sourced, open_warehouse
+from gpcluster.warehouse import open_warehouse
 
-SEED, START, QUARTERS = 4242, "2019-04-01", 24
+SEED, START, QUARTERS = 4242, "2019-04-01", 24  # the session's synthetic_world (tests/conftest.py)
 INDICATOR_OF = {"gp_consultations": "gp_consultation_rate", "mdt_consultations": "mdt_consultation_rate",
                 "emergency_admissions": "emergency_admission_rate", "ae_attendances": "ae_attendance_rate",
                 "high_risk_rx_patients": "high_risk_prescribing"}
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("planted")
-    written = write_synthetic_scotland(folder / "files", SEED, START, QUARTERS)
-    path = folder / "warehouse.duckdb"
-    load_sourced(written, synthetic=True, warehouse=path)
-    with open_warehouse(path) as con:
-        compute(con, load_catalogue())
+def world(synthetic_world):
+    with open_warehouse(synthetic_world, read_only=True) as con:
         signals = con.execute("SELECT * FROM signal").df()
     return signals, build_scotland(SEED, START, QUARTERS).signals
 

@@ -152,10 +152,20 @@ def test_api_refused_to_roles_without_api_access(client_for):
     assert client_for("national").get("/api/clusters").status_code == 200
 
 
-def test_pseudonymised_rows_carry_no_exact_list_size(client_for):
-    rows = client_for("cql").get("/download/cluster.csv?key=S37000007/dundee-west").text
-    assert "3777" not in rows and "6600.0" in rows  # 3,777 rounds to 3,800; 6,600 is already round
-    assert "3800.0" in rows
+def test_pseudonymised_rows_carry_nothing_public_data_could_be_matched_against(client_for):
+    import io
+
+    import pandas as pd
+
+    rows = pd.read_csv(io.StringIO(client_for("cql").get("/download/cluster.csv?key=S37000007/dundee-west").text))
+    hidden = rows[(rows.level == "practice")]
+    assert len(hidden) and hidden.area_code.str.startswith("Practice ").all()
+    for column in ("numerator", "denominator", "expected", "lower95", "upper95", "z_score", "national_rank",
+                   "cluster_value", "hscp_value", "board_value", "cluster_id", "hscp_code", "board_code", "note"):
+        assert hidden[column].isna().all(), column  # no list size (3,777 or 3,800), no area, no interval
+    assert set(hidden.indicator_id) == {"emergency_admission_rate", "high_risk_prescribing"}  # performance only
+    values = hidden.value.dropna()
+    assert (values.map(lambda v: float(f"{v:.2g}")) == values).all()  # two significant figures
 
 
 def test_pseudonymised_rows_carry_no_membership(client_for):

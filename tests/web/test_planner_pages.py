@@ -152,7 +152,8 @@ def test_edited_assumptions_rerun_the_comparison_and_need_csrf(client_as):
     assert bad.status_code == 422 and "hours_per_wte" in bad.text and "not a number" in bad.text
 
 
-def test_downloads_suppress_small_patient_counts_and_are_audited(client_as, planner_app):
+def test_downloads_suppress_small_patient_counts_and_are_audited(client_as, planner_app, monkeypatch):
+    from gpcluster import config
     from gpcluster.store.models import AuditEvent
 
     client = client_as("national")
@@ -165,7 +166,13 @@ def test_downloads_suppress_small_patient_counts_and_are_audited(client_as, plan
     header = [c.value for c in sheet[1]]
     by_class = {r[header.index("urban_rural_8")]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
     assert by_class[5][header.index("list_size")] is None  # class 5 is the 4-patient practice alone
-    assert by_class[3][header.index("list_size")] == 7300 + 5900
+    # class 3 is two practices: fewer than disclosure_min_group (3), so no figure, only its size
+    assert by_class[3][header.index("practices")] == 2 and by_class[3][header.index("list_size")] is None
+    monkeypatch.setenv("GPCLUSTER_DISCLOSURE_MIN_GROUP", "2")
+    config.clear_cache()
+    book = openpyxl.load_workbook(io.BytesIO(client.get("/plan/download/by_urban_rural.xlsx" + query).content))
+    rows3 = [r for r in book["by_urban_rural"].iter_rows(min_row=2, values_only=True) if r[header.index("urban_rural_8")] == 3]
+    assert rows3[0][header.index("list_size")] == 7300 + 5900
     page = client.get("/plan/compare" + query)
     tiny_row = page.text.split("<td>Tiny Isle Surgery</td>")[1].split("</tr>")[0]
     # cluster, HSCP, then list size and need-weighted population: both suppressed on the page too

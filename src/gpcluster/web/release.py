@@ -4,9 +4,10 @@
    over every indicator, period and level, so no suppressed count can be recovered by subtraction) is
    applied by gpcluster.exports.apply_disclosure, which blanks the counts and the values, intervals and
    labels that would reveal them.
-2. Scope: practices the viewer may not see by name become 'Practice A', 'Practice B', ... with no code,
-   no numerator, no cluster/HSCP/board and a rounded denominator (an exact list size would identify the
-   practice).
+2. Scope: practices the viewer may not see by name become 'Practice A', 'Practice B', ... (labels drawn
+   afresh for every response, so they link nothing across pages), shown only through their performance
+   figures to two significant figures, with nothing public data could be matched against: no code, list
+   size, expected count, interval, rank, note or comparator naming their area (HIDDEN_KEEPS).
 """
 
 from __future__ import annotations
@@ -29,16 +30,6 @@ OUTPUT_COLUMNS = [
     "hscp_value", "board_value", "scotland_value", "funnel_scotland", "funnel_hscp", "spc_signal", "spc_rule",
     "national_rank", "national_decile", "suppressed", "named",
 ]  # fmt: skip
-#: denominators of pseudonymised practices are rounded to this base so they do not identify a practice
-DENOMINATOR_ROUNDING = 100
-# Ties in value are broken by a keyed hash (never by code or name); the key changes per process.
-_TIE_KEY = secrets.token_bytes(16)
-
-
-def _tie_break(code: str) -> str:
-    return hmac.new(_TIE_KEY, code.encode(), hashlib.sha256).hexdigest()
-
-
 def pseudonym(index: int) -> str:
     """0 -> 'Practice A', 25 -> 'Practice Z', 26 -> 'Practice AA', ..."""
     letters = ""
@@ -58,12 +49,13 @@ class Pseudonyms:
 
     def __init__(self) -> None:
         self._labels: dict[str, str] = {}
+        self._key = secrets.token_bytes(16)  # ties broken afresh for each response
 
     def assign(self, codes: pd.Series, order_values: pd.Series) -> None:
         """Give labels to codes not yet labelled, in order of `order_values` (missing last)."""
         fresh = pd.DataFrame({"code": codes.to_numpy(), "value": order_values.to_numpy(dtype=float)})
         fresh = fresh[~fresh["code"].isin(self._labels)].drop_duplicates("code")
-        fresh["tie"] = [_tie_break(c) for c in fresh["code"]]
+        fresh["tie"] = [hmac.new(self._key, c.encode(), hashlib.sha256).hexdigest() for c in fresh["code"]]
         fresh = fresh.sort_values(["value", "tie"], na_position="last")
         for code in fresh["code"]:
             self._labels[code] = pseudonym(len(self._labels))
@@ -73,17 +65,27 @@ class Pseudonyms:
 
 
 def _two_figures(values: np.ndarray) -> np.ndarray:
-    """Round to two significant figures (NaN stays NaN)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = 10.0 ** (np.floor(np.log10(np.abs(values))) - 1)
-    return np.where(np.isfinite(scale) & (scale > 0), np.round(values / scale) * scale, values)
+    """Round to two significant figures, as decimals print them (NaN stays NaN)."""
+    return np.array([float(f"{v:.2g}") if np.isfinite(v) else v for v in values], dtype=float)
+
+
+# What a practice the viewer may not name keeps. Anything computable from public data (list size and
+# age structure are published by PHS for every practice by name) would link the pseudonym back to the
+# practice, and with it every non-public figure beside the pseudonym: so no context figure, no
+# denominator or expected count (the list size times Scotland's rates), no interval (a function of the
+# denominator), no rank (public context values can be ranked by anyone), no comparator naming its area.
+HIDDEN_KEEPS = ("indicator_id", "period", "level", "area_code", "area_name", "value", "funnel_scotland",
+                "spc_signal", "spc_rule", "national_decile", "scotland_value", "suppressed")
 
 
 def release(frame: pd.DataFrame, rules: dict[str, IndicatorRule], viewer: Viewer,
             pseudonyms: Pseudonyms, pattern: pd.DataFrame) -> pd.DataFrame:
     """Indicator rows made safe to leave the server for this viewer (see module docstring).
 
-    `pattern`: the release's suppression pattern (gpcluster.indicators.suppression.current_pattern).
+    `pattern`: the release's suppression pattern (gpcluster.indicators.suppression.current_pattern). A
+    practice the viewer may not name appears only through its performance figures (context figures are
+    public by name elsewhere and would identify it), under a pseudonym, with its value to two significant
+    figures and nothing else that public data could be matched against (HIDDEN_KEEPS).
     """
     if frame.empty:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
@@ -91,27 +93,22 @@ def release(frame: pd.DataFrame, rules: dict[str, IndicatorRule], viewer: Viewer
     is_practice = (out["level"] == "practice").to_numpy()
     named = np.ones(len(out), dtype=bool)
     named[is_practice] = named_mask(viewer, out.loc[is_practice])
+    context = out["indicator_id"].map(lambda i: rules[i].purpose != "performance").to_numpy(dtype=bool)
+    keep = named | ~context
+    out, named = out.loc[keep].reset_index(drop=True), named[keep]
     hidden = ~named
     if hidden.any():
         hidden_rows = out.loc[hidden]
-        latest = hidden_rows.sort_values("period").groupby("area_code").tail(1)
-        pseudonyms.assign(latest["area_code"], latest["value"])
+        # labels in an order that says nothing: a keyed hash of the code, fresh for every response
+        pseudonyms.assign(hidden_rows["area_code"], pd.Series(np.nan, index=hidden_rows.index))
         labels = [pseudonyms.label(c) for c in hidden_rows["area_code"]]
-        out = out.astype({"area_code": object, "area_name": object, "numerator": float, "denominator": float,
-                          "cluster_id": object, "hscp_code": object, "board_code": object})
+        out = out.astype({c: object for c in OUTPUT_COLUMNS if c in out.columns and c not in ("value",)})
+        out["value"] = out["value"].astype(float)
         out.loc[hidden, "area_code"] = labels
         out.loc[hidden, "area_name"] = labels
-        out.loc[hidden, "numerator"] = np.nan
-        # membership narrows a pseudonym down to a handful of practices: the page's context says enough
-        out.loc[hidden, ["cluster_id", "hscp_code", "board_code"]] = None
-        rounded = np.round(out.loc[hidden, "denominator"].to_numpy(dtype=float) / DENOMINATOR_ROUNDING)
-        out.loc[hidden, "denominator"] = rounded * DENOMINATOR_ROUNDING
-        # an exact expected count is the list size times Scotland's rates: round it as the denominator is
-        if "expected" in out.columns:
-            out["expected"] = out["expected"].astype(float)
-            out.loc[hidden, "expected"] = _two_figures(out.loc[hidden, "expected"].to_numpy(dtype=float))
-        if "note" in out.columns:
-            out.loc[hidden, "note"] = None  # notes name other practices
+        out.loc[hidden, "value"] = _two_figures(out.loc[hidden, "value"].to_numpy(dtype=float))
+        for column in set(out.columns) - set(HIDDEN_KEEPS):
+            out.loc[hidden, column] = None
     out["named"] = named
     return out.reindex(columns=OUTPUT_COLUMNS).reset_index(drop=True)
 

@@ -8,6 +8,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from gpcluster.exports import apply_disclosure
 from gpcluster.web.access import Viewer
 from gpcluster.web.data import WebData
 from gpcluster.web.release import Pseudonyms, release, release_signals
@@ -82,14 +83,15 @@ def indicator_funnel(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, indi
 def indicator_deciles(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: str) -> pd.DataFrame:
     """Per period: the 10th, 50th and 90th centiles of practice values, Scotland and the viewer's cluster.
 
-    Centiles are taken over released (disclosure-controlled) practice values only.
+    Centiles are aggregates of every practice's value after disclosure control (suppressed values left out);
+    no practice is named or pseudonymised in them.
     """
     if indicator_id not in data.indicators:
         raise NotFound(indicator_id)
     levels = ["practice", "scotland", "cluster"]
-    rows = release(data.values(indicator_ids=[indicator_id], levels=levels), data.rules, viewer, pseudonyms,
-                   data.suppression)
-    practices = rows[rows["level"] == "practice"]
+    everything = data.values(indicator_ids=[indicator_id], levels=levels)
+    practices = apply_disclosure(everything[everything["level"] == "practice"], data.rules, data.suppression)
+    rows = release(everything[everything["level"] != "practice"], data.rules, viewer, pseudonyms, data.suppression)
     centiles = practices.groupby("period")["value"].quantile([0.1, 0.5, 0.9]).unstack()
     centiles.columns = ["p10", "p50", "p90"]
     out = centiles.reset_index()
@@ -107,9 +109,10 @@ def indicator_deciles(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, ind
 
 def indicator_spread(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms,
                      period: date | None = None) -> pd.DataFrame:
-    """Per indicator: minimum, quartiles and maximum of released practice values in one period."""
-    rows = release(data.values(levels=["practice"], period=_period(data, period)), data.rules, viewer,
-                   pseudonyms, data.suppression)
+    """Per indicator: minimum, quartiles and maximum of practice values in one period (aggregates of every
+    practice after disclosure control; no practice is named)."""
+    rows = apply_disclosure(data.values(levels=["practice"], period=_period(data, period)), data.rules,
+                            data.suppression)
     grouped = rows.groupby("indicator_id")["value"]
     return pd.DataFrame({"min": grouped.min(), "q1": grouped.quantile(0.25), "q3": grouped.quantile(0.75),
                          "max": grouped.max()}).reset_index()

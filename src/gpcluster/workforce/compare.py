@@ -55,6 +55,7 @@ def compare(alloc_a: pd.DataFrame, alloc_b: pd.DataFrame, practices: pd.DataFram
     def grouped(key: str) -> pd.DataFrame:
         g = df.groupby(key, as_index=False)[["list_size", "need_weighted_population", "hours_a", "hours_b",
                                              "gp_net_hours_a", "gp_net_hours_b"]].sum()
+        g.insert(1, "practices", df.groupby(key).size().to_numpy())
         g["hours_per_10k_need_a"] = g["hours_a"] / g["need_weighted_population"] * 10_000
         g["hours_per_10k_need_b"] = g["hours_b"] / g["need_weighted_population"] * 10_000
         g["change_hours"] = g["hours_b"] - g["hours_a"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from gpcluster import config
@@ -14,13 +15,22 @@ PATIENT_COUNT_COLUMNS = ("list_size", "need_weighted_population", "population", 
 
 
 def disclose(frame: pd.DataFrame, threshold: int | None = None) -> pd.DataFrame:
-    """A copy with patient-count columns at or below the threshold (setting disclosure_threshold) blanked."""
+    """A copy with patient-count columns at or below the threshold (setting disclosure_threshold) blanked,
+    and, in a table of groups (a `practices` column), every figure of a group of fewer practices than the
+    disclosure_min_group setting: a group of one is a practice, named by the group's label."""
     k = config.get("disclosure_threshold") if threshold is None else threshold
     out = frame.copy()
     for col in PATIENT_COUNT_COLUMNS:
         if col in out.columns:
             out[col] = primary_suppress(out[col].astype(float), threshold=k,
                                         suppress_zeros=config.get("suppress_zeros"))
+    if "practices" in out.columns:
+        small = out["practices"].to_numpy() < int(config.get("disclosure_min_group"))
+        if small.any():
+            figures = [c for c in out.columns if c != "practices" and pd.api.types.is_float_dtype(out[c])
+                       or c in PATIENT_COUNT_COLUMNS]
+            out[figures] = out[figures].astype(float)
+            out.loc[small, figures] = np.nan
     return out
 
 
