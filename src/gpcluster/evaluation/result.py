@@ -36,6 +36,12 @@ class Effect:
     p_value: float | None = None
     level: float = 0.95
 
+    def __post_init__(self) -> None:  # plain floats, so results serialise and compare cleanly
+        for name in ("estimate", "lower", "upper", "se", "p_value", "level"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, float(value))
+
     @property
     def relative(self) -> tuple[float, float, float]:
         """(estimate, lower, upper) as relative changes (0.06 = 6% higher); only for log ratios."""
@@ -61,6 +67,12 @@ class Diagnostic:
     value: float | None
     text: str
     ok: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.value is not None:
+            object.__setattr__(self, "value", float(self.value))
+        if self.ok is not None:
+            object.__setattr__(self, "ok", bool(self.ok))
 
 
 @dataclass
