@@ -211,5 +211,5 @@ def registrations(truth: pd.DataFrame, plans: tuple[Plan, ...] = PLANS) -> list[
         out.append({"id": plan.intervention_id, "title": plan.title, "what_changed": plan.what_changed,
                     "level": plan.level, "units": units,
                     "outcomes": [{"indicator_id": plan.indicator_id, "expected": plan.expected, "primary": True}],
-                    "plan": {"method": plan.method, "post_quarters": 8 if plan.level == "hscp" else 6}})
+                    "plan": {"method": plan.method, "post_quarters": 8}})
     return out
