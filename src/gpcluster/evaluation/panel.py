@@ -111,8 +111,12 @@ def aggregate(panel: Panel, units) -> pd.DataFrame:
         return out
     weights = f["denominator"].fillna(1.0) if "denominator" in f else pd.Series(1.0, index=f.index)
     g = f.assign(_w=weights.to_numpy(), _wv=weights.to_numpy() * f["value"].to_numpy())
+    sums = {c: (c, "sum") for c in ("numerator", "denominator") if c in g}
     out = g.groupby("period").agg(_w=("_w", "sum"), _wv=("_wv", "sum"), units=("unit", "nunique"),
-                                  numerator=("numerator", "sum"), denominator=("denominator", "sum")).reset_index()
+                                  **sums).reset_index()
+    for column in ("numerator", "denominator"):
+        if column not in out:
+            out[column] = np.nan
     out["value"] = out["_wv"] / out["_w"]
     return out.drop(columns=["_w", "_wv"])
 

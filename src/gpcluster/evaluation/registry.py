@@ -123,8 +123,7 @@ def parse_registration(text: str, source: str = "<registration>") -> Registratio
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ValidationFailed(f"{source}: not valid TOML",
-                               problems=[Problem(source, "toml", f"not valid TOML: {exc}")]) from exc
+        raise ValidationFailed(problems=[Problem(source, "toml", f"not valid TOML: {exc}")]) from exc
     return registration_from_dict(data, source)
 
 
@@ -134,7 +133,7 @@ def registration_from_dict(data: dict, source: str = "<registration>") -> Regist
     except ValidationError as exc:
         problems = [Problem(source, "invalid", e["msg"], column=".".join(str(p) for p in e["loc"]) or None)
                     for e in exc.errors()]
-        raise ValidationFailed(f"{source}: invalid registration", problems=problems) from exc
+        raise ValidationFailed(problems=problems) from exc
 
 
 def load_registration(path: Path) -> Registration:

@@ -16,7 +16,7 @@ from gpcluster.evaluation.result import EvaluationResult
 from gpcluster.evaluation.staggered import staggered_adoption
 from gpcluster.evaluation.synth import synthetic_control
 
-_AREA_COLUMN = {"practice": "practice_code", "cluster": "cluster_id", "hscp": "hscp_code", "board": "board_code"}
+_AREA_COLUMN = {"practice": "area_code", "cluster": "cluster_id", "hscp": "hscp_code", "board": "board_code"}
 
 
 def resolve(con, registration: Registration) -> Registration:
@@ -28,11 +28,11 @@ def resolve(con, registration: Registration) -> Registration:
     areas: dict[str, set[str]] = {"practices": set(), "clusters": set(), "hscps": set(), "boards": set()}
     unknown = []
     for unit in registration.units:
-        rows = con.execute(
-            f"""SELECT practice_code, cluster_id, hscp_code, board_code FROM practice_period
-                WHERE {column} = ? AND release_date = (
-                    SELECT coalesce(max(release_date) FILTER (WHERE release_date <= ?), min(release_date))
-                    FROM practice_period WHERE {column} = ?)""",
+        rows = con.execute(  # membership in force at the start, as the indicator results record it
+            f"""SELECT DISTINCT area_code, cluster_id, hscp_code, board_code FROM indicator_value
+                WHERE level = 'practice' AND {column} = ? AND period = (
+                    SELECT coalesce(max(period) FILTER (WHERE period <= ?), min(period))
+                    FROM indicator_value WHERE level = 'practice' AND {column} = ?)""",
             [unit.code, unit.start, unit.code]).fetchall()
         if not rows:
             unknown.append(unit.code)

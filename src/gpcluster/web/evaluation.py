@@ -64,12 +64,14 @@ def _labeller(request: Request, viewer: Viewer, codes: set[str]):
     practices = sorted(c for c in codes if c.isdigit())
     names: dict[str, str] = {}
     if practices:
-        rows = data.query(
-            """SELECT practice_code AS area_code, practice_name, cluster_id, hscp_code, board_code, release_date
-               FROM practice_period WHERE list_contains(?::VARCHAR[], practice_code)
-               QUALIFY row_number() OVER (PARTITION BY practice_code ORDER BY release_date DESC) = 1""",
+        rows = data.query(  # each practice's latest membership, as the indicator results record it
+            """SELECT v.area_code, coalesce(p.practice_name, v.area_code) AS practice_name, v.cluster_id,
+                      v.hscp_code, v.board_code, v.period
+               FROM indicator_value v LEFT JOIN practice p ON p.practice_code = v.area_code
+               WHERE v.level = 'practice' AND list_contains(?::VARCHAR[], v.area_code)
+               QUALIFY row_number() OVER (PARTITION BY v.area_code ORDER BY v.period DESC) = 1""",
             [practices])
-        rows["period"] = [ts.date() for ts in pd.to_datetime(rows["release_date"])]
+        rows["period"] = [ts.date() for ts in pd.to_datetime(rows["period"])]
         named = named_mask(viewer, rows)
         pseudonyms = Pseudonyms()
         hidden = rows[~named]

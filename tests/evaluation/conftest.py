@@ -1,0 +1,43 @@
+"""Fixtures for the evaluation tests: a warehouse built in code, registrations, and the store fixtures of
+tests/store (SQLite, and PostgreSQL when GPCLUSTER_TEST_POSTGRES_URL is set)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from warehouse import START, TREATED, build_warehouse  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("store_fixtures", Path(__file__).parents[1] / "store" / "conftest.py")
+_store_fixtures = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_store_fixtures)
+store_url, migrated_sqlite, store, clock = (_store_fixtures.store_url, _store_fixtures.migrated_sqlite,
+                                            _store_fixtures.store, _store_fixtures.clock)
+
+
+@pytest.fixture(scope="session")
+def evaluation_warehouse(tmp_path_factory) -> Path:
+    return build_warehouse(tmp_path_factory.mktemp("evaluation") / "warehouse.duckdb")
+
+
+def registration_toml(slug: str = "pharmacy-pilot", start=START, method: str = "did", units=None,
+                      level: str = "practice", expected: str = "decrease") -> str:
+    units = units if units is not None else TREATED
+    lines = [f'id = "{slug}"', 'title = "Pharmacotherapy pilot"',
+             'what_changed = "Pharmacists took over medication reviews."', f'level = "{level}"']
+    for code in units:
+        lines += ["[[units]]", f'code = "{code}"', f"start = {start.isoformat()}"]
+    lines += ["[[outcomes]]", 'indicator_id = "emergency_admission_rate"', f'expected = "{expected}"',
+              "[plan]", f'method = "{method}"', "post_quarters = 8", "pre_quarters = 12"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def toml_text():
+    return registration_toml
+
