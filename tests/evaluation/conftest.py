@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from warehouse import START, TREATED, build_warehouse  # noqa: E402
+from warehouse import build_warehouse, registration_toml  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("store_fixtures", Path(__file__).parents[1] / "store" / "conftest.py")
 _store_fixtures = importlib.util.module_from_spec(_spec)
@@ -23,18 +23,6 @@ store_url, migrated_sqlite, store, clock = (_store_fixtures.store_url, _store_fi
 @pytest.fixture(scope="session")
 def evaluation_warehouse(tmp_path_factory) -> Path:
     return build_warehouse(tmp_path_factory.mktemp("evaluation") / "warehouse.duckdb")
-
-
-def registration_toml(slug: str = "pharmacy-pilot", start=START, method: str = "did", units=None,
-                      level: str = "practice", expected: str = "decrease") -> str:
-    units = units if units is not None else TREATED
-    lines = [f'id = "{slug}"', 'title = "Pharmacotherapy pilot"',
-             'what_changed = "Pharmacists took over medication reviews."', f'level = "{level}"']
-    for code in units:
-        lines += ["[[units]]", f'code = "{code}"', f"start = {start.isoformat()}"]
-    lines += ["[[outcomes]]", 'indicator_id = "emergency_admission_rate"', f'expected = "{expected}"',
-              "[plan]", f'method = "{method}"', "post_quarters = 8", "pre_quarters = 12"]
-    return "\n".join(lines) + "\n"
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ CLUSTERS = {f"{h}/cluster-{i}": h for i, h in enumerate([h for h in HSCPS for _ 
 PRACTICES = {f"{10001 + i}": c for i, c in enumerate([c for c in CLUSTERS for _ in range(5)])}
 TREATED = sorted(PRACTICES)[:8]  # clusters 0 and 1 (both in S37000007), minus two practices
 EFFECT = 0.85
-TINY = "10059"  # a very small practice: its counts are at or below the disclosure threshold
+TINY = "10059"  # a very small practice: its counts (1-5) are at or below the disclosure threshold
 
 
 def practice_rows(seed: int = 7) -> pd.DataFrame:
@@ -31,7 +31,7 @@ def practice_rows(seed: int = 7) -> pd.DataFrame:
     codes = dict(zip(panel.units, sorted(PRACTICES), strict=True))
     panel = plant(rng, panel, {u: START for u, c in codes.items() if c in TREATED}, "step", EFFECT)
     f = panel.frame.assign(area_code=panel.frame["unit"].map(codes))
-    f.loc[f["area_code"] == TINY, "numerator"] = 3.0
+    f.loc[f["area_code"] == TINY, "numerator"] = rng.integers(1, 6, (f["area_code"] == TINY).sum()).astype(float)
     f.loc[f["area_code"] == TINY, "denominator"] = 150.0
     f["value"] = f["numerator"] / f["denominator"] * 1000
     f["cluster_id"] = f["area_code"].map(PRACTICES)
@@ -79,3 +79,15 @@ def build_warehouse(path: Path, seed: int = 7) -> Path:
     con.execute("INSERT INTO indicator_value BY NAME SELECT * FROM fixture_values")
     con.close()
     return path
+
+
+def registration_toml(slug: str = "pharmacy-pilot", start=START, method: str = "did", units=None,
+                      level: str = "practice", expected: str = "decrease") -> str:
+    units = units if units is not None else TREATED
+    lines = [f'id = "{slug}"', 'title = "Pharmacotherapy pilot"',
+             'what_changed = "Pharmacists took over medication reviews."', f'level = "{level}"']
+    for code in units:
+        lines += ["[[units]]", f'code = "{code}"', f"start = {start.isoformat()}"]
+    lines += ["[[outcomes]]", 'indicator_id = "emergency_admission_rate"', f'expected = "{expected}"',
+              "[plan]", f'method = "{method}"', "post_quarters = 8", "pre_quarters = 12"]
+    return "\n".join(lines) + "\n"

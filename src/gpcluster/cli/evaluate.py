@@ -95,7 +95,8 @@ def list_cmd() -> None:
     from gpcluster.store import open_store
 
     table = Table(title="Registered interventions")
-    for column in ("id", "title", "level", "units", "start", "method", "versions", "pre-registered"):
+    table.add_column("id", no_wrap=True)
+    for column in ("title", "level", "units", "start", "method", "versions", "pre-registered"):
         table.add_column(column)
     with open_store().session() as session:
         for r in registry.list_registered(session):

@@ -76,6 +76,15 @@ def _fit(frame: pd.DataFrame, regressors: list[str], counts: bool, groups: np.nd
     X = pd.concat([frame[regressors].astype(float), pd.Series(1.0, index=frame.index, name="const"), units,
                    periods], axis=1)
     cov = {"groups": groups}
+    try:
+        return _fit_model(frame, X, counts, cov)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        raise UserError(f"the fixed-effects model could not be fitted: {exc}") from exc
+
+
+def _fit_model(frame: pd.DataFrame, X: pd.DataFrame, counts: bool, cov: dict):
+    import statsmodels.api as sm
+
     if counts:
         model = sm.GLM(frame["numerator"].to_numpy(dtype=float), X, family=sm.families.Poisson(),
                        offset=np.log(frame["denominator"].to_numpy(dtype=float)))

@@ -98,7 +98,10 @@ def interrupted_time_series(panel: Panel, treated: list[str], start: date, post_
     if n_post < 1:
         raise UserError("no quarters after the start yet: nothing to evaluate")
     counts = panel.outcome.counts
-    fit, X, hs, lags = segmented_fit(series, start, counts, maxlags)
+    try:
+        fit, X, hs, lags = segmented_fit(series, start, counts, maxlags)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        raise UserError(f"the segmented regression could not be fitted to {panel.outcome.title}: {exc}") from exc
     window = min(post_quarters, n_post)
     c = window_contrast(X.columns, window)
     beta = np.asarray(fit.params)

@@ -12,7 +12,8 @@ Analytic standard errors for the planned estimate:
 
 * difference-in-differences (and, approximately, staggered adoption and synthetic control): the change
   from the mean before to the mean after, a' R a sigma^2 (1/n_treated + 1/n_comparison) with
-  a = (-1/pre, ..., +1/post) and R the correlation matrix above;
+  a = (-1/pre, ..., +1/post) and R the correlation matrix above, times the design effect 1 + cv^2 of
+  unit sizes (the Poisson estimator weights larger units more);
 * interrupted time series: the sandwich (X'X)^-1 X' S X (X'X)^-1 of the segmented-regression contrast,
   S the AR(1) covariance of the combined treated series (its own sigma and rho).
 
@@ -119,10 +120,20 @@ def series_variation(series: pd.DataFrame, counts: bool) -> Variation:
     return Variation(sigma, float(np.clip(rho, -0.95, 0.95)), 1, t)
 
 
-def did_standard_error(variation: Variation, n_treated: int, n_comparison: int, pre: int, post: int) -> float:
+def did_standard_error(variation: Variation, n_treated: int, n_comparison: int, pre: int, post: int,
+                       design_effect: float = 1.0) -> float:
+    """`design_effect`: 1 + cv^2 of the units' sizes, since the Poisson estimator weights units by size."""
     a = np.r_[np.full(pre, -1.0 / pre), np.full(post, 1.0 / post)]
     per_unit = variation.sigma**2 * float(a @ variation.correlation(pre + post) @ a)
-    return math.sqrt(per_unit * (1 / n_treated + 1 / n_comparison))
+    return math.sqrt(per_unit * design_effect * (1 / n_treated + 1 / n_comparison))
+
+
+def size_design_effect(panel: Panel) -> float:
+    """1 + squared coefficient of variation of the units' mean denominators (1 for non-count outcomes)."""
+    if not panel.outcome.counts or "denominator" not in panel.frame:
+        return 1.0
+    sizes = panel.frame.groupby("unit")["denominator"].mean().to_numpy(dtype=float)
+    return float(1 + (sizes.std() / sizes.mean()) ** 2) if len(sizes) > 1 and sizes.mean() > 0 else 1.0
 
 
 def its_standard_error(variation: Variation, pre: int, post: int, start: date = date(2020, 1, 1)) -> float:
@@ -168,7 +179,8 @@ def plan_power(panel: Panel, method: str, treated: list[str], start: date, post_
             n_comparison = {"did": 4 * len(treated_here)}.get(method, others)
         n_comparison = max(1, min(n_comparison, others))
         variation = unit_variation(history)
-        se = did_standard_error(variation, len(treated_here), n_comparison, pre, post_quarters)
+        se = did_standard_error(variation, len(treated_here), n_comparison, pre, post_quarters,
+                                size_design_effect(history))
         df = len(treated_here) + n_comparison - 1
     mde = minimum_detectable_effect(se, max(df, 1), alpha, power)
     result = PowerResult(method, len(treated_here), n_comparison, pre, post_quarters, se, mde, panel.outcome.counts,

@@ -137,7 +137,7 @@ def _download(request: Request, viewer: Viewer, slug: str, kind: str) -> Respons
     found, views = _views(request, viewer, slug)
     if found is None or not viewer.can(DOWNLOAD) or not views:
         return page(request, "error.html", status_code=404, title="Not found", message="No such download.")
-    registered, _ = found
+    registered, label = found
     synthetic = request.app.state.services.data.synthetic
     request.app.state.services.audit("export", viewer, target=f"intervention:{slug}", detail=kind,
                                      ip=client_ip(request))
@@ -145,7 +145,7 @@ def _download(request: Request, viewer: Viewer, slug: str, kind: str) -> Respons
         body = csv_bytes(estimates_frame(registered, views), synthetic)
         media = "text/csv; charset=utf-8"
     else:
-        body = render_report_html(registered, views, synthetic).encode("utf-8")
+        body = render_report_html(registered, views, synthetic, label).encode("utf-8")
         media = "text/html; charset=utf-8"
     return Response(body, media_type=media,
                     headers={"Content-Disposition": f'attachment; filename="gpcluster-evaluation-{slug}.{kind}"'})
@@ -161,13 +161,15 @@ def report_html(request: Request, slug: str, viewer: Viewer = Depends(require_ev
     return _download(request, viewer, slug, "html")
 
 
-def render_report_html(registered, views, synthetic: bool) -> str:
-    """A self-contained HTML report (styles, Vega scripts and chart specs inline; opens with no network)."""
+def render_report_html(registered, views, synthetic: bool, label=str) -> str:
+    """A self-contained HTML report (styles, Vega scripts and chart specs inline; opens with no network).
+    `label` names units for the reader (codes by default; the web passes its scoped labeller)."""
     static = files("gpcluster.web") / "static"
     scripts = "\n".join((static / "vendor" / name).read_text(encoding="utf-8")
                         for name in ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js"))
     scripts += "\n" + (static / "charts.js").read_text(encoding="utf-8")
     return templates.get_template("evaluation_report.html").render(
         registered=registered, registration=registered.planned.registration, views=views, synthetic=synthetic,
+        label=label,
         css=Markup((static / "app.css").read_text(encoding="utf-8")),
         scripts=Markup(scripts.replace("</script", "<\\/script")))
