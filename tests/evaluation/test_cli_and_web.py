@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from gpcluster.cli import app as cli_app
-
 from warehouse import EFFECT, PRACTICES, TINY, TREATED, registration_toml
 
 PASSWORD = "correct horse battery staple"

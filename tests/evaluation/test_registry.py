@@ -12,7 +12,6 @@ from gpcluster.errors import UserError, ValidationFailed
 from gpcluster.evaluation import registry
 from gpcluster.store import audit
 from gpcluster.store.models import InterventionVersion
-
 from warehouse import START  # noqa: I001
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from gpcluster.evaluation.panel import Outcome
 from gpcluster.evaluation.report import release_series
-from gpcluster.evaluation.result import EvaluationResult, Effect
+from gpcluster.evaluation.result import Effect, EvaluationResult
 from gpcluster.evaluation.sentences import effect_sentence, expectation_sentence, percent
 from gpcluster.exports import IndicatorRule
 from gpcluster.indicators.definition import Disclosure

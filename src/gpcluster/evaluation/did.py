@@ -24,7 +24,7 @@ from scipy import stats
 
 from gpcluster.errors import UserError
 from gpcluster.evaluation.panel import Panel, aggregate, quarter_index
-from gpcluster.evaluation.result import Diagnostic, EvaluationResult, Effect
+from gpcluster.evaluation.result import Diagnostic, Effect, EvaluationResult
 
 DEFAULT_MATCHES = 4
 MIN_PRE_QUARTERS = 4
@@ -60,7 +60,7 @@ def match_comparison(panel: Panel, treated: list[str], start: date, matches: int
     for unit in sorted(set(treated) & set(features.index)):
         if pool.empty:
             break
-        distance = np.sqrt((((pool - features.loc[unit] / scale) ** 2).sum(axis=1)))
+        distance = np.sqrt(((pool - features.loc[unit] / scale) ** 2).sum(axis=1))
         nearest = list(distance.sort_values(kind="stable").index[:matches])
         chosen += nearest
         pool = pool.drop(index=nearest)
@@ -69,7 +69,6 @@ def match_comparison(panel: Panel, treated: list[str], start: date, matches: int
 
 def _fit(frame: pd.DataFrame, regressors: list[str], counts: bool, groups: np.ndarray):
     """Two-way fixed-effects fit with cluster-robust covariance. Returns the statsmodels results."""
-    import statsmodels.api as sm
 
     units = pd.get_dummies(frame["unit"], prefix="u", drop_first=True, dtype=float)
     periods = pd.get_dummies(frame["period"].astype(str), prefix="t", drop_first=True, dtype=float)

@@ -22,7 +22,7 @@ from scipy import stats
 
 from gpcluster.errors import UserError
 from gpcluster.evaluation.panel import Panel, aggregate, quarter_index
-from gpcluster.evaluation.result import Diagnostic, EvaluationResult, Effect
+from gpcluster.evaluation.result import Diagnostic, Effect, EvaluationResult
 
 MIN_PRE_QUARTERS = 6
 SEASONAL_MIN_PRE = 8  # quarter-of-year terms need two years before the start
@@ -147,7 +147,7 @@ def _diagnostics(fit, counts: bool, n_pre: int, lags: int, X: pd.DataFrame) -> t
     out = [Diagnostic("Durbin-Watson", dw, "Near 2 means little autocorrelation left in the residuals; below 1.5 "
                       "suggests positive autocorrelation (the Newey-West errors allow for it, imperfectly in "
                       "short series).", 1.5 <= dw <= 2.5),
-           Diagnostic("Ljung-Box p (lag %d)" % lb_lags, lb, "A small p-value means the residuals are autocorrelated.",
+           Diagnostic(f"Ljung-Box p (lag {lb_lags})", lb, "A small p-value means the residuals are autocorrelated.",
                       None if np.isnan(lb) else lb >= 0.05),
            Diagnostic("Newey-West lags", float(lags), "Autocorrelation allowed for in the standard errors.", None),
            Diagnostic("Quarters before the start", float(n_pre), "At least 8 give a trend and seasonality to project; "

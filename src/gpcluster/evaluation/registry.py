@@ -24,7 +24,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from gpcluster.errors import Problem, UserError, ValidationFailed
-from gpcluster.evaluation.result import METHODS, EvaluationResult
+from gpcluster.evaluation.result import EvaluationResult
 from gpcluster.store import audit
 from gpcluster.store.models import EvaluationRun, Intervention, InterventionVersion, User, utcnow
 

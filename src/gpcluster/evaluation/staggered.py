@@ -23,7 +23,7 @@ from scipy import stats
 
 from gpcluster.errors import UserError
 from gpcluster.evaluation.panel import Panel, aggregate, quarter_index
-from gpcluster.evaluation.result import Diagnostic, EvaluationResult, Effect
+from gpcluster.evaluation.result import Diagnostic, Effect, EvaluationResult
 
 BOOTSTRAP_ITERATIONS = 999
 

@@ -29,7 +29,7 @@ from scipy.optimize import minimize
 
 from gpcluster.errors import UserError
 from gpcluster.evaluation.panel import Panel, quarter_index
-from gpcluster.evaluation.result import Diagnostic, EvaluationResult, Effect
+from gpcluster.evaluation.result import Diagnostic, Effect, EvaluationResult
 
 MAX_DONORS = 40
 MIN_PRE_QUARTERS = 6
