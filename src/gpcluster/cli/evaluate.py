@@ -30,6 +30,19 @@ def _user(session, username: str | None):
     return user
 
 
+def _resolved(path: Path):
+    """The registration in `path`, checked against the warehouse, with its units' areas filled in."""
+    from gpcluster.evaluation import registry, run
+    from gpcluster.warehouse import open_warehouse
+
+    registration = registry.load_registration(path)
+    con = open_warehouse(read_only=True)
+    try:
+        return run.resolve(con, registration)
+    finally:
+        con.close()
+
+
 def _print_registered(registered) -> None:
     reg = registered.planned.registration
     console.print(f"[bold]{escape(reg.title)}[/] ({registered.slug}), version {registered.planned.number} of "
@@ -49,16 +62,10 @@ def register_cmd(
     by: str = typer.Option("", "--by", help=BY_HELP),
 ) -> None:
     """Register an intervention: checked against the warehouse, timestamped and locked."""
-    from gpcluster.evaluation import registry, run
+    from gpcluster.evaluation import registry
     from gpcluster.store import open_store
-    from gpcluster.warehouse import open_warehouse
 
-    registration = registry.load_registration(path)
-    con = open_warehouse(read_only=True)
-    try:
-        registration = run.resolve(con, registration)
-    finally:
-        con.close()
+    registration = _resolved(path)
     with open_store().session() as session:
         registered = registry.register(session, registration, _user(session, by))
     _print_registered(registered)
@@ -73,16 +80,10 @@ def amend_cmd(
     by: str = typer.Option("", "--by", help=BY_HELP),
 ) -> None:
     """Register a new version. After the start date a reason is required and the change is shown as an amendment."""
-    from gpcluster.evaluation import registry, run
+    from gpcluster.evaluation import registry
     from gpcluster.store import open_store
-    from gpcluster.warehouse import open_warehouse
 
-    registration = registry.load_registration(path)
-    con = open_warehouse(read_only=True)
-    try:
-        registration = run.resolve(con, registration)
-    finally:
-        con.close()
+    registration = _resolved(path)
     with open_store().session() as session:
         registered = registry.amend(session, intervention_id, registration, reason, _user(session, by))
     _print_registered(registered)

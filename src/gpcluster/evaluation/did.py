@@ -106,12 +106,7 @@ def difference_in_differences(panel: Panel, treated: list[str], start: date, pos
     (e.g. those in another intervention on the same indicator); `cluster_on`: a panel column giving the
     unit of assignment when it is above the unit (e.g. 'group' for HSCP-wide changes)."""
     began = time.perf_counter()
-    h_all = quarter_index(panel.periods, start)
-    keep = [p for p, q in zip(panel.periods, h_all, strict=True)
-            if q < post_quarters and (pre_quarters is None or q >= -pre_quarters)]
-    if not keep:
-        raise UserError("no quarters in the analysis window")
-    windowed = panel.window(keep[0], keep[-1])
+    windowed = panel.around(start, post_quarters, pre_quarters)
     complete = set(windowed.complete_units())
     treated = sorted(set(treated) & complete)
     if not treated:

@@ -81,11 +81,7 @@ def interrupted_time_series(panel: Panel, treated: list[str], start: date, post_
                             level: float = 0.95) -> EvaluationResult:
     """Segmented regression on the treated units' combined series (see module docstring)."""
     began = time.perf_counter()
-    periods = panel.periods
-    h = quarter_index(periods, start)
-    keep = [p for p, q in zip(periods, h, strict=True)
-            if q < post_quarters and (pre_quarters is None or q >= -pre_quarters)]
-    windowed = panel.window(keep[0], keep[-1]) if keep else panel
+    windowed = panel.around(start, post_quarters, pre_quarters)
     units = sorted(set(treated) & set(windowed.complete_units()))
     if not units:
         raise UserError(f"none of the treated units has {panel.outcome.title} for every quarter of the analysis")

@@ -75,6 +75,15 @@ class Panel:
             mask &= (f["period"] <= last).to_numpy()
         return Panel(self.outcome, self.level, f[mask].copy(), self.names)
 
+    def around(self, start: date, post_quarters: int, pre_quarters: int | None) -> Panel:
+        """The analysis window: up to `pre_quarters` before the start (all if None) and `post_quarters` from it."""
+        h = quarter_index(self.periods, start)
+        keep = [p for p, q in zip(self.periods, h, strict=True)
+                if q < post_quarters and (pre_quarters is None or q >= -pre_quarters)]
+        if not keep:
+            raise UserError("no quarters with data in the analysis window")
+        return self.window(keep[0], keep[-1])
+
     def complete_units(self) -> list[str]:
         """Units with a usable value in every period of the panel (methods need balanced panels)."""
         f = self.frame

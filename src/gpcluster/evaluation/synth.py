@@ -68,12 +68,7 @@ def synthetic_control(panel: Panel, treated: str, start: date, post_quarters: in
                       level: float = 0.95) -> EvaluationResult:
     """Synthetic control with placebo-in-space inference for one treated unit (see module docstring)."""
     began = time.perf_counter()
-    h_all = quarter_index(panel.periods, start)
-    keep = [p for p, q in zip(panel.periods, h_all, strict=True)
-            if q < post_quarters and (pre_quarters is None or q >= -pre_quarters)]
-    if not keep:
-        raise UserError("no quarters in the analysis window")
-    windowed = panel.window(keep[0], keep[-1])
+    windowed = panel.around(start, post_quarters, pre_quarters)
     complete = set(windowed.complete_units())
     if treated not in complete:
         raise UserError(f"{treated} does not have {panel.outcome.title} for every quarter of the analysis")
