@@ -20,6 +20,16 @@ store_url, migrated_sqlite, store, clock = (_store_fixtures.store_url, _store_fi
                                             _store_fixtures.store, _store_fixtures.clock)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_blas_thread():
+    """OpenBLAS's threaded SVD on these small design matrices is ~50x slower than one thread on a 2-core
+    machine; the evaluation tests fit hundreds of models."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 @pytest.fixture(scope="session")
 def evaluation_warehouse(tmp_path_factory) -> Path:
     return build_warehouse(tmp_path_factory.mktemp("evaluation") / "warehouse.duckdb")
