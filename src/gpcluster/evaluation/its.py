@@ -156,6 +156,11 @@ def _diagnostics(fit, counts: bool, n_pre: int, lags: int, X: pd.DataFrame) -> t
     caveats = ["Interrupted time series has no comparison group: anything else that changed at the same time "
                "(national policy, coding, a pandemic) would be attributed to the intervention.",
                "The counterfactual assumes the trend and seasonal pattern before the start would have continued."]
+    if len(resid) < 40:
+        caveats.append(f"With {len(resid)} quarters, Newey-West intervals are too narrow when the series is "
+                       "autocorrelated (95% intervals covered the truth about 80% of the time in gpcluster's "
+                       "benchmark, as Turner et al. 2021 found): prefer difference-in-differences or a synthetic "
+                       "control where comparison units exist.")
     if "season_q2" not in X.columns:
         caveats.append("Fewer than 8 quarters before the start: no seasonal terms were fitted.")
     return out, caveats

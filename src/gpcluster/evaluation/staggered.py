@@ -3,8 +3,9 @@
 sign; Goodman-Bacon 2021). Instead, Callaway and Sant'Anna (2021): each cohort (units starting in the
 same quarter) is compared with never-treated units, ATT(g, t) by cohort and quarter, aggregated by
 quarters since the start. Computed with `moderndid` (a port of the R `did` package): outcome
-regression, analytic influence-function standard errors, or the multiplier bootstrap when the unit
-of assignment is above the unit of analysis.
+regression, analytic influence-function standard errors (or the multiplier bootstrap when the unit
+of assignment is above the unit of analysis) with a t reference distribution on (fewer of treated and
+never-treated units) - 1 degrees of freedom.
 
 The outcome is the log rate for count indicators (effects are rate ratios) or the value otherwise.
 The reported effect is the mean of the event-time effects over the first `post_quarters` quarters,
@@ -81,8 +82,13 @@ def staggered_adoption(panel: Panel, starts: dict[str, date], post_quarters: int
                                   random_state=random_state,
                                   clustervars=["id", cluster_on] if boot else None)
     estimate, se = float(dynamic.overall_att), float(dynamic.overall_se)
-    z = stats.norm.ppf(0.5 + level / 2)
-    p = float(2 * stats.norm.sf(abs(estimate / se))) if se > 0 else float("nan")
+    # The analytic errors are large-sample; with a handful of treated units (6 HSCPs) normal intervals
+    # rejected a true null 15% of the time in the benchmark. A t reference on (fewer of treated and
+    # never-treated units) - 1 degrees of freedom, as for clustered errors with few clusters.
+    n_used = int(frame.loc[frame["g"].isin(usable)].drop_duplicates("unit").shape[0])
+    df = max(min(n_used, len(never)) - 1, 1)
+    z = stats.t.ppf(0.5 + level / 2, df)
+    p = float(2 * stats.t.sf(abs(estimate / se), df)) if se > 0 else float("nan")
     counts = panel.outcome.counts
     effect = Effect("log_ratio" if counts else "difference", estimate, estimate - z * se, estimate + z * se,
                     se, p, level)
@@ -91,7 +97,7 @@ def staggered_adoption(panel: Panel, starts: dict[str, date], post_quarters: int
                           "se": np.asarray(dynamic.se_by_event, dtype=float)})
     study["lower"] = study["estimate"] - z * study["se"]
     study["upper"] = study["estimate"] + z * study["se"]
-    pre_trend_p = _pre_trend_p(dynamic, study)
+    pre_trend_p = _pre_trend_p(dynamic, study, df)
     series = _event_time_series(balanced, frame, study, counts)
     first_start = min(starts[u] for u in treated)
     n_pre = int((quarter_index(balanced.periods, first_start) < 0).sum())
@@ -115,11 +121,12 @@ def staggered_adoption(panel: Panel, starts: dict[str, date], post_quarters: int
         diagnostics=diagnostics, caveats=caveats,
         details={"cohorts": {str(balanced.periods[g - 1]): int((frame.drop_duplicates("unit")["g"] == g).sum())
                              for g in cohorts},
-                 "pre_trend_p": pre_trend_p, "bootstrap": boot, "estimator": "Callaway and Sant'Anna (moderndid)"},
+                 "pre_trend_p": pre_trend_p, "bootstrap": boot, "df": df,
+                 "estimator": "Callaway and Sant'Anna (moderndid)"},
         seconds=time.perf_counter() - began)
 
 
-def _pre_trend_p(dynamic, study: pd.DataFrame) -> float | None:
+def _pre_trend_p(dynamic, study: pd.DataFrame, df: int) -> float | None:
     """p-value that the mean of the pre-start event-time estimates is zero.
 
     With a varying base period each pre-start estimate is a one-quarter change, so a differential linear
@@ -133,7 +140,7 @@ def _pre_trend_p(dynamic, study: pd.DataFrame) -> float | None:
     c = np.where(pre, 1.0 / pre.sum(), 0.0)
     se = float(np.sqrt(c @ (influence.T @ influence) @ c) / n)
     mean = float(c @ study["estimate"].to_numpy())
-    return float(2 * stats.norm.sf(abs(mean / se))) if se > 0 else None
+    return float(2 * stats.t.sf(abs(mean / se), df)) if se > 0 else None
 
 
 def _event_time_series(panel: Panel, frame: pd.DataFrame, study: pd.DataFrame, counts: bool) -> pd.DataFrame:
