@@ -230,6 +230,8 @@ def test_synthetic_control_weights_equal_pysyncon_solver():
 
 
 def test_synthetic_control_interval_is_the_placebo_test_inverted():
+    from gpcluster.evaluation.synth import PlaceboTest
+
     rng = np.random.default_rng(9)
     panel, _ = simulate_panel(rng, 25 * 6, 28)
     cluster = {u: f"C{i // 6:02d}" for i, u in enumerate(panel.units)}
@@ -239,11 +241,18 @@ def test_synthetic_control_interval_is_the_placebo_test_inverted():
     rmspe = result.details["pre_rmspe"]
     assert rmspe == pytest.approx(float(np.sqrt((gap.loc[:-1] ** 2).mean())))
     assert result.effect.estimate == pytest.approx(float(gap.loc[0:].mean()))
-    stats = sorted((abs(np.mean(np.array(g)[-8:])) / np.sqrt(np.mean(np.array(g)[:-8] ** 2))
-                    for g in result.details["placebo_gaps"]), reverse=True)
-    bound = stats[0] * rmspe  # 24 placebos: the largest placebo statistic bounds a 95% interval
-    assert result.effect.lower == pytest.approx(result.effect.estimate - bound)
-    assert result.effect.upper == pytest.approx(result.effect.estimate + bound)
+    gaps = np.array(result.details["placebo_gaps"])
+    test = PlaceboTest(result.effect.estimate, rmspe, gaps[:, -8:].mean(axis=1),
+                       np.array(result.details["placebo_rmspe"]), np.array(result.details["placebo_treated_weight"]))
+    assert test.p_value(0.0) == pytest.approx(result.effect.p_value)
+    step = (result.effect.upper - result.effect.lower) / 1000
+    for edge, outward in ((result.effect.lower, -1), (result.effect.upper, 1)):
+        assert test.p_value(edge) > 0.05  # the interval's ends are not rejected
+        assert test.p_value(edge + outward * 3 * step) <= 0.05  # just beyond them is
+    # by hand at the estimate: nothing is more extreme than a zero gap, so p = 1
+    assert test.p_value(result.effect.estimate) == pytest.approx(
+        (1 + np.sum(np.abs(gaps[:, -8:].mean(axis=1) + test.weight * result.effect.estimate) / test.rmspe >= 0))
+        / (len(gaps) + 1))
 
 
 def test_synthetic_control_refuses_too_few_donors_for_the_interval():
