@@ -23,8 +23,6 @@ USERS = {"national": ("national", "scotland", None), "planner": ("hscp", "hscp",
 @pytest.fixture(scope="module")
 def evaluated(evaluation_warehouse, tmp_path_factory):
     """A store with two registered, evaluated interventions (run through the CLI), plus the users."""
-    import os
-
     from gpcluster import config
     from gpcluster.store import open_store
     from gpcluster.store.accounts import add_user
@@ -32,8 +30,9 @@ def evaluated(evaluation_warehouse, tmp_path_factory):
     home = tmp_path_factory.mktemp("eval-home")
     env = {"GPCLUSTER_HOME": str(home), "GPCLUSTER_WAREHOUSE": str(evaluation_warehouse),
            "GPCLUSTER_CONFIG": str(home / "none.toml")}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    patch = pytest.MonkeyPatch()
+    for name, value in env.items():
+        patch.setenv(name, value)
     config.clear_cache()
     runner = CliRunner()
     pilot = home / "pilot.toml"
@@ -58,11 +57,7 @@ def evaluated(evaluation_warehouse, tmp_path_factory):
             add_user(session, username, PASSWORD, role, level, code)
     yield {"home": home, "outputs": outputs, "store": store, "warehouse": evaluation_warehouse}
     store.close()
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    patch.undo()
     config.clear_cache()
 
 
@@ -164,4 +159,4 @@ def test_a_single_small_practice_never_shows_its_counts(web):
                                 re.S).group(1).replace("\\u003c", "<").replace("\\u003e", ">"))
     observed = [r for r in spec["data"]["values"] if r["series"] == "Observed"]
     assert observed == []  # every quarter's count (3) is at or below the threshold
-    assert "at or below the disclosure threshold are not shown" in page.text
+    assert "at or below the disclosure threshold, or that include a suppressed figure, are not shown" in page.text

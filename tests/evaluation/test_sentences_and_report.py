@@ -76,6 +76,19 @@ def test_small_combined_counts_are_hidden_and_counts_never_leave():
     assert released["fitted"].tolist() == [9.0, 8.0, 7.0]
 
 
+def test_a_combined_series_never_gives_back_a_figure_the_release_suppresses():
+    """Eight practices combined: if one practice's figure is suppressed in a quarter, the combined value
+    minus the other seven published ones would give it back, so that quarter is not shown."""
+    result = _result(-0.06, -0.1, -0.02)
+    result.series = pd.DataFrame({"period": [date(2021, 1, 1), date(2021, 4, 1)], "observed": [10.0, 11.0],
+                                  "fitted": [9.0, 8.0], "counterfactual": [9.0, 9.0], "numerator": [400.0, 420.0],
+                                  "units": [8, 8]})
+    rule = IndicatorRule("crude_rate", Disclosure(rule="suppress_small_counts", columns=["numerator"]), True)
+    released = release_series(result, rule, {("3", date(2021, 4, 1)), ("99", date(2021, 1, 1))})
+    assert released["observed"].tolist()[0] == 10.0  # practice 99 is not one of the eight
+    assert np.isnan(released["observed"].tolist()[1]) and released["suppressed"].tolist() == [False, True]
+
+
 def test_results_round_trip_through_json():
     result = _result(-0.06, -0.1, -0.02)
     result.series = pd.DataFrame({"period": [date(2021, 1, 1)], "observed": [float("nan")], "fitted": [1.0],

@@ -210,8 +210,9 @@ def report_cmd(
     """Export the latest results: a self-contained HTML report and/or a CSV of estimates (disclosure-controlled)."""
     from gpcluster.errors import UserError
     from gpcluster.evaluation import registry
-    from gpcluster.evaluation.report import estimates_frame, run_view
+    from gpcluster.evaluation.report import estimates_frame, run_view, suppressed_cells
     from gpcluster.exports import stored_rules, warehouse_is_synthetic
+    from gpcluster.indicators.suppression import current_pattern
     from gpcluster.store import open_store
     from gpcluster.warehouse import open_warehouse
     from gpcluster.web.evaluation import render_report_html
@@ -228,9 +229,11 @@ def report_cmd(
     try:
         rules = stored_rules(con)
         synthetic = warehouse_is_synthetic(con)
+        pattern = current_pattern(con)
     finally:
         con.close()
-    views = [run_view(registered, r.result, rules.get(r.result.outcome.indicator_id), run=r) for r in runs]
+    views = [run_view(registered, r.result, rules.get(r.result.outcome.indicator_id), run=r,
+                      suppressed=suppressed_cells(pattern, r.result.outcome.indicator_id)) for r in runs]
     if html is not None:
         html.write_text(render_report_html(registered, views, synthetic), encoding="utf-8")
         console.print(f"wrote {html}")

@@ -2,9 +2,11 @@
 sentences, charts, diagnostics, and a table of estimates for CSV export. Shared by the CLI report, the
 web page and its downloads.
 
-Disclosure: the observed series of a single practice (or a few) could reveal a small count, so each
-quarter's combined numerator goes through the indicator's own rule (gpcluster.exports.apply_disclosure);
-a suppressed quarter loses its observed value. Counts themselves never leave the server.
+Disclosure: the observed series of one practice (or a few combined) could reveal a small count, or give
+back a count the release suppresses (by subtracting the published figures of the other practices). A
+quarter's observed value is therefore hidden when its combined count is at or below the indicator's
+threshold (its own rule, gpcluster.stats.disclosure.primary_mask), or when any contributing unit's figure
+is in the release's suppression pattern (gpcluster.indicators.suppression). Counts never leave the server.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from gpcluster.evaluation import charts
 from gpcluster.evaluation.registry import Registered, StoredRun
 from gpcluster.evaluation.result import METHOD_NAMES, EvaluationResult
 from gpcluster.evaluation.sentences import effect_sentence, expectation_sentence, number, percent
-from gpcluster.exports import IndicatorRule, apply_disclosure
+from gpcluster.exports import IndicatorRule
+from gpcluster.indicators.suppression import settings as disclosure_settings
+from gpcluster.stats.disclosure import primary_mask
 
 ESTIMATE_COLUMNS = [
     "intervention_id", "title", "version_analysed", "preregistered", "amended_after_start", "indicator_id",
@@ -31,16 +35,43 @@ ESTIMATE_COLUMNS = [
 ]  # fmt: skip
 
 
-def release_series(result: EvaluationResult, rule: IndicatorRule | None) -> pd.DataFrame:
-    """The drawn series with small combined counts suppressed and the counts removed."""
+def suppressed_cells(pattern: pd.DataFrame, indicator_id: str) -> set[tuple[str, date]]:
+    """(area code, period) of an indicator's figures in the release's suppression pattern."""
+    if pattern is None or pattern.empty:
+        return set()
+    rows = pattern[pattern["indicator_id"] == indicator_id]
+    return {(a, pd.Timestamp(p).date()) for a, p in zip(rows["area_code"], rows["period"], strict=True)}
+
+
+def _contributors(result: EvaluationResult, row: dict) -> list[tuple[str, date]]:
+    if "period" in row:
+        return [(u, row["period"]) for u in result.treated]
+    starts = result.details.get("starts", {})  # staggered: quarters since each unit's own start
+    out = []
+    for unit, start in starts.items():
+        month = pd.Timestamp(start) + pd.DateOffset(months=3 * int(row["relative_quarter"]))
+        out.append((unit, month.date()))
+    return out
+
+
+def release_series(result: EvaluationResult, rule: IndicatorRule | None,
+                   suppressed: set[tuple[str, date]] = frozenset()) -> pd.DataFrame:
+    """The drawn series, safe to leave the server (see module docstring): counts removed, and the observed
+    value of any quarter whose combined count is small or which involves a suppressed figure blanked."""
     series = result.series.copy()
     if series.empty:
         return series
-    if rule is not None and "numerator" in series:
-        frame = series.assign(indicator_id=result.outcome.indicator_id, value=series["observed"])
-        released = apply_disclosure(frame, {result.outcome.indicator_id: rule})
-        series.loc[released["suppressed"].to_numpy(dtype=bool), "observed"] = np.nan
-        series["suppressed"] = released["suppressed"].to_numpy(dtype=bool)
+    hidden = np.zeros(len(series), dtype=bool)
+    if rule is not None and rule.disclosure.rule != "none" and "numerator" in series:
+        threshold, zeros = disclosure_settings()
+        limit = threshold if rule.disclosure.threshold is None else rule.disclosure.threshold
+        counts = series["numerator"].to_numpy(dtype=float)
+        hidden |= primary_mask(np.where(counts < 0, np.nan, counts), limit, zeros)
+    if suppressed:
+        hidden |= np.array([any(c in suppressed for c in _contributors(result, row))
+                            for row in series.to_dict("records")], dtype=bool)
+    series.loc[hidden, "observed"] = np.nan
+    series["suppressed"] = hidden
     return series.drop(columns=[c for c in ("numerator", "units") if c in series])
 
 
@@ -75,12 +106,13 @@ def effect_text(result: EvaluationResult) -> str:
 
 
 def run_view(registered: Registered, result: EvaluationResult, rule: IndicatorRule | None,
-             label: Callable[[str], str] = str, run: StoredRun | None = None) -> RunView:
+             label: Callable[[str], str] = str, run: StoredRun | None = None,
+             suppressed: set[tuple[str, date]] = frozenset()) -> RunView:
     registration = registered.planned.registration
     expected = next((o.expected for o in registration.outcomes if o.indicator_id == result.outcome.indicator_id),
                     "change")
     level = registration.plan.unit_level or registration.level
-    series = release_series(result, rule)
+    series = release_series(result, rule, suppressed)
     notes = []
     if not registered.preregistered:
         notes.append("Registered after the change had started: this is a retrospective evaluation, not a "
@@ -92,7 +124,8 @@ def run_view(registered: Registered, result: EvaluationResult, rule: IndicatorRu
     if not registered.intact:
         notes.append("INTEGRITY CHECK FAILED: a stored version no longer matches its fingerprint.")
     if series.get("suppressed", pd.Series(dtype=bool)).any():
-        notes.append("Quarters whose combined count is at or below the disclosure threshold are not shown.")
+        notes.append("Quarters whose combined count is at or below the disclosure threshold, or that include a "
+                     "suppressed figure, are not shown.")
     return RunView(
         indicator_id=result.outcome.indicator_id, indicator=result.outcome.title, method=result.method,
         method_name=METHOD_NAMES[result.method],

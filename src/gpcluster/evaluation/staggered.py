@@ -122,6 +122,7 @@ def staggered_adoption(panel: Panel, starts: dict[str, date], post_quarters: int
         details={"cohorts": {str(balanced.periods[g - 1]): int((frame.drop_duplicates("unit")["g"] == g).sum())
                              for g in cohorts},
                  "pre_trend_p": pre_trend_p, "bootstrap": boot, "df": df,
+                 "starts": {u: starts[u] for u in treated},
                  "estimator": "Callaway and Sant'Anna (moderndid)"},
         seconds=time.perf_counter() - began)
 

@@ -107,8 +107,11 @@ def _views(request: Request, viewer: Viewer, slug: str):
     codes = {c for r in runs for c in (*r.result.treated, *r.result.comparison)}
     codes |= {u.code for u in registered.planned.registration.units}
     label = _labeller(request, viewer, codes)
-    rules = request.app.state.services.data.rules
-    views = [run_view(registered, r.result, rules.get(r.result.outcome.indicator_id), label, r) for r in runs]
+    from gpcluster.evaluation.report import suppressed_cells
+
+    data = request.app.state.services.data
+    views = [run_view(registered, r.result, data.rules.get(r.result.outcome.indicator_id), label, r,
+                      suppressed_cells(data.suppression, r.result.outcome.indicator_id)) for r in runs]
     return (registered, label), views
 
 
