@@ -89,6 +89,11 @@ def test_html_report_is_self_contained(evaluated):
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", markup)  # nothing fetched from anywhere
     assert html.count("<script>") == 1
     assert "vegaEmbed" in html and '"$schema"' in html
+    from importlib.resources import files
+
+    web = files("gpcluster.web")
+    for name in re.findall(r'src="/static/([^"]+)"', (web / "templates" / "charts_scripts.html").read_text()):
+        assert (web / "static" / name).read_text(encoding="utf-8")[-200:] in html  # every chart script inlined
 
 
 def test_cli_help_lists_every_evaluate_command():

@@ -6,7 +6,7 @@ does not reshuffle the others and `planted_signals` agrees with the written file
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -22,7 +22,7 @@ from gpcluster.synthetic.geography import (
 )
 from gpcluster.synthetic.headcount import gp_headcount
 from gpcluster.synthetic.history import History, quarter_starts, simulate
-from gpcluster.synthetic.interventions import PLANS, plant_interventions, practice_frame
+from gpcluster.synthetic.interventions import PLANS, TRUTH_COLUMNS, plant_interventions, practice_frame
 from gpcluster.synthetic.places import HSCP_PROFILES
 from gpcluster.synthetic.populations import age_index, band_sex_cells, data_zone_populations
 from gpcluster.synthetic.practices import build_initial_practices
@@ -56,7 +56,8 @@ class SyntheticScotland:
     activity: pd.DataFrame
     reference_rates: pd.DataFrame
     signals: list[PlantedSignal]
-    interventions: pd.DataFrame  # truth table of the planted interventions (synthetic/interventions.py)
+    # truth table of the planted interventions (synthetic/interventions.py); empty for a scaled Scotland
+    interventions: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TRUTH_COLUMNS))
 
 
 def _streams(seed: int) -> dict[str, np.random.Generator]:

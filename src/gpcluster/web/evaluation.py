@@ -10,6 +10,7 @@ pseudonymised, and every drawn series passes the indicator's disclosure rule
 
 from __future__ import annotations
 
+import re
 from importlib.resources import files
 
 import pandas as pd
@@ -167,10 +168,11 @@ def report_html(request: Request, slug: str, viewer: Viewer = Depends(require_ev
 def render_report_html(registered, views, synthetic: bool, label=str) -> str:
     """A self-contained HTML report (styles, Vega scripts and chart specs inline; opens with no network).
     `label` names units for the reader (codes by default; the web passes its scoped labeller)."""
-    static = files("gpcluster.web") / "static"
-    scripts = "\n".join((static / "vendor" / name).read_text(encoding="utf-8")
-                        for name in ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js"))
-    scripts += "\n" + (static / "charts.js").read_text(encoding="utf-8")
+    web = files("gpcluster.web")
+    static = web / "static"
+    # the same scripts, in the same order, as every page with charts loads (templates/charts_scripts.html)
+    names = re.findall(r'src="/static/([^"]+)"', (web / "templates" / "charts_scripts.html").read_text(encoding="utf-8"))
+    scripts = "\n".join((static / name).read_text(encoding="utf-8") for name in names)
     return templates.get_template("evaluation_report.html").render(
         registered=registered, registration=registered.planned.registration, views=views, synthetic=synthetic,
         label=label,
