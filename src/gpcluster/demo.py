@@ -41,6 +41,7 @@ class DemoReport:
     roster_posts: int
     roster_wte: float
     accounts: list[DemoAccount] = field(default_factory=list)
+    evaluations: int = 0
 
 
 Step = Callable[[str], None]
@@ -74,7 +75,9 @@ def build_demo(seed: int | None = None, step: Step | None = None, scale: int = 1
         posts, wte = _import_roster(con, out_dir, seed)
         say("Creating demo accounts")
         accounts = _demo_accounts(con, seed)
-        report = DemoReport(summary(con), computed.rows, posts, wte, accounts)
+        say("Registering and evaluating the planted interventions")
+        evaluations = _register_interventions(con, seed)
+        report = DemoReport(summary(con), computed.rows, posts, wte, accounts, evaluations)
     return report
 
 
@@ -134,3 +137,48 @@ def _demo_accounts(con, seed: int) -> list[DemoAccount]:
             accounts.append(DemoAccount(username, role, level, code, name, password))
     store.engine.dispose()
     return accounts
+
+
+def _register_interventions(con, seed: int) -> int:
+    """Register the interventions planted in the synthetic activity (as if a quarter before each started:
+    the synthetic world's own register) and store their evaluations. Returns the number of results."""
+    from datetime import UTC, datetime, timedelta
+
+    from gpcluster.errors import UserError
+    from gpcluster.evaluation import registry, run
+    from gpcluster.store import open_store
+    from gpcluster.synthetic import build_scotland
+    from gpcluster.synthetic.interventions import registrations
+
+    store = open_store()
+    stored = 0
+    for content in registrations(build_scotland(seed).interventions):
+        units = []
+        for unit in content["units"]:
+            if "cluster_of_practice" in unit:
+                found = con.execute("SELECT cluster_id FROM practice_period WHERE practice_code = ? AND release_date = ?",
+                                    [unit["cluster_of_practice"], unit["start"]]).fetchone()
+                if found is None or found[0] is None:
+                    continue
+                unit = {"code": found[0], "start": unit["start"]}
+            units.append(unit)
+        registration = run.resolve(con, registry.registration_from_dict({**content, "units": units}, content["id"]))
+        registered_at = datetime.combine(registration.start - timedelta(days=91), datetime.min.time(), UTC)
+        with store.session() as session:
+            try:
+                registry.get(session, registration.id)
+            except UserError:
+                registry.register(session, registration, now=registered_at)
+    with store.session() as session:
+        everything = registry.list_registered(session)
+    through = run.data_through(con)
+    for registered in everything:
+        if registered.slug not in {c["id"] for c in registrations(build_scotland(seed).interventions)}:
+            continue
+        results = run.evaluate(con, registered, everything)
+        with store.session() as session:
+            for result in results:
+                registry.record_run(session, registered.slug, registered.planned.number, result, through)
+                stored += 1
+    store.engine.dispose()
+    return stored

@@ -11,8 +11,9 @@ from gpcluster import config
 from gpcluster.store import create_store_engine, migrate, open_store
 from gpcluster.store.models import Base
 
-TABLES = {"user_account", "audit_event", "login_attempt", "web_session"}
-HEAD = "0002"
+TABLES = {"user_account", "audit_event", "login_attempt", "web_session", "intervention", "intervention_version",
+          "evaluation_run"}
+HEAD = "0003"
 
 
 def test_upgrade_from_empty_creates_every_table_at_head(store_url):

@@ -18,6 +18,7 @@ CANDIDATES = {
     "indicator_id": list(INDICATORS),
     "name": ["cluster", "practice", "funnel", "deciles"],
     "fmt": ["csv", "xlsx"],
+    "slug": ["pharmacotherapy-pilot"],  # evaluations: none registered in this fixture, so never found
 }
 QUERY_VALUES = {
     "key": [*CLUSTERS, *PRACTICES, *INDICATORS],

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "gpcluster.cli.serve",
     "gpcluster.cli.plan",
     "gpcluster.cli.synthetic",
+    "gpcluster.cli.evaluate",
 ]
 
 app = typer.Typer(

@@ -1,21 +1,34 @@
-"""Tables of the operational store: user accounts, the audit log, sign-in sessions and login attempts
-(for throttling).
+"""Tables of the operational store: user accounts, the audit log, sign-in sessions, login attempts (for
+throttling) and the register of interventions with their evaluations.
 
 The schema itself is created by the Alembic migrations in store/migrations; these models must match them
 (tests/store checks that the migrated database and the models agree)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, func
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ROLES = ("national", "board", "hscp", "cluster", "practice", "analyst", "admin")
 SCOPE_LEVELS = ("scotland", "board", "hscp", "cluster", "practice")
 AUDIT_ACTIONS = ("login", "login_failed", "login_throttled", "logout", "view_practice", "view_cluster",
                  "export", "api", "user_added", "user_changed", "view_plan", "roster_import", "throttle_cleared",
-                 "sessions_ended")
+                 "sessions_ended", "intervention_registered", "intervention_amended", "evaluation_run",
+                 "view_evaluation")
 
 
 def utcnow() -> datetime:
@@ -110,3 +123,48 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class Intervention(Base):
+    """A registered change (gpcluster.evaluation.registry). Its content lives in versions, never edited."""
+
+    __tablename__ = "intervention"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class InterventionVersion(Base):
+    """One registered version: canonical JSON content and its SHA-256 fingerprint. Rows are append-only
+    (database triggers refuse UPDATE and DELETE; the ORM refuses them too)."""
+
+    __tablename__ = "intervention_version"
+    __table_args__ = (UniqueConstraint("intervention_id", "version", name="uq_intervention_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    intervention_id: Mapped[int] = mapped_column(ForeignKey("intervention.id"), nullable=False, index=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    registered_by: Mapped[str | None] = mapped_column(String(150))
+    start_date: Mapped[date] = mapped_column(Date, nullable=False)
+    after_start: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    content_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class EvaluationRun(Base):
+    """The result of one evaluation method on one outcome of one intervention version (JSON)."""
+
+    __tablename__ = "evaluation_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    intervention_id: Mapped[int] = mapped_column(ForeignKey("intervention.id"), nullable=False, index=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    indicator_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    method: Mapped[str] = mapped_column(String(20), nullable=False)
+    run_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    run_by: Mapped[str | None] = mapped_column(String(150))
+    data_through: Mapped[date | None] = mapped_column(Date)
+    result: Mapped[str] = mapped_column(Text, nullable=False)

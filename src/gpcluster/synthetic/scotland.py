@@ -6,7 +6,7 @@ does not reshuffle the others and `planted_signals` agrees with the written file
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -22,6 +22,7 @@ from gpcluster.synthetic.geography import (
 )
 from gpcluster.synthetic.headcount import gp_headcount
 from gpcluster.synthetic.history import History, quarter_starts, simulate
+from gpcluster.synthetic.interventions import PLANS, TRUTH_COLUMNS, plant_interventions, practice_frame
 from gpcluster.synthetic.places import HSCP_PROFILES
 from gpcluster.synthetic.populations import age_index, band_sex_cells, data_zone_populations
 from gpcluster.synthetic.practices import build_initial_practices
@@ -33,7 +34,8 @@ POPULATION_YEAR = 2021
 AGEING_PER_YEAR = 0.012  # drift of every practice's age index: Scotland's lists get older
 NEW_PRACTICE_YOUNGER = 0.3  # new practices (growth areas) register younger families
 SIGNAL_MIN_LIST = 4000
-STREAMS = ("geography", "dz_population", "practices", "history", "structure", "signals", "activity", "headcount")
+STREAMS = ("geography", "dz_population", "practices", "history", "structure", "signals", "activity", "headcount",
+           "interventions")
 URBAN_MIXES = {"city", "suburban", "urban"}
 
 
@@ -54,6 +56,8 @@ class SyntheticScotland:
     activity: pd.DataFrame
     reference_rates: pd.DataFrame
     signals: list[PlantedSignal]
+    # truth table of the planted interventions (synthetic/interventions.py); empty for a scaled Scotland
+    interventions: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TRUTH_COLUMNS))
 
 
 def _streams(seed: int) -> dict[str, np.random.Generator]:
@@ -101,6 +105,10 @@ def build_scotland(seed: int = DEFAULT_SEED, start: str = DEFAULT_START,
     urban = {p.code for p in HSCP_PROFILES if p.rurality in URBAN_MIXES}
     activity = simulate_activity(rng["activity"], cells, history.active, simd_quintile, ur8,
                                  table["hscp"].isin(urban).to_numpy(), codes, releases, signals)
+    untouched = eligible & ~np.isin(codes.astype(str), [s.practice_code for s in signals])
+    counts, interventions = plant_interventions(rng["interventions"], activity.counts, practice_frame(
+        codes, table["hscp"].to_numpy(), history.cluster_of, history.active, untouched), releases,
+        PLANS if plant_signals else ())
     last = history.active[:, -1]
     headcount = gp_headcount(rng["headcount"], table[last], history.list_size[last, -1],
                              simd_quintile[last], ur8[last])
@@ -108,7 +116,7 @@ def build_scotland(seed: int = DEFAULT_SEED, start: str = DEFAULT_START,
         seed=seed, data_zones=dz, simd=simd_table(dz), urban_rural=urban_rural_table(dz),
         data_zone_populations=data_zone_populations(rng["dz_population"], dz, POPULATION_YEAR),
         history=history, cells=cells, simd_quintile=simd_quintile, ur8=ur8, headcount=headcount,
-        activity=activity.counts, reference_rates=activity.reference_rates, signals=signals,
+        activity=counts, reference_rates=activity.reference_rates, signals=signals, interventions=interventions,
     )
 
 

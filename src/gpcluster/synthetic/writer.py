@@ -21,6 +21,7 @@ from gpcluster.synthetic.scotland import (
 )
 
 SYNTHETIC_MARKER = "SYNTHETIC"  # a file of this name sits beside every synthetic file set
+INTERVENTIONS_TRUTH = "interventions_truth.csv"  # planted interventions (gpcluster.synthetic.interventions)
 COUNTRY = "S92000003"
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 # Dates the current codes were enacted (boards and HSCPs re-coded in 2018 and 2019 boundary changes).
@@ -145,6 +146,7 @@ def write_synthetic_scotland(out_dir: Path, seed: int = DEFAULT_SEED, start: str
                                               out_dir / "reference_rates_synthetic.csv")))
     # the truth a signal method is measured against (not a data source: loaders skip it)
     _write(planted_table(s.signals), layouts.PLANTED_SIGNALS, out_dir / "planted_signals.csv")
+    s.interventions.to_csv(out_dir / INTERVENTIONS_TRUTH, index=False, lineterminator="\n")  # not loaded: the truth
     (out_dir / "README.txt").write_text(_readme(seed, start, quarters, scale), encoding="utf-8")
     (out_dir / SYNTHETIC_MARKER).write_text(f"gpcluster synthetic Scotland, seed {seed}\n", encoding="utf-8")
     return written

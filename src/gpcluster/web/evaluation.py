@@ -1,0 +1,180 @@
+"""Evaluation pages: the register of interventions and each one's results (sentence, chart, event study,
+diagnostics, caveats), with a self-contained HTML report and a CSV of estimates to download.
+
+Who sees what: evaluation is for analysts, national users, board and HSCP planners (and administrators)
+for changes touching their scope; a Cluster Quality Lead sees the evaluations of changes in their own
+cluster. Practice-level users have no evaluation pages. Practices outside the viewer's named scope are
+pseudonymised, and every drawn series passes the indicator's disclosure rule
+(gpcluster.evaluation.report.release_series).
+"""
+
+from __future__ import annotations
+
+import re
+from importlib.resources import files
+
+import pandas as pd
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+
+from gpcluster.errors import UserError
+from gpcluster.web.access import DOWNLOAD, Viewer, named_mask
+from gpcluster.web.auth import client_ip, require_viewer
+from gpcluster.web.release import Pseudonyms
+from gpcluster.web.render import page, templates
+
+EVALUATION_ROLES = ("analyst", "national", "board", "hscp", "admin", "cluster")
+
+
+def require_evaluator(viewer: Viewer = Depends(require_viewer)) -> Viewer:
+    if viewer.role not in EVALUATION_ROLES:
+        raise HTTPException(status_code=403, detail="Evaluations are for analysts, planners and Cluster Quality Leads.")
+    return viewer
+
+
+router = APIRouter(prefix="/evaluations", default_response_class=HTMLResponse,
+                   dependencies=[Depends(require_evaluator)])
+
+
+def may_view(viewer: Viewer, areas: dict[str, list[str]]) -> bool:
+    """True when the intervention touches the viewer's scope (a CQL: their own cluster)."""
+    level, code = viewer.scope_level, viewer.scope_code
+    if viewer.role not in EVALUATION_ROLES:
+        return False
+    if level == "scotland":
+        return True
+    key = {"board": "boards", "hscp": "hscps", "cluster": "clusters"}.get(level)
+    return key is not None and code in areas.get(key, [])
+
+
+def _store(request: Request):
+    return request.app.state.services.store
+
+
+def _visible(request: Request, viewer: Viewer):
+    from gpcluster.evaluation import registry
+
+    with _store(request).session() as session:
+        return [r for r in registry.list_registered(session) if may_view(viewer, r.planned.registration.areas)]
+
+
+def _labeller(request: Request, viewer: Viewer, codes: set[str]):
+    """Practice codes -> names within the viewer's named scope, pseudonyms outside it; other areas by name."""
+    data = request.app.state.services.data
+    practices = sorted(c for c in codes if c.isdigit())
+    names: dict[str, str] = {}
+    if practices:
+        rows = data.query(  # each practice's latest membership, as the indicator results record it
+            """SELECT v.area_code, coalesce(p.practice_name, v.area_code) AS practice_name, v.cluster_id,
+                      v.hscp_code, v.board_code, v.period
+               FROM indicator_value v LEFT JOIN practice p ON p.practice_code = v.area_code
+               WHERE v.level = 'practice' AND list_contains(?::VARCHAR[], v.area_code)
+               QUALIFY row_number() OVER (PARTITION BY v.area_code ORDER BY v.period DESC) = 1""",
+            [practices])
+        rows["period"] = [ts.date() for ts in pd.to_datetime(rows["period"])]
+        named = named_mask(viewer, rows)
+        pseudonyms = Pseudonyms()
+        hidden = rows[~named]
+        pseudonyms.assign(hidden["area_code"], pd.Series(range(len(hidden)), dtype=float))
+        for (_, row), ok in zip(rows.iterrows(), named, strict=True):
+            names[row["area_code"]] = (f"{row['practice_name']} ({row['area_code']})" if ok
+                                       else pseudonyms.label(row["area_code"]))
+    clusters = data.clusters
+    hscps = {c.hscp_code: c.hscp_name for c in clusters.values()}
+
+    def label(code: str) -> str:
+        if code in names:
+            return names[code]
+        if code in clusters:
+            return clusters[code].cluster_name
+        return hscps.get(code, code)
+
+    return label
+
+
+def _views(request: Request, viewer: Viewer, slug: str):
+    from gpcluster.evaluation import registry
+    from gpcluster.evaluation.report import run_view
+
+    with _store(request).session() as session:
+        try:
+            registered = registry.get(session, slug)
+        except UserError:
+            return None, []
+        runs = registry.latest_runs(session, slug)
+    if not may_view(viewer, registered.planned.registration.areas):
+        return None, []
+    codes = {c for r in runs for c in (*r.result.treated, *r.result.comparison)}
+    codes |= {u.code for u in registered.planned.registration.units}
+    label = _labeller(request, viewer, codes)
+    from gpcluster.evaluation.report import suppressed_cells
+
+    data = request.app.state.services.data
+    views = [run_view(registered, r.result, data.rules.get(r.result.outcome.indicator_id), label, r,
+                      suppressed_cells(data.suppression, r.result.outcome.indicator_id)) for r in runs]
+    return (registered, label), views
+
+
+@router.get("", summary="Registered interventions and their evaluations")
+def evaluation_list(request: Request, viewer: Viewer = Depends(require_evaluator)):
+    return page(request, "evaluations.html", title="Evaluations", interventions=_visible(request, viewer))
+
+
+@router.get("/{slug}", summary="One intervention's evaluation")
+def evaluation_page(request: Request, slug: str, viewer: Viewer = Depends(require_evaluator)):
+    found, views = _views(request, viewer, slug)
+    if found is None:
+        return page(request, "error.html", status_code=404, title="Not found",
+                    message="No evaluation with that name is available to you.")
+    registered, label = found
+    request.app.state.services.audit("view_evaluation", viewer, target=f"intervention:{slug}", ip=client_ip(request))
+    return page(request, "evaluation.html", title=registered.planned.registration.title, registered=registered,
+                registration=registered.planned.registration, views=views, label=label,
+                can_download=viewer.can(DOWNLOAD))
+
+
+def _download(request: Request, viewer: Viewer, slug: str, kind: str) -> Response:
+    from gpcluster.evaluation.report import estimates_frame
+    from gpcluster.web.serialise import csv_bytes
+
+    found, views = _views(request, viewer, slug)
+    if found is None or not viewer.can(DOWNLOAD) or not views:
+        return page(request, "error.html", status_code=404, title="Not found", message="No such download.")
+    registered, label = found
+    synthetic = request.app.state.services.data.synthetic
+    request.app.state.services.audit("export", viewer, target=f"intervention:{slug}", detail=kind,
+                                     ip=client_ip(request))
+    if kind == "csv":
+        body = csv_bytes(estimates_frame(registered, views), synthetic)
+        media = "text/csv; charset=utf-8"
+    else:
+        body = render_report_html(registered, views, synthetic, label).encode("utf-8")
+        media = "text/html; charset=utf-8"
+    return Response(body, media_type=media,
+                    headers={"Content-Disposition": f'attachment; filename="gpcluster-evaluation-{slug}.{kind}"'})
+
+
+@router.get("/{slug}/estimates.csv", summary="Download the estimates as CSV")
+def estimates_csv(request: Request, slug: str, viewer: Viewer = Depends(require_evaluator)):
+    return _download(request, viewer, slug, "csv")
+
+
+@router.get("/{slug}/report.html", summary="Download a self-contained HTML report")
+def report_html(request: Request, slug: str, viewer: Viewer = Depends(require_evaluator)):
+    return _download(request, viewer, slug, "html")
+
+
+def render_report_html(registered, views, synthetic: bool, label=str) -> str:
+    """A self-contained HTML report (styles, Vega scripts and chart specs inline; opens with no network).
+    `label` names units for the reader (codes by default; the web passes its scoped labeller)."""
+    web = files("gpcluster.web")
+    static = web / "static"
+    # the same scripts, in the same order, as every page with charts loads (templates/charts_scripts.html)
+    names = re.findall(r'src="/static/([^"]+)"', (web / "templates" / "charts_scripts.html").read_text(encoding="utf-8"))
+    scripts = "\n".join((static / name).read_text(encoding="utf-8") for name in names)
+    return templates.get_template("evaluation_report.html").render(
+        registered=registered, registration=registered.planned.registration, views=views, synthetic=synthetic,
+        label=label,
+        css=Markup((static / "app.css").read_text(encoding="utf-8")),
+        scripts=Markup(scripts.replace("</script", "<\\/script")))

@@ -1,0 +1,167 @@
+"""End to end on a warehouse built in code: register, check power, run and report from the command line; the
+web pages and downloads scoped by role, with practices outside scope pseudonymised and small counts hidden."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from gpcluster.cli import app as cli_app
+from warehouse import EFFECT, PRACTICES, TINY, TREATED, registration_toml
+
+PASSWORD = "correct horse battery staple"
+OWN_CLUSTER = PRACTICES[TREATED[0]]  # a CQL of the first treated cluster
+USERS = {"national": ("national", "scotland", None), "planner": ("hscp", "hscp", "S37000007"),
+         "elsewhere": ("hscp", "hscp", "S37000030"), "cql": ("cluster", "cluster", OWN_CLUSTER),
+         "pql": ("practice", "practice", TREATED[0])}
+
+
+@pytest.fixture(scope="module")
+def evaluated(evaluation_warehouse, tmp_path_factory):
+    """A store with two registered, evaluated interventions (run through the CLI), plus the users."""
+    from gpcluster import config
+    from gpcluster.store import open_store
+    from gpcluster.store.accounts import add_user
+
+    home = tmp_path_factory.mktemp("eval-home")
+    env = {"GPCLUSTER_HOME": str(home), "GPCLUSTER_WAREHOUSE": str(evaluation_warehouse),
+           "GPCLUSTER_CONFIG": str(home / "none.toml")}
+    patch = pytest.MonkeyPatch()
+    for name, value in env.items():
+        patch.setenv(name, value)
+    config.clear_cache()
+    runner = CliRunner()
+    pilot = home / "pilot.toml"
+    pilot.write_text(registration_toml(), encoding="utf-8")
+    tiny = home / "tiny.toml"
+    tiny.write_text(registration_toml("tiny-practice", method="its", units=[TINY]), encoding="utf-8")
+    outputs = {}
+    for name, args in [("register", ["evaluate", "register", str(pilot)]),
+                       ("register_tiny", ["evaluate", "register", str(tiny)]),
+                       ("power", ["evaluate", "power", "pharmacy-pilot"]),
+                       ("run", ["evaluate", "run", "pharmacy-pilot"]),
+                       ("run_tiny", ["evaluate", "run", "tiny-practice"]),
+                       ("list", ["evaluate", "list"]), ("show", ["evaluate", "show", "pharmacy-pilot"]),
+                       ("report", ["evaluate", "report", "pharmacy-pilot", "--html", str(home / "r.html"),
+                                   "--csv", str(home / "r.csv")])]:
+        result = runner.invoke(cli_app, args, catch_exceptions=False)
+        assert result.exit_code == 0, (name, result.output)
+        outputs[name] = result.output
+    store = open_store()
+    with store.session() as session:
+        for username, (role, level, code) in USERS.items():
+            add_user(session, username, PASSWORD, role, level, code)
+    yield {"home": home, "outputs": outputs, "store": store, "warehouse": evaluation_warehouse}
+    store.close()
+    patch.undo()
+    config.clear_cache()
+
+
+def test_cli_registers_runs_and_reports(evaluated):
+    out = evaluated["outputs"]
+    assert "Registered and locked" in out["register"]
+    assert "would probably not be detected" in out["power"]
+    assert "Emergency admissions per 1,000 patients fell by" in out["run"]
+    assert "pharmacy-pilot" in out["list"] and "tiny-practice" in out["list"]
+    csv = (evaluated["home"] / "r.csv").read_text(encoding="utf-8")
+    header, row = csv.splitlines()[:2]
+    assert header.startswith("synthetic,intervention_id,")
+    assert "pharmacy-pilot" in row and ",did," in row
+
+
+def test_cli_estimate_finds_the_planted_effect(evaluated):
+    import csv
+    import math
+
+    with open(evaluated["home"] / "r.csv", encoding="utf-8") as handle:
+        row = next(csv.DictReader(handle))
+    assert float(row["lower95"]) <= math.log(EFFECT) <= float(row["upper95"])
+
+
+def test_html_report_is_self_contained(evaluated):
+    html = (evaluated["home"] / "r.html").read_text(encoding="utf-8")
+    assert "SYNTHETIC DATA" in html and "fell by" in html
+    markup = re.sub(r"<script>.*?</script>", "", html, flags=re.S)  # the inlined libraries' own code aside
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", markup)  # nothing fetched from anywhere
+    assert html.count("<script>") == 1
+    assert "vegaEmbed" in html and '"$schema"' in html
+    from importlib.resources import files
+
+    web = files("gpcluster.web")
+    for name in re.findall(r'src="/static/([^"]+)"', (web / "templates" / "charts_scripts.html").read_text()):
+        assert (web / "static" / name).read_text(encoding="utf-8")[-200:] in html  # every chart script inlined
+
+
+def test_cli_help_lists_every_evaluate_command():
+    result = CliRunner().invoke(cli_app, ["evaluate", "--help"])
+    for command in ("register", "amend", "list", "show", "power", "run", "report"):
+        assert command in result.output
+
+
+@pytest.fixture(scope="module")
+def web(evaluated):
+    from gpcluster.web import create_app
+
+    return create_app(evaluated["warehouse"], store=evaluated["store"])
+
+
+def _client(web, username):
+    client = TestClient(web, base_url="http://testserver")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    response = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token,
+                                           "next": "/"}, follow_redirects=False)
+    assert response.status_code == 303
+    return client
+
+
+def test_national_user_sees_the_evaluation_with_sentence_chart_and_downloads(web):
+    client = _client(web, "national")
+    listing = client.get("/evaluations")
+    assert listing.status_code == 200 and "Pharmacotherapy pilot" in listing.text
+    page = client.get("/evaluations/pharmacy-pilot")
+    assert page.status_code == 200
+    assert "fell by" in page.text and "Pre-trend test p" in page.text and "series-1" in page.text
+    assert "Practice 10001 Surgery" in page.text  # national scope: practices by name
+    report = client.get("/evaluations/pharmacy-pilot/report.html")
+    assert report.status_code == 200 and "attachment" in report.headers["content-disposition"]
+    assert client.get("/evaluations/pharmacy-pilot/estimates.csv").text.startswith("synthetic,")
+
+
+def test_hscp_planner_sees_only_changes_in_their_hscp(web):
+    inside, outside = _client(web, "planner"), _client(web, "elsewhere")
+    assert "Pharmacotherapy pilot" in inside.get("/evaluations").text
+    assert "Pharmacotherapy pilot" not in outside.get("/evaluations").text
+    assert outside.get("/evaluations/pharmacy-pilot").status_code == 404
+    assert outside.get("/evaluations/pharmacy-pilot/estimates.csv").status_code == 404
+
+
+def test_cluster_lead_sees_their_cluster_with_other_practices_pseudonymised(web):
+    client = _client(web, "cql")
+    page = client.get("/evaluations/pharmacy-pilot")
+    assert page.status_code == 200
+    own = [c for c in TREATED if PRACTICES[c] == OWN_CLUSTER]
+    others = [c for c in PRACTICES if PRACTICES[c] != OWN_CLUSTER]
+    assert f"Practice {own[0]} Surgery" in page.text
+    assert not any(f"Practice {c} Surgery" in page.text or f"({c})" in page.text for c in others)
+    assert "Practice A" in page.text
+
+
+def test_practice_users_have_no_evaluation_pages(web):
+    client = _client(web, "pql")
+    assert client.get("/evaluations").status_code == 403
+    assert "/evaluations" not in client.get("/").text
+
+
+def test_a_single_small_practice_never_shows_its_counts(web):
+    client = _client(web, "national")
+    page = client.get("/evaluations/tiny-practice")
+    assert page.status_code == 200
+    spec = json.loads(re.search(r'<script type="application/json" id="series-1">(.*?)</script>', page.text,
+                                re.S).group(1).replace("\\u003c", "<").replace("\\u003e", ">"))
+    observed = [r for r in spec["data"]["values"] if r["series"] == "Observed"]
+    assert observed == []  # every quarter's count (3) is at or below the threshold
+    assert "at or below the disclosure threshold, or that include a suppressed figure, are not shown" in page.text
