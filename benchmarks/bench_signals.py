@@ -200,18 +200,28 @@ def main() -> int:
                     tally["new"]["null"].append(per_cluster(live, clusters))
                     tally["baseline"]["null"].append(per_cluster(base, clusters))
             print(f"seed {seed} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-    print(f"\nbench_signals: {args.seeds} seeds x (planted world + null world), top {args.shown} per cluster "
-          f"and quarter, {time.perf_counter() - started:.0f} s")
-    print(f"{'method':<10} {'recall (2 qtrs)':>16} {'top-N precision':>16} {'null: median':>13} {'mean':>6} "
-          f"{'p95':>5}   per cluster per quarter")
+            # The table so far, so that an interrupted run still leaves its figures behind.
+            report(tally, seed - args.first_seed + 1, args.shown, started, file=sys.stderr)
+    print()
+    report(tally, args.seeds, args.shown, started)
+    return 0
+
+
+def report(tally: dict, seeds: int, shown: int, started: float, file=sys.stdout) -> None:
+    def say(line: str) -> None:
+        print(line, file=file, flush=True)
+
+    say(f"bench_signals: {seeds} seeds x (planted world + null world), top {shown} per cluster "
+        f"and quarter, {time.perf_counter() - started:.0f} s")
+    say(f"{'method':<10} {'recall (2 qtrs)':>16} {'top-N precision':>16} {'null: median':>13} {'mean':>6} "
+        f"{'p95':>5}   per cluster per quarter")
     for method, t in tally.items():
         null = np.concatenate(t["null"]) if t["null"] else np.array([0])
         recall = t["hits"] / t["planted"] if t["planted"] else float("nan")
         precision = t["right"] / t["listed"] if t["listed"] else float("nan")
-        print(f"{method:<10} {recall:>9.3f} ({t['hits']}/{t['planted']}) {precision:>8.3f} ({t['right']}/"
-              f"{t['listed']}) {statistics.median(null):>8.1f} {null.mean():>9.2f} {np.percentile(null, 95):>5.0f}")
-    print("targets: recall >= 0.9 (planted effects >= 20%), top-N precision >= 0.8, null median <= 1")
-    return 0
+        say(f"{method:<10} {recall:>9.3f} ({t['hits']}/{t['planted']}) {precision:>8.3f} ({t['right']}/"
+            f"{t['listed']}) {statistics.median(null):>8.1f} {null.mean():>9.2f} {np.percentile(null, 95):>5.0f}")
+    say("targets: recall >= 0.9 (planted effects >= 20%), top-N precision >= 0.8, null median <= 1")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from gpcluster.evaluation.panel import Outcome, Panel, aggregate
 from gpcluster.evaluation.simulate import EMERGENCY_ADMISSIONS, group_units, plant, quarters, simulate_panel
 from gpcluster.evaluation.staggered import adoption_frame, staggered_adoption
 from gpcluster.evaluation.synth import simplex_weights, synthetic_control
+from gpcluster.stats import reml
 
 PERIODS = quarters(date(2016, 4, 1), 28)
 START = PERIODS[18]
@@ -34,23 +35,89 @@ def practices() -> Panel:
 
 # --- interrupted time series ---------------------------------------------------------------------------
 
-def test_its_equals_statsmodels_called_directly(practices):
-    result = interrupted_time_series(practices, practices.units[:6], START, post_quarters=8, pre_quarters=None)
-    series = aggregate(practices.window(last=PERIODS[25]), practices.units[:6])  # 8 quarters after the start
+def _treated_series(panel: Panel):
+    series = aggregate(panel.window(last=PERIODS[25]), panel.units[:6])  # 8 quarters after the start
     X, _ = design(series["period"], START, seasonal=True)
+    return series, X
+
+
+def test_its_equals_statsmodels_gls_at_the_fitted_error_correlation(practices):
+    result = interrupted_time_series(practices, practices.units[:6], START, post_quarters=8, pre_quarters=None)
+    series, X = _treated_series(practices)
+    d = result.details
+    assert d["error_model"] == "reml"
+    y = np.log(series["numerator"] / series["denominator"])
+    fit = sm.GLS(y.to_numpy(), X, sigma=reml.correlation(len(y), d["error_weight"], d["error_rho"])).fit()
+    c = window_contrast(X.columns, 8)
+    assert result.effect.estimate == pytest.approx(float(c @ fit.params), rel=1e-8)
+    assert result.effect.se == pytest.approx(float(np.sqrt(c @ fit.cov_params() @ c)), rel=1e-8)
+    assert d["coefficients"]["level_change"] == pytest.approx(fit.params["level_change"], rel=1e-8)
+    assert d["df"] == len(y) - X.shape[1] - 2
+
+
+def test_reml_criterion_is_the_likelihood_of_error_contrasts():
+    """Harville (1974): REML is the likelihood of K'y, K an orthonormal basis orthogonal to X. Written with
+    scipy's multivariate normal (sigma^2 profiled), it differs from ours by a constant across (w, rho)."""
+    from scipy import linalg, stats
+
+    rng = np.random.default_rng(4)
+    n = 30
+    X = np.column_stack([np.ones(n), np.arange(n), (np.arange(n) >= 20).astype(float)])
+    y = X @ [1.0, 0.02, -0.1] + rng.normal(0, 0.05, n)
+    K = linalg.null_space(X.T)
+    z = K.T @ y
+
+    def contrasts_loglik(w, rho):
+        S = K.T @ reml.correlation(n, w, rho) @ K
+        s2 = float(z @ np.linalg.solve(S, z)) / len(z)
+        return stats.multivariate_normal(np.zeros(len(z)), s2 * S).logpdf(z)
+
+    points = [(0.1, 0.3), (0.5, 0.5), (0.9, -0.4), (0.7, 0.9)]
+    ours = np.array([reml.restricted_loglik(y, X, w, r) for w, r in points])
+    theirs = np.array([contrasts_loglik(w, r) for w, r in points])
+    assert np.allclose(ours - ours[0], theirs - theirs[0], atol=1e-8)
+
+
+def test_reml_recovers_the_error_model_of_a_long_series():
+    rng = np.random.default_rng(5)
+    n, w, rho = 1200, 0.6, 0.7
+    ar = np.zeros(n)
+    ar[0] = rng.normal()
+    for t in range(1, n):
+        ar[t] = rho * ar[t - 1] + rng.normal(0, np.sqrt(1 - rho**2))
+    e = np.sqrt(w) * ar + np.sqrt(1 - w) * rng.normal(size=n)
+    X = np.column_stack([np.ones(n), np.arange(n) / n])
+    model = reml.fit(X @ [2.0, 1.0] + 0.1 * e, X)
+    assert model.weight == pytest.approx(w, abs=0.1)
+    assert model.rho == pytest.approx(rho, abs=0.08)
+    assert model.sigma2 == pytest.approx(0.01, rel=0.2)
+
+
+def _with_an_empty_quarter(panel: Panel) -> Panel:
+    f = panel.frame.copy()
+    f.loc[f["unit"].isin(panel.units[:6]) & (f["period"] == PERIODS[3]), "numerator"] = 0.0
+    f["value"] = f["numerator"] / f["denominator"] * panel.outcome.multiplier
+    return Panel(panel.outcome, panel.level, f, panel.names)
+
+
+def test_its_with_an_empty_quarter_equals_statsmodels_quasi_poisson(practices):
+    panel = _with_an_empty_quarter(practices)
+    result = interrupted_time_series(panel, panel.units[:6], START, post_quarters=8, pre_quarters=None)
+    series, X = _treated_series(panel)
     fit = sm.GLM(series["numerator"], X, family=sm.families.Poisson(), offset=np.log(series["denominator"])).fit(
         scale="X2", cov_type="HAC", cov_kwds={"maxlags": newey_west_lags(len(series)), "use_correction": True})
     c = window_contrast(X.columns, 8)
+    assert result.details["error_model"] == "hac"
     assert result.effect.estimate == pytest.approx(float(c @ fit.params), rel=1e-10)
     assert result.effect.se == pytest.approx(float(np.sqrt(c @ fit.cov_params() @ c)), rel=1e-10)
-    assert result.details["coefficients"]["level_change"] == pytest.approx(fit.params["level_change"], rel=1e-10)
+    assert any("no events" in caveat for caveat in result.caveats)
 
 
 def test_its_newey_west_errors_match_an_independent_sandwich(practices):
     """Bartlett-weighted score autocovariances around the Poisson information matrix, written out in numpy."""
-    result = interrupted_time_series(practices, practices.units[:6], START, post_quarters=8, pre_quarters=None)
-    series = aggregate(practices.window(last=PERIODS[25]), practices.units[:6])
-    X, _ = design(series["period"], START, seasonal=True)
+    panel = _with_an_empty_quarter(practices)
+    result = interrupted_time_series(panel, panel.units[:6], START, post_quarters=8, pre_quarters=None)
+    series, X = _treated_series(panel)
     Xa = X.to_numpy()
     beta = np.array(list(result.details["coefficients"].values()))
     mu = np.exp(Xa @ beta + np.log(series["denominator"].to_numpy()))

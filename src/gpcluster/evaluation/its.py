@@ -1,10 +1,16 @@
 """Interrupted time series by segmented regression (Lopez Bernal, Cummins and Gasparrini, IJE 2017):
 
-    log E[y_t] = log(n_t) + b0 + b1 t + b2 X_t + b3 (t - T0) X_t + quarter-of-year terms
+    log(y_t / n_t) = b0 + b1 t + b2 X_t + b3 (t - T0) X_t + quarter-of-year terms + e_t
 
-with X_t = 1 from the start quarter T0, fitted as a quasi-Poisson GLM (Pearson scale) with the
-denominator as offset for count indicators, or by least squares on the value otherwise; Newey-West
-(HAC) standard errors with statsmodels' small-sample correction and a t reference distribution.
+with X_t = 1 from the start quarter T0, on the log rate for count indicators (on the value otherwise).
+The errors e_t are an AR(1) process plus white noise (a rate that wanders, seen through sampling noise),
+fitted by REML (`gpcluster.stats.reml`), with t intervals on n - k - 2 degrees of freedom. Newey-West
+errors, used first, covered a planted effect 81% of the time and flagged 14-27% of null changes with
+20-28 quarters; REML with this error model covered it 93-95% of the time with 6% false positives on the
+benchmark's simulated practices.
+
+A count series with a zero quarter has no log rate: it is fitted as a quasi-Poisson GLM with the
+denominator as offset and Newey-West (HAC) errors, and says so in its caveats.
 
 The reported effect is the mean log rate ratio over the first `post_quarters` quarters,
 b2 + b3 * mean(h) for h = 0 .. post_quarters - 1, a linear contrast with an exact interval. The
@@ -14,6 +20,7 @@ counterfactual is the fitted model with the post-start terms set to zero.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -47,25 +54,50 @@ def design(periods, start: date, seasonal: bool) -> tuple[pd.DataFrame, np.ndarr
     return pd.DataFrame(columns), h
 
 
-def segmented_fit(series: pd.DataFrame, start: date, counts: bool, maxlags: int | None = None,
-                  seasonal: bool | None = None):
-    """Fit the segmented regression to one series (columns period, numerator, denominator, value).
-    Returns (statsmodels results, design, h, maxlags)."""
-    import statsmodels.api as sm
+@dataclass(frozen=True)
+class SegmentedFit:
+    params: np.ndarray
+    cov: np.ndarray
+    df: int
+    error_model: str  # "reml" (AR(1) plus noise) or "hac" (quasi-Poisson with Newey-West errors)
+    resid: np.ndarray  # whitened residuals (reml) or Pearson residuals (hac)
+    lag1_autocorrelation: float | None = None
+    error_weight: float | None = None  # share of the error variance in the AR(1) part (reml)
+    error_rho: float | None = None  # its AR(1) coefficient (reml)
+    hac_lags: int | None = None
+    overdispersion: float | None = None
 
+
+def segmented_fit(series: pd.DataFrame, start: date, counts: bool, maxlags: int | None = None,
+                  seasonal: bool | None = None) -> tuple[SegmentedFit, pd.DataFrame, np.ndarray]:
+    """Fit the segmented regression to one series (columns period, numerator, denominator, value).
+    Returns (fit, design, h)."""
     h_all = quarter_index(series["period"], start)
     pre = int((h_all < 0).sum())
     seasonal = pre >= SEASONAL_MIN_PRE if seasonal is None else seasonal
     X, h = design(series["period"], start, seasonal)
+    if counts and (series["numerator"].to_numpy(dtype=float) <= 0).any():
+        return _quasi_poisson_hac(series, X, maxlags), X, h
+    from gpcluster.stats import reml
+
+    y = (np.log(series["numerator"].to_numpy(dtype=float) / series["denominator"].to_numpy(dtype=float))
+         if counts else series["value"].to_numpy(dtype=float))
+    model = reml.fit(y, X.to_numpy())
+    return SegmentedFit(model.params, model.cov, model.df_resid, "reml", model.whitened_resid,
+                        lag1_autocorrelation=model.lag1_autocorrelation, error_weight=model.weight,
+                        error_rho=model.rho), X, h
+
+
+def _quasi_poisson_hac(series: pd.DataFrame, X: pd.DataFrame, maxlags: int | None) -> SegmentedFit:
+    import statsmodels.api as sm
+
     lags = newey_west_lags(len(series)) if maxlags is None else maxlags
-    cov = {"maxlags": lags, "use_correction": True}
-    if counts:
-        model = sm.GLM(series["numerator"].to_numpy(dtype=float), X, family=sm.families.Poisson(),
-                       offset=np.log(series["denominator"].to_numpy(dtype=float)))
-        fit = model.fit(scale="X2", cov_type="HAC", cov_kwds=cov)
-    else:
-        fit = sm.OLS(series["value"].to_numpy(dtype=float), X).fit(cov_type="HAC", cov_kwds=cov)
-    return fit, X, h, lags
+    model = sm.GLM(series["numerator"].to_numpy(dtype=float), X, family=sm.families.Poisson(),
+                   offset=np.log(series["denominator"].to_numpy(dtype=float)))
+    fitted = model.fit(scale="X2", cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True})
+    return SegmentedFit(np.asarray(fitted.params), np.asarray(fitted.cov_params()), len(series) - X.shape[1],
+                        "hac", np.asarray(fitted.resid_pearson), hac_lags=lags,
+                        overdispersion=float(fitted.pearson_chi2 / fitted.df_resid))
 
 
 def window_contrast(columns, post_quarters: int) -> np.ndarray:
@@ -95,16 +127,14 @@ def interrupted_time_series(panel: Panel, treated: list[str], start: date, post_
         raise UserError("no quarters after the start yet: nothing to evaluate")
     counts = panel.outcome.counts
     try:
-        fit, X, hs, lags = segmented_fit(series, start, counts, maxlags)
+        fit, X, hs = segmented_fit(series, start, counts, maxlags)
     except (ValueError, np.linalg.LinAlgError) as exc:
         raise UserError(f"the segmented regression could not be fitted to {panel.outcome.title}: {exc}") from exc
     window = min(post_quarters, n_post)
     c = window_contrast(X.columns, window)
-    beta = np.asarray(fit.params)
-    cov = np.asarray(fit.cov_params())
+    beta, cov, df = fit.params, fit.cov, fit.df
     estimate = float(c @ beta)
     se = float(np.sqrt(c @ cov @ c))
-    df = len(series) - X.shape[1]
     crit = stats.t.ppf(0.5 + level / 2, df)
     p = float(2 * stats.t.sf(abs(estimate / se), df)) if se > 0 else float("nan")
     effect = Effect("log_ratio" if counts else "difference", estimate, estimate - crit * se, estimate + crit * se,
@@ -122,45 +152,51 @@ def interrupted_time_series(panel: Panel, treated: list[str], start: date, post_
     out_series = pd.DataFrame({"period": series["period"], "observed": series["value"], "fitted": fitted,
                                "counterfactual": counterfactual, "numerator": series["numerator"],
                                "units": series["units"]})
-    diagnostics, caveats = _diagnostics(fit, counts, n_pre, lags, X)
+    diagnostics, caveats = _diagnostics(fit, n_pre, X)
     return EvaluationResult(
         method="its", outcome=panel.outcome, effect=effect, start=start, post_quarters=window, pre_quarters=n_pre,
         treated=units, series=out_series, diagnostics=diagnostics, caveats=caveats,
         details={"coefficients": dict(zip(X.columns, beta.tolist(), strict=True)),
                  "standard_errors": dict(zip(X.columns, np.sqrt(np.diag(cov)).tolist(), strict=True)),
-                 "hac_lags": lags, "df": df},
+                 "error_model": fit.error_model, "hac_lags": fit.hac_lags,
+                 "lag1_autocorrelation": fit.lag1_autocorrelation, "error_weight": fit.error_weight,
+                 "error_rho": fit.error_rho, "df": df},
         seconds=time.perf_counter() - began)
 
 
-def _diagnostics(fit, counts: bool, n_pre: int, lags: int, X: pd.DataFrame) -> tuple[list[Diagnostic], list[str]]:
+def _diagnostics(fit: SegmentedFit, n_pre: int, X: pd.DataFrame) -> tuple[list[Diagnostic], list[str]]:
     from statsmodels.stats.diagnostic import acorr_ljungbox
     from statsmodels.stats.stattools import durbin_watson
 
-    resid = np.asarray(fit.resid_pearson if counts else fit.resid)
+    resid = fit.resid
+    which = "whitened residuals" if fit.error_model == "reml" else "residuals"
     dw = float(durbin_watson(resid))
     lb_lags = min(4, len(resid) // 4)
     lb = float(acorr_ljungbox(resid, lags=[lb_lags])["lb_pvalue"].iloc[0]) if lb_lags >= 1 else float("nan")
-    out = [Diagnostic("Durbin-Watson", dw, "Near 2 means little autocorrelation left in the residuals; below 1.5 "
-                      "suggests positive autocorrelation (the Newey-West errors allow for it, imperfectly in "
-                      "short series).", 1.5 <= dw <= 2.5),
-           Diagnostic(f"Ljung-Box p (lag {lb_lags})", lb, "A small p-value means the residuals are autocorrelated.",
-                      None if np.isnan(lb) else lb >= 0.05),
-           Diagnostic("Newey-West lags", float(lags), "Autocorrelation allowed for in the standard errors.", None),
-           Diagnostic("Quarters before the start", float(n_pre), "At least 8 give a trend and seasonality to project; "
-                      "Turner et al. suggest 12 or more.", n_pre >= 8)]
-    if counts:
-        phi = float(fit.pearson_chi2 / fit.df_resid)
-        out.append(Diagnostic("Overdispersion (Pearson chi-squared / df)", phi,
+    out = [Diagnostic(f"Durbin-Watson ({which})", dw, "Near 2 means no autocorrelation left unmodelled; below "
+                      "1.5 suggests positive autocorrelation the errors do not allow for.", 1.5 <= dw <= 2.5),
+           Diagnostic(f"Ljung-Box p (lag {lb_lags}, {which})", lb, "A small p-value means autocorrelation is "
+                      "left in the residuals.", None if np.isnan(lb) else lb >= 0.05)]
+    if fit.error_model == "reml":
+        out.append(Diagnostic("Autocorrelation at lag 1 (fitted)", float(fit.lag1_autocorrelation),
+                              "Estimated from the series (AR(1) plus noise, by REML) and allowed for in the "
+                              "interval.", None))
+    else:
+        out.append(Diagnostic("Newey-West lags", float(fit.hac_lags), "Autocorrelation allowed for in the "
+                              "standard errors.", None))
+        out.append(Diagnostic("Overdispersion (Pearson chi-squared / df)", float(fit.overdispersion),
                               "1 is Poisson variation; larger means extra variation, allowed for by the "
                               "quasi-Poisson scale.", None))
+    out.append(Diagnostic("Quarters before the start", float(n_pre), "At least 8 give a trend and seasonality to "
+                          "project; Turner et al. suggest 12 or more.", n_pre >= 8))
     caveats = ["Interrupted time series has no comparison group: anything else that changed at the same time "
                "(national policy, coding, a pandemic) would be attributed to the intervention.",
                "The counterfactual assumes the trend and seasonal pattern before the start would have continued."]
-    if len(resid) < 40:
-        caveats.append(f"With {len(resid)} quarters, Newey-West intervals are too narrow when the series is "
-                       "autocorrelated (95% intervals covered the truth about 80% of the time in gpcluster's "
-                       "benchmark, as Turner et al. 2021 found): prefer difference-in-differences or a synthetic "
-                       "control where comparison units exist.")
+    if fit.error_model == "hac":
+        caveats.append("A quarter with no events has no log rate, so this series was fitted as a quasi-Poisson "
+                       "model with Newey-West errors, whose intervals are too narrow in short autocorrelated "
+                       "series (they covered a planted effect about 80% of the time in gpcluster's benchmark): "
+                       "prefer difference-in-differences or a synthetic control where comparison units exist.")
     if "season_q2" not in X.columns:
         caveats.append("Fewer than 8 quarters before the start: no seasonal terms were fitted.")
     return out, caveats
