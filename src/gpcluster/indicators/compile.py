@@ -17,6 +17,7 @@ from gpcluster.indicators.definition import (
     HeadcountSeries,
     PopulationSeries,
     PracticeAttributeSeries,
+    PrescribingSeries,
     Series,
     SqlSeries,
     WeightedPopulationSeries,
@@ -94,6 +95,8 @@ def series_query(series: Series) -> Query:
             "GROUP BY n.period, g.practice_code, g.snapshot_date",
             [int(config.get("max_date_gap_days")), list(series.roles)], dated=True,
         )
+    if isinstance(series, PrescribingSeries):
+        return prescribing_series_query(series)
     if isinstance(series, SqlSeries):
         return Query(
             "SELECT period::DATE AS period, practice_code::VARCHAR AS practice_code, value::DOUBLE AS value "
@@ -110,6 +113,35 @@ def expected_query(definition: Definition) -> Query:
         "ON r.period = l.release_date AND r.sex = l.sex AND r.age_band = l.age_band "
         "WHERE r.measure = ? GROUP BY l.release_date, l.practice_code",
         [definition.expected.measure],
+    )
+
+
+# Quarters with all three months of prescribing loaded; the quarter's start is its period.
+_RX_QUARTERS = ("SELECT date_trunc('quarter', month)::DATE AS period FROM prescribing_month "
+                "GROUP BY 1 HAVING count(DISTINCT month) = 3")
+
+
+def prescribing_series_query(series: PrescribingSeries) -> Query:
+    """Per practice and complete quarter: the selected presentations' items, quantity or cost (0 when the
+    practice prescribed that quarter but nothing selected). `series.value` is from a closed list."""
+    from gpcluster.prescribing.bnf import selection_sql
+
+    column = series.value
+    totals = (f"SELECT date_trunc('quarter', t.month)::DATE AS period, t.practice_code, "
+              f"sum(t.{column})::DOUBLE AS value FROM prescribing_practice_total t "
+              f"WHERE date_trunc('quarter', t.month) IN ({_RX_QUARTERS}) GROUP BY ALL")
+    selections = series.selections()
+    if len(selections) == 1 and selections[0].selects_everything:
+        return Query(totals)
+    condition, params = selection_sql(selections, "b")
+    return Query(
+        f"SELECT a.period, a.practice_code, coalesce(s.value, 0)::DOUBLE AS value FROM ({totals}) a "
+        "LEFT JOIN (SELECT date_trunc('quarter', f.month)::DATE AS period, f.practice_code, "
+        f"sum(f.{column})::DOUBLE AS value FROM prescribing f "
+        f"SEMI JOIN (SELECT b.bnf_code FROM bnf_hierarchy b WHERE {condition}) c ON c.bnf_code = f.bnf_code "
+        f"WHERE date_trunc('quarter', f.month) IN ({_RX_QUARTERS}) GROUP BY ALL) s "
+        "ON s.period = a.period AND s.practice_code = a.practice_code",
+        params,
     )
 
 

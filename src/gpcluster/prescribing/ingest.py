@@ -30,23 +30,10 @@ import duckdb
 
 from gpcluster.errors import Problem, UserError
 from gpcluster.sources.base import Column, header_key
-from gpcluster.sources.ckan import file_sha256
+from gpcluster.sources.prescriptions import COLUMNS
 
 Progress = Callable[[str, int, int], None]
 
-COLUMNS = (
-    Column("HBT", ("HBT2014", "HBT2019", "HB", "HB2014", "HB2019")),
-    Column("GPPractice", ("GPPracticeCode", "PracticeCode", "PrescriberLocation")),
-    Column("BNFItemCode", ("BNFCode",)),
-    Column("BNFItemDescription", ("BNFDescription",), required=False),
-    Column("ClassOfPreparationCode", (), required=False),
-    Column("NumberOfPaidItems", ("PaidItems",)),
-    Column("PaidQuantity", ("Quantity",), required=False),
-    Column("GrossIngredientCost", ("GIC",), required=False),
-    Column("PaidDateMonth", ("PaidDate",)),
-    Column("DMDCode", (), required=False),
-    Column("PrescribedType", (), required=False),
-)
 NAME_COLUMN = Column("GPPracticeName", ("PracticeName",))
 #: PHS dummy prescriber codes (data dictionary of Prescriptions in the Community)
 NON_PRACTICE = {"99996": "community_pharmacy", "99997": "unallocated", "99998": "hospital", "99999": "dental"}
@@ -346,6 +333,8 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, synthetic: bool = Fals
     if missing:
         return load, [Problem(path.name, "missing_column", f"required column {name!r} is missing", 1, name)
                       for name in missing]
+    from gpcluster.sources.ckan import file_sha256
+
     sha256 = file_sha256(path)
     if known is not None and sha256 in known:
         load.skipped = "already loaded (same checksum)"
