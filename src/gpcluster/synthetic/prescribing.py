@@ -189,6 +189,9 @@ def _real_presentations() -> list[Presentation]:
     add("1001010AH", "ETORICOXIB", [("A", "TAB 60MG", 28, 0.08)], "adult", "nsaid_other", 1.5, ["ARCOXIA"])
     add("1001010AF", "CELECOXIB", [("A", "CAP 100MG", 60, 0.05)], "adult", "nsaid_other", 0.8)
     add("1001010N0", "MEFENAMIC ACID", [("A", "CAP 250MG", 100, 0.30)], "adult", "nsaid_other", 0.7)
+    # direct oral anticoagulants (0208020): apixaban, rivaroxaban
+    add("0208020Z0", "APIXABAN", [("A", "TAB 5MG", 56, 0.95)], "older", "general", 20.0, ["ELIQUIS"])
+    add("0208020Y0", "RIVAROXABAN", [("A", "TAB 20MG", 28, 1.80)], "older", "general", 12.0, ["XARELTO"])
     # inhalers (03): metered-dose (MDI, "INHALER ... CFF") and dry-powder (DPI) devices
     for chemical, name, mdi, dpi, weight, brand in (
             ("0301011R0", "SALBUTAMOL", "INHALER 100MCG (200D) CFF", "DRY POWDER INHALER 100MCG (200D)", 40.0,
