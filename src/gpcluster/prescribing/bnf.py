@@ -155,22 +155,20 @@ def selection_sql(selections: list[Selection], alias: str = "b") -> tuple[str, l
     for s in selections:
         terms = []
         if s.include:
-            terms.append(f"EXISTS (SELECT 1 FROM unnest(?::VARCHAR[]) AS i(p) WHERE starts_with({alias}.bnf_code, i.p))")
+            terms.append(f"len(list_filter(?::VARCHAR[], lambda p: starts_with({alias}.bnf_code, p))) > 0")
             params.append(s.include)
         if s.exclude:
-            terms.append(f"NOT EXISTS (SELECT 1 FROM unnest(?::VARCHAR[]) AS e(p) "
-                         f"WHERE starts_with({alias}.bnf_code, e.p))")
+            terms.append(f"len(list_filter(?::VARCHAR[], lambda p: starts_with({alias}.bnf_code, p))) = 0")
             params.append(s.exclude)
         if s.generic is not None:
             terms.append(f"{alias}.is_generic IS NOT DISTINCT FROM ?::BOOLEAN")
             params.append(s.generic)
+        text = f"upper(coalesce({alias}.description, ''))"
         if s.description_any:
-            terms.append(f"EXISTS (SELECT 1 FROM unnest(?::VARCHAR[]) AS d(w) "
-                         f"WHERE contains(upper(coalesce({alias}.description, '')), d.w))")
+            terms.append(f"len(list_filter(?::VARCHAR[], lambda w: contains({text}, w))) > 0")
             params.append(s.description_any)
         if s.description_none:
-            terms.append(f"NOT EXISTS (SELECT 1 FROM unnest(?::VARCHAR[]) AS n(w) "
-                         f"WHERE contains(upper(coalesce({alias}.description, '')), n.w))")
+            terms.append(f"len(list_filter(?::VARCHAR[], lambda w: contains({text}, w))) = 0")
             params.append(s.description_none)
         parts.append("(" + " AND ".join(terms or ["TRUE"]) + ")")
     return "(" + " OR ".join(parts or ["FALSE"]) + ")", params
