@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -103,6 +103,77 @@ def _month_from_name(path: Path) -> date | None:
     return None
 
 
+_NUMERIC = {"NumberOfPaidItems": "items", "PaidQuantity": "quantity", "GrossIngredientCost": "cost"}
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _stage(con: duckdb.DuckDBPyConnection, path: Path, header: list[str], columns: dict[str, str],
+           layout: str) -> None:
+    """Read the CSV into rx_staged with typed numbers (the fast path: no line numbers, rejects recorded)."""
+    numeric = {columns[name] for name in _NUMERIC if name in columns}
+    types = ", ".join(f"{_sql_string(h)}: '{'DOUBLE' if h in numeric else 'VARCHAR'}'" for h in header)
+
+    def col(name: str, default: str = "NULL") -> str:
+        return quote_ident(columns[name]) if name in columns else default
+
+    prescriber = col("GPPractice") if layout == "codes" else col("GPPracticeName")
+    for table in ("rx_rejects", "rx_reject_scans"):
+        con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE rx_staged AS
+        SELECT {col('HBT')} AS board_code, coalesce({prescriber}, '') AS prescriber,
+               {col('BNFItemCode')} AS bnf_code, {col('BNFItemDescription')} AS description,
+               {col('NumberOfPaidItems')} AS items, {col('PaidQuantity')} AS quantity,
+               {col('GrossIngredientCost')} AS cost, trim({col('PaidDateMonth')}) AS month_text
+        FROM read_csv(?, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
+                      columns = {{{types}}}, store_rejects = true, rejects_table = 'rx_rejects',
+                      rejects_scan = 'rx_reject_scans')
+    """, [str(path)])
+
+
+def _parse_month(text: str | None) -> date | None:
+    text = (text or "").strip()
+    for pattern, form in ((r"\d{6}", "%Y%m"), (r"\d{8}", "%Y%m%d"), (r"\d{4}-\d{2}-\d{2}", "%Y-%m-%d")):
+        if re.fullmatch(pattern, text):
+            try:
+                parsed = datetime.strptime(text, form).date()
+            except ValueError:
+                return None
+            return parsed if parsed.day == 1 else None
+    return None
+
+
+def _fast_check(con: duckdb.DuckDBPyConnection, columns: dict[str, str], layout: str,
+                expected_month: date | None) -> date | None:
+    """The month of a clean file, or None when anything is wrong (then the slow path says what and where).
+
+    Codes and months are checked once per distinct value, numbers with one aggregate pass."""
+    if con.execute("SELECT count(*) FROM rx_rejects").fetchone()[0]:
+        return None
+    nulls = [f"count(*) FILTER (WHERE {name} IS NULL OR NOT isfinite({name}))"
+             for key, name in _NUMERIC.items() if key in columns]
+    counts = con.execute(f"SELECT count(*), count(*) FILTER (WHERE items < 0 OR items <> floor(items)), "
+                         f"{', '.join(nulls)} FROM rx_staged").fetchone()
+    if counts[0] == 0 or any(counts[1:]):
+        return None
+    bad = con.execute(
+        "SELECT (SELECT count(*) FROM (SELECT DISTINCT board_code FROM rx_staged) "
+        "        WHERE board_code IS NULL OR NOT regexp_full_match(board_code, 'S08[0-9]{6}')), "
+        "       (SELECT count(*) FROM (SELECT DISTINCT bnf_code FROM rx_staged) "
+        "        WHERE bnf_code IS NULL OR NOT regexp_full_match(bnf_code, '[0-9A-Z]{2,15}')), "
+        "       (SELECT count(*) FROM rx_staged WHERE ? AND prescriber = '')", [layout == "names"]).fetchone()
+    if any(bad):
+        return None
+    months = {_parse_month(t) for (t,) in con.execute("SELECT DISTINCT month_text FROM rx_staged").fetchall()}
+    if len(months) != 1 or None in months:
+        return None
+    month = months.pop()
+    return None if expected_month and month != expected_month else month
+
+
 class _Checker:
     """Collects Problems for one file; row numbers are file lines (header = line 1)."""
 
@@ -115,49 +186,50 @@ class _Checker:
     def rows(self, condition: str, column: str, kind: str, message: Callable[[str], str],
              value: str) -> None:
         """One Problem per staged row where `condition` holds (the first MAX_EXAMPLES, then a count)."""
-        count = self.con.execute(f"SELECT count(*) FROM rx_staged WHERE {condition}").fetchone()[0]
+        count = self.con.execute(f"SELECT count(*) FROM rx_text WHERE {condition}").fetchone()[0]
         if not count:
             return
         examples = self.con.execute(
-            f"SELECT _line, {value} FROM rx_staged WHERE {condition} ORDER BY _line LIMIT {MAX_EXAMPLES}").fetchall()
+            f"SELECT _line, {value} FROM rx_text WHERE {condition} ORDER BY _line LIMIT {MAX_EXAMPLES}").fetchall()
         for line, shown in examples:
             self.add(kind, message(shown), int(line), column)
         if count > len(examples):
             self.add(kind, f"{count - len(examples):,} more row(s) like these", None, column)
 
 
-def _stage(con: duckdb.DuckDBPyConnection, path: Path, columns: dict[str, str], layout: str) -> None:
-    """Read the CSV into rx_staged (text columns, exact line numbers) and record structural rejects."""
+def _stage_text(con: duckdb.DuckDBPyConnection, path: Path, columns: dict[str, str], layout: str) -> None:
+    """Read the CSV as text into rx_text, numbering rows by file line, and record structural rejects."""
     def col(name: str, default: str = "NULL") -> str:
         return f"trim({quote_ident(columns[name])})" if name in columns else default
 
     prescriber = col("GPPractice") if layout == "codes" else col("GPPracticeName")
-    con.execute("DROP TABLE IF EXISTS temp.rx_rejects")
-    con.execute("DROP TABLE IF EXISTS temp.rx_reject_scans")
+    con.execute("DROP TABLE IF EXISTS temp.rx_text_rejects")
+    con.execute("DROP TABLE IF EXISTS temp.rx_text_reject_scans")
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE rx_staged AS
+        CREATE OR REPLACE TEMP TABLE rx_text AS
         SELECT (row_number() OVER ())::BIGINT + 1 AS _line,
-               upper({col('HBT')}) AS board_code,
+               {quote_ident(columns['HBT'])} AS board_code,
                {prescriber} AS prescriber,
-               upper({col('BNFItemCode')}) AS bnf_code,
+               {quote_ident(columns['BNFItemCode'])} AS bnf_code,
                {col('BNFItemDescription')} AS description,
                {col('NumberOfPaidItems')} AS items_text,
                {col('PaidQuantity')} AS quantity_text,
                {col('GrossIngredientCost')} AS cost_text,
                {col('PaidDateMonth')} AS month_text
         FROM read_csv(?, header = true, all_varchar = true, delim = ',', quote = '"', escape = '"',
-                      store_rejects = true, rejects_table = 'rx_rejects', rejects_scan = 'rx_reject_scans')
+                      store_rejects = true, rejects_table = 'rx_text_rejects', rejects_scan = 'rx_text_reject_scans')
     """, [str(path)])
 
 
 _NUMBER = "TRY_CAST(replace({0}, ',', '') AS DOUBLE)"
 
 
-def _validate(con: duckdb.DuckDBPyConnection, path: Path, columns: dict[str, str], layout: str,
-              expected_month: date | None) -> tuple[list[Problem], date | None]:
+def _text_problems(con: duckdb.DuckDBPyConnection, path: Path, columns: dict[str, str], layout: str,
+                   expected_month: date | None) -> tuple[list[Problem], date | None]:
+    """Every problem of the file with its line (the slow path, run only when the fast checks fail)."""
     check = _Checker(con, path.name)
     for line, name, error_type, message in con.execute(
-            f"SELECT line, column_name, error_type, error_message FROM rx_rejects ORDER BY line "
+            f"SELECT line, column_name, error_type, error_message FROM rx_text_rejects ORDER BY line "
             f"LIMIT {MAX_EXAMPLES}").fetchall():
         kind = {"INVALID ENCODING": "encoding", "MISSING COLUMNS": "truncated_row",
                 "TOO MANY COLUMNS": "malformed_row"}.get(error_type, "malformed_row")
@@ -165,15 +237,15 @@ def _validate(con: duckdb.DuckDBPyConnection, path: Path, columns: dict[str, str
         check.add(kind, f"{message}{hint}", int(line), name)
     if check.problems:
         return check.problems, None  # value checks would only add noise
-    if con.execute("SELECT count(*) FROM rx_staged").fetchone()[0] == 0:
+    if con.execute("SELECT count(*) FROM rx_text").fetchone()[0] == 0:
         check.add("empty_file", "the file has a header but no data rows", 1)
         return check.problems, None
 
     code_col = "GPPractice" if layout == "codes" else "GPPracticeName"
     check.rows("board_code IS NULL OR NOT regexp_full_match(board_code, 'S08[0-9]{6}')", columns["HBT"],
-               "bad_code", lambda v: f"{v!r} is not a health board code (S08 and 6 digits)", "board_code")
+               "bad_code", lambda v: f"{v!r} is not a health board code (S08 and 6 digits, no spaces)", "board_code")
     check.rows("bnf_code IS NULL OR NOT regexp_full_match(bnf_code, '[0-9A-Z]{2,15}')", columns["BNFItemCode"],
-               "bad_code", lambda v: f"{v!r} is not a BNF code (2-15 digits or capital letters)", "bnf_code")
+               "bad_code", lambda v: f"{v!r} is not a BNF code (2-15 digits or capital letters, no spaces)", "bnf_code")
     if layout == "names":
         check.rows("prescriber IS NULL OR prescriber = ''", columns[code_col], "blank",
                    lambda v: "practice name is blank", "prescriber")
@@ -190,9 +262,9 @@ def _validate(con: duckdb.DuckDBPyConnection, path: Path, columns: dict[str, str
                  "WHEN regexp_full_match(month_text, '[0-9]{8}') THEN try_strptime(month_text, '%Y%m%d') "
                  "ELSE try_strptime(month_text, '%Y-%m-%d') END")
     con.execute(f"CREATE OR REPLACE TEMP TABLE rx_month AS SELECT _line, ({month_sql})::DATE AS month "
-                "FROM rx_staged")
+                "FROM rx_text")
     month_col = columns["PaidDateMonth"]
-    bad_months = con.execute("SELECT s._line, s.month_text FROM rx_month m JOIN rx_staged s USING (_line) "
+    bad_months = con.execute("SELECT s._line, s.month_text FROM rx_month m JOIN rx_text s USING (_line) "
                              f"WHERE m.month IS NULL OR day(m.month) <> 1 ORDER BY s._line LIMIT {MAX_EXAMPLES}"
                              ).fetchall()
     for line, value in bad_months:
@@ -211,89 +283,76 @@ def _validate(con: duckdb.DuckDBPyConnection, path: Path, columns: dict[str, str
 
 
 # Constants from NON_PRACTICE only (never file values) are written into this CASE.
-_PRESCRIBER_TYPE = ("CASE WHEN prescriber IS NULL OR prescriber = '' THEN 'unallocated' "
+_PRESCRIBER_TYPE = ("CASE WHEN prescriber = '' THEN 'unallocated' "
                     + " ".join(f"WHEN lpad(prescriber, 5, '0') = '{code}' THEN '{kind}'"
                                for code, kind in NON_PRACTICE.items())
                     + " WHEN regexp_full_match(prescriber, '[0-9]{1,5}(\\.0+)?') THEN NULL"
                     + " ELSE 'unrecognised_code' END")
-
-
-def _classify(con: duckdb.DuckDBPyConnection, layout: str) -> None:
-    """rx_rows: staged rows typed, with practice_code (practice rows) or prescriber_type (the rest)."""
-    items, qty, cost = (_NUMBER.format(c) for c in ("items_text", "quantity_text", "cost_text"))
-    if layout == "codes":
-        kind = _PRESCRIBER_TYPE
-        code = "lpad(regexp_replace(prescriber, '\\.0+$', ''), 5, '0')"
-    else:
-        kind = "CASE WHEN n.practice_code IS NULL THEN 'unmatched_name' END"
-        code = "n.practice_code"
-    join = "LEFT JOIN rx_name_match n ON n.board_code = s.board_code AND n.name_key = s.name_key" \
-        if layout == "names" else ""
-    source = ("(SELECT *, " + _NAME_KEY.format("prescriber") + " AS name_key FROM rx_staged)"
-              if layout == "names" else "rx_staged")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE rx_rows AS
-        SELECT s.board_code, s.prescriber, s.bnf_code, s.description,
-               {items}::INTEGER AS items, {qty} AS quantity, {cost} AS cost,
-               {kind} AS prescriber_type,
-               CASE WHEN ({kind}) IS NULL THEN {code} END AS practice_code
-        FROM {source} s {join}
-    """)
-
-
 # Names compare in upper case with punctuation dropped, '&' as AND and single spaces.
 _NAME_KEY = ("trim(regexp_replace(regexp_replace(replace(upper({0}), '&', ' AND '), '[^A-Z0-9 ]', ' ', 'g'), "
              "' +', ' ', 'g'))")
+_RECODED_BOARD = ("CASE " + " ".join(f"WHEN board_code = '{old}' THEN '{new}'" for old, new in BOARD_RECODES.items())
+                  + " ELSE board_code END")
 
 
-def _match_names(con: duckdb.DuckDBPyConnection) -> None:
-    """rx_name_match: (board, normalised name) -> practice code, from every contact-details release,
-    keeping only names that identify one practice in their board."""
-    recodes = "CASE " + " ".join(f"WHEN board_code = '{old}' THEN '{new}'" for old, new in BOARD_RECODES.items()) \
-        + " ELSE board_code END"
-    con.execute(f"UPDATE rx_staged SET board_code = {recodes}")
+def _prescribers(con: duckdb.DuckDBPyConnection, layout: str) -> None:
+    """rx_prescriber: each distinct (board, prescriber) of the file with its practice code (practice rows)
+    or prescriber type (the rest), and its row count. Classifying distinct values keeps this cheap."""
+    counted = "SELECT board_code, prescriber, count(*) AS rows FROM rx_staged GROUP BY ALL"
+    if layout == "codes":
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE rx_prescriber AS
+            SELECT board_code, prescriber, rows, {_PRESCRIBER_TYPE} AS prescriber_type,
+                   CASE WHEN ({_PRESCRIBER_TYPE}) IS NULL
+                        THEN lpad(regexp_replace(prescriber, '\\.0+$', ''), 5, '0') END AS practice_code
+            FROM ({counted})""")
+        return
+    # names: (board, normalised name) -> the one practice of that name in that board, in any release
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE rx_name_match AS
-        SELECT board_code, name_key, any_value(practice_code) AS practice_code
-        FROM (SELECT DISTINCT board_code, {_NAME_KEY.format('practice_name')} AS name_key, practice_code
-              FROM practice_release)
-        GROUP BY board_code, name_key
-        HAVING count(DISTINCT practice_code) = 1
-    """)
+        CREATE OR REPLACE TEMP TABLE rx_prescriber AS
+        WITH names AS (
+            SELECT board_code, name_key, any_value(practice_code) AS practice_code
+            FROM (SELECT DISTINCT board_code, {_NAME_KEY.format('practice_name')} AS name_key, practice_code
+                  FROM practice_release)
+            GROUP BY ALL HAVING count(DISTINCT practice_code) = 1
+        )
+        SELECT s.board_code, s.prescriber, s.rows,
+               CASE WHEN n.practice_code IS NULL THEN 'unmatched_name' END AS prescriber_type, n.practice_code
+        FROM (SELECT *, {_RECODED_BOARD.replace('board_code', 'c.board_code')} AS current_board,
+                     {_NAME_KEY.format('c.prescriber')} AS name_key FROM ({counted}) c) s
+        LEFT JOIN names n ON n.board_code = s.current_board AND n.name_key = s.name_key""")
 
 
 def _write_month(con: duckdb.DuckDBPyConnection, load: MonthLoad, sha256: str, synthetic: bool) -> None:
-    """Replace the month's rows from rx_rows, inside the caller's transaction."""
+    """Replace the month's rows from rx_staged and rx_prescriber, inside the caller's transaction."""
     month = load.month
-    for table in ("prescribing", "prescribing_practice_total", "prescribing_other"):
+    for table in ("prescribing", "prescribing_practice_total", "prescribing_other", "prescribing_month"):
         con.execute(f"DELETE FROM {table} WHERE month = ?", [month])
-    con.execute("DELETE FROM prescribing_month WHERE month = ?", [month])
-    con.execute("""
+    rows = "rx_staged s JOIN rx_prescriber m ON m.board_code = s.board_code AND m.prescriber = s.prescriber"
+    con.execute(f"""
         INSERT INTO prescribing
-        SELECT ?::DATE, practice_code, bnf_code, sum(items)::INTEGER, sum(quantity), sum(cost)
-        FROM rx_rows WHERE practice_code IS NOT NULL
-        GROUP BY practice_code, bnf_code ORDER BY bnf_code, practice_code""", [month])
+        SELECT ?::DATE, m.practice_code, s.bnf_code, s.items::INTEGER, s.quantity, s.cost
+        FROM {rows} WHERE m.practice_code IS NOT NULL ORDER BY s.bnf_code""", [month])
     con.execute("""
         INSERT INTO prescribing_practice_total
-        SELECT ?::DATE, practice_code, sum(items), sum(quantity), sum(cost)
-        FROM rx_rows WHERE practice_code IS NOT NULL GROUP BY practice_code""", [month])
-    con.execute("""
+        SELECT month, practice_code, sum(items), sum(quantity), sum(cost)
+        FROM prescribing WHERE month = ? GROUP BY ALL""", [month])
+    con.execute(f"""
         INSERT INTO prescribing_other
-        SELECT ?::DATE, board_code, prescriber, prescriber_type, bnf_code, sum(items)::INTEGER, sum(quantity),
-               sum(cost)
-        FROM rx_rows WHERE practice_code IS NULL
-        GROUP BY board_code, prescriber, prescriber_type, bnf_code""", [month])
+        SELECT ?::DATE, s.board_code, s.prescriber, m.prescriber_type, s.bnf_code, sum(s.items)::INTEGER,
+               sum(s.quantity), sum(s.cost)
+        FROM {rows} WHERE m.practice_code IS NULL GROUP BY ALL""", [month])
     con.execute("""
         INSERT INTO bnf_presentation
-        SELECT bnf_code, arg_max(description, items), ?::DATE, ?::DATE FROM rx_rows GROUP BY bnf_code
+        SELECT bnf_code, arg_max(description, items), ?::DATE, ?::DATE FROM rx_staged GROUP BY bnf_code
         ON CONFLICT (bnf_code) DO UPDATE SET
             description = CASE WHEN excluded.last_month >= bnf_presentation.last_month
                                THEN coalesce(excluded.description, bnf_presentation.description)
                                ELSE bnf_presentation.description END,
             first_month = least(bnf_presentation.first_month, excluded.first_month),
             last_month = greatest(bnf_presentation.last_month, excluded.last_month)""", [month, month])
-    items, cost = con.execute("SELECT coalesce(sum(items), 0), sum(cost) FROM rx_rows "
-                              "WHERE practice_code IS NOT NULL").fetchone()
+    items, cost = con.execute("SELECT coalesce(sum(items), 0), sum(cost) FROM prescribing_practice_total "
+                              "WHERE month = ?", [month]).fetchone()
     con.execute("""INSERT INTO prescribing_month (month, file_name, sha256, layout, source_rows, practice_rows,
                    other_rows, unknown_practice_rows, items, cost, synthetic) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [month, load.path.name, sha256, load.layout, load.source_rows, load.practice_rows,
@@ -304,17 +363,19 @@ def _write_month(con: duckdb.DuckDBPyConnection, load: MonthLoad, sha256: str, s
 
 
 def _summarise(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> None:
-    load.source_rows = con.execute("SELECT count(*) FROM rx_rows").fetchone()[0]
-    load.practice_rows = con.execute("SELECT count(*) FROM rx_rows WHERE practice_code IS NOT NULL").fetchone()[0]
-    load.other_rows = dict(con.execute("SELECT prescriber_type, count(*) FROM rx_rows WHERE practice_code IS NULL "
-                                       "GROUP BY prescriber_type ORDER BY prescriber_type").fetchall())
-    load.unknown_practice_rows = con.execute(
-        "SELECT count(*) FROM rx_rows r WHERE practice_code IS NOT NULL AND NOT EXISTS "
-        "(SELECT 1 FROM practice_release p WHERE p.practice_code = r.practice_code)").fetchone()[0]
+    load.source_rows, load.practice_rows = con.execute(
+        "SELECT sum(rows), coalesce(sum(rows) FILTER (WHERE practice_code IS NOT NULL), 0) FROM rx_prescriber"
+    ).fetchone()
+    load.other_rows = {kind: int(n) for kind, n in con.execute(
+        "SELECT prescriber_type, sum(rows) FROM rx_prescriber WHERE practice_code IS NULL GROUP BY ALL ORDER BY 1"
+    ).fetchall()}
+    load.unknown_practice_rows = int(con.execute(
+        "SELECT coalesce(sum(rows), 0) FROM rx_prescriber r WHERE practice_code IS NOT NULL AND NOT EXISTS "
+        "(SELECT 1 FROM practice_release p WHERE p.practice_code = r.practice_code)").fetchone()[0])
     if load.layout == "names":
         load.unmatched_names = [(name, int(n)) for name, n in con.execute(
-            "SELECT prescriber, count(*) FROM rx_rows WHERE prescriber_type = 'unmatched_name' "
-            "GROUP BY prescriber ORDER BY prescriber").fetchall()]
+            "SELECT prescriber, sum(rows) FROM rx_prescriber WHERE prescriber_type = 'unmatched_name' "
+            "GROUP BY ALL ORDER BY 1").fetchall()]
 
 
 def load_file(con: duckdb.DuckDBPyConnection, path: Path, synthetic: bool = False,
@@ -324,7 +385,8 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, synthetic: bool = Fals
     Returns what was loaded and the problems found; with problems, nothing was written.
     """
     path = Path(path)
-    columns, layout = _column_map(_header(path))
+    header = _header(path)
+    columns, layout = _column_map(header)
     load = MonthLoad(path, None, layout or "unknown")
     if layout is None:
         return load, [Problem(path.name, "missing_column", "required column 'GPPractice' (or 'GPPracticeName') "
@@ -340,15 +402,15 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, synthetic: bool = Fals
         load.skipped = "already loaded (same checksum)"
         return load, []
     try:
-        _stage(con, path, columns, layout)
-        problems, load.month = _validate(con, path, columns, layout, _month_from_name(path))
-        if problems:
-            return load, problems
+        _stage(con, path, header, columns, layout)
+        load.month = _fast_check(con, columns, layout, _month_from_name(path))
+        if load.month is None:
+            _stage_text(con, path, columns, layout)
+            problems, _ = _text_problems(con, path, columns, layout, _month_from_name(path))
+            return load, problems or [Problem(path.name, "unreadable", "the file could not be read as CSV")]
         con.execute("BEGIN TRANSACTION")
         try:
-            if layout == "names":
-                _match_names(con)
-            _classify(con, layout)
+            _prescribers(con, layout)
             _summarise(con, load)
             _write_month(con, load, sha256, synthetic)
             con.execute("COMMIT")
@@ -358,7 +420,8 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, synthetic: bool = Fals
     except duckdb.Error as exc:
         return load, [Problem(path.name, "unreadable", f"cannot read the file: {exc}")]
     finally:
-        for table in ("rx_staged", "rx_month", "rx_rows", "rx_name_match", "rx_rejects", "rx_reject_scans"):
+        for table in ("rx_staged", "rx_text", "rx_month", "rx_prescriber", "rx_rejects", "rx_reject_scans",
+                      "rx_text_rejects", "rx_text_reject_scans"):
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")
     if known is not None:
         known.add(sha256)
