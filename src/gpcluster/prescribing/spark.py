@@ -122,6 +122,8 @@ def spark_session(master: str | None = None):
     builder = (SparkSession.builder.appName("gpcluster").master(master or config.get("spark_master") or "local[*]")
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.shuffle.partitions", str(config.get("spark_shuffle_partitions")))
+               .config("spark.driver.memory", "2g")
+               .config("spark.sql.autoBroadcastJoinThreshold", str(64 * 1024 * 1024))
                .config("spark.ui.enabled", "false"))
     return builder.getOrCreate()
 
@@ -263,7 +265,7 @@ def _compute(spark, con, folder: Path, definitions: list[Definition]) -> pd.Data
     base = bases[0]
     for more in bases[1:]:
         base = base.unionByName(more)
-    base.createOrReplaceTempView("indicator_base")
+    base.localCheckpoint().createOrReplaceTempView("indicator_base")  # cut the plan before the roll-up
     spark.sql(ROLLUP_SQL).createOrReplaceTempView("indicator_rolled")
     meta = pd.DataFrame({"indicator_no": range(len(definitions)),
                          "measure_type": [d.measure_type for d in definitions],
