@@ -192,7 +192,7 @@ class _Checker:
         examples = self.con.execute(
             f"SELECT _line, {value} FROM rx_text WHERE {condition} ORDER BY _line LIMIT {MAX_EXAMPLES}").fetchall()
         for line, shown in examples:
-            self.add(kind, message(shown), int(line), column)
+            self.add(kind, "the cell is blank" if shown in (None, "") else message(shown), int(line), column)
         if count > len(examples):
             self.add(kind, f"{count - len(examples):,} more row(s) like these", None, column)
 
