@@ -38,7 +38,7 @@ def fixture_warehouse(tmp_path_factory):
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame[RESULT_COLUMNS].copy()
-    out["period"] = pd.to_datetime(out["period"])
+    out["period"] = pd.to_datetime(out["period"]).astype("datetime64[ns]")
     return out.sort_values(KEY).reset_index(drop=True)
 
 

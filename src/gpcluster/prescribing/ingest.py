@@ -147,8 +147,10 @@ def _parse_month(text: str | None) -> date | None:
 
 
 def _fast_check(con: duckdb.DuckDBPyConnection, columns: dict[str, str], layout: str,
-                expected_month: date | None) -> date | None:
-    """The month of a clean file, or None when anything is wrong (then the slow path says what and where).
+                expected_month: date | None) -> dict[date, list[str]] | None:
+    """The months of a clean file (month -> its PaidDateMonth texts), or None when anything is wrong (then
+    the slow path says what and where). A pitcYYYYMM file must hold that one month; a file whose name
+    carries no month (e.g. an extract of several months) may hold several, each loaded on its own.
 
     Codes and months are checked once per distinct value, numbers with one aggregate pass."""
     if con.execute("SELECT count(*) FROM rx_rejects").fetchone()[0]:
@@ -167,11 +169,12 @@ def _fast_check(con: duckdb.DuckDBPyConnection, columns: dict[str, str], layout:
         "       (SELECT count(*) FROM rx_staged WHERE ? AND prescriber = '')", [layout == "names"]).fetchone()
     if any(bad):
         return None
-    months = {_parse_month(t) for (t,) in con.execute("SELECT DISTINCT month_text FROM rx_staged").fetchall()}
-    if len(months) != 1 or None in months:
+    months: dict = {}
+    for (text,) in con.execute("SELECT DISTINCT month_text FROM rx_staged").fetchall():
+        months.setdefault(_parse_month(text), []).append(text)
+    if None in months or (expected_month and set(months) != {expected_month}):
         return None
-    month = months.pop()
-    return None if expected_month and month != expected_month else month
+    return months
 
 
 class _Checker:
@@ -273,10 +276,10 @@ def _text_problems(con: duckdb.DuckDBPyConnection, path: Path, columns: dict[str
     months = con.execute("SELECT month, min(_line), count(*) FROM rx_month WHERE month IS NOT NULL "
                          "GROUP BY month ORDER BY count(*) DESC").fetchall()
     month = months[0][0] if months else None
-    for other, line, rows in months[1:]:
+    for other, line, rows in months[1:] if expected_month else []:
         check.add("mixed_months", f"one month per file expected; {rows:,} row(s) are for {other:%Y-%m} "
                   f"(the file is mostly {month:%Y-%m})", int(line), month_col)
-    if month and expected_month and month != expected_month:
+    if month and expected_month and month != expected_month and len(months) == 1:
         check.add("month_mismatch", f"the file name says {expected_month:%Y-%m} but its rows are for "
                   f"{month:%Y-%m}", 2, month_col)
     return check.problems, month
@@ -379,53 +382,64 @@ def _summarise(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> None:
 
 
 def load_file(con: duckdb.DuckDBPyConnection, path: Path, synthetic: bool = False,
-              known: set[str] | None = None) -> tuple[MonthLoad, list[Problem]]:
-    """Validate and load one file on an open warehouse connection (schema ensured), in one transaction.
-
-    Returns what was loaded and the problems found; with problems, nothing was written.
+              known: set[str] | None = None) -> tuple[list[MonthLoad], list[Problem]]:
+    """Validate and load one file on an open warehouse connection (schema ensured), one transaction per
+    month it holds. Returns what was loaded and the problems found; with problems, nothing was written.
     """
     path = Path(path)
     header = _header(path)
     columns, layout = _column_map(header)
     load = MonthLoad(path, None, layout or "unknown")
     if layout is None:
-        return load, [Problem(path.name, "missing_column", "required column 'GPPractice' (or 'GPPracticeName') "
-                              "is missing", 1, "GPPractice")]
+        return [load], [Problem(path.name, "missing_column", "required column 'GPPractice' (or 'GPPracticeName') "
+                                "is missing", 1, "GPPractice")]
     missing = [c.name for c in COLUMNS if c.required and c.name not in columns and c.name != "GPPractice"]
     if missing:
-        return load, [Problem(path.name, "missing_column", f"required column {name!r} is missing", 1, name)
-                      for name in missing]
+        return [load], [Problem(path.name, "missing_column", f"required column {name!r} is missing", 1, name)
+                        for name in missing]
     from gpcluster.sources.ckan import file_sha256
 
     sha256 = file_sha256(path)
     if known is not None and sha256 in known:
         load.skipped = "already loaded (same checksum)"
-        return load, []
+        return [load], []
+    loads = []
     try:
         _stage(con, path, header, columns, layout)
-        load.month = _fast_check(con, columns, layout, _month_from_name(path))
-        if load.month is None:
+        months = _fast_check(con, columns, layout, _month_from_name(path))
+        if months is None:
             _stage_text(con, path, columns, layout)
             problems, _ = _text_problems(con, path, columns, layout, _month_from_name(path))
-            return load, problems or [Problem(path.name, "unreadable", "the file could not be read as CSV")]
-        con.execute("BEGIN TRANSACTION")
-        try:
-            _prescribers(con, layout)
-            _summarise(con, load)
-            _write_month(con, load, sha256, synthetic)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+            return [load], problems or [Problem(path.name, "unreadable", "the file could not be read as CSV")]
+        if len(months) > 1:
+            con.execute("ALTER TABLE rx_staged RENAME TO rx_all")
+        for month, texts in sorted(months.items()):
+            if len(months) > 1:
+                con.execute("CREATE OR REPLACE TEMP TABLE rx_staged AS SELECT * FROM rx_all "
+                            "WHERE list_contains(?::VARCHAR[], month_text)", [texts])
+            loads.append(_load_month(con, MonthLoad(path, month, layout), sha256, synthetic))
     except duckdb.Error as exc:
-        return load, [Problem(path.name, "unreadable", f"cannot read the file: {exc}")]
+        return [load], [Problem(path.name, "unreadable", f"cannot read the file: {exc}")]
     finally:
-        for table in ("rx_staged", "rx_text", "rx_month", "rx_prescriber", "rx_rejects", "rx_reject_scans",
-                      "rx_text_rejects", "rx_text_reject_scans"):
+        for table in ("rx_staged", "rx_all", "rx_text", "rx_month", "rx_prescriber", "rx_rejects",
+                      "rx_reject_scans", "rx_text_rejects", "rx_text_reject_scans"):
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")
     if known is not None:
         known.add(sha256)
-    return load, []
+    return loads, []
+
+
+def _load_month(con: duckdb.DuckDBPyConnection, load: MonthLoad, sha256: str, synthetic: bool) -> MonthLoad:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _prescribers(con, load.layout)
+        _summarise(con, load)
+        _write_month(con, load, sha256, synthetic)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return load
 
 
 def load_prescribing(paths: Iterable[Path | str], *, synthetic: bool = False, warehouse: Path | str | None = None,
@@ -449,11 +463,11 @@ def load_prescribing(paths: Iterable[Path | str], *, synthetic: bool = False, wa
         known = {r[0] for r in con.execute("SELECT sha256 FROM load_ledger").fetchall()}
         for i, path in enumerate(paths):
             progress(f"Prescribing {path.name}", i, len(paths))
-            load, found = load_file(con, path, synthetic, known)
+            done, found = load_file(con, path, synthetic, known)
             if found:
                 problems.extend(found)
             else:
-                loads.append(load)
+                loads.extend(done)
         progress("Done", len(paths), len(paths))
     finally:
         if own:
