@@ -1,0 +1,93 @@
+"""The ``prescribing`` series kind through the indicator engine, checked by hand against the fixture's
+prescribing (tests/indicators/conftest.py: items = list x rate x a practice-month wobble)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import duckdb
+import pytest
+
+from gpcluster.indicators.definition import load_definition
+from gpcluster.indicators.engine import compute_frame
+
+Q3 = dt.date(2023, 7, 1)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    from indicators.conftest import build_fixture_warehouse
+
+    path = tmp_path_factory.mktemp("rx-series") / "template.duckdb"
+    build_fixture_warehouse(path).close()
+    return path
+
+
+@pytest.fixture
+def con(template, tmp_path):
+    path = tmp_path / "w.duckdb"
+    shutil.copyfile(template, path)
+    connection = duckdb.connect(str(path))
+    yield connection
+    connection.close()
+
+
+def items(practice: str, code: str, month: dt.date) -> int:
+    """The fixture's items, recomputed here from its recipe (not read back from the warehouse)."""
+    from indicators.conftest import BANDS, RELEASES, RX_PRESENTATIONS, band_population
+
+    release = max(r for r in RELEASES if r <= month)
+    patients = sum(band_population(practice, s, b, release) for s in ("Male", "Female") for b in BANDS)
+    k = [c for c, _, _ in RX_PRESENTATIONS].index(code)
+    per_100 = RX_PRESENTATIONS[k][2]
+    return max(1, round(patients * per_100 / 100 * (1 + 0.1 * ((int(practice) + k + month.month) % 3))))
+
+
+def quarter(practice: str, codes: list[str], start: dt.date = Q3) -> int:
+    return sum(items(practice, c, dt.date(start.year, start.month + m, 1)) for c in codes for m in range(3))
+
+
+def row(frame, level, area, period=Q3):
+    hit = frame[(frame["level"] == level) & (frame["area_code"] == area) & (frame["period"] == str(period))]
+    assert len(hit) == 1
+    return hit.iloc[0]
+
+
+def test_a_share_measure_sums_the_quarter_and_excludes_what_the_definition_excludes(con):
+    frame = compute_frame(con, [load_definition("rx_broad_spectrum_antibiotics")])
+    broad = ["0501013K0AAAAAA", "0501021L0AAAAAA"]
+    all_antibacterials = [*broad, "0501013B0AAABAB"]  # isoniazid (antituberculosis) is excluded
+    got = row(frame, "practice", "10001")
+    assert got["numerator"] == quarter("10001", broad)
+    assert got["denominator"] == quarter("10001", all_antibacterials)
+    assert got["value"] == pytest.approx(100 * quarter("10001", broad) / quarter("10001", all_antibacterials))
+    cluster = row(frame, "cluster", "S37000003/north")  # 10001, 10002 and (until April 2024) 10004
+    members = ["10001", "10002", "10004"]
+    assert cluster["numerator"] == sum(quarter(p, broad) for p in members)
+    assert cluster["denominator"] == sum(quarter(p, all_antibacterials) for p in members)
+
+
+def test_a_rate_measure_divides_the_quarter_by_the_list_at_its_first_day(con):
+    from indicators.conftest import BANDS, band_population
+
+    frame = compute_frame(con, [load_definition("rx_gabapentinoid_items")])
+    got = row(frame, "practice", "10005")
+    patients = sum(band_population("10005", s, b, Q3) for s in ("Male", "Female") for b in BANDS)
+    assert got["numerator"] == quarter("10005", ["0408010AEAAAAAA"]) and got["denominator"] == patients
+    assert got["value"] == pytest.approx(1000 * got["numerator"] / patients)
+
+
+def test_a_practice_that_prescribed_none_of_the_selection_counts_zero_and_an_incomplete_quarter_is_left_out(con):
+    con.execute("DELETE FROM prescribing WHERE practice_code = '10006' AND bnf_code LIKE '0408010AE%'")
+    con.execute("DELETE FROM prescribing_month WHERE month = DATE '2024-06-01'")
+    frame = compute_frame(con, [load_definition("rx_gabapentinoid_items")])
+    assert row(frame, "practice", "10006")["numerator"] == 0 and row(frame, "practice", "10006")["value"] == 0
+    assert set(frame["period"].astype(str)) == {"2023-07-01", "2023-10-01", "2024-01-01"}  # April 2024 lacks June
+
+
+def test_description_rules_pick_the_inhaler_type(con):
+    frame = compute_frame(con, [load_definition("rx_inhaler_mdi_share")])
+    got = row(frame, "practice", "10003")
+    mdi, dpi = quarter("10003", ["0302000C0BQAABX"]), quarter("10003", ["0302000N0AAAAAA"])
+    assert (got["numerator"], got["denominator"]) == (mdi, mdi + dpi)
