@@ -1,0 +1,82 @@
+"""The prescribing pages: the monthly centile chart, a practice's line and savings, through the release gate."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+PASSWORD = "correct horse battery staple"
+USERS = {"national": ("national", "scotland", None), "cql": ("cluster", "cluster", "S37000003/north")}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    from indicators.conftest import build_fixture_warehouse
+
+    from gpcluster.indicators.definition import load_catalogue
+    from gpcluster.indicators.engine import compute
+    from gpcluster.store import open_store
+    from gpcluster.store.accounts import add_user
+    from gpcluster.web import create_app
+
+    folder = tmp_path_factory.mktemp("rx-web")
+    con = build_fixture_warehouse(folder / "w.duckdb")
+    compute(con, [d for d in load_catalogue() if d.id.startswith("rx_")])
+    con.close()
+    store = open_store(f"sqlite:///{folder / 'store.db'}")
+    with store.session() as session:
+        for name, (role, level, code) in USERS.items():
+            add_user(session, name, PASSWORD, role, level, code, display_name=name)
+    return create_app(folder / "w.duckdb", store=store)
+
+
+def signed_in(app, username: str) -> TestClient:
+    client = TestClient(app, base_url="http://testserver")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    response = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token,
+                                           "next": "/"}, follow_redirects=False)
+    assert response.status_code == 303
+    return client
+
+
+def spec(html: str) -> dict:
+    return json.loads(re.search(r'id="centiles-spec">(.*?)</script>', html, re.S).group(1))
+
+
+def test_the_list_and_a_measure_page_show_monthly_centiles(app):
+    client = signed_in(app, "national")
+    home = client.get("/prescribing")
+    assert home.status_code == 200 and "Antibiotic items per 1,000 patients" in home.text
+    assert "July 2023 to June 2024 (12)" in home.text
+    page = client.get("/prescribing/rx_gabapentinoid_items?practice=10005")
+    assert page.status_code == 200
+    assert "items per 1,000 patients per month" in page.text  # the monthly unit, not the quarterly one
+    chart = spec(page.text)
+    centile_points = chart["layer"][0]["data"]["values"]
+    assert {p["series"] for p in centile_points} >= {"10th centile", "Median", "90th centile"}
+    assert len({p["month"] for p in centile_points}) == 12
+    own = chart["layer"][1]["data"]["values"]
+    assert len(own) == 12 and "Practice 10005" in page.text  # the fixture's practice name
+    assert "List at" in page.text and "01 Jul 2023" in page.text  # the denominator's date beside the figure
+
+
+def test_a_cluster_lead_gets_no_line_for_a_practice_outside_the_cluster(app):
+    client = signed_in(app, "cql")
+    outside = client.get("/prescribing/rx_gabapentinoid_items?practice=10005")
+    assert outside.status_code == 200
+    assert len(spec(outside.text)["layer"]) == 1 and "Practice 10005" not in outside.text
+    inside = client.get("/prescribing/rx_gabapentinoid_items?practice=10001")
+    assert len(spec(inside.text)["layer"]) == 2
+
+
+def test_cost_measures_show_savings_at_the_10th_centile_for_named_practices_only(app):
+    national = signed_in(app, "national").get("/prescribing/rx_cost_per_patient")
+    assert "Potential savings" in national.text and "Scotland would have spent" in national.text
+    assert national.text.count("?practice=") >= 5  # the practices above the 10th centile
+    cql = signed_in(app, "cql").get("/prescribing/rx_cost_per_patient")
+    listed = set(re.findall(r"\?practice=(\d+)", cql.text))
+    assert listed and listed <= {"10001", "10002"}  # 10004 moved to the south cluster in April 2024
+    assert signed_in(app, "national").get("/prescribing/aged_65_plus").status_code == 404
