@@ -54,8 +54,7 @@ def main() -> None:
     try:
         marker = files_dir / "prescribing_truth.csv"
         start = time.perf_counter()
-        if marker.exists():
-            from gpcluster.synthetic.scotland import build_scotland  # noqa: F401  (files reused)
+        if marker.exists():  # files kept by an earlier run with --keep
             written = write_synthetic_scotland(files_dir, prescribing_months=0)
             rx_files = sorted(files_dir.glob("pitc*.csv"))[-args.months:]
         else:
@@ -63,7 +62,7 @@ def main() -> None:
             rx_files = [p for s, p in written if s == "prescriptions"]
             written = [(s, p) for s, p in written if s != "prescriptions"]
         generate = time.perf_counter() - start
-        rows = sum(sum(1 for _ in open(p, "rb")) - 1 for p in rx_files)
+        rows = sum(duckdb.sql(f"SELECT count(*) FROM read_csv('{p}')").fetchone()[0] for p in rx_files)
         size = sum(p.stat().st_size for p in rx_files) / 1e6
         print(f"synthetic prescribing: {len(rx_files)} months, {rows:,} rows ({rows / len(rx_files):,.0f} a month), "
               f"{size:,.0f} MB of CSV; generated with the synthetic Scotland in {generate:.1f} s")

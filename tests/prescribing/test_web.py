@@ -14,13 +14,12 @@ USERS = {"national": ("national", "scotland", None), "cql": ("cluster", "cluster
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from indicators.conftest import build_fixture_warehouse
-
     from gpcluster.indicators.definition import load_catalogue
     from gpcluster.indicators.engine import compute
     from gpcluster.store import open_store
     from gpcluster.store.accounts import add_user
     from gpcluster.web import create_app
+    from indicators.conftest import build_fixture_warehouse
 
     folder = tmp_path_factory.mktemp("rx-web")
     con = build_fixture_warehouse(folder / "w.duckdb")

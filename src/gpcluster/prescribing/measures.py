@@ -18,7 +18,12 @@ import pandas as pd
 
 from gpcluster.errors import UserError
 from gpcluster.indicators.compile import series_query
-from gpcluster.indicators.definition import Definition, PopulationSeries, PrescribingSeries, WeightedPopulationSeries
+from gpcluster.indicators.definition import (
+    Definition,
+    PopulationSeries,
+    PrescribingSeries,
+    WeightedPopulationSeries,
+)
 from gpcluster.prescribing.bnf import selection_sql
 
 CENTILES = (10, 20, 30, 40, 50, 60, 70, 80, 90)

@@ -126,7 +126,6 @@ def _real_presentations() -> list[Presentation]:
                 rows.append(Presentation(f"{chemical}B{chr(66 + b)}A{sf}A{sf}", f"{brand}_{tail}", group, theme,
                                          share * 0.12, pack, price * 3.5))
 
-    tabs = [("A", "TAB 10MG", 28, 0.05), ("B", "TAB 20MG", 28, 0.07), ("C", "TAB 40MG", 28, 0.10)]
     caps = [("A", "CAP 250MG", 21, 0.08), ("B", "CAP 500MG", 21, 0.10), ("C", "ORAL SUSP 250MG/5ML", 100, 0.02)]
     # antibacterials (0501): amoxicillin, flucloxacillin, doxycycline, clarithromycin, trimethoprim, nitrofurantoin
     add("0501013B0", "AMOXICILLIN", caps, "all", "antibiotic", 55.0, ["AMOXIL"])
@@ -248,7 +247,7 @@ def _filler_presentations(rng: np.random.Generator, reserved: set[str]) -> list[
             if code in reserved:
                 continue
             reserved.add(code)
-            rows.append(Presentation(code, description, group, "brand" if "B" == code[9:10] else "general",
+            rows.append(Presentation(code, description, group, "brand" if code[9:10] == "B" else "general",
                                      float(weights[k]), int(rng.choice([28, 56, 84, 100, 1])),
                                      float(np.round(rng.lognormal(-2.3, 1.2), 3))))
     return rows
