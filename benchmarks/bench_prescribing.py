@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -21,19 +20,11 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+from bench_indicators import timed  # the same median-of-runs timer as the indicator benchmark
 
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def timed(fn, repeat: int = 1):
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def main() -> None:
@@ -76,11 +67,11 @@ def main() -> None:
             for i, path in enumerate(rx_files):
                 con.execute(f"CREATE OR REPLACE TABLE raw_{i} AS SELECT * FROM read_csv(?)", [str(path)])
             con.close()
-        raw_s, _ = timed(raw)
+        raw_s, _ = timed(raw, 1)
         (work / "raw.duckdb").unlink()
 
         con = open_warehouse(warehouse)
-        ingest_s, loads = timed(lambda: load_prescribing(rx_files, synthetic=True, con=con))
+        ingest_s, loads = timed(lambda: load_prescribing(rx_files, synthetic=True, con=con), 1)
         ingest_peak = peak_mb()
         print(f"ingest (validate, classify, write one transaction per month): {ingest_s:.1f} s for "
               f"{len(loads)} months = {ingest_s / len(loads):.2f} s a month; DuckDB raw read_csv of the same "
@@ -103,7 +94,7 @@ def main() -> None:
                 total += len(frame_)
                 del frame_
             return total
-        pandas_s, _ = timed(with_pandas)
+        pandas_s, _ = timed(with_pandas, 1)
         print(f"pandas read_csv (pyarrow engine) of the same files, no checks: {pandas_s:.1f} s -> ingest is "
               f"{ingest_s / pandas_s:.2f}x pandas' bare read; peak memory with pandas {peak_mb():,.0f} MB")
 
@@ -113,7 +104,7 @@ def main() -> None:
             spark = spark_session("local[2]")
             try:
                 compute_frame_spark(con, definitions[:1], spark, work_dir=work)  # start-up and warm-up
-                spark_s, sframe = timed(lambda: compute_frame_spark(con, definitions, spark, work_dir=work))
+                spark_s, sframe = timed(lambda: compute_frame_spark(con, definitions, spark, work_dir=work), 1)
             finally:
                 spark.stop()
             key = ["indicator_id", "period", "level", "area_code"]

@@ -151,24 +151,18 @@ class Selection(BaseModel):
 def selection_sql(selections: list[Selection], alias: str = "b") -> tuple[str, list]:
     """A boolean SQL condition over `bnf_presentation` (columns bnf_code, description, is_generic)
     true where any of the selections matches, with its parameters (all values bound)."""
+    prefix = f"len(list_filter(?::VARCHAR[], lambda p: starts_with({alias}.bnf_code, p)))"
+    word = f"len(list_filter(?::VARCHAR[], lambda w: contains(upper(coalesce({alias}.description, '')), w)))"
     parts, params = [], []
     for s in selections:
         terms = []
-        if s.include:
-            terms.append(f"len(list_filter(?::VARCHAR[], lambda p: starts_with({alias}.bnf_code, p))) > 0")
-            params.append(s.include)
-        if s.exclude:
-            terms.append(f"len(list_filter(?::VARCHAR[], lambda p: starts_with({alias}.bnf_code, p))) = 0")
-            params.append(s.exclude)
+        for values, test, holds in ((s.include, prefix, "> 0"), (s.exclude, prefix, "= 0"),
+                                    (s.description_any, word, "> 0"), (s.description_none, word, "= 0")):
+            if values:
+                terms.append(f"{test} {holds}")
+                params.append(values)
         if s.generic is not None:
             terms.append(f"{alias}.is_generic IS NOT DISTINCT FROM ?::BOOLEAN")
             params.append(s.generic)
-        text = f"upper(coalesce({alias}.description, ''))"
-        if s.description_any:
-            terms.append(f"len(list_filter(?::VARCHAR[], lambda w: contains({text}, w))) > 0")
-            params.append(s.description_any)
-        if s.description_none:
-            terms.append(f"len(list_filter(?::VARCHAR[], lambda w: contains({text}, w))) = 0")
-            params.append(s.description_none)
         parts.append("(" + " AND ".join(terms or ["TRUE"]) + ")")
     return "(" + " OR ".join(parts or ["FALSE"]) + ")", params

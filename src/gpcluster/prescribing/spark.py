@@ -1,10 +1,11 @@
 """An Apache Spark engine for the same indicator definitions, for data that outgrows one machine
 (multi-year national prescribing, or UK scale: England publishes about 18 million rows a month).
 
-Only the set-based part is engine-specific: each definition's per-practice base rows, the roll-up over
-the organisation tree (GROUPING SETS), values by measure type, national rank and decile, and the
-comparators. The statistics (confidence intervals, funnels, SPC) are gpcluster.indicators.statistics'
-compute_statistics, exactly as in the DuckDB engine, so both engines give the same results (tested).
+Only the set-based part is engine-specific: each definition's per-practice base rows, values by measure
+type, national rank and decile, and the comparators. The roll-up over the organisation tree is the DuckDB
+engine's own GROUPING SETS query (gpcluster.indicators.compile.ROLLUP_SQL), which is also Spark SQL. The
+statistics (confidence intervals, funnels, SPC) are gpcluster.indicators.statistics' compute_statistics,
+exactly as in the DuckDB engine, so both engines give the same results (tested).
 
 The warehouse tables a run needs are exported to Parquet (by DuckDB) in a working folder Spark reads; on
 a cluster that folder must be on storage every executor can reach (the ``spark_work_dir`` setting).
@@ -24,7 +25,7 @@ import pandas as pd
 
 from gpcluster import config
 from gpcluster.errors import UserError
-from gpcluster.indicators.compile import SCOTLAND_CODE
+from gpcluster.indicators.compile import ROLLUP_SQL, SCOTLAND_CODE
 from gpcluster.indicators.definition import (
     LEVELS,
     ActivitySeries,
@@ -53,36 +54,6 @@ _EXPORTS = {
     "prescribing_practice_total": "SELECT * FROM prescribing_practice_total",
     "prescribing_month": "SELECT month FROM prescribing_month",
 }
-
-ROLLUP_SQL = """
-WITH rolled AS (
-    SELECT indicator_no, period,
-           CASE WHEN grouping(practice_area) = 0 THEN 0 WHEN grouping(cluster_area) = 0 THEN 1
-                WHEN grouping(hscp_area) = 0 THEN 2 WHEN grouping(board_area) = 0 THEN 3 ELSE 4 END AS level_no,
-           CASE WHEN grouping(practice_area) = 0 THEN practice_area WHEN grouping(cluster_area) = 0 THEN cluster_area
-                WHEN grouping(hscp_area) = 0 THEN hscp_area WHEN grouping(board_area) = 0 THEN board_area END
-               AS grouped_area,
-           first(cluster_area, true) AS any_cluster, first(hscp_area, true) AS any_hscp,
-           first(board_area, true) AS any_board,
-           CASE WHEN grouping(practice_area) = 0 THEN first(numerator, true)
-                ELSE sum(CASE WHEN usable THEN numerator END) END AS numerator,
-           CASE WHEN grouping(practice_area) = 0 THEN first(denominator, true)
-                ELSE sum(CASE WHEN usable THEN denominator END) END AS denominator,
-           bool_or(usable) AS usable
-    FROM indicator_base
-    GROUP BY GROUPING SETS ((indicator_no, period, practice_area), (indicator_no, period, cluster_area),
-                            (indicator_no, period, hscp_area), (indicator_no, period, board_area),
-                            (indicator_no, period))
-)
-SELECT indicator_no, period, level_no,
-       CASE WHEN level_no = 4 THEN (SELECT area_no FROM indicator_area WHERE level_no = 4) ELSE grouped_area END
-           AS area_no,
-       CASE WHEN level_no <= 1 THEN any_cluster END AS cluster_area,
-       CASE WHEN level_no <= 2 THEN any_hscp END AS hscp_area,
-       CASE WHEN level_no <= 3 THEN any_board END AS board_area,
-       numerator, denominator, usable
-FROM rolled WHERE level_no = 4 OR grouped_area IS NOT NULL
-"""
 
 VALUED_SQL = """
 SELECT r.*, r.area_no AS series_no, datediff(r.period, DATE '1970-01-01') AS period_no,
