@@ -53,7 +53,7 @@ def main() -> None:
             rx_files = [p for s, p in written if s == "prescriptions"]
             written = [(s, p) for s, p in written if s != "prescriptions"]
         generate = time.perf_counter() - start
-        rows = sum(duckdb.sql(f"SELECT count(*) FROM read_csv('{p}')").fetchone()[0] for p in rx_files)
+        rows = sum(duckdb.execute("SELECT count(*) FROM read_csv(?)", [str(p)]).fetchall()[0][0] for p in rx_files)
         size = sum(p.stat().st_size for p in rx_files) / 1e6
         print(f"synthetic prescribing: {len(rx_files)} months, {rows:,} rows ({rows / len(rx_files):,.0f} a month), "
               f"{size:,.0f} MB of CSV; generated with the synthetic Scotland in {generate:.1f} s")
