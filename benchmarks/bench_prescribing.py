@@ -45,7 +45,8 @@ def main() -> None:
     try:
         marker = files_dir / "prescribing_truth.csv"
         start = time.perf_counter()
-        if marker.exists():  # files kept by an earlier run with --keep
+        reused = marker.exists()
+        if reused:  # files kept by an earlier run with --keep
             written = write_synthetic_scotland(files_dir, prescribing_months=0)
             rx_files = sorted(files_dir.glob("pitc*.csv"))[-args.months:]
         else:
@@ -56,7 +57,8 @@ def main() -> None:
         rows = sum(duckdb.execute("SELECT count(*) FROM read_csv(?)", [str(p)]).fetchall()[0][0] for p in rx_files)
         size = sum(p.stat().st_size for p in rx_files) / 1e6
         print(f"synthetic prescribing: {len(rx_files)} months, {rows:,} rows ({rows / len(rx_files):,.0f} a month), "
-              f"{size:,.0f} MB of CSV; generated with the synthetic Scotland in {generate:.1f} s")
+              f"{size:,.0f} MB of CSV; " + ("reused from --keep (not timed)" if reused else
+                                             f"generated with the synthetic Scotland in {generate:.1f} s"))
 
         warehouse = work / "warehouse.duckdb"
         load_sourced(written, synthetic=True, warehouse=warehouse)
