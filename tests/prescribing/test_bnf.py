@@ -7,7 +7,14 @@ import duckdb
 import pytest
 from pydantic import ValidationError
 
-from gpcluster.prescribing.bnf import BnfCode, Selection, name_from_description, selection_sql
+from gpcluster.prescribing.bnf import (
+    BnfCode,
+    Selection,
+    code_selection_sql,
+    name_from_description,
+    prefix_ranges,
+    selection_sql,
+)
 
 # code -> chapter, section, paragraph, chemical, product, generic?, generic equivalent
 SPEC = [
@@ -84,3 +91,13 @@ def test_sql_and_python_select_the_same_presentations(n):
     in_sql = {c for (c,) in con.execute(f"SELECT bnf_code FROM b WHERE {condition}", params).fetchall()}
     in_python = {c for c, d in PRESENTATIONS if any(s.matches(c, d) for s in SELECTIONS[n])}
     assert in_sql == in_python == EXPECTED[n]
+    if all(s.by_code_only for s in SELECTIONS[n]):  # the in-place filter the engine uses on the fact table
+        condition, params = code_selection_sql(SELECTIONS[n], "b.bnf_code")
+        in_place = {c for (c,) in con.execute(f"SELECT bnf_code FROM b WHERE {condition}", params).fetchall()}
+        assert in_place == EXPECTED[n]
+
+
+def test_prefixes_become_merged_code_ranges():
+    assert prefix_ranges(["0501", "050109"]) == [("0501", "0502")]
+    assert prefix_ranges(["10", "11", "12"]) == [("10", "13")]
+    assert prefix_ranges(["0103050P0", "0103050L0"]) == [("0103050L0", "0103050L1"), ("0103050P0", "0103050P1")]

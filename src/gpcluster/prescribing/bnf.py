@@ -130,6 +130,11 @@ class Selection(BaseModel):
         return self
 
     @property
+    def by_code_only(self) -> bool:
+        """True when the rule reads only the BNF code (no description words)."""
+        return not (self.description_any or self.description_none)
+
+    @property
     def selects_everything(self) -> bool:
         return not (self.include or self.exclude or self.generic is not None or self.description_any
                     or self.description_none)
@@ -163,6 +168,50 @@ def selection_sql(selections: list[Selection], alias: str = "b") -> tuple[str, l
                 params.append(values)
         if s.generic is not None:
             terms.append(f"{alias}.is_generic IS NOT DISTINCT FROM ?::BOOLEAN")
+            params.append(s.generic)
+        parts.append("(" + " AND ".join(terms or ["TRUE"]) + ")")
+    return "(" + " OR ".join(parts or ["FALSE"]) + ")", params
+
+
+def prefix_ranges(prefixes: list[str]) -> list[tuple[str, str]]:
+    """Code ranges [low, high) holding exactly the codes that start with any prefix, adjacent ones merged
+    (chapters 01 to 15 become one range). Codes are digits and capitals, so a prefix's range ends at the
+    prefix with its last character incremented."""
+    ranges: list[list[str]] = []
+    for p in sorted(prefixes):
+        low, high = p, p[:-1] + chr(ord(p[-1]) + 1)
+        if ranges and low <= ranges[-1][1]:
+            ranges[-1][1] = max(ranges[-1][1], high)
+        else:
+            ranges.append([low, high])
+    return [(low, high) for low, high in ranges]
+
+
+def _range_test(prefixes: list[str], column: str) -> tuple[str, list]:
+    """Code starts with any prefix, as range comparisons: cheap per row, and on a table in code order
+    DuckDB skips the row groups outside the ranges."""
+    ranges = prefix_ranges(prefixes)
+    sql = " OR ".join(f"({column} >= ? AND {column} < ?)" for _ in ranges)
+    return f"({sql})", [bound for pair in ranges for bound in pair]
+
+
+def code_selection_sql(selections: list[Selection], column: str = "f.bnf_code") -> tuple[str, list]:
+    """The same rule as selection_sql, evaluated on a code column directly (every selection must be
+    by_code_only): no join with the presentations, so a scan of the prescribing table filters in place."""
+    parts, params = [], []
+    for s in selections:
+        if not s.by_code_only:
+            raise ValueError("description rules need the presentations table: use selection_sql")
+        terms = []
+        for values, negate in ((s.include, ""), (s.exclude, "NOT ")):
+            if values:
+                sql, more = _range_test(values, column)
+                terms.append(negate + sql)
+                params += more
+        if s.generic is not None:
+            drug = f"(length({column}) = 15 AND left({column}, 2) < '{FIRST_APPLIANCE_CHAPTER}')"
+            generic = f"substr({column}, 10, 2) = '{GENERIC_PRODUCT}'"
+            terms.append(f"({drug} AND ({generic}) = ?::BOOLEAN)")
             params.append(s.generic)
         parts.append("(" + " AND ".join(terms or ["TRUE"]) + ")")
     return "(" + " OR ".join(parts or ["FALSE"]) + ")", params
