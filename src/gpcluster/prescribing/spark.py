@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import duckdb
@@ -95,8 +96,11 @@ def spark_session(master: str | None = None):
                .config("spark.sql.shuffle.partitions", str(config.get("spark_shuffle_partitions")))
                .config("spark.driver.memory", "2g")
                .config("spark.sql.autoBroadcastJoinThreshold", str(64 * 1024 * 1024))
-               .config("spark.ui.enabled", "false"))
-    return builder.getOrCreate()
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false"))
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
 
 
 def _export(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
@@ -196,7 +200,9 @@ def compute_frame_spark(con: duckdb.DuckDBPyConnection, definitions: list[Defini
     folder = Path(tempfile.mkdtemp(prefix="gpcluster-spark-", dir=root))
     try:
         _export(con, folder)
-        return _compute(spark, con, folder, definitions)
+        with warnings.catch_warnings():  # pyspark warns that it has not yet certified pandas 3
+            warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
+            return _compute(spark, con, folder, definitions)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
