@@ -110,17 +110,18 @@ def main() -> None:
             finally:
                 spark.stop()
             key = ["indicator_id", "period", "level", "area_code"]
-            a = frame.sort_values(key).reset_index(drop=True)
-            b = sframe.assign(period=pd.to_datetime(sframe["period"])).sort_values(key).reset_index(drop=True)
-            a["period"] = pd.to_datetime(a["period"])
-            same_keys = a[key].equals(b[key])
-            diff = np.nanmax(np.abs(a["value"].to_numpy(float) - b["value"].to_numpy(float))
-                             / np.maximum(np.abs(a["value"].to_numpy(float)), 1e-300)) if same_keys else np.nan
+            a, b = (f.assign(period=pd.to_datetime(f["period"]).astype("datetime64[ns]")).sort_values(key)
+                    .reset_index(drop=True) for f in (frame, sframe))
+            same_keys = len(a) == len(b) and a[key].equals(b[key])
+            values = a["value"].to_numpy(float), b["value"].to_numpy(float)
+            diff = (np.nanmax(np.abs(values[0] - values[1]) / np.maximum(np.abs(values[0]), 1e-300))
+                    if same_keys else np.nan)
             labels = same_keys and all(a[c].fillna("-").tolist() == b[c].fillna("-").tolist()
-                                       for c in ("funnel_scotland", "spc_signal", "spc_rule"))
+                                       for c in ("funnel_scotland", "funnel_hscp", "spc_signal", "spc_rule"))
             print(f"Spark local[2] on the same data: {spark_s:.1f} s against DuckDB {compute_s:.2f} s "
                   f"({spark_s / compute_s:.0f}x; Spark pays for export, JVM and shuffles on 2 cores); results: "
-                  f"same rows {same_keys}, max relative value difference {diff:.1e}, identical labels {labels}")
+                  f"same {len(b):,} rows {same_keys}, max relative value difference {diff:.1e}, "
+                  f"identical funnel and SPC labels {labels}")
         con.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
