@@ -18,6 +18,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import warnings
+from functools import reduce
 from pathlib import Path
 
 import duckdb
@@ -45,6 +46,7 @@ from gpcluster.indicators.statistics import (
     compute_statistics,
     decode,
 )
+from gpcluster.prescribing.bnf import FIRST_APPLIANCE_CHAPTER, GENERIC_PRODUCT, prefix_ranges
 
 # Tables a run reads, exported from the warehouse. practice_period is the evaluated view.
 _EXPORTS = {
@@ -161,14 +163,39 @@ class _SparkRun:
         selections = series.selections()
         if len(selections) == 1 and selections[0].selects_everything:
             return totals
-        codes = sorted({code for code, description, _ in self._bnf
-                        if any(s.matches(code, description or "") for s in selections)})
-        chosen = self.spark.createDataFrame([(c,) for c in codes], "bnf_code string")
-        selected = (t["prescribing"].join(F.broadcast(chosen), "bnf_code", "left_semi")
-                    .groupBy(quarter.alias("period"), "practice_code")
-                    .agg(F.sum(column).cast("double").alias("s")))
+        rows = t["prescribing"]
+        if all(s.by_code_only for s in selections):  # code ranges: Parquet row groups outside them are skipped
+            rows = rows.where(self._code_filter(selections))
+        else:
+            codes = sorted({code for code, description, _ in self._bnf
+                            if any(s.matches(code, description or "") for s in selections)})
+            chosen = self.spark.createDataFrame([(c,) for c in codes], "bnf_code string")
+            rows = rows.join(F.broadcast(chosen), "bnf_code", "left_semi")
+        by_month = rows.groupBy("month", "practice_code").agg(F.sum(column).cast("double").alias("s"))
+        selected = by_month.groupBy(quarter.alias("period"), "practice_code").agg(F.sum("s").alias("s"))
         return (totals.join(selected, ["period", "practice_code"], "left")
                 .select("period", "practice_code", F.coalesce(F.col("s"), F.lit(0.0)).alias("value")))
+
+    def _code_filter(self, selections):
+        """The rule of gpcluster.prescribing.bnf.code_selection_sql as a Spark column expression."""
+        F, code = self.F, self.F.col("bnf_code")
+
+        def in_ranges(prefixes):
+            tests = [(code >= F.lit(low)) & (code < F.lit(high)) for low, high in prefix_ranges(prefixes)]
+            return reduce(lambda a, b: a | b, tests)
+
+        parts = []
+        for s in selections:
+            test = F.lit(True)
+            if s.include:
+                test = test & in_ranges(s.include)
+            if s.exclude:
+                test = test & ~in_ranges(s.exclude)
+            if s.generic is not None:
+                drug = (F.length(code) == 15) & (F.substring(code, 1, 2) < F.lit(FIRST_APPLIANCE_CHAPTER))
+                test = test & drug & ((F.substring(code, 10, 2) == F.lit(GENERIC_PRODUCT)) == F.lit(s.generic))
+            parts.append(test)
+        return reduce(lambda a, b: a | b, parts)
 
     def base(self, definition: Definition, number: int, areas):
         F = self.F
