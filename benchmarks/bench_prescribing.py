@@ -11,6 +11,7 @@ ordering: the floor for any DuckDB loader) and pandas read_csv (pyarrow engine) 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import tempfile
@@ -56,6 +57,7 @@ def main() -> None:
         generate = time.perf_counter() - start
         rows = sum(duckdb.execute("SELECT count(*) FROM read_csv(?)", [str(p)]).fetchall()[0][0] for p in rx_files)
         size = sum(p.stat().st_size for p in rx_files) / 1e6
+        print(f"{os.cpu_count()} CPU(s) shared with other work, load average at start {os.getloadavg()[0]:.1f}")
         print(f"synthetic prescribing: {len(rx_files)} months, {rows:,} rows ({rows / len(rx_files):,.0f} a month), "
               f"{size:,.0f} MB of CSV; " + ("reused from --keep (not timed)" if reused else
                                              f"generated with the synthetic Scotland in {generate:.1f} s"))
@@ -84,7 +86,8 @@ def main() -> None:
         compute_s, frame = timed(lambda: compute_frame(con, definitions), repeat=3)
         compute_peak = peak_mb()
         print(f"all {len(definitions)} prescribing measures, every level and quarter, with CIs, funnels and SPC: "
-              f"{compute_s:.2f} s (median of 3; target <= 5 s), {len(frame):,} result rows")
+              f"{compute_s:.2f} s (median of 3; target <= 5 s; load average now {os.getloadavg()[0]:.1f}), "
+              f"{len(frame):,} result rows")
         print(f"peak memory (this process, ingest + compute): {max(ingest_peak, compute_peak):,.0f} MB "
               "(target <= 2,048 MB)")
 
