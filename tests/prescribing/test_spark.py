@@ -63,6 +63,6 @@ def test_spark_and_duckdb_give_the_same_results_for_the_whole_catalogue(spark, f
     for column in ("national_rank", "national_decile"):
         assert got[column].astype("Int64").equals(expected[column].astype("Int64")), column
     for column in ("numerator", "denominator", "value", "lower95", "upper95", "lower998", "upper998",
-                   "cluster_value", "hscp_value", "board_value", "scotland_value"):
+                   "expected", "z_score", "cluster_value", "hscp_value", "board_value", "scotland_value"):
         np.testing.assert_allclose(got[column].to_numpy(float), expected[column].to_numpy(float), rtol=1e-12,
                                    atol=0, equal_nan=True, err_msg=column)

@@ -79,3 +79,13 @@ def test_cost_measures_show_savings_at_the_10th_centile_for_named_practices_only
     listed = set(re.findall(r"\?practice=(\d+)", cql.text))
     assert listed and listed <= {"10001", "10002"}  # 10004 moved to the south cluster in April 2024
     assert signed_in(app, "national").get("/prescribing/aged_65_plus").status_code == 404
+
+
+def test_small_monthly_counts_are_suppressed_as_everywhere_else(app):
+    # practice 10006 has about 95 patients: a couple of gabapentinoid items a month, at or below the threshold
+    page = signed_in(app, "national").get("/prescribing/rx_gabapentinoid_items?practice=10006")
+    assert page.status_code == 200
+    own = spec(page.text)["layer"][1]["data"]["values"] if len(spec(page.text)["layer"]) > 1 else []
+    assert own == []  # every month suppressed: no line point carries a value
+    rows = re.search(r"numerator, denominator and dates</summary>(.*?)</table>", page.text, re.S).group(1)
+    assert rows.count("<tr>") == 13 and rows.count('<td class="num">*</td>') >= 24  # numerator and value hidden

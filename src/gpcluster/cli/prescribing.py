@@ -113,29 +113,27 @@ def compute(engine: str = typer.Option("duckdb", help="duckdb (one machine) or s
     from gpcluster.indicators.engine import compute as run
     from gpcluster.indicators.engine import store_results
     from gpcluster.prescribing.measures import is_prescribing
-    from gpcluster.warehouse import open_warehouse
+    from gpcluster.warehouse.versions import new_version
 
+    if engine not in ("duckdb", "spark"):
+        raise UserError(f"--engine must be duckdb or spark, not {engine!r}")
     definitions = [d for d in load_catalogue() if is_prescribing(d)]
-    con = open_warehouse()
-    try:
+    # a new warehouse version: a running app keeps serving the old results until these are complete
+    with new_version(note=f"compute {len(definitions)} prescribing measures ({engine})") as draft:
         if engine == "duckdb":
-            summary = run(con, definitions)
+            summary = run(draft.con, definitions)
             console.print(f"{summary.indicators} prescribing measures, {summary.rows:,} values, "
                           f"{summary.periods} quarters (DuckDB)")
-        elif engine == "spark":
+        else:
             from gpcluster.prescribing.spark import compute_frame_spark, spark_session
 
             spark = spark_session(master)
             try:
-                frame = compute_frame_spark(con, definitions, spark)
+                frame = compute_frame_spark(draft.con, definitions, spark)
             finally:
                 spark.stop()
-            store_results(con, definitions, frame)
+            store_results(draft.con, definitions, frame)
             console.print(f"{len(definitions)} prescribing measures, {len(frame):,} values (Spark)")
-        else:
-            raise UserError(f"--engine must be duckdb or spark, not {engine!r}")
-    finally:
-        con.close()
 
 
 def _prescribing_definition(measure: str):

@@ -447,31 +447,44 @@ def load_prescribing(paths: Iterable[Path | str], *, synthetic: bool = False, wa
                      con: duckdb.DuckDBPyConnection | None = None) -> list[MonthLoad]:
     """Load prescribing files, one transaction per month; a file already in the ledger is skipped.
 
-    Raises PrescribingLoadFailed listing every problem of every refused month (those months changed
-    nothing; the others stayed loaded).
+    With `con`, into that connection's warehouse (e.g. a version being written); otherwise into a new
+    version of `warehouse` (gpcluster.warehouse.versions), published when at least one month loaded, so a
+    running web app never sees half a load. Raises PrescribingLoadFailed listing every problem of every
+    refused month (those months changed nothing; the others stayed loaded).
     """
-    from gpcluster.warehouse import open_warehouse
-
-    progress = progress or (lambda *_: None)
     paths = [Path(p) for p in paths]
-    own = con is None
-    con = con or open_warehouse(warehouse)
+    if con is None:
+        from gpcluster.warehouse.versions import new_version
+
+        names = ", ".join(p.name for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        failure = None
+        with new_version(warehouse, note=f"prescribing {names}") as draft:
+            try:
+                loads = _load_all(draft.con, paths, synthetic, progress)
+            except PrescribingLoadFailed as exc:
+                failure, loads = exc, exc.loaded
+            draft.keep = any(m.skipped is None for m in loads)
+        if failure is not None:
+            raise failure
+        return loads
+    return _load_all(con, paths, synthetic, progress)
+
+
+def _load_all(con: duckdb.DuckDBPyConnection, paths: list[Path], synthetic: bool,
+              progress: Progress | None) -> list[MonthLoad]:
+    progress = progress or (lambda *_: None)
     loads: list[MonthLoad] = []
     problems: list[Problem] = []
-    try:
-        _check_kind(con, synthetic)
-        known = {r[0] for r in con.execute("SELECT sha256 FROM load_ledger").fetchall()}
-        for i, path in enumerate(paths):
-            progress(f"Prescribing {path.name}", i, len(paths))
-            done, found = load_file(con, path, synthetic, known)
-            if found:
-                problems.extend(found)
-            else:
-                loads.extend(done)
-        progress("Done", len(paths), len(paths))
-    finally:
-        if own:
-            con.close()
+    _check_kind(con, synthetic)
+    known = {r[0] for r in con.execute("SELECT sha256 FROM load_ledger").fetchall()}
+    for i, path in enumerate(paths):
+        progress(f"Prescribing {path.name}", i, len(paths))
+        done, found = load_file(con, path, synthetic, known)
+        if found:
+            problems.extend(found)
+        else:
+            loads.extend(done)
+    progress("Done", len(paths), len(paths))
     if problems:
         raise PrescribingLoadFailed(problems, [item for item in loads if item.skipped is None])
     return loads

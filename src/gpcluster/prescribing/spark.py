@@ -10,7 +10,8 @@ exactly as in the DuckDB engine, so both engines give the same results (tested).
 The warehouse tables a run needs are exported to Parquet (by DuckDB) in a working folder Spark reads; on
 a cluster that folder must be on storage every executor can reach (the ``spark_work_dir`` setting).
 Definition values reach Spark as DataFrame literals and joined tables, never as SQL text. The ``sql``
-series kind is DuckDB SQL and is refused here.
+series kind is DuckDB SQL; it, GP headcount placement, 'change' measures and indirect standardisation are
+refused here (check_supported) and stay with the DuckDB engine.
 """
 
 from __future__ import annotations
@@ -35,12 +36,12 @@ from gpcluster.indicators.definition import (
     PopulationSeries,
     PracticeAttributeSeries,
     PrescribingSeries,
-    SqlSeries,
     WeightedPopulationSeries,
 )
 from gpcluster.indicators.engine import RESULT_COLUMNS
 from gpcluster.indicators.statistics import (
     FUNNEL_LABELS,
+    INPUT_COLUMNS,
     SPC_RULES,
     SPC_SIGNALS,
     compute_statistics,
@@ -56,7 +57,25 @@ _EXPORTS = {
     "prescribing": "SELECT month, practice_code, bnf_code, items, quantity, cost FROM prescribing",
     "prescribing_practice_total": "SELECT * FROM prescribing_practice_total",
     "prescribing_month": "SELECT month FROM prescribing_month",
+    "cluster": "SELECT cluster_id, hscp_code FROM cluster",
+    "hscp": "SELECT hscp_code, board_code FROM hscp",
 }
+
+# The DuckDB engine's AREA_PARENT_SQL as a Spark SELECT: a cluster's HSCP and board comparators are those of
+# its home HSCP; an HSCP's board is the one it belongs to.
+AREA_PARENT_SQL = """
+SELECT a.area_no, h.area_no AS hscp_area, b.area_no AS board_area
+FROM indicator_area a
+JOIN cluster c ON a.level_no = 1 AND c.cluster_id = a.area_code
+LEFT JOIN hscp hs ON hs.hscp_code = c.hscp_code
+LEFT JOIN indicator_area h ON h.level_no = 2 AND h.area_code = c.hscp_code
+LEFT JOIN indicator_area b ON b.level_no = 3 AND b.area_code = hs.board_code
+UNION ALL
+SELECT a.area_no, NULL, b.area_no
+FROM indicator_area a
+JOIN hscp hs ON a.level_no = 2 AND hs.hscp_code = a.area_code
+LEFT JOIN indicator_area b ON b.level_no = 3 AND b.area_code = hs.board_code
+"""
 
 VALUED_SQL = """
 SELECT r.*, r.area_no AS series_no, datediff(r.period, DATE '1970-01-01') AS period_no,
@@ -146,9 +165,7 @@ class _SparkRun:
             return rows.select("period", "practice_code", F.col("value").cast("double").alias("value"))
         if isinstance(series, PrescribingSeries):
             return self._prescribing(series)
-        if isinstance(series, SqlSeries):
-            raise UserError("the Spark engine cannot run 'sql' series (DuckDB SQL); use the DuckDB engine")
-        raise TypeError(f"unknown series {type(series).__name__}")
+        raise UserError(f"the Spark engine cannot run {series.kind!r} series; use the DuckDB engine")
 
     def _prescribing(self, series: PrescribingSeries):
         F, t = self.F, self.t
@@ -211,8 +228,13 @@ class _SparkRun:
             rows = rows.withColumn("denominator", F.lit(None).cast("double"))
             usable = F.col("numerator").isNotNull()
         return rows.select(F.lit(number).cast("int").alias("indicator_no"), F.col("release_date").alias("period"),
-                           "practice_area", "cluster_area", "hscp_area", "board_area", "numerator", "denominator",
-                           F.coalesce(usable, F.lit(False)).alias("usable"))
+                           "practice_area", "cluster_area", "hscp_area", "board_area", "case_deprivation",
+                           "case_rurality", "numerator", "denominator",
+                           F.coalesce(usable, F.lit(False)).alias("usable"),
+                           # no series Spark runs is dated, and none has expected counts (refused above)
+                           F.lit(None).cast("date").alias("numerator_date"),
+                           F.lit(None).cast("date").alias("denominator_date"),
+                           F.lit(None).cast("double").alias("expected"))
 
 
 def compute_frame_spark(con: duckdb.DuckDBPyConnection, definitions: list[Definition], spark=None,
@@ -249,21 +271,43 @@ def _areas(run: _SparkRun):
                          "FROM area_codes")
     area = run.spark.createDataFrame(area.toPandas())  # small: fixed once so every join sees the same numbers
     area.createOrReplaceTempView("indicator_area")
-    practice_areas = p.select("release_date", "practice_code", "cluster_id", "hscp_code", "board_code")
+    practice_areas = p.select("release_date", "practice_code", "cluster_id", "hscp_code", "board_code",
+                              F.col("simd_quintile").alias("case_deprivation"),
+                              F.coalesce(F.col("urban_rural_8"), F.col("urban_rural_6")).alias("case_rurality"))
     for n, column, alias in ((0, "practice_code", "practice_area"), (1, "cluster_id", "cluster_area"),
                              (2, "hscp_code", "hscp_area"), (3, "board_code", "board_area")):
         lookup = area.where(F.col("level_no") == n).select(F.col("area_code").alias(column), F.col("area_no").alias(alias))
         practice_areas = practice_areas.join(lookup, column, "inner" if n == 0 else "left")
     return area, practice_areas.select("release_date", "practice_code", "practice_area", "cluster_area",
-                                       "hscp_area", "board_area")
+                                       "hscp_area", "board_area", "case_deprivation", "case_rurality")
+
+
+def check_supported(definitions: list[Definition]) -> None:
+    """Refuse, all at once, what the Spark engine does not run: DuckDB SQL series, headcount placement,
+    'change' measures and indirect standardisation (use the DuckDB engine for those)."""
+    problems = []
+    for d in definitions:
+        kinds = {s.kind for s in (d.numerator, d.denominator) if s is not None}
+        if kinds & {"sql", "gp_headcount"}:
+            problems.append(f"{d.id}: {', '.join(sorted(kinds & {'sql', 'gp_headcount'}))} series")
+        if d.measure_type == "change":
+            problems.append(f"{d.id}: measure type 'change'")
+        if d.expected is not None:
+            problems.append(f"{d.id}: expected counts (indirect standardisation)")
+    if problems:
+        raise UserError("the Spark engine cannot compute " + "; ".join(problems) + ": use the DuckDB engine")
 
 
 def _compute(spark, con, folder: Path, definitions: list[Definition]) -> pd.DataFrame:
     ids = [d.id for d in definitions]
     if len(set(ids)) != len(ids):
         raise UserError("two definitions share an id")
+    check_supported(definitions)
     run = _SparkRun(spark, folder, con)
+    for name in ("cluster", "hscp"):
+        run.t[name].createOrReplaceTempView(name)
     area, practice_areas = _areas(run)
+    spark.sql(AREA_PARENT_SQL).createOrReplaceTempView("indicator_area_parent")
     practice_areas = practice_areas.cache()
     bases = [run.base(d, n, practice_areas) for n, d in enumerate(definitions)]
     base = bases[0]
@@ -281,16 +325,19 @@ def _compute(spark, con, folder: Path, definitions: list[Definition]) -> pd.Data
     return _finish(scored, area.toPandas(), definitions)
 
 
+_FLOATS = ("numerator", "denominator", "value", "expected", "hscp_value", "scotland_value")
+
+
 def _finish(scored: pd.DataFrame, area: pd.DataFrame, definitions: list[Definition]) -> pd.DataFrame:
     """Statistics from compute_statistics, codes joined back: the DuckDB engine's result frame."""
     def floats(name: str) -> np.ndarray:
         return pd.to_numeric(scored[name], errors="coerce").to_numpy(dtype=float)
 
-    cols = {name: scored[name].to_numpy(dtype=np.int64) for name in ("indicator_no", "level_no", "series_no",
-                                                                        "period_no")}
-    cols.update({name: floats(name) for name in ("numerator", "denominator", "value", "hscp_value",
-                                                 "scotland_value")})
-    stats = compute_statistics(cols, definitions)
+    # as the DuckDB engine hands them over: NULL measures are NaN, NULL keys and case-mix groups 0
+    cols = {name: floats(name) if name in _FLOATS
+            else pd.to_numeric(scored[name], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
+            for name in dict.fromkeys(["indicator_no", "series_no", "period_no", *INPUT_COLUMNS])}
+    stats, _ = compute_statistics(cols, definitions)
     code = dict(zip(area["area_no"], area["area_code"], strict=True))
 
     def codes(column: str) -> list:
@@ -303,9 +350,10 @@ def _finish(scored: pd.DataFrame, area: pd.DataFrame, definitions: list[Definiti
         "level": [LEVELS[i] for i in cols["level_no"]],
         "area_code": codes("area_no"), "cluster_id": codes("cluster_area"), "hscp_code": codes("hscp_area"),
         "board_code": codes("board_area"),
-        "numerator": cols["numerator"], "denominator": cols["denominator"], "value": cols["value"],
+        "numerator": cols["numerator"], "denominator": cols["denominator"],
+        "numerator_date": None, "denominator_date": None, "note": None, "value": cols["value"],
         "lower95": stats["lower95"], "upper95": stats["upper95"], "lower998": stats["lower998"],
-        "upper998": stats["upper998"],
+        "upper998": stats["upper998"], "expected": stats["expected"], "z_score": stats["z_score"],
         "cluster_value": floats("cluster_value"), "hscp_value": cols["hscp_value"],
         "board_value": floats("board_value"), "scotland_value": cols["scotland_value"],
         "funnel_scotland": decode(stats["funnel_scotland"], FUNNEL_LABELS),

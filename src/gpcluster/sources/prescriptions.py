@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 
-from gpcluster.sources.base import Column, RawTable, Reading, Source, StreamedFile, reading
+from gpcluster.sources.base import Column, PartialLoad, RawTable, Reading, Source, StreamedFile, reading
 
 COLUMNS = (
     Column("HBT", ("HBT2014", "HBT2019", "HB", "HB2014", "HB2019")),
@@ -35,12 +35,20 @@ def parse(raw: RawTable, release: date | None) -> Reading:
     return reading(SOURCE, raw, raw.frame.iloc[0:0])
 
 
-def stream_load(paths: Iterable[Path], *, synthetic: bool = False, warehouse: Path | str | None = None,
+def stream_load(paths: Iterable[Path], *, synthetic: bool = False, con=None,
                 progress: Callable[[str, int, int], None] | None = None) -> list[StreamedFile]:
-    from gpcluster.prescribing.ingest import load_prescribing
+    """Load prescribing months on `con` (a warehouse version being written), one transaction per month.
 
-    loads = load_prescribing(paths, synthetic=synthetic, warehouse=warehouse, progress=progress)
-    return [StreamedFile(m.path, m.source_rows, m.month, m.skipped) for m in loads]
+    Raises PartialLoad when some months were refused: it lists their problems and the months loaded."""
+    from gpcluster.prescribing.ingest import PrescribingLoadFailed, load_prescribing
+
+    def streamed(loads) -> list[StreamedFile]:
+        return [StreamedFile(m.path, m.source_rows, m.month, m.skipped) for m in loads]
+
+    try:
+        return streamed(load_prescribing(paths, synthetic=synthetic, con=con, progress=progress))
+    except PrescribingLoadFailed as exc:
+        raise PartialLoad(str(exc), streamed(exc.loaded)) from exc
 
 
 SOURCE = Source(
@@ -54,5 +62,6 @@ SOURCE = Source(
     # "Data by Prescriber Location - October 2024" (earlier: "Prescribing Data ...", one "Prescribing Location")
     resource_name=r"^(Data by Prescrib(er|ing) Location|Prescribing Data)\b",
     target="prescribing",
+    file_names=r"pitc\d{6}",
     stream_load=stream_load,
 )

@@ -2,9 +2,10 @@
 practices month by month (the 10th to 90th centiles) with a practice's own line, plus potential savings
 "if at the 10th centile" for cost measures.
 
-Monthly practice values pass through the same release gate as every figure (gpcluster.web.release):
-small counts are suppressed, and only practices the viewer may name get a line or a row; centiles are
-taken over released values, as on the indicator pages.
+Monthly practice values pass through the same release gate as every figure (gpcluster.web.release), with
+a suppression pattern decided by the same rules (gpcluster.indicators.suppression): small counts are
+suppressed, and only practices the viewer may name get a line or a row; centiles are taken over released
+values, as on the indicator pages.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi.responses import HTMLResponse
 
 from gpcluster.errors import UserError
 from gpcluster.indicators.definition import load_definition
+from gpcluster.indicators.suppression import suppression_pattern
 from gpcluster.prescribing.measures import (
     CENTILES,
     centiles,
@@ -69,7 +71,9 @@ def _released_monthly(data, viewer: Viewer, indicator_id: str, definition) -> pd
     frame = monthly.rename(columns={"month": "period", "practice_code": "area_code"}).merge(
         names.rename(columns={"practice_code": "area_code", "practice_name": "area_name"}), on="area_code", how="left")
     frame["indicator_id"], frame["level"] = indicator_id, "practice"
-    released = release(frame, data.rules, viewer, Pseudonyms())
+    # monthly figures are not stored results, so they get their own pattern by the same rules
+    pattern = suppression_pattern(frame, {indicator_id: definition})
+    released = release(frame, data.rules, viewer, Pseudonyms(), pattern)
     released["denominator_date"] = frame["denominator_date"].to_numpy()
     return released, monthly
 
