@@ -45,8 +45,9 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
 def test_spark_and_duckdb_give_the_same_results_for_the_whole_catalogue(spark, fixture_warehouse, tmp_path):
     from gpcluster.prescribing.spark import compute_frame_spark
 
-    # every prescribing measure, and one definition of each other series kind Spark runs
-    others = ("aged_65_plus", "need_weighted_list_size", "simd_rank_mean", "emergency_admission_rate")
+    # every prescribing measure, and one definition of each other series kind Spark runs (high-risk
+    # prescribing: a performance proportion with case-mix adjusted funnels)
+    others = ("aged_65_plus", "need_weighted_list_size", "simd_rank_mean", "high_risk_prescribing")
     definitions = [d for d in load_catalogue() if d.id.startswith("rx_") or d.id in others]
     assert len(definitions) >= 15 + len(others)
     con = duckdb.connect(str(fixture_warehouse))
@@ -66,3 +67,19 @@ def test_spark_and_duckdb_give_the_same_results_for_the_whole_catalogue(spark, f
                    "expected", "z_score", "cluster_value", "hscp_value", "board_value", "scotland_value"):
         np.testing.assert_allclose(got[column].to_numpy(float), expected[column].to_numpy(float), rtol=1e-12,
                                    atol=0, equal_nan=True, err_msg=column)
+
+
+def test_what_spark_cannot_run_is_refused_in_one_message():
+    from gpcluster.errors import UserError
+    from gpcluster.indicators.definition import load_definition
+    from gpcluster.prescribing.spark import check_supported
+
+    with pytest.raises(UserError) as caught:
+        check_supported([load_definition(i) for i in ("emergency_admission_rate", "list_size_change",
+                                                       "gp_headcount", "mdt_share_of_consultations",
+                                                       "rx_high_dose_ppi")])
+    message = str(caught.value)
+    for part in ("emergency_admission_rate: expected counts", "list_size_change: measure type 'change'",
+                 "gp_headcount: gp_headcount series", "mdt_share_of_consultations: sql series"):
+        assert part in message
+    assert "rx_high_dose_ppi" not in message
