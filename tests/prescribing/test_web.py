@@ -89,3 +89,48 @@ def test_small_monthly_counts_are_suppressed_as_everywhere_else(app):
     assert own == []  # every month suppressed: no line point carries a value
     rows = re.search(r"numerator, denominator and dates</summary>(.*?)</table>", page.text, re.S).group(1)
     assert rows.count("<tr>") == 13 and rows.count('<td class="num">*</td>') >= 24  # numerator and value hidden
+
+
+def _csv(client, name: str, key: str):
+    import io
+
+    import pandas as pd
+
+    response = client.get(f"/download/{name}.csv?key={key}")
+    assert response.status_code == 200, response.text
+    return pd.read_csv(io.StringIO(response.text), dtype={"practice_code": str, "area_code": str})
+
+
+def test_downloads_and_the_api_carry_the_same_suppression_as_the_page(app):
+    national = signed_in(app, "national")
+    monthly = _csv(national, "prescribing_monthly", "rx_gabapentinoid_items")
+    assert len(monthly) == 6 * 12 and set(monthly["practice_code"]) >= {"10001", "10006"}
+    small = monthly[monthly["practice_code"] == "10006"]
+    assert small["suppressed"].all() and small["numerator"].isna().all() and small["value"].isna().all()
+    shown = monthly[~monthly["suppressed"]]
+    assert shown["numerator"].notna().all() and (shown["value"] > 0).all()
+    api = national.get("/api/tables/prescribing_monthly?key=rx_gabapentinoid_items").json()
+    assert len(api["rows"]) == len(monthly)
+    assert all(r["numerator"] is None for r in api["rows"] if r["practice_code"] == "10006")
+    assert "prescribing_savings" in {t["table"] for t in national.get("/api/tables").json()["rows"]}
+    centile_rows = _csv(national, "prescribing_centiles", "rx_gabapentinoid_items")
+    assert len(centile_rows) == 12 and (centile_rows["practices"] <= 5).all()  # 10006 left out: suppressed
+
+
+def test_a_cluster_lead_downloads_only_what_the_page_shows(app):
+    cql = signed_in(app, "cql")
+    monthly = _csv(cql, "prescribing_monthly", "rx_gabapentinoid_items")
+    hidden = monthly[monthly["practice_code"].str.startswith("Practice ")]
+    assert set(monthly["practice_code"]) - set(hidden["practice_code"]) <= {"10001", "10002", "10004"}
+    assert len(hidden) and hidden["numerator"].isna().all() and hidden["denominator"].isna().all()
+    assert hidden["cluster_id"].isna().all() and hidden["value"].notna().any()
+    # a context (cost) measure: practices the lead may not name are left out, not pseudonymised
+    cost = _csv(cql, "prescribing_monthly", "rx_cost_per_patient")
+    assert set(cost["practice_code"]) <= {"10001", "10002", "10004"}
+    saved = _csv(cql, "prescribing_savings", "rx_cost_per_patient")
+    everyone = _csv(signed_in(app, "national"), "prescribing_savings", "rx_cost_per_patient")
+    assert saved.iloc[0]["area_name"] == "Scotland" and saved.iloc[0]["saving"] == everyone.iloc[0]["saving"]
+    assert set(saved["area_code"].iloc[1:]) <= {"10001", "10002"}
+    assert everyone.iloc[0]["saving"] == pytest.approx(everyone["saving"].iloc[1:].sum())
+    assert cql.get("/download/prescribing_savings.csv?key=rx_gabapentinoid_items").status_code == 404
+    assert cql.get("/download/prescribing_monthly.csv?key=aged_65_plus").status_code == 404

@@ -100,6 +100,36 @@ def monthly_values(con: duckdb.DuckDBPyConnection, definition: Definition,
     return frame
 
 
+def monthly_results(con: duckdb.DuckDBPyConnection, definition: Definition) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Monthly practice values shaped as indicator results (indicator_id, period, level, area_code, area_name,
+    cluster_id, hscp_code, board_code, numerator, denominator, denominator_date, value), and their
+    suppression pattern: monthly figures are not stored results, so they get their own pattern, decided by
+    the same rules (gpcluster.indicators.suppression). Every output applies it (web.release or
+    exports.apply_disclosure)."""
+    from gpcluster.indicators.suppression import suppression_pattern
+
+    monthly = monthly_values(con, definition)
+    names = con.execute("SELECT practice_code, arg_max(practice_name, release_date) AS practice_name "
+                        "FROM practice_release GROUP BY practice_code").df()
+    frame = monthly.rename(columns={"month": "period", "practice_code": "area_code"}).merge(
+        names.rename(columns={"practice_code": "area_code", "practice_name": "area_name"}), on="area_code",
+        how="left")
+    frame["indicator_id"], frame["level"] = definition.id, "practice"
+    return frame, suppression_pattern(frame, {definition.id: definition})
+
+
+def disclosed_monthly(con: duckdb.DuckDBPyConnection, definition: Definition) -> pd.DataFrame:
+    """monthly_values with small counts suppressed (exports.apply_disclosure with the pattern of
+    monthly_results): suppressed rows keep their place with numerator, value (and, where the rules say so,
+    denominator) blanked and ``suppressed`` True. For outputs with no viewer (the CLI)."""
+    from gpcluster.exports import IndicatorRule, apply_disclosure
+
+    frame, pattern = monthly_results(con, definition)
+    rule = IndicatorRule(definition.measure_type, definition.disclosure, definition.synthetic, definition.purpose)
+    out = apply_disclosure(frame, {definition.id: rule}, pattern)
+    return out.rename(columns={"period": "month", "area_code": "practice_code"})
+
+
 def centiles(monthly: pd.DataFrame, value: str = "value") -> pd.DataFrame:
     """Per month: the 10th ... 90th centiles of practice values (columns p10 ... p90) and how many practices."""
     usable = monthly.dropna(subset=[value])

@@ -16,14 +16,13 @@ from fastapi.responses import HTMLResponse
 
 from gpcluster.errors import UserError
 from gpcluster.indicators.definition import load_definition
-from gpcluster.indicators.suppression import suppression_pattern
 from gpcluster.prescribing.measures import (
     CENTILES,
     centiles,
     is_cost_measure,
     is_prescribing,
+    monthly_results,
     monthly_unit,
-    monthly_values,
     savings,
 )
 from gpcluster.web.access import Viewer
@@ -33,6 +32,7 @@ from gpcluster.web.pages import not_found
 from gpcluster.web.release import Pseudonyms, release
 from gpcluster.web.render import page
 from gpcluster.web.serialise import records
+from gpcluster.web.tables import NotFound
 
 router = APIRouter(dependencies=[Depends(require_viewer)], default_response_class=HTMLResponse)
 SAVINGS_SHOWN = 20
@@ -60,22 +60,84 @@ def prescribing_home(request: Request, viewer: Viewer = Depends(require_viewer))
                 months=months.iloc[0] if len(months) else None, is_cost=is_cost_measure)
 
 
-def _released_monthly(data, viewer: Viewer, indicator_id: str, definition) -> pd.DataFrame:
+def _prescribing_definition(data, indicator_id: str):
+    """(indicator, definition) of a computed prescribing measure; tables.NotFound otherwise."""
+    found = _prescribing_measures(data).get(indicator_id)
+    if found is None:
+        raise NotFound(indicator_id)
+    return found
+
+
+def released_monthly(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: str,
+                     definition) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every practice's monthly value through the release gate (released rows, with denominator_date), and
+    the unreleased frame the national figures (centiles of released values, savings total) are built from."""
     cursor = data.cursor()
     try:
-        monthly = monthly_values(cursor, definition)
+        frame, pattern = monthly_results(cursor, definition)
     finally:
         cursor.close()
-    names = data.query("SELECT practice_code, arg_max(practice_name, release_date) AS practice_name "
-                       "FROM practice_release GROUP BY practice_code")
-    frame = monthly.rename(columns={"month": "period", "practice_code": "area_code"}).merge(
-        names.rename(columns={"practice_code": "area_code", "practice_name": "area_name"}), on="area_code", how="left")
-    frame["indicator_id"], frame["level"] = indicator_id, "practice"
-    # monthly figures are not stored results, so they get their own pattern by the same rules
-    pattern = suppression_pattern(frame, {indicator_id: definition})
-    released = release(frame, data.rules, viewer, Pseudonyms(), pattern)
-    released["denominator_date"] = frame["denominator_date"].to_numpy()
+    monthly = frame.rename(columns={"period": "month", "area_code": "practice_code"})
+    released = release(frame, data.rules, viewer, pseudonyms, pattern)
+    # the list's date goes with a row that still shows its denominator (a named, unsuppressed practice)
+    released = released.drop(columns="denominator_date").merge(
+        frame[["area_code", "period", "denominator_date"]], on=["area_code", "period"], how="left")
+    released["denominator_date"] = released["denominator_date"].where(released["denominator"].notna(), None)
     return released, monthly
+
+
+def monthly_table(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: str) -> pd.DataFrame:
+    """Download/API table: each practice's value month by month, released (suppressed counts blanked,
+    practices the viewer may not name under pseudonyms with their value only)."""
+    _, definition = _prescribing_definition(data, indicator_id)
+    released, _ = released_monthly(data, viewer, pseudonyms, indicator_id, definition)
+    columns = ["indicator_id", "period", "area_code", "area_name", "cluster_id", "hscp_code", "board_code",
+               "numerator", "denominator", "denominator_date", "value", "suppressed", "named"]
+    return released[columns].rename(columns={"period": "month", "area_code": "practice_code",
+                                             "area_name": "practice_name"})
+
+
+def centiles_table(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: str) -> pd.DataFrame:
+    """Download/API table: the national centiles month by month, over released values (no practice named)."""
+    _, definition = _prescribing_definition(data, indicator_id)
+    released, _ = released_monthly(data, viewer, pseudonyms, indicator_id, definition)
+    out = centiles(released.rename(columns={"period": "month"}))
+    out.insert(0, "indicator_id", indicator_id)
+    out["unit"] = monthly_unit(definition)
+    return out
+
+
+def savings_summary(released: pd.DataFrame, monthly: pd.DataFrame, definition) -> dict | None:
+    """Potential savings in the latest month: Scotland's total (an aggregate over every practice) and the
+    rows of practices the viewer may name whose value that month was released."""
+    if not is_cost_measure(definition) or definition.denominator is None or monthly.empty:
+        return None
+    everyone = savings(monthly, definition)
+    month = everyone["month"].iloc[0]
+    shown = released[released["named"] & (released["period"] == month) & released["value"].notna()]
+    rows = (everyone[everyone["practice_code"].isin(set(shown["area_code"]))]
+            .merge(shown[["area_code", "area_name"]], left_on="practice_code", right_on="area_code", how="left"))
+    return {"month": month, "target": float(everyone["target"].iloc[0]),
+            "scotland": float(everyone["saving"].sum()), "rows": rows}
+
+
+def savings_table(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: str) -> pd.DataFrame:
+    """Download/API table: potential savings at the 10th centile in the latest month, Scotland's total first,
+    then the practices the viewer may name, largest saving first (cost measures only)."""
+    _, definition = _prescribing_definition(data, indicator_id)
+    released, monthly = released_monthly(data, viewer, pseudonyms, indicator_id, definition)
+    summary = savings_summary(released, monthly, definition)
+    columns = ["indicator_id", "month", "level", "area_code", "area_name", "cluster_id", "value", "target",
+               "saving"]
+    if summary is None:
+        raise NotFound(indicator_id)
+    scotland = pd.DataFrame([{"level": "scotland", "area_code": "S92000003", "area_name": "Scotland",
+                              "saving": summary["scotland"]}])
+    practices = summary["rows"].assign(level="practice")
+    out = pd.concat([scotland, practices[["level", "area_code", "area_name", "cluster_id", "value", "saving"]]],
+                    ignore_index=True)
+    out["indicator_id"], out["month"], out["target"] = indicator_id, summary["month"], summary["target"]
+    return out[columns]
 
 
 def _chart(title: str, unit: str, table: pd.DataFrame, practice_label: str | None) -> dict:
@@ -106,14 +168,14 @@ def measure_page(request: Request, indicator_id: str, practice: str | None = Non
                  viewer: Viewer = Depends(require_viewer)):
     services = request.app.state.services
     data = services.data
-    found = _prescribing_measures(data).get(indicator_id)
-    if found is None:
+    try:
+        indicator, definition = _prescribing_definition(data, indicator_id)
+    except NotFound:
         return not_found(request, "prescribing measure")
-    indicator, definition = found
     chosen = practice or (viewer.scope_code if viewer.scope_level == "practice" else None)
 
     def build():
-        released, monthly = _released_monthly(data, viewer, indicator_id, definition)
+        released, monthly = released_monthly(data, viewer, Pseudonyms(), indicator_id, definition)
         table = centiles(released.rename(columns={"period": "month"}))  # over released values only
         label, own_rows = None, released.iloc[0:0]
         if chosen:
@@ -121,16 +183,9 @@ def measure_page(request: Request, indicator_id: str, practice: str | None = Non
             if len(own_rows):
                 label = str(own_rows["area_name"].iloc[-1])
                 table["practice"] = table["month"].map(own_rows.set_index("period")["value"])
-        saved = None
-        if is_cost_measure(definition) and definition.denominator is not None and not monthly.empty:
-            everyone = savings(monthly, definition)
-            named = released[released["named"]]
-            named_codes = set(named.loc[named["period"] == everyone["month"].iloc[0], "area_code"])
-            saved = {"month": everyone["month"].iloc[0], "target": float(everyone["target"].iloc[0]),
-                     "scotland": float(everyone["saving"].sum()),
-                     "rows": everyone[everyone["practice_code"].isin(named_codes)].head(SAVINGS_SHOWN)
-                     .merge(named[["area_code", "area_name"]].drop_duplicates("area_code"),
-                            left_on="practice_code", right_on="area_code", how="left")}
+        saved = savings_summary(released, monthly, definition)
+        if saved is not None:
+            saved["rows"] = saved["rows"].head(SAVINGS_SHOWN)
         return table, label, own_rows, saved
 
     table, label, own_rows, saved = services.cache.get(("prescribing", indicator_id, chosen), viewer, build)
