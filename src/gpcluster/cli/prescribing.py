@@ -30,12 +30,14 @@ def _number(value) -> str:
 
 @prescribing_app.command("load")
 def load(paths: list[Path] = typer.Argument(..., help="pitcYYYYMM.csv files (or extracts with practice names)."),
-         synthetic: bool = typer.Option(False, "--synthetic", help="The files are synthetic (demo) data.")) -> None:
+         synthetic: bool = typer.Option(False, "--synthetic", help="The files are synthetic (demo) data."),
+         name_report: Path | None = typer.Option(
+             None, help="For extracts with practice names: write how each name was matched to a code (CSV).")) -> None:
     """Load prescribing months, one transaction per month; non-practice prescribing is kept apart and counted."""
-    from gpcluster.cli.data import progress_bar
+    from gpcluster.cli.progress import progress_bar
     from gpcluster.prescribing.ingest import load_prescribing
 
-    with progress_bar() as update:
+    with progress_bar(console) as update:
         loads = load_prescribing(paths, synthetic=synthetic, progress=update)
     for m in loads:
         if m.skipped:
@@ -51,6 +53,21 @@ def load(paths: list[Path] = typer.Argument(..., help="pitcYYYYMM.csv files (or 
             console.print(f"  {len(m.unmatched_names)} practice name(s) matched no practice in their board "
                           f"(kept apart): {escape(', '.join(n for n, _ in m.unmatched_names[:12]))}"
                           + (" ..." if len(m.unmatched_names) > 12 else ""))
+    matches = [(m.month, *match) for m in loads for match in m.name_matches]
+    if matches:
+        names = {(board, name) for _, board, name, _, _ in matches}
+        unmatched = {(board, name) for _, board, name, code, _ in matches if code is None}
+        console.print(f"practice names: {len(names) - len(unmatched):,} of {len(names):,} matched to a practice "
+                      f"code through the contact details ({len(unmatched):,} unmatched, kept apart)")
+    if name_report:
+        import csv
+
+        with name_report.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["month", "board_code", "practice_name", "practice_code", "rows", "matched"])
+            for month, board, name, code, rows in matches:
+                writer.writerow([month, board, name, code or "", rows, code is not None])
+        console.print(f"wrote {name_report} ({len(matches):,} names by month)")
 
 
 @prescribing_app.command("codes")
@@ -151,14 +168,15 @@ def _prescribing_definition(measure: str):
 def chart(measure: str = typer.Argument(..., help="Prescribing measure id."),
           practice: str | None = typer.Option(None, help="Show this practice's line beside the centiles."),
           csv: Path | None = typer.Option(None, help="Also write the centiles (and the practice) to this CSV.")) -> None:
-    """National centiles of practices month by month (OpenPrescribing style), with one practice's values."""
-    from gpcluster.prescribing.measures import centiles, monthly_unit, monthly_values
+    """National centiles of practices month by month (OpenPrescribing style), with one practice's values.
+    Small counts are suppressed as on every output (shown as '-'); centiles are over the values shown."""
+    from gpcluster.prescribing.measures import centiles, disclosed_monthly, monthly_unit
     from gpcluster.warehouse import open_warehouse
 
     definition = _prescribing_definition(measure)
     con = open_warehouse(read_only=True)
     try:
-        monthly = monthly_values(con, definition)
+        monthly = disclosed_monthly(con, definition)
     finally:
         con.close()
     table_frame = centiles(monthly)
@@ -184,8 +202,9 @@ def chart(measure: str = typer.Argument(..., help="Prescribing measure id."),
 @prescribing_app.command("savings")
 def savings(measure: str = typer.Argument(..., help="A cost measure (see gpcluster prescribing measures)."),
             top: int = typer.Option(15, help="Practices to list, largest savings first.")) -> None:
-    """Potential savings in the latest month if practices above the 10th centile prescribed at it."""
-    from gpcluster.prescribing.measures import monthly_values
+    """Potential savings in the latest month if practices above the 10th centile prescribed at it.
+    Practices whose figure that month is suppressed (small counts) count in Scotland's total but are not listed."""
+    from gpcluster.prescribing.measures import disclosed_monthly, monthly_values
     from gpcluster.prescribing.measures import savings as compute_savings
     from gpcluster.warehouse import open_warehouse
 
@@ -193,6 +212,7 @@ def savings(measure: str = typer.Argument(..., help="A cost measure (see gpclust
     con = open_warehouse(read_only=True)
     try:
         out = compute_savings(monthly_values(con, definition), definition)
+        disclosed = disclosed_monthly(con, definition)
     finally:
         con.close()
     if out.empty:
@@ -205,7 +225,8 @@ def savings(measure: str = typer.Argument(..., help="A cost measure (see gpclust
     table = Table()
     for column in ("practice", "cluster", "value", "potential saving"):
         table.add_column(column, justify="right")
-    for row in out.head(top).itertuples():
+    shown = disclosed[(disclosed["month"] == month) & ~disclosed["suppressed"]]
+    for row in out[out["practice_code"].isin(set(shown["practice_code"]))].head(top).itertuples():
         table.add_row(row.practice_code, escape(str(row.cluster_id or "-")), _number(row.value), _money(row.saving))
     console.print(table)
 

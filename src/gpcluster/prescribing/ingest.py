@@ -71,6 +71,8 @@ class MonthLoad:
     other_rows: dict[str, int] = field(default_factory=dict)
     unknown_practice_rows: int = 0
     unmatched_names: list[tuple[str, int]] = field(default_factory=list)  # (name, rows)
+    # extracts with practice names: every (board, name) of the month, its practice code (None: unmatched), rows
+    name_matches: list[tuple[str, str, str | None, int]] = field(default_factory=list)
     skipped: str | None = None
 
 
@@ -379,6 +381,8 @@ def _summarise(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> None:
         load.unmatched_names = [(name, int(n)) for name, n in con.execute(
             "SELECT prescriber, sum(rows) FROM rx_prescriber WHERE prescriber_type = 'unmatched_name' "
             "GROUP BY ALL ORDER BY 1").fetchall()]
+        load.name_matches = [(board, name, code, int(n)) for board, name, code, n in con.execute(
+            "SELECT board_code, prescriber, practice_code, rows FROM rx_prescriber ORDER BY 1, 2").fetchall()]
 
 
 def load_file(con: duckdb.DuckDBPyConnection, path: Path, synthetic: bool = False,
