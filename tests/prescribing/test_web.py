@@ -134,3 +134,16 @@ def test_a_cluster_lead_downloads_only_what_the_page_shows(app):
     assert everyone.iloc[0]["saving"] == pytest.approx(everyone["saving"].iloc[1:].sum())
     assert cql.get("/download/prescribing_savings.csv?key=rx_gabapentinoid_items").status_code == 404
     assert cql.get("/download/prescribing_monthly.csv?key=aged_65_plus").status_code == 404
+
+
+def test_a_lead_picks_their_practices_by_name_and_savings_list_only_real_savings(app):
+    cql = signed_in(app, "cql")
+    page = cql.get("/prescribing/rx_cost_per_patient").text
+    options = set(re.findall(r'<option value="(\d+)"', page))
+    assert options and options <= {"10001", "10002", "10004"}  # only practices the lead may see by name
+    savings = re.search(r'id="savings-h">(.*?)</section>', page, re.S).group(1)
+    listed = re.findall(r'<td class="num">([\d,]+)</td></tr>', savings)
+    assert listed and all(amount != "0" for amount in listed)
+    assert spec(page)["layer"][0]["encoding"]["x"]["timeUnit"] == "yearmonth"  # one tick per month
+    outside = cql.get("/prescribing/rx_cost_per_patient?practice=10005").text
+    assert "No line for practice 10005" in outside

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from gpcluster.errors import UserError
-from gpcluster.indicators.definition import load_definition
+from gpcluster.indicators.definition import PrescribingSeries, load_definition
 from gpcluster.prescribing.measures import (
     CENTILES,
     centiles,
@@ -36,6 +36,11 @@ from gpcluster.web.tables import NotFound
 
 router = APIRouter(dependencies=[Depends(require_viewer)], default_response_class=HTMLResponse)
 SAVINGS_SHOWN = 20
+MAX_PRACTICE_CHOICES = 80  # above this (a board or Scotland) the page asks for a practice code instead
+# one label per month (a temporal axis would tick weekly on a few months and repeat the month's name)
+MONTH_AXIS = {"field": "month", "timeUnit": "yearmonth", "type": "ordinal", "title": "Month",
+              "axis": {"format": "%b %Y", "labelAngle": -40}}
+MONTH_TIP = {"field": "month", "type": "temporal", "title": "Month", "format": "%b %Y"}
 
 
 def _prescribing_measures(data) -> dict:
@@ -145,20 +150,19 @@ def _chart(title: str, unit: str, table: pd.DataFrame, practice_label: str | Non
     long["series"] = long["centile"].map(lambda c: "Median" if c == "p50" else f"{c[1:]}th centile")
     layers = [{"data": {"values": records(long.dropna(subset=["value"]))},
                "mark": {"type": "line", "strokeDash": [4, 3], "color": "#768692"},
-               "encoding": {"x": {"field": "month", "type": "temporal", "title": "Month",
-                                  "axis": {"format": "%b %Y", "labelAngle": -40}},
+               "encoding": {"x": MONTH_AXIS,
                             "y": {"field": "value", "type": "quantitative", "title": unit},
                             "detail": {"field": "series"},
                             "strokeWidth": {"condition": {"test": "datum.series === 'Median'", "value": 2.5},
                                             "value": 1},
-                            "tooltip": [{"field": "series"}, {"field": "month", "type": "temporal"},
+                            "tooltip": [{"field": "series"}, MONTH_TIP,
                                         {"field": "value", "format": ",.2f"}]}}]
     if practice_label and "practice" in table:
         own = table[["month", "practice"]].dropna()
         layers.append({"data": {"values": records(own)}, "mark": {"type": "line", "point": True, "color": "#005eb8"},
-                       "encoding": {"x": {"field": "month", "type": "temporal"},
+                       "encoding": {"x": MONTH_AXIS,
                                     "y": {"field": "practice", "type": "quantitative"},
-                                    "tooltip": [{"field": "month", "type": "temporal"},
+                                    "tooltip": [MONTH_TIP,
                                                 {"field": "practice", "title": practice_label, "format": ",.2f"}]}})
     return {**CHART_BASE, "title": f"{title}: Scotland's practices month by month", "layer": layers}
 
@@ -185,12 +189,19 @@ def measure_page(request: Request, indicator_id: str, practice: str | None = Non
                 table["practice"] = table["month"].map(own_rows.set_index("period")["value"])
         saved = savings_summary(released, monthly, definition)
         if saved is not None:
-            saved["rows"] = saved["rows"].head(SAVINGS_SHOWN)
-        return table, label, own_rows, saved
+            above = saved["rows"]["saving"] > 0
+            saved["at_or_below"] = int((~above).sum())
+            saved["rows"] = saved["rows"][above].head(SAVINGS_SHOWN)
+        named = released.loc[released["named"], ["area_code", "area_name"]].drop_duplicates("area_code")
+        choices = (list(named.sort_values("area_name").itertuples(index=False, name=None))
+                   if len(named) <= MAX_PRACTICE_CHOICES else [])
+        return table, label, own_rows, saved, choices
 
-    table, label, own_rows, saved = services.cache.get(("prescribing", indicator_id, chosen), viewer, build)
+    table, label, own_rows, saved, choices = services.cache.get(("prescribing", indicator_id, chosen), viewer,
+                                                                build)
     services.audit("view_practice", viewer, target=f"prescribing:{indicator_id}", ip=client_ip(request))
     unit = monthly_unit(definition)
     return page(request, "prescribing_measure.html", title=indicator.title, indicator=indicator,
                 definition=definition, unit=unit, table=table, practice_label=label, own_rows=own_rows,
-                savings=saved, chart=_chart(indicator.title, unit, table, label))
+                savings=saved, chart=_chart(indicator.title, unit, table, label), choices=choices, chosen=chosen,
+                money=unit.startswith("£ "), share=isinstance(definition.denominator, PrescribingSeries))
