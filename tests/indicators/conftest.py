@@ -151,6 +151,9 @@ def add_prescribing(con) -> None:
     con.executemany("INSERT INTO prescribing_month (month, file_name, sha256, layout, source_rows, practice_rows, "
                     "other_rows, unknown_practice_rows, items, synthetic) VALUES (?, ?, ?, 'codes', 0, 0, 0, 0, 0, "
                     "FALSE)", [(m, f"pitc{m:%Y%m}.csv", f"{m}") for m in months])
+    from gpcluster.prescribing.warehouse import summarise_prescribing
+
+    summarise_prescribing(con)  # as the loader does with each month
 
 
 @pytest.fixture(scope="session")

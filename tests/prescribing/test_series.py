@@ -83,3 +83,36 @@ def test_description_rules_pick_the_inhaler_type(con):
     got = row(frame, "practice", "10003")
     mdi, dpi = quarter(con, "10003", ["0302000C0BQAABX"]), quarter(con, "10003", ["0302000N0AAAAAA"])
     assert (got["numerator"], got["denominator"]) == (mdi, mdi + dpi)
+
+
+def test_whole_chapter_measures_read_the_chapter_summary_and_agree_with_the_rows(con):
+    months = [dt.date(2023, 7 + m, 1) for m in range(3)]
+    generic, medicines = con.execute(
+        "SELECT sum(items) FILTER (WHERE substr(bnf_code, 10, 2) = 'AA'), sum(items) FROM prescribing "
+        "WHERE practice_code = '10002' AND list_contains(?, month) AND left(bnf_code, 2) < '16' "
+        "AND length(bnf_code) = 15", [months]).fetchone()
+    got = row(compute_frame(con, [load_definition("rx_generic_prescribing")]), "practice", "10002")
+    assert (got["numerator"], got["denominator"]) == (generic, medicines) and 0 < generic < medicines
+    # the measure reads the summary: a summary that disagreed with the rows would show
+    con.execute("UPDATE prescribing_practice_chapter SET items = items + 1000 WHERE practice_code = '10002' "
+                "AND month = DATE '2023-07-01' AND is_generic")
+    again = row(compute_frame(con, [load_definition("rx_generic_prescribing")]), "practice", "10002")
+    assert again["numerator"] > got["numerator"]
+
+
+def test_the_chapter_summary_is_written_with_each_loaded_month(tmp_path):
+    from gpcluster.prescribing.ingest import load_prescribing
+    from gpcluster.warehouse import open_warehouse
+    from prescribing.conftest import HEADER_2023, ROWS_2023, write_file
+
+    path = write_file(tmp_path, "pitc202404.csv", HEADER_2023, ROWS_2023)
+    load_prescribing([path], warehouse=tmp_path / "w.duckdb")
+    con = open_warehouse(tmp_path / "w.duckdb")
+    try:
+        summary = con.execute("SELECT practice_code, chapter, is_generic, items, cost FROM "
+                              "prescribing_practice_chapter ORDER BY ALL").fetchall()
+        rows = con.execute("SELECT practice_code, left(bnf_code, 2), substr(bnf_code, 10, 2) = 'AA', sum(items), "
+                           "sum(cost) FROM prescribing GROUP BY ALL ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+    assert summary == rows and len(summary) >= 2

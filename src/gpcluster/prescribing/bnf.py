@@ -195,9 +195,12 @@ def _range_test(prefixes: list[str], column: str) -> tuple[str, list]:
     return f"({sql})", [bound for pair in ranges for bound in pair]
 
 
-def code_selection_sql(selections: list[Selection], column: str = "f.bnf_code") -> tuple[str, list]:
+def code_selection_sql(selections: list[Selection], column: str = "f.bnf_code",
+                       generic_column: str | None = None) -> tuple[str, list]:
     """The same rule as selection_sql, evaluated on a code column directly (every selection must be
-    by_code_only): no join with the presentations, so a scan of the prescribing table filters in place."""
+    by_code_only): no join with the presentations, so a scan of the prescribing table filters in place.
+    With `generic_column` (a boolean, NULL for appliances) the generic test reads it instead of the code:
+    for the chapter summary, whose `column` holds the chapter only."""
     parts, params = [], []
     for s in selections:
         if not s.by_code_only:
@@ -208,7 +211,10 @@ def code_selection_sql(selections: list[Selection], column: str = "f.bnf_code") 
                 sql, more = _range_test(values, column)
                 terms.append(negate + sql)
                 params += more
-        if s.generic is not None:
+        if s.generic is not None and generic_column:
+            terms.append(f"coalesce({generic_column} = ?::BOOLEAN, FALSE)")
+            params.append(s.generic)
+        elif s.generic is not None:
             drug = f"(length({column}) = 15 AND left({column}, 2) < '{FIRST_APPLIANCE_CHAPTER}')"
             generic = f"substr({column}, 10, 2) = '{GENERIC_PRODUCT}'"
             terms.append(f"({drug} AND ({generic}) = ?::BOOLEAN)")

@@ -29,6 +29,7 @@ from pathlib import Path
 import duckdb
 
 from gpcluster.errors import Problem, UserError
+from gpcluster.prescribing.warehouse import summarise_prescribing
 from gpcluster.sources.base import Column, header_key
 from gpcluster.sources.prescriptions import COLUMNS
 
@@ -332,7 +333,7 @@ def _write_month(con: duckdb.DuckDBPyConnection, load: MonthLoad, sha256: str, s
     """Replace the month's rows from rx_staged and rx_prescriber, inside the caller's transaction."""
     month = load.month
     for table in ("prescribing", "prescribing_practice_total", "prescribing_other", "prescribing_month"):
-        con.execute(f"DELETE FROM {table} WHERE month = ?", [month])
+        con.execute(f"DELETE FROM {table} WHERE month = ?", [month])  # (the chapter summary: below)
     rows = "rx_staged s JOIN rx_prescriber m ON m.board_code = s.board_code AND m.prescriber = s.prescriber"
     con.execute(f"""
         INSERT INTO prescribing
@@ -342,6 +343,7 @@ def _write_month(con: duckdb.DuckDBPyConnection, load: MonthLoad, sha256: str, s
         INSERT INTO prescribing_practice_total
         SELECT month, practice_code, sum(items), sum(quantity), sum(cost)
         FROM prescribing WHERE month = ? GROUP BY ALL""", [month])
+    summarise_prescribing(con, [month])
     con.execute(f"""
         INSERT INTO prescribing_other
         SELECT ?::DATE, s.board_code, s.prescriber, m.prescriber_type, s.bnf_code, sum(s.items)::INTEGER,

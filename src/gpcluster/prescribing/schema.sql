@@ -24,6 +24,19 @@ CREATE TABLE IF NOT EXISTS prescribing_practice_total (
     PRIMARY KEY (month, practice_code)
 );
 
+-- Per practice, month, BNF chapter and generic (TRUE) or branded (FALSE) medicine (NULL: appliances, which
+-- have no such split): measures over whole chapters (generic prescribing, branded cost) read this instead
+-- of every row. Written with the month (gpcluster.prescribing.warehouse.summarise_prescribing).
+CREATE TABLE IF NOT EXISTS prescribing_practice_chapter (
+    month         DATE NOT NULL,
+    practice_code VARCHAR NOT NULL,
+    chapter       VARCHAR NOT NULL,
+    is_generic    BOOLEAN,
+    items         BIGINT NOT NULL,
+    quantity      DOUBLE,
+    cost          DOUBLE
+);
+
 -- Prescribing not attributable to a GP practice, kept apart and counted: PHS aggregates it by board
 -- under dummy codes (99996 community pharmacy, 99997 unallocated, 99998 hospital, 99999 dental), plus
 -- rows whose prescriber code is blank or not a practice code, and (named layout) unmatched names.
