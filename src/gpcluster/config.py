@@ -84,6 +84,10 @@ declare("upload_max_unpacked_mb", 50.0, "Most megabytes an uploaded Excel workbo
 declare("job_workers", 1, "Worker processes for planner work taken off the request path (roster uploads, model comparisons).", int)
 declare("job_timeout", 60.0, "Seconds a roster upload or model comparison may run before it is stopped.", float)
 declare("jobs_per_user", 2, "Planner tasks one user may have running or queued at once in a server process; more get HTTP 429.", int)
+declare("demo_prescribing_months", 6, "Months of synthetic prescribing (about 1.2 million rows each) the demo writes and loads; 0 for none.", int)
+declare("spark_master", "local[*]", "Spark master URL for `gpcluster prescribing compute --engine spark` (local[*], spark://host:7077, yarn ...).")
+declare("spark_shuffle_partitions", 8, "Spark shuffle partitions (raise for a real cluster and multi-year data).", int)
+declare("spark_work_dir", "", "Folder the Spark engine exports warehouse tables to (shared storage on a cluster). Empty means the system temporary folder.")
 declare("planner_db", "", "DuckDB file for the web planner's uploaded MDT roster. Empty means <home>/planner.duckdb.")
 
 

@@ -62,8 +62,11 @@ def build_demo(seed: int | None = None, step: Step | None = None, scale: int = 1
     seed = config.get("synthetic_seed") if seed is None else seed
     out_dir = config.home() / "synthetic"
 
-    say("Writing the synthetic Scotland")
-    written = write_synthetic_scotland(out_dir, seed, scale=scale)
+    # prescribing at real scale for the one-Scotland demo (the scaled benchmark Scotlands have none)
+    months = int(config.get("demo_prescribing_months")) if scale == 1 else 0
+    say(f"Writing the synthetic Scotland (with {months} months of prescribing)" if months
+        else "Writing the synthetic Scotland")
+    written = write_synthetic_scotland(out_dir, seed, scale=scale, prescribing_months=months)
     # one new warehouse version for the whole build: a running app switches to it only when it is complete
     with new_version(note=f"demo: synthetic Scotland (seed {seed}), indicators and MDT roster") as draft:
         con = draft.con

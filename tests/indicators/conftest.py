@@ -114,7 +114,46 @@ def build_fixture_warehouse(path: Path):
          (dt.date(2023, 12, 1), "10002", "PERFORMER", "Male", 2), (dt.date(2023, 12, 1), "10005", "PERFORMER", "Female", 5),
          (dt.date(2023, 12, 1), "10002", "PERFORMER REGISTRAR", "Female", 1)],
     )
+    add_prescribing(con)
     return con
+
+
+# Prescribing for the catalogue's prescribing measures: 12 months (the four quarters of RELEASES), each
+# practice prescribing every presentation below; items vary by practice and month (deterministic).
+RX_PRESENTATIONS = [  # code, description, items per 100 patients a month
+    ("0501013B0AAABAB", "AMOXICILLIN_CAP 500MG", 4), ("0501013K0AAAAAA", "CO-AMOXICLAV_TAB 500MG/125MG", 1),
+    ("0501021L0AAAAAA", "CEFALEXIN_CAP 500MG", 1), ("0501090H0AAAAAA", "ISONIAZID_TAB 100MG", 1),
+    ("0103050P0AAAEAE", "OMEPRAZOLE_CAP GASTRO-RESISTANT 40MG", 2), ("0103050P0AAAAAA", "OMEPRAZOLE_CAP 20MG", 5),
+    ("0408010AEAAAAAA", "PREGABALIN_CAP 75MG", 2), ("0407020Q0BBAAAA", "ZOMORPH_CAP 10MG", 1),
+    ("0401010Z0AAAAAA", "ZOPICLONE_TAB 7.5MG", 2), ("0401010ADAAAAAA", "MELATONIN_TAB 2MG", 1),
+    ("1001010P0AAAAAA", "NAPROXEN_TAB 500MG", 2), ("1001010C0AAAAAA", "DICLOFENAC SODIUM_TAB 50MG", 1),
+    ("0302000C0BQAABX", "FOSTAIR_INH 100MCG/6MCG (120D) CFF", 2),
+    ("0302000N0AAAAAA", "BUDESONIDE/FORMOTEROL_TURBOHALER 200MCG/6MCG", 1),
+    ("0208020Z0BBABAB", "ELIQUIS_TAB 5MG", 3), ("21480000100", "FREESTYLE LIBRE SENSOR KIT", 1),
+]
+
+
+def add_prescribing(con) -> None:
+    months = [dt.date(r.year, r.month + k, 1) for r in RELEASES for k in range(3)]
+    con.executemany("INSERT INTO bnf_presentation VALUES (?, ?, ?, ?)",
+                    [(code, text, months[0], months[-1]) for code, text, _ in RX_PRESENTATIONS])
+    rows = []
+    for month in months:
+        release = max(r for r in RELEASES if r <= month)
+        for code in PRACTICES:
+            patients = sum(band_population(code, s, b, release) for s in ("Male", "Female") for b in BANDS)
+            for k, (bnf, _, per_100) in enumerate(RX_PRESENTATIONS):
+                items = max(1, round(patients * per_100 / 100 * (1 + 0.1 * ((int(code) + k + month.month) % 3))))
+                rows.append((month, code, bnf, items, items * 28.0, round(items * (0.5 + 0.25 * k), 2)))
+    con.executemany("INSERT INTO prescribing VALUES (?, ?, ?, ?, ?, ?)", rows)
+    con.execute("INSERT INTO prescribing_practice_total SELECT month, practice_code, sum(items), sum(quantity), "
+                "sum(cost) FROM prescribing GROUP BY ALL")
+    con.executemany("INSERT INTO prescribing_month (month, file_name, sha256, layout, source_rows, practice_rows, "
+                    "other_rows, unknown_practice_rows, items, synthetic) VALUES (?, ?, ?, 'codes', 0, 0, 0, 0, 0, "
+                    "FALSE)", [(m, f"pitc{m:%Y%m}.csv", f"{m}") for m in months])
+    from gpcluster.prescribing.warehouse import summarise_prescribing
+
+    summarise_prescribing(con)  # as the loader does with each month
 
 
 @pytest.fixture(scope="session")

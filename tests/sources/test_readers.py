@@ -132,7 +132,7 @@ def test_registry_has_every_named_source():
     assert set(SOURCES) == {
         "gp_practice_contact_details", "gp_practice_populations", "simd", "urban_rural", "geography_boards",
         "geography_hscps", "geography_data_zones", "data_zone_populations", "board_populations", "gp_headcount",
-        "practice_activity", "reference_rates"}
+        "practice_activity", "reference_rates", "prescriptions"}
     for source in SOURCES.values():
         assert source.target and source.publisher and any(c.required for c in source.columns)
 

@@ -17,6 +17,7 @@ from gpcluster.indicators.definition import (
     HeadcountSeries,
     PopulationSeries,
     PracticeAttributeSeries,
+    PrescribingSeries,
     Series,
     SqlSeries,
     WeightedPopulationSeries,
@@ -94,6 +95,8 @@ def series_query(series: Series) -> Query:
             "GROUP BY n.period, g.practice_code, g.snapshot_date",
             [int(config.get("max_date_gap_days")), list(series.roles)], dated=True,
         )
+    if isinstance(series, PrescribingSeries):
+        return prescribing_series_query(series)
     if isinstance(series, SqlSeries):
         return Query(
             "SELECT period::DATE AS period, practice_code::VARCHAR AS practice_code, value::DOUBLE AS value "
@@ -110,6 +113,46 @@ def expected_query(definition: Definition) -> Query:
         "ON r.period = l.release_date AND r.sex = l.sex AND r.age_band = l.age_band "
         "WHERE r.measure = ? GROUP BY l.release_date, l.practice_code",
         [definition.expected.measure],
+    )
+
+
+# Months of quarters with all three months of prescribing loaded (a quarter's start is its period).
+_RX_MONTHS = ("SELECT month FROM prescribing_month WHERE date_trunc('quarter', month) IN "
+              "(SELECT date_trunc('quarter', month) FROM prescribing_month GROUP BY 1 HAVING count(DISTINCT month) = 3)")
+
+
+def prescribing_series_query(series: PrescribingSeries) -> Query:
+    """Per practice and complete quarter: the selected presentations' items, quantity or cost (0 when the
+    practice prescribed that quarter but nothing selected). `series.value` is from a closed list."""
+    from gpcluster.prescribing.bnf import code_selection_sql, selection_sql
+
+    column = series.value
+    totals = (f"SELECT date_trunc('quarter', t.month)::DATE AS period, t.practice_code, "
+              f"sum(t.{column})::DOUBLE AS value FROM prescribing_practice_total t "
+              f"WHERE t.month IN ({_RX_MONTHS}) GROUP BY ALL")
+    selections = series.selections()
+    if len(selections) == 1 and selections[0].selects_everything:
+        return Query(totals)
+    source = "prescribing"
+    if all(s.by_code_only and all(len(c) == 2 for c in (*s.include, *s.exclude)) for s in selections):
+        # whole chapters (and generic or not): the chapter summary has every figure needed, in few rows
+        source = "prescribing_practice_chapter"
+        condition, params = code_selection_sql(selections, "f.chapter", generic_column="f.is_generic")
+        chosen = f"WHERE {condition}"
+    elif all(s.by_code_only for s in selections):  # filter the scan in place: no join
+        condition, params = code_selection_sql(selections, "f.bnf_code")
+        chosen = f"WHERE {condition}"
+    else:
+        condition, params = selection_sql(selections, "b")
+        chosen = f"SEMI JOIN (SELECT b.bnf_code FROM bnf_hierarchy b WHERE {condition}) c ON c.bnf_code = f.bnf_code"
+    return Query(
+        f"SELECT a.period, a.practice_code, coalesce(s.value, 0)::DOUBLE AS value FROM ({totals}) a "
+        # months are summed first and made quarters after: a date_trunc per row cost more than the sums
+        "LEFT JOIN (SELECT date_trunc('quarter', m.month)::DATE AS period, m.practice_code, sum(m.value) AS value "
+        f"FROM (SELECT f.month, f.practice_code, sum(f.{column})::DOUBLE AS value FROM {source} f {chosen} "
+        "GROUP BY ALL) m GROUP BY ALL) s "  # months of incomplete quarters find no row in `a`
+        "ON s.period = a.period AND s.practice_code = a.practice_code",
+        params,
     )
 
 

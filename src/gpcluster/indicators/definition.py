@@ -11,6 +11,7 @@ A definition names its numerator and (for ratio measures) its denominator as one
 * ``gp_headcount``: GPs of the given roles in a headcount snapshot, placed at the list-size release nearest
   the snapshot when it lies within the ``max_date_gap_days`` setting (the snapshot date is kept with the
   figure);
+* ``prescribing``: items, quantity or cost of selected BNF presentations from ``prescribing`` (quarterly);
 * ``sql``: a reviewed SELECT returning ``period, practice_code, value`` for anything else.
 
 Every value a definition supplies to a typed series is bound as a query parameter, never pasted into SQL.
@@ -28,6 +29,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gpcluster.errors import Problem, ValidationFailed
+from gpcluster.prescribing.bnf import Selection as BnfSelection
 
 CATALOGUE_DIR = Path(__file__).parent / "catalogue"
 
@@ -113,6 +115,42 @@ class HeadcountSeries(_Strict):
     roles: list[Literal["qualified", "registrar", "retainee"]] = Field(min_length=1)
 
 
+class PrescribingSeries(_Strict):
+    """Prescribing from PHS Prescriptions in the Community (table ``prescribing``), summed per practice
+    over the three months of each quarter: items, quantity or gross ingredient cost of the BNF
+    presentations selected (gpcluster.prescribing.bnf.Selection). Period = first day of the quarter,
+    so Apr-Jun prescribing sits with the list at 1 April. Only quarters with all three months loaded
+    count; a practice that prescribed something that quarter but nothing selected counts 0.
+
+    Either the selection fields directly (include, exclude, generic, description_any, description_none;
+    none at all = every presentation) or ``any_of``: a list of selections, any of which counts.
+    """
+
+    kind: Literal["prescribing"]
+    value: Literal["items", "quantity", "cost"] = "items"
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    generic: bool | None = None
+    description_any: list[str] = Field(default_factory=list)
+    description_none: list[str] = Field(default_factory=list)
+    any_of: list[BnfSelection] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> PrescribingSeries:
+        self.selections()  # validates the direct fields as a Selection
+        if self.any_of and not self.direct_selection().selects_everything:
+            raise ValueError("give either the selection fields or any_of, not both")
+        return self
+
+    def direct_selection(self) -> BnfSelection:
+        return BnfSelection(include=self.include, exclude=self.exclude, generic=self.generic,
+                            description_any=self.description_any, description_none=self.description_none)
+
+    def selections(self) -> list[BnfSelection]:
+        """The selections whose union this series counts."""
+        return list(self.any_of) or [self.direct_selection()]
+
+
 class SqlSeries(_Strict):
     """A reviewed SELECT over the warehouse returning columns period, practice_code, value."""
 
@@ -132,6 +170,7 @@ class SqlSeries(_Strict):
 
 Series = Annotated[
     PopulationSeries | WeightedPopulationSeries | PracticeAttributeSeries | ActivitySeries | HeadcountSeries
+    | PrescribingSeries
     | SqlSeries,
     Field(discriminator="kind"),
 ]
@@ -266,7 +305,8 @@ def _field_name(loc: tuple) -> str:
     return ".".join(parts) or "(file)"
 
 
-_SERIES_TAGS = {"population", "weighted_population", "practice_attribute", "activity", "gp_headcount", "sql"}
+_SERIES_TAGS = {"population", "weighted_population", "practice_attribute", "activity", "gp_headcount",
+                "prescribing", "sql"}
 
 
 def parse_definition(path: Path, text: str) -> tuple[Definition | None, list[Problem]]:

@@ -17,6 +17,7 @@ from gpcluster.sources import (
     gp_practice_populations,
     population_estimates,
     practice_activity,
+    prescriptions,
     reference_rates,
     simd,
     urban_rural,
@@ -36,6 +37,7 @@ for _source in (
     gp_practice_contact_details.SOURCE, gp_practice_populations.SOURCE, simd.SOURCE, urban_rural.SOURCE,
     geography.BOARDS, geography.HSCPS, geography.DATA_ZONES, population_estimates.DATA_ZONE_POPULATIONS,
     population_estimates.BOARD_POPULATIONS, gp_headcount.SOURCE, practice_activity.SOURCE, reference_rates.SOURCE,
+    prescriptions.SOURCE,
 ):
     register(_source)
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gpcluster.errors import Problem
+from gpcluster.errors import Problem, UserError
 
 LINE = "_line"  # 1-based line number in the source file (header = line 1), kept through reshaping
 
@@ -87,6 +87,24 @@ class Reading:
 
 
 @dataclass(frozen=True)
+class StreamedFile:
+    """What a source's own streaming loader did with one file."""
+
+    path: Path
+    rows: int
+    release_date: date | None
+    skipped: str | None = None
+
+
+class PartialLoad(UserError):
+    """A streaming loader refused some files (each changed nothing) after loading others (`loaded`)."""
+
+    def __init__(self, message: str, loaded: list[StreamedFile]):
+        super().__init__(message)
+        self.loaded = loaded
+
+
+@dataclass(frozen=True)
 class Source:
     """One external source: where it comes from, what its files look like, how to read them."""
 
@@ -102,6 +120,10 @@ class Source:
     # What this source's files are called (regex on the lower-case name without punctuation); a file named
     # like another source's files is refused rather than loaded as whatever its header resembles.
     file_names: str | None = None
+    # sync only resources whose CKAN name matches (a dataset that mixes several series of files)
+    resource_name: str | None = None
+    # files too large for the pandas reader: the source loads them itself, streamed (see StreamedFile)
+    stream_load: Callable[..., list[StreamedFile]] | None = None
 
     def named_like(self, path: Path) -> bool:
         return self.file_names is not None and re.search(self.file_names, name_key(path)) is not None

@@ -5,6 +5,7 @@ complete files are never fetched twice."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +55,10 @@ def syncable_sources(names: Iterable[str] | None = None) -> list[Source]:
 def _resources(source: Source, package: dict[str, Any]) -> list[dict[str, Any]]:
     resources = package.get("resources") or []
     if source.all_resources:
-        return [r for r in resources if str(r.get("format", "")).upper() == "CSV"]
+        csvs = [r for r in resources if str(r.get("format", "")).upper() == "CSV"]
+        if source.resource_name:
+            csvs = [r for r in csvs if re.match(source.resource_name, str(r.get("name") or "").strip())]
+        return csvs
     wanted = set(source.resource_ids.values())
     return [r for r in resources if r.get("id") in wanted]
 

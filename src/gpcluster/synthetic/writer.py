@@ -104,13 +104,14 @@ def _readme(seed: int, start: str, quarters: int, scale: int = 1) -> str:
 
 def write_synthetic_scotland(out_dir: Path, seed: int = DEFAULT_SEED, start: str = DEFAULT_START,
                              quarters: int = DEFAULT_QUARTERS, plant_signals: bool = True,
-                             scale: int = 1) -> list[tuple[str, Path]]:
+                             scale: int = 1, prescribing_months: int = 0) -> list[tuple[str, Path]]:
     """Write the synthetic Scotland to `out_dir` in PHS file layouts.
 
     Returns (source_name, path) for every data file, in load order: geography, deprivation, rurality,
     populations, then each quarterly release (contact details, then practice populations), GP headcount
-    practice activity and Scotland's age-sex-specific activity rates. Also writes README.txt, a SYNTHETIC
-    marker file and planted_signals.csv (the planted truth), which are not returned.
+    practice activity and Scotland's age-sex-specific activity rates, then `prescribing_months` months of
+    prescribing (gpcluster.synthetic.prescribing; its truth file is written beside them). Also writes
+    README.txt, a SYNTHETIC marker file and planted_signals.csv (the planted truth), which are not returned.
     Same seed, start and quarters give byte-identical files. With `plant_signals` False, the null world:
     the same Scotland without planted signals. `scale` K writes K synthetic Scotlands side by side
     (gpcluster.synthetic.scale; 8 is about England's size) for benchmarks.
@@ -147,6 +148,10 @@ def write_synthetic_scotland(out_dir: Path, seed: int = DEFAULT_SEED, start: str
     # the truth a signal method is measured against (not a data source: loaders skip it)
     _write(planted_table(s.signals), layouts.PLANTED_SIGNALS, out_dir / "planted_signals.csv")
     s.interventions.to_csv(out_dir / INTERVENTIONS_TRUTH, index=False, lineterminator="\n")  # not loaded: the truth
+    if prescribing_months:
+        from gpcluster.synthetic.prescribing import write_synthetic_prescribing
+
+        written += [("prescriptions", path) for path in write_synthetic_prescribing(s, out_dir, prescribing_months)]
     (out_dir / "README.txt").write_text(_readme(seed, start, quarters, scale), encoding="utf-8")
     (out_dir / SYNTHETIC_MARKER).write_text(f"gpcluster synthetic Scotland, seed {seed}\n", encoding="utf-8")
     return written

@@ -12,6 +12,7 @@ import duckdb
 
 from gpcluster import config
 from gpcluster.errors import UserError
+from gpcluster.prescribing.warehouse import ensure_prescribing_schema
 
 REFERENCE = files("gpcluster.sources") / "reference"
 
@@ -36,6 +37,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute((files("gpcluster.warehouse") / "schema.sql").read_text(encoding="utf-8"))
     con.execute("ALTER TABLE practice_release ADD COLUMN IF NOT EXISTS cluster_name VARCHAR")
     con.execute((files("gpcluster.warehouse") / "views.sql").read_text(encoding="utf-8"))
+    ensure_prescribing_schema(con)
     board_rows = _csv_rows((REFERENCE / "boards.csv").read_bytes())
     hscp_rows = _csv_rows((REFERENCE / "hscps.csv").read_bytes())
     _insert_missing(con, "board", board_rows)

@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 
 from gpcluster.errors import Problem, UserError, ValidationFailed
-from gpcluster.sources import SOURCES, detect_source, header_of, read_file
-from gpcluster.sources.base import LINE, Reading, sha256_of
+from gpcluster.sources import SOURCES, detect_source, get_source, header_of, read_file
+from gpcluster.sources.base import LINE, PartialLoad, Reading, sha256_of
 from gpcluster.warehouse.connection import reference_codes
 from gpcluster.warehouse.derived import rebuild_derived
 from gpcluster.warehouse.versions import new_version
@@ -63,7 +63,7 @@ def expand(paths: Iterable[Path | str], source: str | None) -> tuple[list[Path],
     for path in map(Path, paths):
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in CSV_SUFFIXES):
-                if source or detect_source(header_of(child.read_bytes()[:65536])):
+                if source or detect_source(_head(child)):
                     files.append(child)
                 else:
                     skipped.append((child, "not a recognised source"))
@@ -95,14 +95,61 @@ def load_sourced(items: Iterable[tuple[str | None, Path]], synthetic: bool = Fal
 
     With `con` (a connection to a warehouse version being written, see versions.new_version) the load goes
     into it; otherwise into a new version of `warehouse`, published when the load succeeds."""
-    items = [(name, Path(path)) for name, path in items]
+    items, streamed = _split_streamed([(name, Path(path)) for name, path in items])
     if con is not None:
-        return _load(con, items, synthetic, progress, release_date, skipped)
-    names = ", ".join(p.name for _, p in items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
-    with new_version(warehouse, note=f"load {names}") as draft:
-        report = _load(draft.con, items, synthetic, progress, release_date, skipped)
-        draft.keep = bool(report.loaded)
+        report = _load(con, items, synthetic, progress, release_date, skipped)
+        failure = _stream(con, streamed, report, synthetic, progress)
+    else:
+        everything = [*items, *((name, p) for name, paths in streamed.items() for p in paths)]
+        names = ", ".join(p.name for _, p in everything[:3]) + (
+            f" and {len(everything) - 3} more" if len(everything) > 3 else "")
+        with new_version(warehouse, note=f"load {names}") as draft:
+            report = _load(draft.con, items, synthetic, progress, release_date, skipped)
+            # after the batch (e.g. prescribing matched to the practices just loaded), in the same version
+            failure = _stream(draft.con, streamed, report, synthetic, progress)
+            draft.keep = bool(report.loaded)
+    if failure is not None:
+        raise failure  # the months that passed are loaded (and published); the refused ones changed nothing
     return report
+
+
+def _head(path: Path) -> list[str]:
+    """The header of a file, reading only its first 64 KiB (prescribing months are ~100 MB each)."""
+    with path.open("rb") as handle:
+        return header_of(handle.read(65536))
+
+
+def _split_streamed(items: list[tuple[str | None, Path]]):
+    """Items the in-memory loader reads, and {source name: paths} for sources that stream their own files."""
+    rest: list[tuple[str | None, Path]] = []
+    streamed: dict[str, list[Path]] = {}
+    for name, path in items:
+        source = get_source(name) if name is not None else detect_source(_head(path))
+        if source is not None and source.stream_load is not None:
+            streamed.setdefault(source.name, []).append(path)
+        else:
+            rest.append((name, path))
+    return rest, streamed
+
+
+def _stream(con: duckdb.DuckDBPyConnection, streamed: dict[str, list[Path]], report: LoadReport, synthetic: bool,
+            progress: Progress | None) -> PartialLoad | None:
+    """Load the streamed sources' files with their own loaders; a partial failure is returned, not raised."""
+    for name, paths in streamed.items():
+        try:
+            done = get_source(name).stream_load(paths, synthetic=synthetic, con=con, progress=progress)
+        except PartialLoad as exc:
+            done, failure = exc.loaded, exc
+        else:
+            failure = None
+        for item in done:
+            if item.skipped:
+                report.skipped.append((item.path, item.skipped))
+            else:
+                report.loaded.append(LoadedFile(item.path, name, item.rows, item.release_date))
+        if failure is not None:
+            return failure
+    return None
 
 
 def _load(con: duckdb.DuckDBPyConnection, items: list[tuple[str | None, Path]], synthetic: bool,

@@ -43,7 +43,7 @@ def api_clusters(request: Request) -> dict:
     return _envelope(request, rows, period=str(data.latest_period))
 
 
-@router.get("/tables/{name}", summary="A released table (cluster, practice, funnel or deciles)",
+@router.get("/tables/{name}", summary="A released table (see /api/tables for the names and keys)",
             response_class=JSONResponse)
 def api_table(request: Request, name: str, key: str, viewer: Viewer = Depends(require_viewer)) -> Response:
     """`key` is the cluster_id, practice code or indicator id the table needs (see /api/tables)."""

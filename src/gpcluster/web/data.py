@@ -103,6 +103,10 @@ class WebData:
         with self._lock:
             return self._con.cursor()
 
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A fresh read-only cursor (close it after use), for library functions that take a connection."""
+        return self._cursor()
+
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
         """Run a parameterised query on a fresh cursor and return a DataFrame."""
         cur = self._cursor()

@@ -9,7 +9,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from gpcluster.web import tables
+from gpcluster.web import prescribing, tables
 from gpcluster.web.access import DOWNLOAD, Viewer
 from gpcluster.web.auth import client_ip, require_viewer
 from gpcluster.web.filenames import content_disposition
@@ -37,6 +37,9 @@ TABLES = {
     "funnel": Table("indicator_id", tables.indicator_funnel),
     "deciles": Table("indicator_id", tables.indicator_deciles),
     "signals": Table("cluster_id", tables.cluster_signals),
+    "prescribing_monthly": Table("indicator_id", prescribing.monthly_table),
+    "prescribing_centiles": Table("indicator_id", prescribing.centiles_table),
+    "prescribing_savings": Table("indicator_id", prescribing.savings_table),
 }
 
 

@@ -1,0 +1,207 @@
+"""Prescribing pages: the prescribing measures, and for each an OpenPrescribing-style chart of Scotland's
+practices month by month (the 10th to 90th centiles) with a practice's own line, plus potential savings
+"if at the 10th centile" for cost measures.
+
+Monthly practice values pass through the same release gate as every figure (gpcluster.web.release), with
+a suppression pattern decided by the same rules (gpcluster.indicators.suppression): small counts are
+suppressed, and only practices the viewer may name get a line or a row; centiles are taken over released
+values, as on the indicator pages.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from gpcluster.errors import UserError
+from gpcluster.indicators.definition import PrescribingSeries, load_definition
+from gpcluster.prescribing.measures import (
+    CENTILES,
+    centiles,
+    is_cost_measure,
+    is_prescribing,
+    monthly_results,
+    monthly_unit,
+    savings,
+)
+from gpcluster.web.access import Viewer
+from gpcluster.web.auth import client_ip, require_viewer
+from gpcluster.web.charts import _BASE as CHART_BASE
+from gpcluster.web.pages import not_found
+from gpcluster.web.release import Pseudonyms, release
+from gpcluster.web.render import page
+from gpcluster.web.serialise import records
+from gpcluster.web.tables import NotFound
+
+router = APIRouter(dependencies=[Depends(require_viewer)], default_response_class=HTMLResponse)
+SAVINGS_SHOWN = 20
+MAX_PRACTICE_CHOICES = 80  # above this (a board or Scotland) the page asks for a practice code instead
+# one label per month (a temporal axis would tick weekly on a few months and repeat the month's name)
+MONTH_AXIS = {"field": "month", "timeUnit": "yearmonth", "type": "ordinal", "title": "Month",
+              "axis": {"format": "%b %Y", "labelAngle": -40}}
+MONTH_TIP = {"field": "month", "type": "temporal", "title": "Month", "format": "%b %Y"}
+
+
+def _prescribing_measures(data) -> dict:
+    """Prescribing measures with stored results, by id (the web shows only what has been computed)."""
+    out = {}
+    for indicator_id, indicator in data.indicators.items():
+        try:
+            definition = load_definition(indicator_id)
+        except UserError:
+            continue
+        if is_prescribing(definition):
+            out[indicator_id] = (indicator, definition)
+    return out
+
+
+@router.get("/prescribing", summary="Prescribing measures")
+def prescribing_home(request: Request, viewer: Viewer = Depends(require_viewer)):
+    data = request.app.state.services.data
+    measures = _prescribing_measures(data)
+    months = data.query("SELECT min(month) AS first, max(month) AS last, count(*) AS n FROM prescribing_month")
+    return page(request, "prescribing.html", title="Prescribing", measures=list(measures.values()),
+                months=months.iloc[0] if len(months) else None, is_cost=is_cost_measure)
+
+
+def _prescribing_definition(data, indicator_id: str):
+    """(indicator, definition) of a computed prescribing measure; tables.NotFound otherwise."""
+    found = _prescribing_measures(data).get(indicator_id)
+    if found is None:
+        raise NotFound(indicator_id)
+    return found
+
+
+def released_monthly(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: str,
+                     definition) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every practice's monthly value through the release gate (released rows, with denominator_date), and
+    the unreleased frame the national figures (centiles of released values, savings total) are built from."""
+    cursor = data.cursor()
+    try:
+        frame, pattern = monthly_results(cursor, definition)
+    finally:
+        cursor.close()
+    monthly = frame.rename(columns={"period": "month", "area_code": "practice_code"})
+    released = release(frame, data.rules, viewer, pseudonyms, pattern)
+    # the list's date goes with a row that still shows its denominator (a named, unsuppressed practice)
+    released = released.drop(columns="denominator_date").merge(
+        frame[["area_code", "period", "denominator_date"]], on=["area_code", "period"], how="left")
+    released["denominator_date"] = released["denominator_date"].where(released["denominator"].notna(), None)
+    return released, monthly
+
+
+def monthly_table(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: str) -> pd.DataFrame:
+    """Download/API table: each practice's value month by month, released (suppressed counts blanked,
+    practices the viewer may not name under pseudonyms with their value only)."""
+    _, definition = _prescribing_definition(data, indicator_id)
+    released, _ = released_monthly(data, viewer, pseudonyms, indicator_id, definition)
+    columns = ["indicator_id", "period", "area_code", "area_name", "cluster_id", "hscp_code", "board_code",
+               "numerator", "denominator", "denominator_date", "value", "suppressed", "named"]
+    return released[columns].rename(columns={"period": "month", "area_code": "practice_code",
+                                             "area_name": "practice_name"})
+
+
+def centiles_table(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: str) -> pd.DataFrame:
+    """Download/API table: the national centiles month by month, over released values (no practice named)."""
+    _, definition = _prescribing_definition(data, indicator_id)
+    released, _ = released_monthly(data, viewer, pseudonyms, indicator_id, definition)
+    out = centiles(released.rename(columns={"period": "month"}))
+    out.insert(0, "indicator_id", indicator_id)
+    out["unit"] = monthly_unit(definition)
+    return out
+
+
+def savings_summary(released: pd.DataFrame, monthly: pd.DataFrame, definition) -> dict | None:
+    """Potential savings in the latest month: Scotland's total (an aggregate over every practice) and the
+    rows of practices the viewer may name whose value that month was released."""
+    if not is_cost_measure(definition) or definition.denominator is None or monthly.empty:
+        return None
+    everyone = savings(monthly, definition)
+    month = everyone["month"].iloc[0]
+    shown = released[released["named"] & (released["period"] == month) & released["value"].notna()]
+    rows = (everyone[everyone["practice_code"].isin(set(shown["area_code"]))]
+            .merge(shown[["area_code", "area_name"]], left_on="practice_code", right_on="area_code", how="left"))
+    return {"month": month, "target": float(everyone["target"].iloc[0]),
+            "scotland": float(everyone["saving"].sum()), "rows": rows}
+
+
+def savings_table(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: str) -> pd.DataFrame:
+    """Download/API table: potential savings at the 10th centile in the latest month, Scotland's total first,
+    then the practices the viewer may name, largest saving first (cost measures only)."""
+    _, definition = _prescribing_definition(data, indicator_id)
+    released, monthly = released_monthly(data, viewer, pseudonyms, indicator_id, definition)
+    summary = savings_summary(released, monthly, definition)
+    columns = ["indicator_id", "month", "level", "area_code", "area_name", "cluster_id", "value", "target",
+               "saving"]
+    if summary is None:
+        raise NotFound(indicator_id)
+    scotland = pd.DataFrame([{"level": "scotland", "area_code": "S92000003", "area_name": "Scotland",
+                              "saving": summary["scotland"]}])
+    practices = summary["rows"].assign(level="practice")
+    out = pd.concat([scotland, practices[["level", "area_code", "area_name", "cluster_id", "value", "saving"]]],
+                    ignore_index=True)
+    out["indicator_id"], out["month"], out["target"] = indicator_id, summary["month"], summary["target"]
+    return out[columns]
+
+
+def _chart(title: str, unit: str, table: pd.DataFrame, practice_label: str | None) -> dict:
+    long = table.melt(id_vars="month", value_vars=[f"p{c}" for c in CENTILES], var_name="centile", value_name="value")
+    long["series"] = long["centile"].map(lambda c: "Median" if c == "p50" else f"{c[1:]}th centile")
+    layers = [{"data": {"values": records(long.dropna(subset=["value"]))},
+               "mark": {"type": "line", "strokeDash": [4, 3], "color": "#768692"},
+               "encoding": {"x": MONTH_AXIS,
+                            "y": {"field": "value", "type": "quantitative", "title": unit},
+                            "detail": {"field": "series"},
+                            "strokeWidth": {"condition": {"test": "datum.series === 'Median'", "value": 2.5},
+                                            "value": 1},
+                            "tooltip": [{"field": "series"}, MONTH_TIP,
+                                        {"field": "value", "format": ",.2f"}]}}]
+    if practice_label and "practice" in table:
+        own = table[["month", "practice"]].dropna()
+        layers.append({"data": {"values": records(own)}, "mark": {"type": "line", "point": True, "color": "#005eb8"},
+                       "encoding": {"x": MONTH_AXIS,
+                                    "y": {"field": "practice", "type": "quantitative"},
+                                    "tooltip": [MONTH_TIP,
+                                                {"field": "practice", "title": practice_label, "format": ",.2f"}]}})
+    return {**CHART_BASE, "title": f"{title}: Scotland's practices month by month", "layer": layers}
+
+
+@router.get("/prescribing/{indicator_id}", summary="Prescribing measure: centiles over time and savings")
+def measure_page(request: Request, indicator_id: str, practice: str | None = None,
+                 viewer: Viewer = Depends(require_viewer)):
+    services = request.app.state.services
+    data = services.data
+    try:
+        indicator, definition = _prescribing_definition(data, indicator_id)
+    except NotFound:
+        return not_found(request, "prescribing measure")
+    chosen = practice or (viewer.scope_code if viewer.scope_level == "practice" else None)
+
+    def build():
+        released, monthly = released_monthly(data, viewer, Pseudonyms(), indicator_id, definition)
+        table = centiles(released.rename(columns={"period": "month"}))  # over released values only
+        label, own_rows = None, released.iloc[0:0]
+        if chosen:
+            own_rows = released[(released["area_code"] == chosen) & released["named"]]
+            if len(own_rows):
+                label = str(own_rows["area_name"].iloc[-1])
+                table["practice"] = table["month"].map(own_rows.set_index("period")["value"])
+        saved = savings_summary(released, monthly, definition)
+        if saved is not None:
+            above = saved["rows"]["saving"] > 0
+            saved["at_or_below"] = int((~above).sum())
+            saved["rows"] = saved["rows"][above].head(SAVINGS_SHOWN)
+        named = released.loc[released["named"], ["area_code", "area_name"]].drop_duplicates("area_code")
+        choices = (list(named.sort_values("area_name").itertuples(index=False, name=None))
+                   if len(named) <= MAX_PRACTICE_CHOICES else [])
+        return table, label, own_rows, saved, choices
+
+    table, label, own_rows, saved, choices = services.cache.get(("prescribing", indicator_id, chosen), viewer,
+                                                                build)
+    services.audit("view_practice", viewer, target=f"prescribing:{indicator_id}", ip=client_ip(request))
+    unit = monthly_unit(definition)
+    return page(request, "prescribing_measure.html", title=indicator.title, indicator=indicator,
+                definition=definition, unit=unit, table=table, practice_label=label, own_rows=own_rows,
+                savings=saved, chart=_chart(indicator.title, unit, table, label), choices=choices, chosen=chosen,
+                money=unit.startswith("£ "), share=isinstance(definition.denominator, PrescribingSeries))
