@@ -52,6 +52,8 @@ def navigation(viewer, path: str) -> list[dict]:
     if level == "board" and code:
         own.append(("My board", f"/boards/{code}"))
     links = [("Scotland", "/"), *own, ("Indicators", "/indicators"), ("MDT planner", "/plan")]
+    if viewer.role in ("analyst", "national", "board", "hscp", "admin", "cluster"):
+        links.append(("Evaluations", "/evaluations"))
     if viewer.can("use_api"):
         links.append(("API", "/api/docs"))
     if viewer.can("manage_users"):
