@@ -116,7 +116,14 @@ def test_cluster_lead_sees_no_named_practice_outside_scope_and_no_roster(client_
              client.get("/plan/download/coverage.csv")]
     assert all(p.status_code == 200 for p in pages)
     assert "Alpha Surgery" in pages[1].text  # own cluster named
-    assert "3 other practices" in pages[1].text  # Dundee West: in the totals, not listed
+    # scoped to their cluster: Dundee's budget is shared over the whole HSCP, but nothing of Dundee West shows
+    for response in pages[:3]:
+        assert "Dundee West" not in response.text and "Dundee East" in response.text
+    east = (5200 + 8100 + 4321 + 4) / DUNDEE_LIST * 60  # Dundee's 60 pharmacist hours by list size
+    assert f"against {east:.1f} under A (per capita)" in pages[1].text
+    totals = _csv(client.get("/plan/download/totals.csv?a=per_capita&b=rurality_aware&role=pharmacist"))
+    assert float(totals[0]["hours_a"]) == pytest.approx(east)
+    assert client.get("/plan/download/equity.csv?a=per_capita&b=need_weighted").status_code == 404  # HSCP-wide
     for response in pages:
         for secret in FORBIDDEN:
             assert secret not in response.text, secret
@@ -175,9 +182,8 @@ def test_downloads_suppress_small_patient_counts_and_are_audited(client_as, plan
     assert rows3[0][header.index("list_size")] == 7300 + 5900
     page = client.get("/plan/compare" + query)
     tiny_row = page.text.split("<td>Tiny Isle Surgery</td>")[1].split("</tr>")[0]
-    # cluster, HSCP, then list size and need-weighted population: both suppressed on the page too
-    assert tiny_row.startswith('<td>S37000007/dundee-east</td><td>S37000007</td><td class="num">*</td>'
-                               '<td class="num">*</td>')
+    # cluster, then list size and need-weighted population: both suppressed on the page too
+    assert tiny_row.startswith('<td>Dundee East</td><td class="num">*</td><td class="num">*</td>')
     planner_app.state.services.flush_audit()
     with planner_app.state.services.store.session() as session:
         targets = {e.target for e in session.query(AuditEvent).filter_by(action="export")}

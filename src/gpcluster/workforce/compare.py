@@ -29,16 +29,24 @@ def _per_practice(allocation: pd.DataFrame, a: Assumptions) -> pd.DataFrame:
         columns={"on_site_hours_per_week": "hours"})
 
 
-def compare(alloc_a: pd.DataFrame, alloc_b: pd.DataFrame, practices: pd.DataFrame, agesex: pd.DataFrame,
-            assumptions: Assumptions | None = None, need_model: str = "need_weighted") -> dict[str, pd.DataFrame]:
-    """Compare allocation A (e.g. per capita) with B. Hours are on-site MDT hours a week summed over the
-    roles allocated. Returns tidy frames: practices, by_simd_quintile, by_urban_rural, equity,
-    inverse_care, gp_time."""
-    a = assumptions or load_assumptions()
-    name_a, name_b = alloc_a["model"].iloc[0], alloc_b["model"].iloc[0]
+def practices_with_need(practices: pd.DataFrame, agesex: pd.DataFrame, need_model: str = "need_weighted") -> pd.DataFrame:
+    """prepare_practices' frame with each practice's need-weighted population (the same for every pair of
+    models compared over these practices: compute it once and pass it to compare as `prepared`)."""
     df = prepare_practices(practices)
     need = need_weighted_population(df, agesex, load_model(need_model))
-    df = df.merge(need[["practice_code", "need_weighted_population"]], on="practice_code")
+    return df.merge(need[["practice_code", "need_weighted_population"]], on="practice_code")
+
+
+def compare(alloc_a: pd.DataFrame, alloc_b: pd.DataFrame, practices: pd.DataFrame, agesex: pd.DataFrame,
+            assumptions: Assumptions | None = None, need_model: str = "need_weighted",
+            prepared: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """Compare allocation A (e.g. per capita) with B. Hours are on-site MDT hours a week summed over the
+    roles allocated. Returns tidy frames: practices, by_simd_quintile, by_urban_rural, equity,
+    inverse_care, gp_time. `prepared`: practices_with_need(practices, agesex, need_model), when the caller
+    compares many pairs over the same practices."""
+    a = assumptions or load_assumptions()
+    name_a, name_b = alloc_a["model"].iloc[0], alloc_b["model"].iloc[0]
+    df = (prepared if prepared is not None else practices_with_need(practices, agesex, need_model)).copy()
     pa, pb = _per_practice(alloc_a, a), _per_practice(alloc_b, a)
     df["hours_a"] = df["practice_code"].map(pa["hours"]).fillna(0.0)
     df["hours_b"] = df["practice_code"].map(pb["hours"]).fillna(0.0)
