@@ -59,3 +59,24 @@ def test_demo_accounts_can_sign_in_with_the_printed_passwords(demo_output, monke
     with open_store().session() as session:
         user = authenticate(session, "demo-cql", password, ip="127.0.0.1")
         assert user.role == "cluster" and user.scope_level == "cluster" and "/" in user.scope_code
+
+
+def test_demo_has_an_account_for_every_role_each_signing_in_with_its_scope(demo_output, monkeypatch):
+    from gpcluster.demo import DEMO_USERS
+    from gpcluster.store import open_store
+    from gpcluster.store.accounts import authenticate
+    from gpcluster.web.access import ROLES
+
+    home, result = demo_output
+    monkeypatch.setenv("GPCLUSTER_HOME", str(home))
+    config.clear_cache()
+    assert {role for _, role, _ in DEMO_USERS} == set(ROLES)
+    with open_store().session() as session:
+        for username, role, level in DEMO_USERS:
+            line = next(line for line in result.output.splitlines() if f" {username} " in line)
+            assert "can see" in result.output
+            user = authenticate(session, username, line.split("│")[2].strip(), ip="127.0.0.1")
+            assert (user.role, user.scope_level) == (role, level)
+            assert (user.scope_code is None) == (level == "scotland")
+            if level == "board":
+                assert user.scope_code.startswith("S08")

@@ -8,58 +8,19 @@ import io
 
 import openpyxl
 import pytest
-from warehouse_fixture import FORBIDDEN, PERIODS, PRACTICES, build_warehouse
+from warehouse_fixture import DUNDEE_LIST, FORBIDDEN, HEADER, TINY, build_planner_warehouse
 
 from conftest import csrf_from, login, make_store
-
-RELEASE = PERIODS[-1]
-TINY = "10009"  # a 4-patient practice in Dundee East: its list size must never leave the server
-# practice -> (SIMD decile, urban-rural 8-fold); TINY alone is class 5, so that class's total is 4 patients
-ZONES = {"10001": (1, 1), "10002": (3, 1), "10003": (5, 1), TINY: (5, 5), "70001": (2, 1), "70002": (7, 1),
-         "70003": (9, 1), "80001": (6, 3), "80002": (10, 3)}
-HEADER = ("post_id,role,wte,employer,base,practice_sessions,start_date,end_date,line_manager,"
-          "gp_supervision_hours_per_week")
-# Dundee (S37000007) pharmacist sessions: 3+3+2 + 4+2+1 = 15 a week = 60 hours; Linlithgow 3+2 = 20 hours.
-ROSTER = "\n".join([
-    HEADER,
-    "PH-E1,pharmacist,1.0,S37000007,10001,10001:3; 10002:3; 10003:2,2020-04-01,,lead pharmacist,1.0",
-    "PH-W1,pharmacist,0.8,S37000007,70001,70001:4; 70002:2; 70003:1,2020-04-01,,lead pharmacist,1.0",
-    "PH-L1,pharmacist,0.6,S37000030,80001,80001:3; 80002:2,2021-01-04,,lead pharmacist,1.0",
-    "ANP-1,anp,1.0,S37000007,Dundee hub,10002:5; 70003:4,2022-08-01,,lead nurse,2.0",
-]) + "\n"
-DUNDEE_LIST = sum(size for code, (_, cluster, size, _) in PRACTICES.items() if cluster.startswith("S37000007")) + 4
 
 
 @pytest.fixture(scope="module")
 def planner_app(tmp_path_factory):
     """The web fixture warehouse plus populations, data zones and a roster; the app with the planner."""
-    from gpcluster.warehouse import open_warehouse
-    from gpcluster.web import create_app, planner
-    from gpcluster.workforce.store import import_roster
+    from gpcluster.web import create_app
 
     folder = tmp_path_factory.mktemp("planner")
-    path = build_warehouse(folder / "warehouse.duckdb")
-    con = open_warehouse(path)
-    sizes = {code: size for code, (_, _, size, _) in PRACTICES.items()} | {TINY: 4}
-    con.execute("INSERT INTO practice_release (release_date, practice_code, practice_name, board_code, hscp_code, "
-                "cluster_id, list_size, cluster_name) VALUES (?, ?, 'Tiny Isle Surgery', 'S08000030', 'S37000007', "
-                "'S37000007/dundee-east', 4, 'Dundee East')", [RELEASE, TINY])
-    for code, (decile, ur8) in ZONES.items():
-        zone = f"S01{code}"
-        con.execute("UPDATE practice_release SET data_zone = ? WHERE practice_code = ?", [zone, code])
-        con.execute("INSERT INTO data_zone (data_zone, simd_rank, simd_decile, simd_quintile, urban_rural_8) "
-                    "VALUES (?, ?, ?, ?, ?)", [zone, decile * 690 - int(code) % 100, decile, (decile + 1) // 2, ur8])
-        size = sizes[code]
-        con.executemany("INSERT INTO list_population VALUES (?, ?, ?, ?, ?)",
-                        [[RELEASE, code, "All", "All", size], [RELEASE, code, "Female", "25-44", size // 2],
-                         [RELEASE, code, "Male", "65-74", size - size // 2]])
-    (folder / "roster.csv").write_text(ROSTER, encoding="utf-8")
-    import_roster(con, folder / "roster.csv")
-    con.close()
-    app = create_app(path, store=make_store(folder))
-    if not any(getattr(r, "path", "").startswith("/plan") for r in app.routes):
-        app.include_router(planner.router)
-    return app
+    path = build_planner_warehouse(folder / "warehouse.duckdb")
+    return create_app(path, store=make_store(folder))
 
 
 @pytest.fixture

@@ -30,10 +30,10 @@ def demo(
         f"{report.roster_wte:,.0f} WTE (synthetic)."
     )
     table = Table(title="Demo accounts (passwords are new on every run; synthetic data only)")
-    for column in ("username", "password", "role", "scope"):
+    for column in ("username", "password", "role", "scope", "can see"):
         table.add_column(column)
     for account in report.accounts:
-        table.add_row(account.username, account.password, account.role, account.scope_name)
+        table.add_row(account.username, account.password, account.role, account.scope_name, account.can_see)
     console.print(table)
     if serve:
         from gpcluster.cli.serve import serve as run_server

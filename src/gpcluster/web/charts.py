@@ -225,12 +225,14 @@ def trend_spec(indicator: Indicator, series: pd.DataFrame, level: str, area_labe
         id_vars="period", var_name="series", value_name="value").dropna(subset=["value"])
     long["series"] = long["series"].map(names)
     long["label"] = [formatting.short_quarter(p) for p in long["period"]]
-    colours = {"domain": [area_label, *TREND_COLOURS["domain"]], "range": ["#005eb8", *TREND_COLOURS["range"]]}
+    band = trend_band(indicator, s, models)
+    pairs = [(area_label, "#005eb8"), *zip(TREND_COLOURS["domain"], TREND_COLOURS["range"], strict=True)]
+    present = set(long["series"]) | ({"Expected"} if band is not None and len(band) else set())
+    colours = {"domain": [d for d, _ in pairs if d in present], "range": [c for d, c in pairs if d in present]}
     x = {"field": "period", "type": "temporal", "title": None,
          "axis": {"format": "%b %Y", "labelAngle": -40, "tickCount": {"interval": "month", "step": 6}}}
     y_title = indicator.unit
     layers = []
-    band = trend_band(indicator, s, models)
     if band is not None and len(band):
         band["label"] = [formatting.short_quarter(p) for p in band["period"]]
         rows = records(band[["period", "label", "expected_value", "lo95", "hi95", "lo998", "hi998"]])
