@@ -62,7 +62,8 @@ class Row:
     cells: dict  # indicator_id -> Cell
 
 
-def _cell(r, indicator) -> Cell:
+def cell_for(r, indicator) -> Cell:
+    """One released row as a table cell: its figure formatted for its unit and its flag, if any."""
     suppressed = bool(r.suppressed) if not formatting.is_missing(r.suppressed) else False
     return Cell(formatting.figure(r.value, indicator, suppressed), None if suppressed else flag(r.funnel_scotland, indicator),
                 suppressed)
@@ -72,7 +73,7 @@ def rows(released: pd.DataFrame, indicators: dict) -> list[Row]:
     """Practices first (most flags first, then by name), then the cluster, HSCP and Scotland."""
     out = []
     for (level, code), group in released.groupby(["level", "area_code"], sort=False):
-        cells = {r.indicator_id: _cell(r, indicators[r.indicator_id]) for r in group.itertuples()
+        cells = {r.indicator_id: cell_for(r, indicators[r.indicator_id]) for r in group.itertuples()
                  if r.indicator_id in indicators}
         first = group.iloc[0]
         out.append(Row(level, code, first["area_name"], bool(first["named"]),

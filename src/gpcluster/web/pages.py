@@ -85,7 +85,7 @@ def _area_page(request: Request, viewer: Viewer, level: str, code: str):
     indicators = [data.indicators[i] for i in AREA_INDICATORS if i in data.indicators]
     children = []
     for child_code, group in rows[rows["level"] == child_level].groupby("area_code", sort=False):
-        cells = {r.indicator_id: heat._cell(r, data.indicators[r.indicator_id]) for r in group.itertuples()}
+        cells = {r.indicator_id: heat.cell_for(r, data.indicators[r.indicator_id]) for r in group.itertuples()}
         members = [c for c in clusters if (c.cluster_id if level == "hscp" else c.hscp_code) == child_code]
         children.append({"code": child_code, "name": group["area_name"].iloc[0], "cells": cells,
                          "practices": sum(counts.get(c.cluster_id, 0) for c in members),
@@ -95,7 +95,7 @@ def _area_page(request: Request, viewer: Viewer, level: str, code: str):
     for lv, area_code in ((level, code), ("scotland", SCOTLAND)):
         group = rows[(rows["level"] == lv) & (rows["area_code"] == area_code)]
         totals.append({"name": group["area_name"].iloc[0] if len(group) else name, "level": lv,
-                       "cells": {r.indicator_id: heat._cell(r, data.indicators[r.indicator_id])
+                       "cells": {r.indicator_id: heat.cell_for(r, data.indicators[r.indicator_id])
                                  for r in group.itertuples()}})
     return page(request, "area.html", title=name, area_name=name, level=level, code=code, period=data.latest_period,
                 board=(first.board_code, first.board_name), line=summary.area_line(rows, level, code, practices,

@@ -22,6 +22,7 @@ warehouse's roster (imported with `gpcluster plan roster import`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import tempfile
 import threading
@@ -53,11 +54,12 @@ from gpcluster.web.render import page
 from gpcluster.web.serialise import csv_bytes, excel_bytes
 from gpcluster.workforce import (
     allocate_roles,
-    compare,
+    compare_summaries,
     coverage,
     describe_practice,
     practices_with_need,
     roster_budgets,
+    summarise,
     template_path,
 )
 from gpcluster.workforce.export import PATIENT_COUNT_COLUMNS, disclose
@@ -186,6 +188,18 @@ def read_roster(source: Source, as_at: date | None = None) -> tuple[pd.DataFrame
                 _ROSTERS.popitem(last=False)
     posts, sessions, where = found
     return posts.copy(), sessions.copy(), where
+
+
+_UPLOADED: dict = {}
+
+
+def read_roster_source(source: Source) -> str:
+    """Where the roster comes from, in words (kept per roster version)."""
+    version = roster_version()
+    if version not in _UPLOADED:
+        _UPLOADED.clear()
+        _UPLOADED[version] = _planner_has_roster()
+    return "uploaded in the web app" if _UPLOADED[version] else "the warehouse (gpcluster plan roster import)"
 
 
 def _known_codes(source: Source) -> pd.DataFrame:
@@ -454,24 +468,41 @@ def home_sentences(tables: dict[str, pd.DataFrame], area: Area) -> list[str]:
 
 @dataclass
 class Scenarios:
-    """Every model's allocation of the roster's WTE (all roles) over one planning area."""
+    """Every model's allocation of the roster's WTE (all roles) over one planning area, and its summary
+    (workforce.compare.summarise) for every role and for all roles together: any comparison of two models
+    is then put together from two summaries."""
 
-    allocations: dict[str, pd.DataFrame]
+    allocations: dict[str, pd.DataFrame]  # model -> rows per practice and role (the columns sentences need)
+    summaries: dict  # (model, role or None) -> ModelSummary
     prepared: pd.DataFrame  # the area's practices with need (workforce.compare.practices_with_need)
     roles: list[str]
 
 
+#: allocation columns kept for plain-language sentences (workforce.plain)
+SENTENCE_COLUMNS = ["model", "model_label", "role", "practice_code", "list_size", "hours_per_week", "viable",
+                    "hub_id", "hub_wte", "hub_practices", "visits_per_week", "travel_hours_per_week",
+                    "on_site_hours_per_week"]
+
+
 def scenarios_for(source: Source, viewer: Viewer, a: Assumptions) -> Scenarios | None:
-    """Allocate the roster's WTE per HSCP and role under every model over the viewer's planning area; None
-    when no roster posts serve it."""
+    """Allocate the roster's WTE per HSCP and role under every model over the viewer's planning area and
+    summarise each; None when no roster posts serve it."""
     area = planning_area(source, viewer)
     posts, sessions, _ = read_roster(source, date.today())
     posts, sessions = _area_roster(posts, sessions, set(area.practices["practice_code"]))
     if posts.empty:
         return None
     budgets = roster_budgets(posts, sessions, area.practices, a)
-    allocations = {m: allocate_roles(area.practices, area.agesex, m, budgets, a) for m in model_names()}
-    return Scenarios(allocations, practices_with_need(area.practices, area.agesex), sorted(budgets["role"].unique()))
+    prepared = practices_with_need(area.practices, area.agesex)
+    roles = sorted(budgets["role"].unique())
+    allocations, summaries = {}, {}
+    for model in model_names():
+        allocation = allocate_roles(area.practices, area.agesex, model, budgets, a)
+        summaries[(model, None)] = summarise(allocation, prepared, a)
+        for role, rows in allocation.groupby("role"):
+            summaries[(model, role)] = summarise(rows, prepared, a)
+        allocations[model] = allocation[SENTENCE_COLUMNS]
+    return Scenarios(allocations, summaries, prepared, roles)
 
 
 @dataclass
@@ -481,8 +512,14 @@ class Comparison:
     hidden: int  # practices counted but not listed (not nameable)
     labels: tuple[str, str]
     listed: int = 0
+    shown: dict = field(default_factory=dict)  # the detail tables as the page shows them (display())
 
 
+PRACTICE_LABELS = {"practice_code": "code", "practice_name": "practice", "cluster_name": "cluster", "area": "area",
+                   "list_size": "patients", "need_weighted_population": "need-weighted patients",
+                   "hours_a": "hours a week under A", "hours_b": "hours a week under B", "change_hours": "change (hours)",
+                   "change_pct": "change (%)", "gp_net_hours_a": "GP hours released, net, A",
+                   "gp_net_hours_b": "GP hours released, net, B"}
 PRACTICE_COLUMNS = ["practice_code", "practice_name", "cluster_id", "cluster_name", "hscp_code", "list_size",
                     "need_weighted_population", "simd_decile", "urban_rural_8", "hours_a", "hours_b",
                     "change_hours", "change_pct", "outcome", "gp_net_hours_a", "gp_net_hours_b"]
@@ -491,12 +528,11 @@ PRACTICE_COLUMNS = ["practice_code", "practice_name", "cluster_id", "cluster_nam
 def derive_comparison(scenarios: Scenarios, area: Area, model_a: str, model_b: str, role: str | None,
                       a: Assumptions) -> Comparison | None:
     """Model A against model B (one role or all) from the kept allocations, limited to what the viewer sees."""
+    if role and role not in scenarios.roles:
+        return None
+    sa, sb = scenarios.summaries[(model_a, role or None)], scenarios.summaries[(model_b, role or None)]
+    result = compare_summaries(sa, sb, scenarios.prepared)
     alloc_a, alloc_b = scenarios.allocations[model_a], scenarios.allocations[model_b]
-    if role:
-        if role not in scenarios.roles:
-            return None
-        alloc_a, alloc_b = alloc_a[alloc_a["role"] == role], alloc_b[alloc_b["role"] == role]
-    result = compare(alloc_a, alloc_b, area.practices, area.agesex, a, prepared=scenarios.prepared)
     rows = result["practices"]
     names = area.practices.set_index("practice_code")["cluster_name"] if "cluster_name" in area.practices else None
     rows = rows.assign(cluster_name=rows["practice_code"].map(names) if names is not None else None)
@@ -514,8 +550,9 @@ def derive_comparison(scenarios: Scenarios, area: Area, model_a: str, model_b: s
         tables["by_urban_rural"].insert(1, "urban_rural_class", tables["by_urban_rural"]["urban_rural_8"].map(URBAN_RURAL_8))
     tables["assumptions"] = pd.DataFrame(assumption_fields(a))[["name", "value", "source"]]
     sentences = comparison_sentences(visible, listed, result, area, labels, role)
-    return Comparison({k: disclose(v) for k, v in tables.items()}, sentences, len(visible) - len(listed), labels,
-                      len(listed))
+    released = {k: disclose(v) for k, v in tables.items()}
+    shown = {k: display(v, PRACTICE_LABELS) for k, v in released.items() if k not in ("practices", "assumptions")}
+    return Comparison(released, sentences, len(visible) - len(listed), labels, len(listed), shown)
 
 
 def comparison_sentences(visible: pd.DataFrame, listed: pd.DataFrame, result: dict, area: Area,
@@ -772,26 +809,85 @@ def _hscp_options(source: Source, area: Area, codes: set[str]) -> list[tuple[str
     return [(c, names.get(c, c)) for c in found] if len(found) > 1 else []
 
 
-@router.get("", summary="MDT planner home")
-def planner_home(request: Request, role: str = "", q: str = "", page_no: str = Query("1", alias="page"),
-                 viewer: Viewer = Depends(require_viewer)):
-    a = load_assumptions()
-    area = planning_area(request, viewer)
+def planning_area_for(source: Source, viewer: Viewer) -> Area:
+    """planning_area, kept per viewer scope and warehouse version (pages call it on every request)."""
+    return _DERIVED.get(("plan-area",), viewer, lambda: planning_area(source, viewer))
+
+
+COVERAGE_LABELS = {"cluster_name": "cluster", "role_name": "role", "hours_per_week": "hours a week", "wte": "WTE",
+                   "list_size": "patients", "need_weighted_population": "need-weighted patients",
+                   "wte_per_10k_patients": "WTE per 10,000 patients",
+                   "wte_per_10k_need_weighted": "WTE per 10,000 need-weighted", "gap_hours": "gap hours"}
+SUMMARY_LABELS = {"role_name": "role", "post_wte": "post WTE", "wte_delivered_here": "WTE delivered here",
+                  "practices_covered": "practices covered"}
+
+
+def _home_view(request: Request, viewer: Viewer, area: Area, role: str, q: str, page_no: int) -> dict:
     tables = _DERIVED.get(("plan-home", area.plan_key, roster_version()), viewer,
-                          lambda: home_tables(request, viewer, a))
+                          lambda: home_tables(request, viewer, load_assumptions()))
+    if not tables:
+        return {"tables": False}
+    roles = sorted(set(tables["coverage"]["role"]))
+    role = role if role in roles else ""
+    cover = tables["coverage"]
+    cover = filtered(cover, q, ("cluster_name", "cluster_id"), role=role) if role else \
+        filtered(coverage_all_roles(cover), q, ("cluster_name", "cluster_id"))
+    paging = Paging(page_no, len(cover), params=(("role", role), ("q", q)))
+    return {"tables": True, "sentences": home_sentences(tables, area), "paging": paging, "role": role, "q": q,
+            "coverage_roles": roles,
+            "summary_table": display(tables["roster_summary"].drop(columns=["role"]), SUMMARY_LABELS),
+            "coverage_table": display(paging.rows(cover).drop(columns=["cluster_id", "role"], errors="ignore"),
+                                      COVERAGE_LABELS)}
+
+
+_PREFETCHING: set = set()
+
+
+def _prefetch(request: Request, viewer: Viewer, area: Area) -> None:
+    """Start working out the models for this area in the background (the planner home is usually the page
+    before a comparison), unless they are kept already; a busy pool or a failure is left to the comparison
+    page to report."""
+    async def run():
+        with contextlib.suppress(Exception):  # the comparison page reports it when someone asks
+            await scenarios(request, viewer, area, load_assumptions())
+
+    task = asyncio.get_running_loop().create_task(run())
+    _PREFETCHING.add(task)
+    task.add_done_callback(_PREFETCHING.discard)
+
+
+@router.get("", summary="MDT planner home")
+async def planner_home(request: Request, role: str = "", q: str = "", page_no: str = Query("1", alias="page"),
+                       viewer: Viewer = Depends(require_viewer)):
+    area = await run_in_threadpool(planning_area_for, request, viewer)
+    view = await run_in_threadpool(_DERIVED.get, ("plan-home-view", area.plan_key, roster_version(), role, q,
+                                                  page_number(page_no)), viewer,
+                                   lambda: _home_view(request, viewer, area, role, q, page_number(page_no)))
+    if view["tables"]:
+        _prefetch(request, viewer, area)
     _audit(request, "view_plan", viewer, target=area.label)
-    context = {}
-    if tables:
-        role = role if role in set(tables["coverage"]["role"]) else ""
-        cover = tables["coverage"]
-        cover = filtered(cover, q, ("cluster_name", "cluster_id"), role=role) if role else \
-            filtered(coverage_all_roles(cover), q, ("cluster_name", "cluster_id"))
-        paging = Paging(page_number(page_no), len(cover), params=(("role", role), ("q", q)))
-        context = dict(sentences=home_sentences(tables, area), coverage=paging.rows(cover), paging=paging,
-                       role=role, q=q, coverage_roles=sorted(set(tables["coverage"]["role"])))
-    return page(request, "planner/home.html", display=display, title="MDT planner", area=area, tables=tables,
-                source=read_roster(request)[2], is_planner=_is_planner(viewer),
-                models=[load_model(m) for m in model_names()], roles=ROLES, **context)
+    return page(request, "planner/home.html", title="MDT planner", area=area, source=read_roster_source(request),
+                is_planner=_is_planner(viewer), models=[load_model(m) for m in model_names()], roles=ROLES, **view)
+
+
+def _compare_view(request: Request, area: Area, found: Scenarios, result: Comparison, model_a: str, model_b: str,
+                  role: str | None, query: dict, filters: dict[str, str]) -> dict:
+    """Who gains and who loses as the page shows it: filtered, one page of rows, and (a role chosen, a few
+    practices) their allocations in plain words."""
+    rows = result.tables["practices"]
+    outcome = filters.get("outcome", "") if filters.get("outcome") in ("gains", "loses", "no change") else ""
+    hscps = _hscp_options(request, area, set(rows["practice_code"]))
+    hscp = filters.get("hscp", "") if filters.get("hscp") in {c for c, _ in hscps} else ""
+    q = filters.get("q", "")
+    chosen = filtered(rows, q, ("practice_name", "practice_code", "cluster_name"), outcome=outcome, hscp_code=hscp)
+    paging = Paging(page_number(filters.get("page")), len(chosen),
+                    params=(*query.items(), ("outcome", outcome), ("hscp", hscp), ("q", q)))
+    described = []
+    if role and 0 < len(chosen) <= SENTENCES_SHOWN:
+        described = describe_practices(found, area, model_a, model_b, role, list(chosen["practice_code"]))
+    shown = paging.rows(chosen).drop(columns=["cluster_id", "hscp_code", "simd_decile", "urban_rural_8"])
+    return dict(practice_table=display(shown, PRACTICE_LABELS), paging=paging, outcome=outcome, hscp=hscp,
+                hscps=hscps, q=q, described=described, matched=len(chosen))
 
 
 async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: str, role: str | None,
@@ -799,7 +895,7 @@ async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: s
     base = load_assumptions()
     assumptions, problems = apply_overrides(base, overrides)
     model_a, model_b, role = _model(a_name), _model(b_name), _role(role)
-    area = await run_in_threadpool(planning_area, request, viewer)
+    area = await run_in_threadpool(planning_area_for, request, viewer)
     found = None
     try:
         result, found = await comparison(request, viewer, area, model_a, model_b, role, assumptions)
@@ -811,23 +907,11 @@ async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: s
     _audit(request, "view_plan", viewer, target=area.label, detail=f"{model_a} vs {model_b} {role or 'all roles'}")
     context = {}
     if result is not None:
-        rows = result.tables["practices"]
-        outcome = filters.get("outcome", "") if filters.get("outcome") in ("gains", "loses", "no change") else ""
-        hscps = _hscp_options(request, area, set(rows["practice_code"]))
-        hscp = filters.get("hscp", "") if filters.get("hscp") in {c for c, _ in hscps} else ""
-        q = filters.get("q", "")
-        chosen = filtered(rows, q, ("practice_name", "practice_code", "cluster_name"), outcome=outcome, hscp_code=hscp)
-        paging = Paging(page_number(filters.get("page")), len(chosen),
-                        params=(*query.items(), ("outcome", outcome), ("hscp", hscp), ("q", q)))
-        described = []
-        if role and 0 < len(chosen) <= SENTENCES_SHOWN:
-            described = await run_in_threadpool(describe_practices, found, area, model_a, model_b, role,
-                                                list(chosen["practice_code"]))
-        shown = paging.rows(chosen)
-        context = dict(rows=shown.drop(columns=["cluster_id", "hscp_code", "simd_decile", "urban_rural_8"]),
-                       paging=paging, outcome=outcome, hscp=hscp, hscps=hscps, q=q, described=described,
-                       matched=len(chosen))
-    return page(request, "planner/compare.html", display=display, status_code=422 if problems else 200,
+        key = ("plan-compare-view", area.plan_key, model_a, model_b, role, assumptions.model_dump_json(),
+               roster_version(), *(filters.get(k, "") for k in _FILTERS))
+        context = await run_in_threadpool(_DERIVED.get, key, viewer, lambda: _compare_view(
+            request, area, found, result, model_a, model_b, role, query, filters))
+    return page(request, "planner/compare.html", status_code=422 if problems else 200,
                 title="Compare models", area=area, result=result, problems=problems, model_a=model_a,
                 model_b=model_b, role=role, roles=ROLES, models=[load_model(m) for m in model_names()],
                 fields=assumption_fields(assumptions), download_query=urlencode(query),
@@ -864,17 +948,16 @@ ROSTER_COLUMNS = {"post_id": "post", "role": "role", "wte": "WTE", "employer": "
                   "start_date": "start", "end_date": "end"}
 
 
-def _roster_page(request: Request, viewer: Viewer, status_code: int = 200, **extra):
-    area = planning_area(request, viewer)
+def _roster_view(request: Request, viewer: Viewer, area: Area, role: str, q: str, page_no: int) -> dict:
     posts = _DERIVED.get(("plan-roster", area.plan_key, roster_version()), viewer,
                          lambda: roster_table(request, viewer))
-    params = request.query_params
-    role = params.get("role", "") if params.get("role", "") in ROLES else ""
-    q = params.get("q", "")
     chosen = filtered(posts, q, ("post_id", "practice_sessions_here", "base", "employer"), role=role)
-    paging = Paging(page_number(params.get("page")), len(chosen), params=(("role", role), ("q", q)))
+    paging = Paging(page_no, len(chosen), params=(("role", role), ("q", q)))
     shown = paging.rows(chosen)
-    shown = shown[[c for c in ROSTER_COLUMNS if c in shown.columns]]
+    columns = [c for c in ROSTER_COLUMNS if c in shown.columns]
+    rows = [{"post_id": r["post_id"], "editable": viewer.scope_level == "scotland" or not r["practices_elsewhere"],
+             "cells": [(formatting.cell(r[c], c, c == "practices_elsewhere"), c in ("wte", "practices_elsewhere"))
+                       for c in columns]} for r in shown.to_dict("records")]
     by_role = posts.groupby("role").agg(posts=("post_id", "count"), wte=("wte", "sum"))
     sentences = [f"{formatting.plural(len(posts), 'post')} ({formatting.number(posts['wte'].sum())} WTE) serve "
                  f"practices in {area.label}" + (": " + ", ".join(
@@ -884,13 +967,23 @@ def _roster_page(request: Request, viewer: Viewer, status_code: int = 200, **ext
     shared = int((posts["practices_elsewhere"] > 0).sum()) if len(posts) else 0
     if shared:
         sentences.append(f"{formatting.plural(shared, 'post')} also serve practices outside {area.label}.")
-    open_ended = int(posts["end_date"].isna().sum()) if "end_date" in posts else 0
-    if len(posts):
+    if len(posts) and "end_date" in posts:
+        open_ended = int(posts["end_date"].isna().sum())
         sentences.append(f"{formatting.plural(open_ended, 'post')} {'has' if open_ended == 1 else 'have'} no end date.")
-    return page(request, "planner/roster.html", display=display, status_code=status_code, title="MDT roster",
-                area=area, posts=shown, total_posts=len(posts), paging=paging, role=role, q=q, sentences=sentences,
-                source=read_roster(request)[2], whole_roster=viewer.scope_level == "scotland",
-                roster_labels=ROSTER_COLUMNS, roles=ROLES, **extra)
+    return {"rows": rows, "headings": [ROSTER_COLUMNS[c] for c in columns], "paging": paging, "role": role, "q": q,
+            "sentences": sentences, "total_posts": len(posts)}
+
+
+def _roster_page(request: Request, viewer: Viewer, status_code: int = 200, **extra):
+    area = planning_area_for(request, viewer)
+    params = request.query_params
+    role = params.get("role", "") if params.get("role", "") in ROLES else ""
+    q, page_no = params.get("q", ""), page_number(params.get("page"))
+    view = _DERIVED.get(("plan-roster-view", area.plan_key, roster_version(), role, q, page_no), viewer,
+                        lambda: _roster_view(request, viewer, area, role, q, page_no))
+    return page(request, "planner/roster.html", status_code=status_code, title="MDT roster", area=area,
+                source=read_roster_source(request), whole_roster=viewer.scope_level == "scotland", roles=ROLES,
+                **view, **extra)
 
 
 @router.get("/roster/template.{fmt}", summary="The roster template (CSV or Excel)")
