@@ -77,6 +77,7 @@ class Entities:
     hscp_clusters: list[str]
     hscp_practices: list[str]
     roster_roles: list[str]
+    post_ids: list[str]
 
 
 def read_entities(warehouse: Path, seed: int) -> Entities:
@@ -98,6 +99,8 @@ def read_entities(warehouse: Path, seed: int) -> Entities:
                                  ).fetchone()[0]
         roster_roles = [r[0] for r in con.execute("SELECT DISTINCT role FROM mdt_post ORDER BY 1").fetchall()
                         ] if has_roster else []
+        post_ids = [r[0] for r in con.execute("SELECT post_id FROM mdt_post ORDER BY 1").fetchall()
+                    ] if has_roster else []
     finally:
         con.close()
     rng = random.Random(seed)
@@ -109,7 +112,8 @@ def read_entities(warehouse: Path, seed: int) -> Entities:
         own_cluster=own[1], own_cluster_practices=[r[0] for r in practice_rows if r[1] == own[1]],
         own_practice=own[0], own_hscp=own[2],
         hscp_clusters=sorted({r[1] for r in practice_rows if r[2] == own[2]}),
-        hscp_practices=[r[0] for r in practice_rows if r[2] == own[2]], roster_roles=roster_roles)
+        hscp_practices=[r[0] for r in practice_rows if r[2] == own[2]], roster_roles=roster_roles,
+        post_ids=post_ids)
 
 
 def make_users(store_url: str, e: Entities) -> None:
@@ -169,7 +173,18 @@ def routes(e: Entities, seed: int) -> list[tuple[str, str, list[str]]]:
         ("planner home /plan (national)", "national", ["/plan"]),
         ("planner compare, random models and role (national)", "national",
          many(lambda: f"/plan/compare?{compare_query()}")),
+        ("planner home, random role, search and page (national)", "national",
+         many(lambda: f"/plan?role={pick(['', *e.roster_roles])}&q={quote(pick(['', *e.names]))}"
+                      f"&page={rng.randint(1, 3)}")),
+        ("planner compare, gains/losses filtered, paged (national)", "national",
+         many(lambda: f"/plan/compare?{compare_query()}&outcome={pick(['gains', 'loses', 'no change'])}"
+                      f"&q={quote(pick(['', *e.names]))}&page={rng.randint(1, 5)}")),
         ("planner roster /plan/roster (national)", "national", ["/plan/roster"]),
+        ("planner roster, random role, search and page (national)", "national",
+         many(lambda: f"/plan/roster?role={pick(['', *e.roster_roles])}&q={quote(pick(['', *e.names]))}"
+                      f"&page={rng.randint(1, 40)}")),
+        ("planner edit form, random post (national)", "national",
+         many(lambda: f"/plan/roster/post?post_id={quote(pick(e.post_ids))}" if e.post_ids else "/plan/roster/post")),
         ("planner downloads, random table (national)", "national",
          many(lambda: f"/plan/download/{pick(compare_tables)}.csv?{compare_query()}")),
         ("CQL: own cluster and random practices in it", "cql",

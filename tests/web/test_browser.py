@@ -165,10 +165,11 @@ def test_charts_draw_under_a_policy_without_eval(browser, base_url):
 COMMON = ["/", f"/clusters/{OWN}", "/clusters/S37000030/linlithgow", "/indicators", "/indicators/emergency_admission_rate",
           "/indicators/high_risk_prescribing", f"/trends/emergency_admission_rate?cluster={OWN}", "/hscps/S37000007",
           "/boards/S08000030", "/search?q=surgery", "/plan", "/plan/compare?a=per_capita&b=rurality_aware",
-          "/plan/compare?a=per_capita&b=need_weighted&role=pharmacist", "/no/such/page", f"/clusters/{OWN}?show=all"]
+          "/plan/compare?a=per_capita&b=need_weighted&role=pharmacist", "/plan/compare?a=per_capita&b=need_weighted&outcome=loses",
+          "/plan?q=surgery", "/evaluations", "/no/such/page", f"/clusters/{OWN}?show=all"]
 PAGES = {
     "national": COMMON + ["/practices/10001", "/practices/70001", f"/practices/{UNCLUSTERED[0]}", "/plan/roster",
-                          "/plan/roster/post?post_id=PH-E1", "/api/docs"],
+                          "/plan/roster/post?post_id=PH-E1", "/plan/roster?role=pharmacist&page=2", "/api/docs"],
     "board_tayside": COMMON + ["/practices/70001", "/plan/roster", "/api/docs"],
     "hscp_lothian": COMMON + ["/practices/80001", "/plan/roster", "/plan/roster/post"],
     "cql": COMMON + ["/practices/10001", "/practices/10003"],

@@ -31,7 +31,9 @@ def demo(
     )
     table = Table(title="Demo accounts (passwords are new on every run; synthetic data only)")
     for column in ("username", "password", "role", "scope", "can see"):
-        table.add_column(column)
+        # a password cut short ("kha9_aNj…") is useless: usernames and passwords never wrap or truncate
+        table.add_column(column, no_wrap=column in ("username", "password"),
+                         min_width=16 if column == "password" else None)
     for account in report.accounts:
         table.add_row(account.username, account.password, account.role, account.scope_name, account.can_see)
     console.print(table)

@@ -26,15 +26,21 @@ _BASE = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "width": 
                     "legend": {"labelFontSize": 12, "titleFontSize": 12, "labelLimit": 320}}}
 
 
+def _sig3(x: float) -> float:
+    return float(f"{x:.3g}")
+
+
 def adjusted_limits(model: dict, max_expected: float) -> list[dict]:
     """Limits of the overdispersion-adjusted funnel on the O/E scale, as the engine judged them:
-    (1 ± z sqrt(1/(4E) + τ²))², τ² only when the funnel was widened."""
+    (1 ± z sqrt(1/(4E) + τ²))², τ² only when the funnel was widened. Three significant figures: plenty
+    for a line, and the page carries no long digit strings (nor the largest practice's exact expected count)."""
     tau2 = float(model["tau2"]) if model.get("adjusted") else 0.0
     out = []
     for e in np.geomspace(max(max_expected / 300, 1.0), max_expected * 1.05, 60):
         half = {label: z * np.sqrt(1 / (4 * e) + tau2) for label, z in _Z.items()}
         for label, h in half.items():
-            out.append({"expected": float(e), "limit": label, "upper": (1 + h) ** 2, "lower": max(1 - h, 0) ** 2})
+            out.append({"expected": _sig3(e), "limit": label, "upper": _sig3((1 + h) ** 2),
+                        "lower": _sig3(max(1 - h, 0) ** 2)})
     return out
 
 

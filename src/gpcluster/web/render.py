@@ -52,7 +52,9 @@ def navigation(viewer, path: str) -> list[dict]:
     if level == "board" and code:
         own.append(("My board", f"/boards/{code}"))
     links = [("Scotland", "/"), *own, ("Indicators", "/indicators"), ("MDT planner", "/plan")]
-    if viewer.role in ("analyst", "national", "board", "hscp", "admin", "cluster"):
+    from gpcluster.web.evaluation import EVALUATION_ROLES  # the evaluation pages import this module
+
+    if viewer.role in EVALUATION_ROLES:
         links.append(("Evaluations", "/evaluations"))
     if viewer.can("use_api"):
         links.append(("API", "/api/docs"))
