@@ -72,6 +72,18 @@ def test_generic_cells_for_planner_tables():
     assert formatting.cell(None) == "–" and formatting.cell(True) == "yes"
 
 
+def test_a_column_reads_at_one_precision():
+    hours = pd.Series([1174.0, 314.0, 86.4, 100.0])  # hours a week: typical size in the hundreds
+    digits = formatting.column_digits(hours, "hours")
+    assert [formatting.cell(v, "hours", digits=digits) for v in hours] == ["1,174", "314", "86", "100"]
+    assert formatting.column_digits(pd.Series([31.3, 8.37, 43.9]), "wte") == 1
+    assert formatting.column_digits(pd.Series([4.37, 3.61, np.nan]), "per_10k") == 2
+    assert formatting.column_digits(pd.Series([0.012, 0.03]), "ci") == 3
+    assert formatting.column_digits(pd.Series([2.0, 5.0, np.nan]), "x") == 0  # whole values stay whole
+    assert formatting.column_digits(pd.Series([123.4]), "change_pct") == 1
+    assert formatting.cell(-0.04, "gap", digits=1) == "0.0"
+
+
 def test_api_summaries_show_code_not_backticks_and_stay_escaped():
     assert str(formatting.inline_code("Rows of `cluster` by `key`")) == "Rows of <code>cluster</code> by <code>key</code>"
     assert str(formatting.inline_code("`<script>`")) == "<code>&lt;script&gt;</code>"

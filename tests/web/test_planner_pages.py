@@ -251,3 +251,39 @@ def test_roster_template_downloads(client_as):
     assert client.get("/plan/roster/template.csv").text.startswith(HEADER)
     xlsx = client.get("/plan/roster/template.xlsx")
     assert "roster" in openpyxl.load_workbook(io.BytesIO(xlsx.content)).sheetnames
+
+
+def test_roster_reads_in_words_not_template_codes(client_as):
+    import re
+
+    from gpcluster.web.planner import _roster_cell
+
+    page = client_as("national").get("/plan/roster?role=anp").text
+    row = re.search(r"<tr>\s*<td>ANP-1</td>(.*?)</tr>", page, re.S)
+    assert row, "the ANP post is listed"
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)]
+    assert "advanced nurse practitioner" in cells and "anp" not in cells
+    assert "10002 (5); 70003 (4)" in cells and "10002:5; 70003:4" not in cells
+    names = {"S37000007": "Dundee City HSCP", "S08000030": "NHS Tayside"}
+    assert _roster_cell("S37000007", "employer", names) == "Dundee City HSCP"
+    assert _roster_cell("GP practice 10001", "employer", names) == "GP practice 10001"  # not an area: as written
+    assert _roster_cell(float("nan"), "end_date", names) == "open-ended"
+
+
+def test_comparison_sentence_never_shows_a_negative_zero_index():
+    import pandas as pd
+
+    from gpcluster.web.planner import comparison_sentences
+
+    class Area:
+        narrow, label, plan_label = False, "Dundee", "Dundee"
+
+    visible = pd.DataFrame({"hours_a": [10.0, 20.0], "hours_b": [12.0, 18.0], "change_hours": [2.0, -2.0],
+                            "outcome": ["gains", "loses"]})
+    result = {"equity": pd.DataFrame({"scenario": ["a", "b"], "concentration_index_hours_per_need": [0.0281, -0.0004]}),
+              "gp_time": pd.DataFrame({"scenario": ["a", "b"], "gp_net_hours": [5.0, 5.0]})}
+    text = " ".join(comparison_sentences(visible, visible.iloc[:0], result, Area(), ("per capita", "need"), None))
+    assert "0.028 under A, 0.000 under B" in text and "-0.000" not in text and "towards more deprived" in text
+    result["equity"]["concentration_index_hours_per_need"] = [0.0001, -0.0002]
+    text = " ".join(comparison_sentences(visible, visible.iloc[:0], result, Area(), ("per capita", "need"), None))
+    assert "as it was" in text and "towards" not in text and "away from" not in text

@@ -175,9 +175,24 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{count:,} {one if count == 1 else (many or one + 's')}"
 
 
-def cell(value, column: str = "", whole_number: bool = False) -> str:
+def column_digits(values, column: str = "") -> int:
+    """Decimals for one column of measured figures, from its typical size, so a column reads at one
+    precision: whole when every value is whole or the typical value is 100 or more (hours a week: 1,174,
+    not 1,174.0), one decimal from 10 (and for percentages), two below, three under 0.1."""
+    finite = np.asarray([float(v) for v in values if not is_missing(v)], dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if column.endswith(("pct", "percent")):
+        return 1
+    if not len(finite) or np.all(finite == np.round(finite)):
+        return 0
+    size = float(np.median(np.abs(finite[finite != 0]))) if np.any(finite != 0) else 0.0
+    return 0 if size >= 100 else 1 if size >= 10 else 2 if size >= 0.1 or size == 0 else 3
+
+
+def cell(value, column: str = "", whole_number: bool = False, digits: int | None = None) -> str:
     """One cell of a generic table (planner tables, downloads shown on a page): dates as dates, open end
-    dates as 'open-ended', whole numbers whole, other numbers to one or two decimals, text as text."""
+    dates as 'open-ended', whole numbers whole, other numbers to `digits` decimals (column_digits of the
+    column) or, alone, by their own size; text as text."""
     if column.endswith("end_date") and is_missing(value):
         return "open-ended"
     if is_missing(value):
@@ -194,6 +209,8 @@ def cell(value, column: str = "", whole_number: bool = False) -> str:
     if isinstance(value, float | np.floating):
         if whole_number:
             return whole(value)
+        if digits is not None:
+            return number(value, digits)
         if column.endswith(("pct", "percent")):
             return number(value, 1)
         size = abs(float(value))

@@ -92,9 +92,9 @@ def _area_page(request: Request, viewer: Viewer, level: str, code: str):
                          "worth": worth.get(child_code)})
     children.sort(key=lambda r: r["name"])
     totals = []
-    for lv, area_code in ((level, code), ("scotland", SCOTLAND)):
+    for lv, area_code, count in ((level, code, practices), ("scotland", SCOTLAND, None)):
         group = rows[(rows["level"] == lv) & (rows["area_code"] == area_code)]
-        totals.append({"name": group["area_name"].iloc[0] if len(group) else name, "level": lv,
+        totals.append({"name": group["area_name"].iloc[0] if len(group) else name, "level": lv, "practices": count,
                        "cells": {r.indicator_id: heat.cell_for(r, data.indicators[r.indicator_id])
                                  for r in group.itertuples()}})
     return page(request, "area.html", title=name, area_name=name, level=level, code=code, period=data.latest_period,

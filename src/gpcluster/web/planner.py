@@ -589,9 +589,14 @@ def comparison_sentences(visible: pd.DataFrame, listed: pd.DataFrame, result: di
     if not area.narrow:
         equity = result["equity"].set_index("scenario")
         ci_a, ci_b = (float(equity.loc[k, "concentration_index_hours_per_need"]) for k in ("a", "b"))
-        direction = "towards" if ci_b < ci_a else "away from"
-        out.append(f"B moves time per need-weighted patient {direction} more deprived practices: concentration index "
-                   f"{ci_a:.3f} under A, {ci_b:.3f} under B (below zero: more time where patients are more deprived).")
+        shown_a, shown_b = formatting.number(ci_a, 3), formatting.number(ci_b, 3)
+        index = (f"concentration index {shown_a} under A, {shown_b} under B (below zero: more time where patients "
+                 "are more deprived)")
+        if shown_a == shown_b:
+            out.append(f"B leaves the share of time per need-weighted patient by deprivation as it was: {index}.")
+        else:
+            direction = "towards" if ci_b < ci_a else "away from"
+            out.append(f"B moves time per need-weighted patient {direction} more deprived practices: {index}.")
         gp = result["gp_time"].set_index("scenario")["gp_net_hours"]
         out.append(f"GP time released, net of supervision: {formatting.number(gp['a'])} hours a week under A, "
                    f"{formatting.number(gp['b'])} under B.")
@@ -646,6 +651,8 @@ def display(frame: pd.DataFrame, labels: dict[str, str] | None = None) -> dict:
     whole = {c for c in frame.columns if c in PATIENT_COUNT_COLUMNS or pd.api.types.is_integer_dtype(frame[c])}
     numeric = {c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
                and not pd.api.types.is_bool_dtype(frame[c])}
+    digits = {c: formatting.column_digits(frame[c], c) for c in numeric - whole
+              if pd.api.types.is_float_dtype(frame[c])}
     rows = []
     for record in frame.itertuples(index=False, name=None):
         cells = []
@@ -653,7 +660,7 @@ def display(frame: pd.DataFrame, labels: dict[str, str] | None = None) -> dict:
             if column in PATIENT_COUNT_COLUMNS and formatting.is_missing(value):
                 cells.append((formatting.SUPPRESSED, True))  # disclose() blanked a small count
             else:
-                cells.append((formatting.cell(value, column, column in whole), column in numeric))
+                cells.append((formatting.cell(value, column, column in whole, digits.get(column)), column in numeric))
         rows.append(cells)
     labels = labels or {}
     return {"columns": [labels.get(c, str(c).replace("_", " ")) for c in frame.columns], "rows": rows}
@@ -948,6 +955,19 @@ ROSTER_COLUMNS = {"post_id": "post", "role": "role", "wte": "WTE", "employer": "
                   "start_date": "start", "end_date": "end"}
 
 
+def _roster_cell(value, column: str, employers: dict[str, str]) -> str:
+    """A roster cell in words: the role's name, an employing HSCP or board by name, "70731 (3); 70752
+    (0.5)" for the template's practice:sessions pairs, counts whole."""
+    if column == "role":
+        return role_label(value)
+    if column == "employer" and value in employers:
+        return employers[value]
+    if column == "practice_sessions_here" and isinstance(value, str):
+        return "; ".join(f"{code} ({sessions})" if sessions else code
+                         for code, _, sessions in (pair.strip().partition(":") for pair in value.split(";")))
+    return formatting.cell(value, column, column == "practices_elsewhere")
+
+
 def _roster_view(request: Request, viewer: Viewer, area: Area, role: str, q: str, page_no: int) -> dict:
     posts = _DERIVED.get(("plan-roster", area.plan_key, roster_version()), viewer,
                          lambda: roster_table(request, viewer))
@@ -955,9 +975,12 @@ def _roster_view(request: Request, viewer: Viewer, area: Area, role: str, q: str
     paging = Paging(page_no, len(chosen), params=(("role", role), ("q", q)))
     shown = paging.rows(chosen)
     columns = [c for c in ROSTER_COLUMNS if c in shown.columns]
+    clusters = request.app.state.services.data.clusters.values()
+    employers = {**{c.board_code: c.board_name for c in clusters},
+                 **{c.hscp_code: f"{c.hscp_name} HSCP" for c in clusters}}
     rows = [{"post_id": r["post_id"], "editable": viewer.scope_level == "scotland" or not r["practices_elsewhere"],
-             "cells": [(formatting.cell(r[c], c, c == "practices_elsewhere"), c in ("wte", "practices_elsewhere"))
-                       for c in columns]} for r in shown.to_dict("records")]
+             "cells": [(_roster_cell(r[c], c, employers), c in ("wte", "practices_elsewhere")) for c in columns]}
+            for r in shown.to_dict("records")]
     by_role = posts.groupby("role").agg(posts=("post_id", "count"), wte=("wte", "sum"))
     sentences = [f"{formatting.plural(len(posts), 'post')} ({formatting.number(posts['wte'].sum())} WTE) serve "
                  f"practices in {area.label}" + (": " + ", ".join(
