@@ -80,3 +80,20 @@ def test_demo_has_an_account_for_every_role_each_signing_in_with_its_scope(demo_
             assert (user.scope_code is None) == (level == "scotland")
             if level == "board":
                 assert user.scope_code.startswith("S08")
+
+
+def test_demo_passwords_are_printed_whole_in_an_80_column_log():
+    import io
+    import secrets
+
+    from rich.console import Console
+
+    from gpcluster.cli.demo import accounts_table
+    from gpcluster.demo import DemoAccount
+
+    accounts = [DemoAccount("demo-analyst", "analyst", "hscp", "S37000030", "West Lothian HSCP", secrets.token_urlsafe(12)),
+                DemoAccount("demo-board", "board", "board", "S08000024", "NHS Lothian", secrets.token_urlsafe(12))]
+    console = Console(width=80, record=True, file=io.StringIO())
+    console.print(accounts_table(accounts))
+    text = console.export_text()
+    assert all(a.password in text for a in accounts)  # each on one line, never cut to "kha9_aNj…"
