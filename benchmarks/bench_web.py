@@ -22,6 +22,9 @@ step, and that step alone.
     .venv/bin/python benchmarks/bench_web.py [--warehouse PATH] [--clients 50] [--duration 30]
         [--workers 2] [--timeout 60] [--client auto|wrk|python] [--only SUBSTRING]
 
+`--only planner` runs the planner's routes (every planner page at national scope, and the HSCP planner's
+comparison) with the /health baseline.
+
 Load generator: by default asyncio httpx clients in this process, each finishing (and counting) the request
 it has in flight when the time is up, so the slowest requests are never dropped; the /health row shows
 the generator's own ceiling. `--client wrk` uses wrk (Debian package `wrk`) with a Lua script that picks
@@ -146,7 +149,8 @@ def routes(e: Entities, seed: int) -> list[tuple[str, str, list[str]]]:
     keys = {"cluster": lambda c, p: c, "practice": lambda c, p: p, "funnel": lambda c, p: pick(e.indicators),
             "deciles": lambda c, p: pick(e.indicators)}
     models = model_names()
-    compare_tables = sorted(DOWNLOADABLE - {"roster_summary", "coverage", "roster", "assumptions"})
+    # "totals" is the narrow (cluster or practice lead) comparison's table: a national planner gets a 404
+    compare_tables = sorted(DOWNLOADABLE - {"roster_summary", "coverage", "roster", "assumptions", "totals"})
 
     def compare_query() -> str:
         a, b = rng.sample(models, 2)
@@ -372,7 +376,7 @@ def main() -> None:
             ready = wait_ready(base, server)
             cookies = {user: sign_in(base, f"bench-{user}") for user in ("national", "cql", "pql", "hscp")}
             for label, user, urls in routes(entities, args.seed):
-                if args.only and args.only not in label:
+                if args.only and args.only not in label and not label.startswith("/health"):  # keep the baseline
                     continue
                 if use_wrk:
                     r = run_wrk(base, urls, cookies[user], args.clients, args.duration, args.timeout)
