@@ -218,8 +218,15 @@ def cell(value, column: str = "", whole_number: bool = False, digits: int | None
     return str(value)
 
 
+def released(value, digits: int = 1) -> str:
+    """A figure of a series where a missing value was withheld by disclosure control: '*' (the evaluation
+    pages' `fmt` filter)."""
+    return number(value, digits, missing=SUPPRESSED)
+
+
 #: Jinja2 filters, registered by gpcluster.web.render for every template
 FILTERS = {
+    "fmt": released,
     "figure": figure, "with_unit": with_unit, "number": number, "whole": whole, "signed": signed,
     "ordinal": ordinal, "percent": percent, "day": day, "end_date": end_date, "month": month,
     "quarter": quarter, "short_quarter": short_quarter, "timestamp": timestamp, "inline_code": inline_code,
