@@ -14,14 +14,27 @@ from pathlib import Path
 
 from gpcluster import config
 
-# (username, role, scope level) for each kind of user the demo shows; scope codes are chosen from the data.
+# (username, role, scope level) for every role; scope codes are chosen from the data (one showcase cluster,
+# one of its practices, its HSCP and its board), so the accounts see the same corner of Scotland.
 DEMO_USERS = (
     ("demo-national", "national", "scotland"),
+    ("demo-board", "board", "board"),
     ("demo-hscp", "hscp", "hscp"),
     ("demo-cql", "cluster", "cluster"),
     ("demo-pql", "practice", "practice"),
+    ("demo-analyst", "analyst", "hscp"),
     ("demo-admin", "admin", "scotland"),
 )
+#: what each role's demo account can see and do (printed by `gpcluster demo`; docs/accounts.md)
+CAN_SEE = {
+    "national": "every practice by name; the API; the planner for Scotland",
+    "board": "practices of its board by name, others as Practice A, B, ...; the API; the board's planner",
+    "hscp": "practices of its HSCP by name; the API; the HSCP's planner and roster",
+    "cluster": "its cluster's practices by name (others pseudonymised); its cluster in the planner",
+    "practice": "its practice and cluster's practices by name; its cluster in the planner",
+    "analyst": "practices of its HSCP by name; the API; the HSCP's planner and roster",
+    "admin": "every practice by name; users, sign-in throttles and the audit log",
+}
 
 
 @dataclass
@@ -32,6 +45,10 @@ class DemoAccount:
     scope_code: str | None
     scope_name: str
     password: str
+
+    @property
+    def can_see(self) -> str:
+        return CAN_SEE.get(self.role, "")
 
 
 @dataclass
@@ -113,8 +130,11 @@ def _showcase_scopes(con, seed: int) -> dict[str, tuple[str, str]]:
         by_cluster.items(), key=lambda item: (sum(r[0] in planted for r in item[1]), item[0])
     )
     practice = next((r for r in members if r[0] in planted), members[0])
+    board = con.execute("SELECT b.board_code, b.board_name FROM hscp h JOIN board b ON b.board_code = h.board_code "
+                        "WHERE h.hscp_code = ?", [practice[4]]).fetchone()
     return {
         "scotland": (None, "Scotland"),
+        "board": (board[0], board[1]),
         "hscp": (practice[4], f"{practice[5]} HSCP"),
         "cluster": (cluster_id, practice[3]),
         "practice": (practice[0], practice[1]),

@@ -59,3 +59,41 @@ def test_demo_accounts_can_sign_in_with_the_printed_passwords(demo_output, monke
     with open_store().session() as session:
         user = authenticate(session, "demo-cql", password, ip="127.0.0.1")
         assert user.role == "cluster" and user.scope_level == "cluster" and "/" in user.scope_code
+
+
+def test_demo_has_an_account_for_every_role_each_signing_in_with_its_scope(demo_output, monkeypatch):
+    from gpcluster.demo import DEMO_USERS
+    from gpcluster.store import open_store
+    from gpcluster.store.accounts import authenticate
+    from gpcluster.web.access import ROLES
+
+    home, result = demo_output
+    monkeypatch.setenv("GPCLUSTER_HOME", str(home))
+    config.clear_cache()
+    assert {role for _, role, _ in DEMO_USERS} == set(ROLES)
+    with open_store().session() as session:
+        for username, role, level in DEMO_USERS:
+            line = next(line for line in result.output.splitlines() if f" {username} " in line)
+            assert "can see" in result.output
+            user = authenticate(session, username, line.split("│")[2].strip(), ip="127.0.0.1")
+            assert (user.role, user.scope_level) == (role, level)
+            assert (user.scope_code is None) == (level == "scotland")
+            if level == "board":
+                assert user.scope_code.startswith("S08")
+
+
+def test_demo_passwords_are_printed_whole_in_an_80_column_log():
+    import io
+    import secrets
+
+    from rich.console import Console
+
+    from gpcluster.cli.demo import accounts_table
+    from gpcluster.demo import DemoAccount
+
+    accounts = [DemoAccount("demo-analyst", "analyst", "hscp", "S37000030", "West Lothian HSCP", secrets.token_urlsafe(12)),
+                DemoAccount("demo-board", "board", "board", "S08000024", "NHS Lothian", secrets.token_urlsafe(12))]
+    console = Console(width=80, record=True, file=io.StringIO())
+    console.print(accounts_table(accounts))
+    text = console.export_text()
+    assert all(a.password in text for a in accounts)  # each on one line, never cut to "kha9_aNj…"

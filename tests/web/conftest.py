@@ -21,6 +21,8 @@ USERS = {  # username -> (role, scope_level, scope_code)
     "hscp_lothian": ("hscp", "hscp", "S37000030"),
     "national": ("national", "scotland", None),
     "admin": ("admin", "scotland", None),
+    "board_tayside": ("board", "board", "S08000030"),
+    "analyst": ("analyst", "hscp", "S37000007"),
 }
 
 

@@ -19,11 +19,15 @@ CANDIDATES = {
     "name": ["cluster", "practice", "funnel", "deciles"],
     "fmt": ["csv", "xlsx"],
     "slug": ["pharmacotherapy-pilot"],  # evaluations: none registered in this fixture, so never found
+    "hscp_code": sorted({hscp for _, hscp, _ in CLUSTERS.values()}),
+    "board_code": sorted({board for _, _, board in CLUSTERS.values()}),
 }
 QUERY_VALUES = {
     "key": [*CLUSTERS, *PRACTICES, *INDICATORS],
     "q": ["Bravo", "70001", "Cedar", "dundee", "Surgery", "Practice"],
     "indicator": list(INDICATORS),
+    "cluster": list(CLUSTERS),
+    "show": ["all"],
 }
 
 

@@ -8,58 +8,19 @@ import io
 
 import openpyxl
 import pytest
-from warehouse_fixture import FORBIDDEN, PERIODS, PRACTICES, build_warehouse
+from warehouse_fixture import DUNDEE_LIST, FORBIDDEN, HEADER, TINY, build_planner_warehouse
 
 from conftest import csrf_from, login, make_store
-
-RELEASE = PERIODS[-1]
-TINY = "10009"  # a 4-patient practice in Dundee East: its list size must never leave the server
-# practice -> (SIMD decile, urban-rural 8-fold); TINY alone is class 5, so that class's total is 4 patients
-ZONES = {"10001": (1, 1), "10002": (3, 1), "10003": (5, 1), TINY: (5, 5), "70001": (2, 1), "70002": (7, 1),
-         "70003": (9, 1), "80001": (6, 3), "80002": (10, 3)}
-HEADER = ("post_id,role,wte,employer,base,practice_sessions,start_date,end_date,line_manager,"
-          "gp_supervision_hours_per_week")
-# Dundee (S37000007) pharmacist sessions: 3+3+2 + 4+2+1 = 15 a week = 60 hours; Linlithgow 3+2 = 20 hours.
-ROSTER = "\n".join([
-    HEADER,
-    "PH-E1,pharmacist,1.0,S37000007,10001,10001:3; 10002:3; 10003:2,2020-04-01,,lead pharmacist,1.0",
-    "PH-W1,pharmacist,0.8,S37000007,70001,70001:4; 70002:2; 70003:1,2020-04-01,,lead pharmacist,1.0",
-    "PH-L1,pharmacist,0.6,S37000030,80001,80001:3; 80002:2,2021-01-04,,lead pharmacist,1.0",
-    "ANP-1,anp,1.0,S37000007,Dundee hub,10002:5; 70003:4,2022-08-01,,lead nurse,2.0",
-]) + "\n"
-DUNDEE_LIST = sum(size for code, (_, cluster, size, _) in PRACTICES.items() if cluster.startswith("S37000007")) + 4
 
 
 @pytest.fixture(scope="module")
 def planner_app(tmp_path_factory):
     """The web fixture warehouse plus populations, data zones and a roster; the app with the planner."""
-    from gpcluster.warehouse import open_warehouse
-    from gpcluster.web import create_app, planner
-    from gpcluster.workforce.store import import_roster
+    from gpcluster.web import create_app
 
     folder = tmp_path_factory.mktemp("planner")
-    path = build_warehouse(folder / "warehouse.duckdb")
-    con = open_warehouse(path)
-    sizes = {code: size for code, (_, _, size, _) in PRACTICES.items()} | {TINY: 4}
-    con.execute("INSERT INTO practice_release (release_date, practice_code, practice_name, board_code, hscp_code, "
-                "cluster_id, list_size, cluster_name) VALUES (?, ?, 'Tiny Isle Surgery', 'S08000030', 'S37000007', "
-                "'S37000007/dundee-east', 4, 'Dundee East')", [RELEASE, TINY])
-    for code, (decile, ur8) in ZONES.items():
-        zone = f"S01{code}"
-        con.execute("UPDATE practice_release SET data_zone = ? WHERE practice_code = ?", [zone, code])
-        con.execute("INSERT INTO data_zone (data_zone, simd_rank, simd_decile, simd_quintile, urban_rural_8) "
-                    "VALUES (?, ?, ?, ?, ?)", [zone, decile * 690 - int(code) % 100, decile, (decile + 1) // 2, ur8])
-        size = sizes[code]
-        con.executemany("INSERT INTO list_population VALUES (?, ?, ?, ?, ?)",
-                        [[RELEASE, code, "All", "All", size], [RELEASE, code, "Female", "25-44", size // 2],
-                         [RELEASE, code, "Male", "65-74", size - size // 2]])
-    (folder / "roster.csv").write_text(ROSTER, encoding="utf-8")
-    import_roster(con, folder / "roster.csv")
-    con.close()
-    app = create_app(path, store=make_store(folder))
-    if not any(getattr(r, "path", "").startswith("/plan") for r in app.routes):
-        app.include_router(planner.router)
-    return app
+    path = build_planner_warehouse(folder / "warehouse.duckdb")
+    return create_app(path, store=make_store(folder))
 
 
 @pytest.fixture
@@ -116,7 +77,14 @@ def test_cluster_lead_sees_no_named_practice_outside_scope_and_no_roster(client_
              client.get("/plan/download/coverage.csv")]
     assert all(p.status_code == 200 for p in pages)
     assert "Alpha Surgery" in pages[1].text  # own cluster named
-    assert "3 other practices" in pages[1].text  # Dundee West: in the totals, not listed
+    # scoped to their cluster: Dundee's budget is shared over the whole HSCP, but nothing of Dundee West shows
+    for response in pages[:3]:
+        assert "Dundee West" not in response.text and "Dundee East" in response.text
+    east = (5200 + 8100 + 4321 + 4) / DUNDEE_LIST * 60  # Dundee's 60 pharmacist hours by list size
+    assert f"against {east:.1f} under A (per capita)" in pages[1].text
+    totals = _csv(client.get("/plan/download/totals.csv?a=per_capita&b=rurality_aware&role=pharmacist"))
+    assert float(totals[0]["hours_a"]) == pytest.approx(east)
+    assert client.get("/plan/download/equity.csv?a=per_capita&b=need_weighted").status_code == 404  # HSCP-wide
     for response in pages:
         for secret in FORBIDDEN:
             assert secret not in response.text, secret
@@ -175,9 +143,8 @@ def test_downloads_suppress_small_patient_counts_and_are_audited(client_as, plan
     assert rows3[0][header.index("list_size")] == 7300 + 5900
     page = client.get("/plan/compare" + query)
     tiny_row = page.text.split("<td>Tiny Isle Surgery</td>")[1].split("</tr>")[0]
-    # cluster, HSCP, then list size and need-weighted population: both suppressed on the page too
-    assert tiny_row.startswith('<td>S37000007/dundee-east</td><td>S37000007</td><td class="num">*</td>'
-                               '<td class="num">*</td>')
+    # cluster, then list size and need-weighted population: both suppressed on the page too
+    assert tiny_row.startswith('<td>Dundee East</td><td class="num">*</td><td class="num">*</td>')
     planner_app.state.services.flush_audit()
     with planner_app.state.services.store.session() as session:
         targets = {e.target for e in session.query(AuditEvent).filter_by(action="export")}
@@ -284,3 +251,39 @@ def test_roster_template_downloads(client_as):
     assert client.get("/plan/roster/template.csv").text.startswith(HEADER)
     xlsx = client.get("/plan/roster/template.xlsx")
     assert "roster" in openpyxl.load_workbook(io.BytesIO(xlsx.content)).sheetnames
+
+
+def test_roster_reads_in_words_not_template_codes(client_as):
+    import re
+
+    from gpcluster.web.planner import _roster_cell
+
+    page = client_as("national").get("/plan/roster?role=anp").text
+    row = re.search(r"<tr>\s*<td>ANP-1</td>(.*?)</tr>", page, re.S)
+    assert row, "the ANP post is listed"
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)]
+    assert "advanced nurse practitioner" in cells and "anp" not in cells
+    assert "10002 (5); 70003 (4)" in cells and "10002:5; 70003:4" not in cells
+    names = {"S37000007": "Dundee City HSCP", "S08000030": "NHS Tayside"}
+    assert _roster_cell("S37000007", "employer", names) == "Dundee City HSCP"
+    assert _roster_cell("GP practice 10001", "employer", names) == "GP practice 10001"  # not an area: as written
+    assert _roster_cell(float("nan"), "end_date", names) == "open-ended"
+
+
+def test_comparison_sentence_never_shows_a_negative_zero_index():
+    import pandas as pd
+
+    from gpcluster.web.planner import comparison_sentences
+
+    class Area:
+        narrow, label, plan_label = False, "Dundee", "Dundee"
+
+    visible = pd.DataFrame({"hours_a": [10.0, 20.0], "hours_b": [12.0, 18.0], "change_hours": [2.0, -2.0],
+                            "outcome": ["gains", "loses"]})
+    result = {"equity": pd.DataFrame({"scenario": ["a", "b"], "concentration_index_hours_per_need": [0.0281, -0.0004]}),
+              "gp_time": pd.DataFrame({"scenario": ["a", "b"], "gp_net_hours": [5.0, 5.0]})}
+    text = " ".join(comparison_sentences(visible, visible.iloc[:0], result, Area(), ("per capita", "need"), None))
+    assert "0.028 under A, 0.000 under B" in text and "-0.000" not in text and "towards more deprived" in text
+    result["equity"]["concentration_index_hours_per_need"] = [0.0001, -0.0002]
+    text = " ".join(comparison_sentences(visible, visible.iloc[:0], result, Area(), ("per capita", "need"), None))
+    assert "as it was" in text and "towards" not in text and "away from" not in text

@@ -108,7 +108,15 @@ def values_frame() -> pd.DataFrame:
         ascending=False, method="first")
     frame.loc[is_practice, "national_decile"] = frame[is_practice].groupby(["indicator_id", "period"])[
         "value"].rank(pct=True).mul(10).clip(1, 10).round()
+    # E: the unit's denominator at Scotland's rate (what the engine stores for performance indicators)
+    units = frame["level"].isin(["practice", "cluster"])
+    multiplier = frame["indicator_id"].map({k: v[1] for k, v in INDICATORS.items()})
+    frame.loc[units, "expected"] = (frame["denominator"] * frame["scotland_value"] / multiplier)[units]
     return frame
+
+
+#: the overdispersion-adjusted funnel's τ² in every quarter (funnel_model), for the limits the pages draw
+TAU2 = 0.01
 
 
 def build_warehouse(path: Path, synthetic: bool = True) -> Path:
@@ -141,6 +149,12 @@ def build_warehouse(path: Path, synthetic: bool = True) -> Path:
         {i: version_of((CATALOGUE / f"{i}.toml").read_text(encoding="utf-8")) for i in INDICATORS})
     con.register("fixture_values", frame)
     con.execute("INSERT INTO indicator_value BY NAME SELECT * FROM fixture_values")
+    for indicator in INDICATORS:
+        for period in PERIODS:
+            for level, units in (("practice", len(PRACTICES)), ("cluster", len(CLUSTERS))):
+                con.execute("INSERT INTO funnel_model VALUES (?, ?, ?, ?, 'sqrt(O/E)', ?, 2.5, ?, true, 1.0)",
+                            [indicator, frame.loc[frame["indicator_id"] == indicator, "version"].iloc[0], period,
+                             level, units, TAU2])
     _signals(con, frame)
     con.close()
     return path
@@ -169,3 +183,69 @@ def _signals(con, frame: pd.DataFrame) -> None:
     con.execute(SCHEMA)
     con.register("fixture_signals", pd.DataFrame(rows, columns=COLUMNS))
     con.execute("INSERT INTO signal SELECT * FROM fixture_signals")
+
+
+# ---------------------------------------------------------------- planner data (populations, zones, roster)
+
+RELEASE = PERIODS[-1]
+TINY = "10009"  # a 4-patient practice in Dundee East: its list size must never leave the server
+# practice -> (SIMD decile, urban-rural 8-fold); TINY alone is class 5, so that class's total is 4 patients
+ZONES = {"10001": (1, 1), "10002": (3, 1), "10003": (5, 1), TINY: (5, 5), "70001": (2, 1), "70002": (7, 1),
+         "70003": (9, 1), "80001": (6, 3), "80002": (10, 3)}
+HEADER = ("post_id,role,wte,employer,base,practice_sessions,start_date,end_date,line_manager,"
+          "gp_supervision_hours_per_week")
+# Dundee (S37000007) pharmacist sessions: 3+3+2 + 4+2+1 = 15 a week = 60 hours; Linlithgow 3+2 = 20 hours.
+ROSTER = "\n".join([
+    HEADER,
+    "PH-E1,pharmacist,1.0,S37000007,10001,10001:3; 10002:3; 10003:2,2020-04-01,,lead pharmacist,1.0",
+    "PH-W1,pharmacist,0.8,S37000007,70001,70001:4; 70002:2; 70003:1,2020-04-01,,lead pharmacist,1.0",
+    "PH-L1,pharmacist,0.6,S37000030,80001,80001:3; 80002:2,2021-01-04,,lead pharmacist,1.0",
+    "ANP-1,anp,1.0,S37000007,Dundee hub,10002:5; 70003:4,2022-08-01,,lead nurse,2.0",
+]) + "\n"
+DUNDEE_LIST = sum(size for code, (_, cluster, size, _) in PRACTICES.items() if cluster.startswith("S37000007")) + 4
+
+
+
+
+def build_planner_warehouse(path: Path) -> Path:
+    """The web fixture warehouse plus populations, data zones and a roster (the planner's inputs)."""
+    from gpcluster.workforce.store import import_roster
+
+    build_warehouse(path)
+    con = open_warehouse(path)
+    sizes = {code: size for code, (_, _, size, _) in PRACTICES.items()} | {TINY: 4}
+    con.execute("INSERT INTO practice_release (release_date, practice_code, practice_name, board_code, hscp_code, "
+                "cluster_id, list_size, cluster_name) VALUES (?, ?, 'Tiny Isle Surgery', 'S08000030', 'S37000007', "
+                "'S37000007/dundee-east', 4, 'Dundee East')", [RELEASE, TINY])
+    for code, (decile, ur8) in ZONES.items():
+        zone = f"S01{code}"
+        con.execute("UPDATE practice_release SET data_zone = ? WHERE practice_code = ?", [zone, code])
+        con.execute("INSERT INTO data_zone (data_zone, simd_rank, simd_decile, simd_quintile, urban_rural_8) "
+                    "VALUES (?, ?, ?, ?, ?)", [zone, decile * 690 - int(code) % 100, decile, (decile + 1) // 2, ur8])
+        size = sizes[code]
+        con.executemany("INSERT INTO list_population VALUES (?, ?, ?, ?, ?)",
+                        [[RELEASE, code, "All", "All", size], [RELEASE, code, "Female", "25-44", size // 2],
+                         [RELEASE, code, "Male", "65-74", size - size // 2]])
+    roster = path.parent / "roster.csv"
+    roster.write_text(ROSTER, encoding="utf-8")
+    import_roster(con, roster)
+    con.close()
+    return path
+
+
+#: a practice in no cluster (PHS published no contact details for it): 'cluster unknown' on its page
+UNCLUSTERED = ("99001", "Lone Glen Surgery")
+
+
+def build_browser_warehouse(path: Path) -> Path:
+    """The planner warehouse plus a practice without a cluster, with its own figures (browser tests)."""
+    build_planner_warehouse(path)
+    con = open_warehouse(path)
+    code, name = UNCLUSTERED
+    con.execute("INSERT INTO practice VALUES (?, ?, 'DD9 9ZZ', NULL, ?, ?)", [code, name, PERIODS[0], PERIODS[-1]])
+    con.execute("INSERT INTO list_population VALUES (?, ?, 'All', 'All', 2500)", [RELEASE, code])
+    con.execute("""INSERT INTO indicator_value BY NAME
+                   SELECT * REPLACE ('99001' AS area_code, NULL::VARCHAR AS cluster_id, NULL::DOUBLE AS cluster_value)
+                   FROM indicator_value WHERE level = 'practice' AND area_code = '10002'""")
+    con.close()
+    return path

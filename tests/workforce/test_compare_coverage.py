@@ -67,3 +67,24 @@ def test_compare_per_capita_with_need_weighted(practices, agesex):
     assert inverse.loc[1, "hours_per_10k_need_b"] > inverse.loc[1, "hours_per_10k_need_a"]
     gp = result["gp_time"].set_index("scenario")
     assert gp.loc["a", "gp_hours_released"] == pytest.approx(75 * 0.5)
+
+
+def test_compare_with_prepared_practices_gives_the_same_tables(practices, agesex):
+    """The web planner compares many pairs over one area with the practices and need prepared once."""
+    from gpcluster.workforce.compare import practices_with_need
+
+    a = allocate(practices, agesex, "per_capita", 2.0)
+    b = allocate(practices, agesex, "need_weighted", 2.0)
+    fresh = compare(a, b, practices, agesex)
+    reused = compare(a, b, practices, agesex, prepared=practices_with_need(practices, agesex))
+    for name, table in fresh.items():
+        pd.testing.assert_frame_equal(table, reused[name], check_like=True)
+
+
+def test_a_practice_with_no_rurality_class_is_described_without_one(practices, agesex):
+    from gpcluster.workforce.plain import describe_practice
+
+    unknown = practices.assign(urban_rural_8=pd.array([pd.NA] * len(practices), dtype="Int64"))
+    alloc = allocate(practices, agesex, "per_capita", 2.0)
+    sentence = describe_practice(alloc, unknown, "90005")[0]
+    assert "unknown rurality" in sentence and "hours of pharmacist time a week" in sentence

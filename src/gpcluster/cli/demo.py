@@ -29,16 +29,23 @@ def demo(
         f"{report.indicator_rows:,} indicator values computed; MDT roster: {report.roster_posts:,} posts, "
         f"{report.roster_wte:,.0f} WTE (synthetic)."
     )
-    table = Table(title="Demo accounts (passwords are new on every run; synthetic data only)")
-    for column in ("username", "password", "role", "scope"):
-        table.add_column(column)
-    for account in report.accounts:
-        table.add_row(account.username, account.password, account.role, account.scope_name)
-    console.print(table)
+    console.print(accounts_table(report.accounts))
     if serve:
         from gpcluster.cli.serve import serve as run_server
 
         run_server(host=config.get("host"), port=int(config.get("port")), warehouse=None, workers=None)
+
+
+def accounts_table(accounts) -> Table:
+    """The demo accounts with their passwords, whatever the width of the output (a log file is 80 columns)."""
+    table = Table(title="Demo accounts (passwords are new on every run; synthetic data only)")
+    for column in ("username", "password", "role", "scope", "can see"):
+        # a password cut short ("kha9_aNj…") is useless: usernames and passwords never wrap or truncate
+        table.add_column(column, no_wrap=column in ("username", "password"),
+                         min_width=max((len(a.password) for a in accounts), default=0) if column == "password" else None)
+    for account in accounts:
+        table.add_row(account.username, account.password, account.role, account.scope_name, account.can_see)
+    return table
 
 
 def register(app: typer.Typer) -> None:

@@ -50,3 +50,25 @@ def recent(session: Session, limit: int = 100, action: str | None = None) -> lis
     if action is not None:
         query = query.where(AuditEvent.action == action)
     return list(session.scalars(query))
+
+
+def search(session: Session, *, action: str | None = None, username: str | None = None, target: str | None = None,
+           since: datetime | None = None, offset: int = 0, limit: int = 50) -> tuple[list[AuditEvent], int]:
+    """(one page of events, newest first, and how many match): filtered by action, username, a part of the
+    target (case-insensitive) and a start time."""
+    from sqlalchemy import func
+
+    conditions = []
+    if action:
+        conditions.append(AuditEvent.action == action)
+    if username:
+        conditions.append(AuditEvent.username == username)
+    if target:
+        conditions.append(AuditEvent.target.ilike(f"%{target}%"))
+    if since is not None:
+        conditions.append(AuditEvent.at >= since)
+    total = session.scalar(select(func.count()).select_from(AuditEvent).where(*conditions))
+    query = (select(AuditEvent).where(*conditions).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+             .offset(offset).limit(limit))
+    return list(session.scalars(query)), int(total or 0)
+

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from gpcluster.errors import UserError
 from gpcluster.web.access import MANAGE_USERS, VIEW_AUDIT, Viewer
 from gpcluster.web.auth import client_ip, require_viewer
+from gpcluster.web.paging import PER_PAGE, Paging, page_number
 from gpcluster.web.render import page
 
 
@@ -123,10 +126,31 @@ def add_user(request: Request, username: str = Form(...), password: str = Form(.
 
 
 @router.get("/audit", summary="Audit log")
-def audit_log(request: Request, action: str | None = None):
+def audit_log(request: Request, action: str = "", user: str = "", target: str = "", since: str = "",
+              page_no: str = Query("1", alias="page")):
+    """The audit log, newest first, 50 events a page, filtered by action, user, target and start date."""
     from gpcluster.store import audit
+    from gpcluster.store.models import AUDIT_ACTIONS
 
+    problems = []
+    start = None
+    if since:
+        try:
+            start = datetime.fromisoformat(since).replace(tzinfo=UTC)
+        except ValueError:
+            problems.append(f"'{since}' is not a date (YYYY-MM-DD); showing every date.")
+    chosen = action if action in AUDIT_ACTIONS else None
+    if action and chosen is None:
+        problems.append(f"'{action}' is not an action the log records; showing every action.")
+    wanted = page_number(page_no)
+    params = (("action", chosen), ("user", user), ("target", target), ("since", since if start else ""))
+    filters = dict(action=chosen, username=user.strip() or None, target=target.strip() or None, since=start)
     with request.app.state.services.store.session() as session:
-        events = [dict(at=e.at, username=e.username, action=e.action, target=e.target, detail=e.detail, ip=e.ip)
-                  for e in audit.recent(session, 500, action=action)]
-    return page(request, "audit.html", title="Audit log", events=events, action=action)
+        events, total = audit.search(session, **filters, offset=(wanted - 1) * PER_PAGE, limit=PER_PAGE)
+        paging = Paging(wanted, total, params=params)
+        if paging.current != paging.page:  # a page past the end: show the last one
+            events, total = audit.search(session, **filters, offset=paging.offset, limit=paging.per_page)
+        rows = [dict(at=e.at, username=e.username, action=e.action, target=e.target, detail=e.detail, ip=e.ip)
+                for e in events]
+    return page(request, "audit.html", title="Audit log", events=rows, actions=AUDIT_ACTIONS, action=chosen or "",
+                user=user, target=target, since=since if start else "", paging=paging, problems=problems)

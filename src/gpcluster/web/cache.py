@@ -33,7 +33,7 @@ class ReleasedCache:
     def get(self, key: Hashable, viewer: Viewer, build: Callable[[], Any]) -> Any:
         """The cached result for (key, viewer's scope, disclosure settings), building it when absent."""
         full = (key, scope_key(viewer), config.get("disclosure_threshold"), config.get("suppress_zeros"),
-                pinned_version())  # a new warehouse version never serves the old one's results
+                config.get("disclosure_min_group"), pinned_version())  # a new warehouse version never serves the old one's results
         with self._lock:
             if full in self._items:
                 self._items.move_to_end(full)

@@ -2,39 +2,45 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
+from gpcluster.web import formatting, themes
 from gpcluster.web.data import Indicator
+from gpcluster.web.heat import flag
 from gpcluster.web.serialise import records
 
 _Z = {"95%": 1.959964, "99.8%": 3.090232}
-SIGNAL_LABELS = {
-    "high_998": "Above 99.8% limit", "high_95": "Above 95% limit", "not_significant": "Within limits",
-    "low_95": "Below 95% limit", "low_998": "Below 99.8% limit",
-}
-_SIGNAL_SCALE = {
-    "domain": ["Above 99.8% limit", "Above 95% limit", "Within limits", "Below 95% limit", "Below 99.8% limit"],
-    "range": ["#a50f15", "#de6a10", "#5e6a71", "#1d70b8", "#003078"],
-}
-_SHAPE_SCALE = {
-    "domain": _SIGNAL_SCALE["domain"],
-    "range": ["triangle-up", "triangle-up", "circle", "triangle-down", "triangle-down"],
-}
-_SPINE_AXIS = "Lowest practice (0) to highest practice (1)"
+WITHIN = "Within the expected range"
+# colour by what a position means for this indicator (worse, better, neither), shape by direction
+_POSITION_COLOURS = {"worse-strong": "#a50f15", "worse": "#c05600", "better": "#1d70b8", "better-strong": "#003078",
+                     "unusual": "#7c2855", "unusual-strong": "#7c2855"}
+_SPINE_AXIS = "Position among Scotland's practices: lowest value (left) to highest value (right)"
+# The page gives each chart its accessible name and links the table of its figures (role="img" on the
+# container): vega's own ARIA roles on every mark would be a second, nameless description of each point.
 _BASE = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "width": "container", "height": 320,
-         "config": {"font": "Arial, sans-serif", "axis": {"labelFontSize": 12, "titleFontSize": 13}}}
+         "config": {"font": "Arial, sans-serif", "aria": False,
+                    "axis": {"labelFontSize": 12, "titleFontSize": 13},
+                    "legend": {"labelFontSize": 12, "titleFontSize": 12, "labelLimit": 320}}}
+
+
+def _sig3(x: float) -> float:
+    return float(f"{x:.3g}")
 
 
 def adjusted_limits(model: dict, max_expected: float) -> list[dict]:
     """Limits of the overdispersion-adjusted funnel on the O/E scale, as the engine judged them:
-    (1 ± z sqrt(1/(4E) + τ²))², τ² only when the funnel was widened."""
+    (1 ± z sqrt(1/(4E) + τ²))², τ² only when the funnel was widened. Three significant figures: plenty
+    for a line, and the page carries no long digit strings (nor the largest practice's exact expected count)."""
     tau2 = float(model["tau2"]) if model.get("adjusted") else 0.0
     out = []
     for e in np.geomspace(max(max_expected / 300, 1.0), max_expected * 1.05, 60):
         half = {label: z * np.sqrt(1 / (4 * e) + tau2) for label, z in _Z.items()}
         for label, h in half.items():
-            out.append({"expected": float(e), "limit": label, "upper": (1 + h) ** 2, "lower": max(1 - h, 0) ** 2})
+            out.append({"expected": _sig3(e), "limit": label, "upper": _sig3((1 + h) ** 2),
+                        "lower": _sig3(max(1 - h, 0) ** 2)})
     return out
 
 
@@ -60,9 +66,17 @@ def funnel_spec(indicator: Indicator, rows: pd.DataFrame, home_cluster: str | No
     if performance:
         practices = practices[practices["expected"] > 0]
         practices["ratio"] = _ratio(practices, indicator)
-        practices["signal"] = practices["funnel_scotland"].map(SIGNAL_LABELS).fillna("Within limits")
+        flags = [flag(label, indicator) for label in practices["funnel_scotland"]]
+        practices["signal"] = [f.words[0].upper() + f.words[1:] if f else WITHIN for f in flags]
+        domain = list(dict.fromkeys([WITHIN, *sorted(set(practices["signal"]) - {WITHIN})]))
+        by_words = {f.words[0].upper() + f.words[1:]: f for f in flags if f}
+        colour_scale = {"domain": domain, "range": [_POSITION_COLOURS[by_words[d].css] if d in by_words else "#5e6a71"
+                                                    for d in domain]}
+        shape_scale = {"domain": domain, "range": ["circle" if d == WITHIN else "triangle-up" if "higher" in d
+                                                   else "triangle-down" for d in domain]}
         x = {"field": "expected", "type": "quantitative", "title": "Expected count (E)", "scale": {"type": "log"}}
-        y = {"field": "ratio", "type": "quantitative", "title": "Observed / expected"}
+        y = {"field": "ratio", "type": "quantitative", "title": "Observed / expected (1 = as expected)",
+             "scale": {"zero": False}}
         for edge in ("upper", "lower") if model else ():
             layers.append({"data": {"values": adjusted_limits(model, float(practices["expected"].max()))},
                            "mark": {"type": "line", "strokeDash": [4, 3]},
@@ -73,7 +87,7 @@ def funnel_spec(indicator: Indicator, rows: pd.DataFrame, home_cluster: str | No
         title = f"{indicator.title}: each practice against what is expected of it"
     else:
         practices["signal"] = "Position only (context)"
-        x = {"field": "denominator", "type": "quantitative", "title": "Registered patients"}
+        x = {"field": "denominator", "type": "quantitative", "title": "Registered patients (denominator)"}
         y = {"field": "value", "type": "quantitative", "title": indicator.unit, "scale": {"zero": False}}
         scotland = rows.loc[rows["level"] == "scotland", "value"]
         centre = float(scotland.iloc[0]) if len(scotland) and pd.notna(scotland.iloc[0]) else None
@@ -85,9 +99,9 @@ def funnel_spec(indicator: Indicator, rows: pd.DataFrame, home_cluster: str | No
                    "encoding": {
                        "x": x, "y": y,
                        "color": {"field": "signal", "type": "nominal", "title": "Position",
-                                 **({"scale": _SIGNAL_SCALE} if performance else {})},
+                                 **({"scale": colour_scale} if performance else {})},
                        "shape": {"field": "signal", "type": "nominal", "title": "Position",
-                                 **({"scale": _SHAPE_SCALE} if performance else {})},
+                                 **({"scale": shape_scale} if performance else {})},
                        "opacity": {"condition": {"test": "datum.group === 'Your cluster'", "value": 1},
                                    "value": 0.35},
                        "size": {"condition": {"test": "datum.group === 'Your cluster'", "value": 140},
@@ -97,7 +111,7 @@ def funnel_spec(indicator: Indicator, rows: pd.DataFrame, home_cluster: str | No
                                    {"field": "signal", "title": "Position"}, {"field": "group"}]}})
     if centre is not None:
         layers.append({"mark": {"type": "rule", "color": "#212b32"}, "encoding": {"y": {"datum": centre}}})
-    return {**_BASE, "title": {"text": title, "subtitle": subtitle}, "layer": layers}
+    return {**_BASE, "description": title, "title": {"text": title, "subtitle": subtitle}, "layer": layers}
 
 
 def _ratio(practices: pd.DataFrame, indicator: Indicator) -> pd.Series:
@@ -105,34 +119,167 @@ def _ratio(practices: pd.DataFrame, indicator: Indicator) -> pd.Series:
     return practices["value"] * practices["denominator"] / indicator.multiplier / practices["expected"]
 
 
-def spc_spec(indicator: Indicator, series: pd.DataFrame) -> dict:
-    """Run chart of one practice's values over time with mean and XmR limits; signals marked with the rule."""
+SPC_WORDS = {"common_cause": "Common cause", "special_cause_concern": "Special cause: concern",
+             "special_cause_improvement": "Special cause: improvement",
+             "special_cause_neutral_high": "Special cause: higher", "special_cause_neutral_low": "Special cause: lower"}
+#: the Making Data Count rule labels the engine stores, in plain words
+SPC_RULE_WORDS = {
+    "Above UCL": "above the upper process limit", "Below LCL": "below the lower process limit",
+    "7 Point Trend (Increasing)": "rising for seven quarters in a row",
+    "7 Point Trend (Decreasing)": "falling for seven quarters in a row",
+    "2 in 3 Above CL": "two of the last three quarters close to the upper limit",
+    "2 in 3 Below CL": "two of the last three quarters close to the lower limit",
+    "7 Points Above CL": "seven quarters in a row above its average",
+    "7 Points Below CL": "seven quarters in a row below its average",
+}
+# Making Data Count's colours: grey common cause, orange concern, blue improvement, purple neither
+_SPC_SCALE = {"domain": list(SPC_WORDS.values()),
+              "range": ["#768692", "#c05600", "#005eb8", "#7c2855", "#7c2855"]}
+_SPC_SHAPES = {"domain": list(SPC_WORDS.values()),
+               "range": ["circle", "triangle-up", "triangle-down", "diamond", "diamond"]}
+
+
+def spc_points(series: pd.DataFrame) -> int:
+    """Quarters with a released value (an SPC chart needs spc.MIN_POINTS_FOR_LIMITS of them)."""
+    return int(series["value"].notna().sum())
+
+
+def spc_spec(indicator: Indicator, series: pd.DataFrame) -> dict | None:
+    """XmR run chart of one unit's released values: mean and process limits (Making Data Count, as the
+    engine computed the labels), points marked by the engine's SPC label. None when there are too few
+    points for limits (the page says so instead: never "common cause" on a short series)."""
+    from gpcluster.stats import spc
+
     s = series.sort_values("period").copy()
     values = s["value"].to_numpy(dtype=float)
-    finite = values[np.isfinite(values)]
-    mean = float(finite.mean()) if len(finite) else None
-    mr = np.abs(np.diff(finite)).mean() if len(finite) > 1 else 0.0
-    s["signal"] = np.where(s["spc_signal"].fillna("common_cause").str.startswith("special_cause"),
-                           "Special cause: " + s["spc_rule"].fillna(""), "Common cause")
-    data = records(s[["period", "value", "signal", "spc_rule"]])
-    layers = [
-        {"mark": {"type": "line", "color": "#425563"},
-         "encoding": {"x": {"field": "period", "type": "temporal", "title": "Period",
-                            "axis": {"format": "%b %Y", "labelAngle": -40, "tickCount": {"interval": "month", "step": 3}}},
-                      "y": {"field": "value", "type": "quantitative", "title": indicator.unit}}},
-        {"mark": {"type": "point", "filled": True, "size": 70},
-         "encoding": {"x": {"field": "period", "type": "temporal"}, "y": {"field": "value", "type": "quantitative"},
-                      "color": {"field": "signal", "type": "nominal", "title": "SPC",
-                                "scale": {"range": ["#5e6a71", "#a50f15", "#d5281b", "#1d70b8"]}},
-                      "shape": {"field": "signal", "type": "nominal", "title": "SPC"},
-                      "tooltip": [{"field": "period", "type": "temporal"}, {"field": "value", "format": ".1f"},
-                                  {"field": "signal"}]}},
-    ]
-    if mean is not None:
-        for y, dash in ((mean, []), (mean + 2.66 * mr, [4, 3]), (max(mean - 2.66 * mr, 0), [4, 3])):
-            layers.append({"mark": {"type": "rule", "color": "#768692", "strokeDash": dash},
-                           "encoding": {"y": {"datum": y}}})
-    return {**_BASE, "height": 220, "title": indicator.title, "data": {"values": data}, "layer": layers}
+    latest = s["spc_signal"].dropna()
+    if spc_points(s) < spc.MIN_POINTS_FOR_LIMITS or (len(latest) and latest.iloc[-1] == "too_few_points") \
+            or latest.empty:
+        return None
+    fit = spc.xmr_signals_batch(values[None, :])
+    mean, upper, lower = float(fit.mean[0]), float(fit.upl[0]), float(fit.lpl[0])
+    s["signal"] = s["spc_signal"].map(SPC_WORDS).fillna("Common cause")
+    s["rule"] = s["spc_rule"].fillna("")
+    s["label"] = [formatting.short_quarter(p) for p in s["period"]]
+    points = records(s.loc[s["value"].notna(), ["period", "label", "value", "signal", "rule"]])
+    x = {"field": "period", "type": "temporal", "title": None,
+         "axis": {"format": "%b %Y", "labelAngle": -40, "tickCount": {"interval": "month", "step": 6}}}
+    y = {"field": "value", "type": "quantitative", "title": indicator.unit, "scale": {"zero": False}}
+    lines = [{"limit": "Mean", "y": mean}, {"limit": "Upper process limit", "y": upper},
+             {"limit": "Lower process limit", "y": lower}]
+    return {**_BASE, "height": 240, "description": f"Run chart of {indicator.title}",
+            "title": {"text": f"{indicator.title}: run chart", "subtitle": "Mean and process limits "
+                      "(mean ± 2.66 × average moving range); marked points break a Making Data Count rule."},
+            "layer": [
+                {"data": {"values": lines}, "mark": {"type": "rule", "color": "#768692"},
+                 "encoding": {"y": {"field": "y", "type": "quantitative"},
+                              "strokeDash": {"field": "limit", "type": "nominal", "title": "Lines",
+                                             "scale": {"domain": ["Mean", "Upper process limit", "Lower process limit"],
+                                                       "range": [[1, 0], [5, 3], [5, 3]]}}}},
+                {"data": {"values": points}, "mark": {"type": "line", "color": "#425563"},
+                 "encoding": {"x": x, "y": y}},
+                {"data": {"values": points}, "mark": {"type": "point", "filled": True, "size": 70, "opacity": 1},
+                 "encoding": {"x": x, "y": y,
+                              "color": {"field": "signal", "type": "nominal", "title": "SPC", "scale": _SPC_SCALE},
+                              "shape": {"field": "signal", "type": "nominal", "title": "SPC", "scale": _SPC_SHAPES},
+                              "tooltip": [{"field": "label", "title": "Quarter"},
+                                          {"field": "value", "format": ",.1f", "title": indicator.unit},
+                                          {"field": "signal", "title": "SPC"}, {"field": "rule", "title": "Rule"}]}},
+            ]}
+
+
+def _limit_factors(expected: np.ndarray, tau2: float, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper limits of O/E for expected counts E on the adjusted funnel (docs/signals.md)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half = z * np.sqrt(1 / (4 * expected) + tau2)
+    return np.maximum(1 - half, 0) ** 2, (1 + half) ** 2
+
+
+TREND_COLOURS = {"domain": ["Expected", "Cluster", "HSCP", "Scotland"],
+                 "range": ["#768692", "#7c2855", "#00703c", "#212b32"]}
+
+
+def trend_band(indicator: Indicator, series: pd.DataFrame, models: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Per quarter, what was expected of the area (in the indicator's unit) and the 95% and 99.8% limits of
+    the overdispersion-adjusted funnel around it: E / denominator x multiplier x the O/E limits. None for
+    a context indicator or when no expected counts are stored."""
+    if indicator.purpose != "performance" or "expected" not in series or not series["expected"].notna().any():
+        return None
+    band = series[series["expected"].notna() & (series["expected"] > 0) & series["denominator"].notna()].copy()
+    band = band.sort_values("period")
+    band["expected_value"] = band["expected"] / band["denominator"] * indicator.multiplier
+    tau2 = pd.Series(0.0, index=band.index)
+    if models is not None and not models.empty:
+        fitted = models.assign(tau2=np.where(models["adjusted"].astype(bool), models["tau2"], 0.0))
+        tau2 = band["period"].map(dict(zip(fitted["period"], fitted["tau2"], strict=True))).fillna(0.0)
+    expected = band["expected"].to_numpy(float)
+    for name, z in (("95", _Z["95%"]), ("998", _Z["99.8%"])):
+        lo, hi = _limit_factors(expected, tau2.to_numpy(float), z)
+        band[f"lo{name}"], band[f"hi{name}"] = lo * band["expected_value"], hi * band["expected_value"]
+    return band[["period", "expected_value", "lo95", "hi95", "lo998", "hi998"]].reset_index(drop=True)
+
+
+def trend_spec(indicator: Indicator, series: pd.DataFrame, level: str, area_label: str,
+               models: pd.DataFrame | None = None, start=None) -> dict:
+    """One area's value over time with its cluster (for a practice), HSCP and Scotland; for a performance
+    indicator also what was expected of it and the 95% and 99.8% limits of the adjusted funnel in each
+    quarter (the limits its signals were judged by); a rule marks when a signal started. y fits the data."""
+    s = series.sort_values("period").copy()
+    comparators = (["cluster_value"] if level == "practice" else []) + ["hscp_value", "scotland_value"]
+    names = {"own": area_label, "cluster_value": "Cluster", "hscp_value": "HSCP", "scotland_value": "Scotland"}
+    long = s[["period", "value", *comparators]].rename(columns={"value": "own"}).melt(
+        id_vars="period", var_name="series", value_name="value").dropna(subset=["value"])
+    long["series"] = long["series"].map(names)
+    long["label"] = [formatting.short_quarter(p) for p in long["period"]]
+    band = trend_band(indicator, s, models)
+    pairs = [(area_label, "#005eb8"), *zip(TREND_COLOURS["domain"], TREND_COLOURS["range"], strict=True)]
+    present = set(long["series"]) | ({"Expected"} if band is not None and len(band) else set())
+    colours = {"domain": [d for d, _ in pairs if d in present], "range": [c for d, c in pairs if d in present]}
+    x = {"field": "period", "type": "temporal", "title": None,
+         "axis": {"format": "%b %Y", "labelAngle": -40, "tickCount": {"interval": "month", "step": 6}}}
+    y_title = indicator.unit
+    layers = []
+    if band is not None and len(band):
+        band["label"] = [formatting.short_quarter(p) for p in band["period"]]
+        rows = records(band[["period", "label", "expected_value", "lo95", "hi95", "lo998", "hi998"]])
+        layers += [
+            {"data": {"values": rows}, "mark": {"type": "area", "color": "#e8edee"},
+             "encoding": {"x": x, "y": {"field": "lo998", "type": "quantitative", "title": y_title,
+                                        "scale": {"zero": False}}, "y2": {"field": "hi998"}}},
+            {"data": {"values": rows}, "mark": {"type": "area", "color": "#cfd8dc"},
+             "encoding": {"x": x, "y": {"field": "lo95", "type": "quantitative"}, "y2": {"field": "hi95"}}},
+            {"data": {"values": rows}, "mark": {"type": "line", "strokeDash": [5, 3], "strokeWidth": 1.5},
+             "encoding": {"x": x, "y": {"field": "expected_value", "type": "quantitative"},
+                          "color": {"datum": "Expected", "type": "nominal", "scale": colours, "title": None},
+                          "tooltip": [{"field": "label", "title": "Quarter"},
+                                      {"field": "expected_value", "format": ",.1f", "title": "Expected"},
+                                      {"field": "lo998", "format": ",.1f", "title": "Lower 99.8% limit"},
+                                      {"field": "hi998", "format": ",.1f", "title": "Upper 99.8% limit"}]}},
+        ]
+    layers.append({
+        "data": {"values": records(long)},
+        "mark": {"type": "line", "point": {"filled": True, "size": 30}},
+        "encoding": {"x": x, "y": {"field": "value", "type": "quantitative", "title": y_title, "scale": {"zero": False}},
+                     "color": {"field": "series", "type": "nominal", "scale": colours, "title": None,
+                               "legend": {"orient": "top"}},
+                     "strokeWidth": {"condition": {"test": f"datum.series === {json.dumps(area_label)}",
+                                                   "value": 3}, "value": 1.5},
+                     "tooltip": [{"field": "series", "title": "Area"}, {"field": "label", "title": "Quarter"},
+                                 {"field": "value", "format": ",.1f", "title": indicator.unit}]}})
+    if start is not None and not formatting.is_missing(start):
+        text = f"Signal since {formatting.quarter(start)}"
+        layers.append({"data": {"values": [{"period": pd.Timestamp(start).date().isoformat(), "text": text}]},
+                       "layer": [{"mark": {"type": "rule", "color": "#c05600", "strokeWidth": 2, "strokeDash": [2, 2]},
+                                  "encoding": {"x": x}},
+                                 {"mark": {"type": "text", "align": "left", "dx": 4, "dy": -4, "baseline": "bottom",
+                                           "color": "#8a3b00", "fontWeight": "bold", "y": 0},
+                                  "encoding": {"x": x, "text": {"field": "text"}}}]})
+    subtitle = ("Shaded: the range expected of it in each quarter, after allowing for its patients and the usual "
+                "differences (darker 95%, lighter 99.8%); dashed: expected." if band is not None and len(band)
+                else "A context figure: it describes the area and is never flagged as unusual.")
+    return {**_BASE, "height": 280, "description": f"{indicator.title} over time for {area_label}",
+            "title": {"text": f"{indicator.title}: {area_label} over time", "subtitle": subtitle},
+            "layer": layers}
 
 
 def deciles_spec(indicator: Indicator, deciles: pd.DataFrame) -> dict:
@@ -143,20 +290,26 @@ def deciles_spec(indicator: Indicator, deciles: pd.DataFrame) -> dict:
              "your_cluster": "Your cluster"}
     long["series"] = long["series"].map(names)
     return {**_BASE, "title": f"{indicator.title}: spread of practices over time",
+            "description": f"{indicator.title}: 10th, 50th and 90th centiles of practices over time",
             "data": {"values": records(long)}, "mark": {"type": "line", "point": True},
             "encoding": {"x": {"field": "period", "type": "temporal", "title": "Period",
                                "axis": {"format": "%b %Y", "labelAngle": -40, "tickCount": {"interval": "month", "step": 3}}},
-                         "y": {"field": "value", "type": "quantitative", "title": indicator.unit},
+                         "y": {"field": "value", "type": "quantitative", "title": indicator.unit,
+                               "scale": {"zero": False}},
                          "color": {"field": "series", "type": "nominal", "title": "Series"},
                          "strokeDash": {"field": "series", "type": "nominal"},
                          "tooltip": [{"field": "series"}, {"field": "period", "type": "temporal"},
-                                     {"field": "value", "format": ".1f"}]}}
+                                     {"field": "value", "format": ",.1f"}]}}
 
 
 def spine_spec(rows: pd.DataFrame, spread: pd.DataFrame, indicators: dict[str, Indicator]) -> dict:
     """Spine chart: the practice against the spread of Scotland's practices, each indicator on its own
-    0-1 scale (0 = lowest practice, 1 = highest) so different units sit on one chart."""
+    0-1 scale (0 = lowest practice, 1 = highest) so different units sit on one chart; indicators in theme
+    order (context first), full titles, an axis that says which way is which."""
     out = []
+    known = [indicators[i] for i in rows["indicator_id"] if i in indicators]
+    order = {i.indicator_id: n for n, i in enumerate(themes.ordered(known))}
+    rows = rows.assign(_order=rows["indicator_id"].map(order).fillna(len(order))).sort_values("_order")
     for row in rows.itertuples():
         sp = spread[spread["indicator_id"] == row.indicator_id]
         if sp.empty or pd.isna(row.value):
@@ -172,24 +325,32 @@ def spine_spec(rows: pd.DataFrame, spread: pd.DataFrame, indicators: dict[str, I
             x = (float(v) - lo) / span
             return min(max(x, 0.0), 1.0) if -1e-9 <= x <= 1 + 1e-9 else None
 
-        title = indicators[row.indicator_id].title if row.indicator_id in indicators else row.indicator_id
+        indicator = indicators.get(row.indicator_id)
+        title = indicator.title if indicator else row.indicator_id
         out.append({"indicator": title, "q1": pos(q1), "q3": pos(q3), "practice": pos(row.value),
-                    "cluster": pos(row.cluster_value), "scotland": pos(row.scotland_value)})
-    return {**_BASE, "height": {"step": 26}, "title": "Where the practice sits among Scotland's practices",
+                    "cluster": pos(row.cluster_value), "scotland": pos(row.scotland_value),
+                    "value": formatting.with_unit(row.value, indicator),
+                    "theme": themes.theme_of(indicator).title if indicator else ""})
+    x_axis = {"values": [0, 0.5, 1], "labelExpr": "datum.value == 0 ? 'lowest' : datum.value == 1 ? 'highest' : "
+              "'middle'", "grid": True}
+    return {**_BASE, "height": {"step": 24}, "title": "Where the practice sits among Scotland's practices",
+            "description": "Spine chart of the practice's indicators against Scotland's practices",
             "data": {"values": out},
-            "encoding": {"y": {"field": "indicator", "type": "nominal", "title": None, "sort": None}},
+            "encoding": {"y": {"field": "indicator", "type": "nominal", "title": None, "sort": None,
+                               "axis": {"labelLimit": 420, "labelFontSize": 12}}},
             "layer": [
                 {"mark": {"type": "rule", "color": "#d8dde0", "strokeWidth": 8},
                  "encoding": {"x": {"datum": 0, "type": "quantitative", "scale": {"domain": [0, 1]},
-                                    "title": _SPINE_AXIS}, "x2": {"datum": 1}}},
+                                    "title": _SPINE_AXIS, "axis": x_axis}, "x2": {"datum": 1}}},
                 {"mark": {"type": "rule", "color": "#aeb7bd", "strokeWidth": 8},
                  "encoding": {"x": {"field": "q1", "type": "quantitative", "title": _SPINE_AXIS},
                               "x2": {"field": "q3"}}},
                 {"mark": {"type": "tick", "color": "#212b32", "thickness": 2},
                  "encoding": {"x": {"field": "scotland", "type": "quantitative", "title": _SPINE_AXIS}}},
-                {"mark": {"type": "point", "shape": "diamond", "color": "#330072", "size": 70, "filled": True},
+                {"mark": {"type": "point", "shape": "diamond", "color": "#7c2855", "size": 70, "filled": True},
                  "encoding": {"x": {"field": "cluster", "type": "quantitative", "title": _SPINE_AXIS}}},
                 {"mark": {"type": "point", "shape": "circle", "color": "#005eb8", "size": 110, "filled": True},
                  "encoding": {"x": {"field": "practice", "type": "quantitative", "title": _SPINE_AXIS},
-                              "tooltip": [{"field": "indicator"}]}},
+                              "tooltip": [{"field": "indicator", "title": "Indicator"},
+                                          {"field": "value", "title": "This practice"}]}},
             ]}

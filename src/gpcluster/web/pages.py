@@ -1,4 +1,4 @@
-"""Server-rendered pages: Scotland overview, cluster, practice, indicator and search."""
+"""Server-rendered pages: Scotland overview, HSCP and board, cluster, practice, trends, indicators, search."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from gpcluster.web import charts, tables
+from gpcluster.web import charts, formatting, heat, summary, tables, themes
 from gpcluster.web.access import Viewer, named_mask
 from gpcluster.web.auth import client_ip, require_viewer
 from gpcluster.web.release import Pseudonyms
@@ -14,8 +14,10 @@ from gpcluster.web.render import page, render_fragment
 
 router = APIRouter(dependencies=[Depends(require_viewer)], default_response_class=HTMLResponse)
 
-FLAG_TEXT = {"high_998": ("▲▲", "far above Scotland"), "high_95": ("▲", "above Scotland"),
-             "low_95": ("▼", "below Scotland"), "low_998": ("▼▼", "far below Scotland")}
+#: the figures an area page (HSCP, board) shows for each of its clusters or HSCPs
+AREA_INDICATORS = ["list_size", "aged_65_plus", "list_in_simd_quintile_1", "emergency_admission_rate",
+                   "ae_attendance_rate", "gp_consultation_rate"]
+SCOTLAND = "S92000003"
 
 
 def _services(request: Request):
@@ -25,6 +27,13 @@ def _services(request: Request):
 def not_found(request: Request, what: str):
     return page(request, "error.html", status_code=404, title="Not found",
                 message=f"No {what} with that name or code is available to you.")
+
+
+def signal_link(s: dict) -> str | None:
+    """Where a signal is explained (its chart over time), or None for a practice the viewer may not name."""
+    if s["level"] == "practice":
+        return f"/practices/{s['area_code']}?indicator={s['indicator_id']}#trend-h" if s["named"] else None
+    return f"/trends/{s['indicator_id']}?cluster={s['area_code']}"
 
 
 @router.get("/", summary="Scotland overview")
@@ -37,51 +46,151 @@ def overview(request: Request, viewer: Viewer = Depends(require_viewer)):
         hscp = board["hscps"].setdefault(c.hscp_code, {"name": c.hscp_name, "clusters": []})
         hscp["clusters"].append({"id": c.cluster_id, "name": c.cluster_name, "practices": counts.get(c.cluster_id, 0)})
     home = data.clusters.get(viewer.home_cluster) if viewer.home_cluster else None
-    return page(request, "overview.html", title="Scotland overview", boards=boards, home=home,
-                period=data.latest_period, indicators=list(data.indicators.values()))
+    own_area = None
+    if viewer.scope_level in ("hscp", "board") and viewer.scope_code:
+        names = {c.hscp_code: c.hscp_name for c in data.clusters.values()} | {
+            c.board_code: c.board_name for c in data.clusters.values()}
+        own_area = {"level": viewer.scope_level, "code": viewer.scope_code,
+                    "name": names.get(viewer.scope_code, viewer.scope_code)}
+    return page(request, "overview.html", title="Scotland overview", boards=boards, home=home, own_area=own_area,
+                period=data.latest_period, indicators=themes.grouped(data.indicators.values()))
 
 
-def heat_table(released: pd.DataFrame, indicator_ids: list[str]) -> list[dict]:
-    """Rows for the heat table: practices first (flagged first), then cluster, HSCP and Scotland."""
-    out = []
-    order = {"practice": 0, "cluster": 1, "hscp": 2, "scotland": 3}
-    for (level, code), rows in released.groupby(["level", "area_code"], sort=False):
-        cells = {r.indicator_id: r for r in rows.itertuples()}
-        flags = sum(1 for r in cells.values() if r.funnel_scotland in FLAG_TEXT)
-        first = rows.iloc[0]
-        out.append({"level": level, "code": code, "name": first["area_name"], "named": bool(first["named"]),
-                    "flags": flags, "cells": [cells.get(i) for i in indicator_ids]})
-    return sorted(out, key=lambda r: (order.get(r["level"], 9), -r["flags"], r["name"]))
+def _area_page(request: Request, viewer: Viewer, level: str, code: str):
+    services = _services(request)
+    data = services.data
+
+    def build():
+        pseudonyms = Pseudonyms()
+        rows = tables.area_overview(data, viewer, pseudonyms, level, code, AREA_INDICATORS + ["list_size"])
+        clusters = [c for c in data.clusters.values() if (c.hscp_code if level == "hscp" else c.board_code) == code]
+        worth = {}
+        if level == "hscp":
+            for c in clusters:
+                signals = tables.cluster_signals(data, viewer, pseudonyms, c.cluster_id)
+                live = signals[signals["status"] != "resolved"]
+                worth[c.cluster_id] = int(live["worth_discussing"].astype(bool).sum())
+        return rows, worth
+
+    try:
+        rows, worth = services.cache.get(("area", level, code), viewer, build)
+    except tables.NotFound:
+        return not_found(request, "HSCP" if level == "hscp" else "board")
+    counts = data.cluster_practice_counts()
+    clusters = [c for c in data.clusters.values() if (c.hscp_code if level == "hscp" else c.board_code) == code]
+    first = clusters[0]
+    name = first.hscp_name if level == "hscp" else first.board_name
+    child_level = "cluster" if level == "hscp" else "hscp"
+    practices = sum(counts.get(c.cluster_id, 0) for c in clusters)
+    indicators = [data.indicators[i] for i in AREA_INDICATORS if i in data.indicators]
+    children = []
+    for child_code, group in rows[rows["level"] == child_level].groupby("area_code", sort=False):
+        cells = {r.indicator_id: heat.cell_for(r, data.indicators[r.indicator_id]) for r in group.itertuples()}
+        members = [c for c in clusters if (c.cluster_id if level == "hscp" else c.hscp_code) == child_code]
+        children.append({"code": child_code, "name": group["area_name"].iloc[0], "cells": cells,
+                         "practices": sum(counts.get(c.cluster_id, 0) for c in members),
+                         "worth": worth.get(child_code)})
+    children.sort(key=lambda r: r["name"])
+    totals = []
+    for lv, area_code, count in ((level, code, practices), ("scotland", SCOTLAND, None)):
+        group = rows[(rows["level"] == lv) & (rows["area_code"] == area_code)]
+        totals.append({"name": group["area_name"].iloc[0] if len(group) else name, "level": lv, "practices": count,
+                       "cells": {r.indicator_id: heat.cell_for(r, data.indicators[r.indicator_id])
+                                 for r in group.itertuples()}})
+    return page(request, "area.html", title=name, area_name=name, level=level, code=code, period=data.latest_period,
+                board=(first.board_code, first.board_name), line=summary.area_line(rows, level, code, practices,
+                                                                                    data.latest_period),
+                children=children, totals=totals, indicators=indicators, child_level=child_level)
+
+
+@router.get("/hscps/{hscp_code}", summary="HSCP page")
+def hscp_page(request: Request, hscp_code: str, viewer: Viewer = Depends(require_viewer)):
+    return _area_page(request, viewer, "hscp", hscp_code)
+
+
+@router.get("/boards/{board_code}", summary="Board page")
+def board_page(request: Request, board_code: str, viewer: Viewer = Depends(require_viewer)):
+    return _area_page(request, viewer, "board", board_code)
+
+
+def _cluster_model(data, viewer: Viewer, cluster_id: str):
+    """Everything the cluster page shows that depends only on the cluster and the viewer's scope (cached)."""
+    pseudonyms = Pseudonyms()
+    current = tables.cluster_table(data, viewer, pseudonyms, cluster_id)
+    present = set(current["indicator_id"])
+    indicators = [data.indicators[i] for i in data.indicators if i in present]
+    signals = tables.cluster_signals(data, viewer, pseudonyms, cluster_id).to_dict("records")
+    for s in signals:
+        s["link"] = signal_link(s)
+    rows = heat.rows(current, data.indicators)
+    practices = sum(1 for r in rows if r.level == "practice")
+    line = summary.area_line(current, "cluster", cluster_id, practices, data.latest_period)
+    strong = {i for r in rows for i, c in r.cells.items() if c.flag and c.flag.css.endswith("strong")}
+    flagged = strong | {s["indicator_id"] for s in signals if s["status"] != "resolved"}
+    print_html = render_fragment("_heat_print.html", rows=rows, groups=heat.print_groups(indicators), viewer=viewer,
+                                 level_words=heat.LEVEL_WORDS)
+    return {"rows": rows, "indicators": indicators, "signals": signals, "line": line, "flagged": flagged,
+            "print_html": print_html}
 
 
 @router.get("/clusters/{cluster_id:path}", summary="Cluster page")
 def cluster_page(request: Request, cluster_id: str, viewer: Viewer = Depends(require_viewer)):
     services = _services(request)
     data = services.data
-
-    def build():
-        pseudonyms = Pseudonyms()
-        current = tables.cluster_table(data, viewer, pseudonyms, cluster_id)
-        indicator_ids = [i for i in data.indicators if i in set(current["indicator_id"])]
-        # rendering the table was most of the page's cost; it depends only on what the cache key holds
-        heat_html = render_fragment("_heat_table.html", rows=heat_table(current, indicator_ids), viewer=viewer,
-                                    indicators=[data.indicators[i] for i in indicator_ids], flag_text=FLAG_TEXT)
-        signals = tables.cluster_signals(data, viewer, pseudonyms, cluster_id)
-        return heat_html, signals.to_dict("records")
-
     try:
-        heat_html, signals = services.cache.get(("cluster", cluster_id), viewer, build)
+        model = services.cache.get(("cluster", cluster_id), viewer, lambda: _cluster_model(data, viewer, cluster_id))
     except tables.NotFound:
         return not_found(request, "cluster")
     services.audit("view_cluster", viewer, target=cluster_id, ip=client_ip(request))
+    shown, choice = heat.chosen_columns(request.query_params.getlist("show"), model["indicators"], model["flagged"])
+    table_html = services.cache.get(
+        ("cluster-table", cluster_id, tuple(shown)), viewer,
+        lambda: render_fragment("_heat_table.html", rows=model["rows"], groups=heat.column_groups(model["indicators"], shown),
+                                viewer=viewer, level_words=heat.LEVEL_WORDS, shown=len(shown),
+                                total=len(model["indicators"])))
+    signals = model["signals"]
     live = [s for s in signals if s["status"] != "resolved"]
     return page(request, "cluster.html", title=data.clusters[cluster_id].cluster_name,
-                cluster=data.clusters[cluster_id], period=data.latest_period,
+                cluster=data.clusters[cluster_id], period=data.latest_period, line=model["line"],
                 worth=[s for s in live if s["worth_discussing"]],
                 more=[s for s in live if not s["worth_discussing"]],
                 resolved=[s for s in signals if s["status"] == "resolved"],
                 show_all=request.query_params.get("signals") == "all",
-                has_performance=bool(data.performance_indicators), heat_table_html=heat_html)
+                has_performance=bool(data.performance_indicators), table_html=table_html,
+                print_html=model["print_html"], choice=choice, shown=set(shown),
+                chooser=themes.grouped(model["indicators"]), legend=heat.LEGEND, total=len(model["indicators"]),
+                key_count=len(heat.default_columns(model["indicators"], model["flagged"])))
+
+
+def _trend(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator, series: pd.DataFrame, level: str, code: str,
+           label: str) -> dict:
+    """The chart and words that explain one area's figure over time (practice or cluster)."""
+    signal = tables.area_signal(data, viewer, pseudonyms, level, code, indicator.indicator_id)
+    models = tables.funnel_models(data, indicator.indicator_id, level) if indicator.purpose == "performance" else None
+    spc = charts.spc_spec(indicator, series) if indicator.purpose == "performance" else None
+    band = charts.trend_band(indicator, series, models)
+    series = series.sort_values("period")
+    if band is not None:
+        series = series.merge(band, on="period", how="left")
+    return {"indicator": indicator, "series": series, "signal": signal, "label": label, "band": band is not None,
+            "spec": charts.trend_spec(indicator, series, level, label, models,
+                                      signal["start_period"] if signal else None),
+            "spc": spc, "spc_points": charts.spc_points(series), "level": level,
+            "comparators": ["cluster_value", "hscp_value", "scotland_value"] if level == "practice"
+            else ["hscp_value", "scotland_value"]}
+
+
+def _default_indicator(latest: pd.DataFrame, data, signalled: set[str]) -> str:
+    """The indicator a practice page opens on: one with a live signal, else a special cause, else the first
+    performance indicator, else the first."""
+    ids = [i.indicator_id for i in themes.ordered(data.indicators[i] for i in latest["indicator_id"]
+                                                  if i in data.indicators)]
+    special = set(latest.loc[latest["spc_signal"].fillna("").str.startswith("special_cause"), "indicator_id"])
+    for pool in (signalled, special, set(data.performance_indicators)):
+        for i in ids:
+            if i in pool:
+                return i
+    return ids[0]
 
 
 @router.get("/practices/{practice_code}", summary="Practice page")
@@ -95,26 +204,53 @@ def practice_page(request: Request, practice_code: str, indicator: str | None = 
     except tables.NotFound:
         return not_found(request, "practice")
     services.audit("view_practice", viewer, target=practice_code, ip=client_ip(request))
-    latest = series[series["period"] == series["period"].max()]
-    spread = tables.indicator_spread(data, viewer, pseudonyms, latest["period"].iloc[0])
-    flagged = latest[latest["spc_signal"].fillna("").str.startswith("special_cause")]
-    chosen = indicator if indicator in data.indicators else (
-        flagged["indicator_id"].iloc[0] if len(flagged) else latest["indicator_id"].iloc[0])
-    chosen_series = series[series["indicator_id"] == chosen].sort_values("period")
-    ordered = latest.assign(order=latest["indicator_id"].map({k: n for n, k in enumerate(data.indicators)}))
-    ordered = ordered.sort_values("order")
-    cluster = data.clusters.get(latest["cluster_id"].iloc[0])
-    return page(request, "practice.html", title=latest["area_name"].iloc[0], code=practice_code,
-                cluster=cluster, latest=ordered, indicators=data.indicators, chosen=data.indicators[chosen],
-                chosen_series=chosen_series, period=latest["period"].iloc[0],
-                spine=charts.spine_spec(ordered, spread, data.indicators),
-                spc=charts.spc_spec(data.indicators[chosen], chosen_series))
+    period = series["period"].max()
+    latest = series[series["period"] == period]
+    latest = latest[latest["indicator_id"].isin(data.indicators)]
+    spread = tables.indicator_spread(data, viewer, pseudonyms, period)
+    cluster_id = latest["cluster_id"].dropna()
+    cluster = data.clusters.get(cluster_id.iloc[0]) if len(cluster_id) else None
+    status = None if cluster else (tables.practice_cluster_status(data, practice_code) or "not in a cluster")
+    signals = tables.cluster_signals(data, viewer, pseudonyms, cluster.cluster_id) if cluster else pd.DataFrame()
+    mine = signals[(signals["level"] == "practice") & (signals["area_code"] == practice_code)
+                   & (signals["status"] != "resolved")] if len(signals) else signals
+    chosen = indicator if indicator in data.indicators and indicator in set(series["indicator_id"]) else \
+        _default_indicator(latest, data, set(mine["indicator_id"]) if len(mine) else set())
+    name = latest["area_name"].iloc[0]
+    trend = _trend(data, viewer, pseudonyms, data.indicators[chosen], series[series["indicator_id"] == chosen],
+                   "practice", practice_code, name)
+    by_id = {r.indicator_id: r for r in latest.itertuples()}
+    groups = [(theme, [(i, by_id[i.indicator_id]) for i in members])
+              for theme, members in themes.grouped(data.indicators[i] for i in by_id)]
+    counts = dict(zip(spread["indicator_id"], spread["practices"], strict=True))
+    size = by_id.get("list_size")
+    patients = formatting.whole(size.value) if size is not None and not size.suppressed else None
+    return page(request, "practice.html", title=name, code=practice_code, cluster=cluster, cluster_status=status,
+                groups=groups, practice_counts=counts, patients=patients, indicators=data.indicators, period=period,
+                signals=mine.to_dict("records") if len(mine) else [], trend=trend,
+                choices=themes.grouped(data.indicators[i] for i in by_id), chosen=data.indicators[chosen],
+                spine=charts.spine_spec(latest, spread, data.indicators), spc_rule_words=charts.SPC_RULE_WORDS,
+                spc_words=charts.SPC_WORDS)
+
+
+@router.get("/trends/{indicator_id}", summary="A cluster's figure over time")
+def cluster_trend(request: Request, indicator_id: str, cluster: str = "", viewer: Viewer = Depends(require_viewer)):
+    data = _services(request).data
+    pseudonyms = Pseudonyms()
+    try:
+        series = tables.cluster_series(data, viewer, pseudonyms, cluster, indicator_id)
+    except tables.NotFound:
+        return not_found(request, "cluster figure")
+    c = data.clusters[cluster]
+    trend = _trend(data, viewer, pseudonyms, data.indicators[indicator_id], series, "cluster", cluster, c.cluster_name)
+    return page(request, "trend.html", title=f"{data.indicators[indicator_id].title}: {c.cluster_name}", cluster=c,
+                trend=trend, spc_rule_words=charts.SPC_RULE_WORDS, spc_words=charts.SPC_WORDS)
 
 
 @router.get("/indicators", summary="Indicator list")
 def indicator_list(request: Request):
     data = _services(request).data
-    return page(request, "indicators.html", title="Indicators", indicators=list(data.indicators.values()))
+    return page(request, "indicators.html", title="Indicators", groups=themes.grouped(data.indicators.values()))
 
 
 @router.get("/indicators/{indicator_id}", summary="Indicator page")
@@ -129,10 +265,12 @@ def indicator_page(request: Request, indicator_id: str, viewer: Viewer = Depends
     _services(request).audit("view_practice", viewer, target=f"indicator:{indicator_id}", ip=client_ip(request))
     indicator = data.indicators[indicator_id]
     practices = funnel[funnel["level"] == "practice"].sort_values("value", na_position="last")
+    model = data.funnel_model(indicator_id, data.latest_period) if indicator.purpose == "performance" else None
+    positions = {r.area_code: heat.flag(r.funnel_scotland, indicator) for r in practices.itertuples()}
     return page(request, "indicator.html", title=indicator.title, indicator=indicator, period=data.latest_period,
-                practices=practices, deciles=deciles, home=viewer.home_cluster,
-                funnel_spec=charts.funnel_spec(indicator, funnel, viewer.home_cluster,
-                                               data.funnel_model(indicator_id, data.latest_period)),
+                practices=practices, deciles=deciles, home=viewer.home_cluster, positions=positions,
+                theme=themes.theme_of(indicator), caption=charts.funnel_caption(model) if model else None,
+                funnel_spec=charts.funnel_spec(indicator, funnel, viewer.home_cluster, model),
                 deciles_spec=charts.deciles_spec(indicator, deciles))
 
 

@@ -1,10 +1,17 @@
 """Planner pages (issue 6): MDT roster, coverage and scenario comparison in the web app.
 
 The same gpcluster.workforce functions as `gpcluster plan`, for the viewer's planning area:
-Scotland, their board or their HSCP; a cluster or practice lead plans within their HSCP (models share
-each HSCP's budget among its practices), but only practices they may name (web.access.named_mask) are
-listed; the rest count in the aggregates only. Every table leaves through `workforce.export.disclose`
-(patient counts at or below the threshold blanked), on the page and in CSV/Excel downloads.
+Scotland, their board or their HSCP. A cluster or practice lead's models still share their HSCP's budget
+among all its practices (that is how the models work), but they see only their own cluster: its practices,
+its totals and its coverage, never the rest of the HSCP. Only practices the viewer may name
+(web.access.named_mask) are listed; others count in the aggregates only. Every table leaves through
+`workforce.export.disclose` (patient counts at or below the threshold blanked), on the page and in
+CSV/Excel downloads.
+
+Speed: the allocations of every model for the viewer's planning area (all roles at once) are worked out
+in a worker process (gpcluster.web.jobs), one task per planning area, assumptions and roster version, and
+kept; each comparison of two models (and a role) is then derived from them in the server, in a tenth of a
+second, and kept too. Each page summarises in a few sentences; long tables are filtered and paged.
 
 The roster can be uploaded (whole, or an HSCP/board planner's own posts) or edited one post at a time;
 both go through workforce.store.import_roster. The warehouse is read-only while the app runs, so a roster
@@ -14,18 +21,21 @@ warehouse's roster (imported with `gpcluster plan roster import`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import tempfile
 import threading
+from collections import OrderedDict
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlencode
 
 import duckdb
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -33,18 +43,23 @@ from starlette.concurrency import run_in_threadpool
 from gpcluster import config
 from gpcluster.errors import Problem, UserError, ValidationFailed
 from gpcluster.warehouse import ensure_schema
+from gpcluster.web import formatting
 from gpcluster.web.access import DOWNLOAD, Viewer, named_mask
 from gpcluster.web.auth import client_ip, require_viewer
+from gpcluster.web.cache import ReleasedCache
 from gpcluster.web.filenames import content_disposition, safe_upload_name
 from gpcluster.web.jobs import JobFailed, JobRefused
-from gpcluster.web.render import fmt, page
+from gpcluster.web.paging import Paging, page_number
+from gpcluster.web.render import page
 from gpcluster.web.serialise import csv_bytes, excel_bytes
 from gpcluster.workforce import (
     allocate_roles,
-    compare,
+    compare_summaries,
     coverage,
     describe_practice,
+    practices_with_need,
     roster_budgets,
+    summarise,
     template_path,
 )
 from gpcluster.workforce.export import PATIENT_COUNT_COLUMNS, disclose
@@ -60,8 +75,9 @@ router = APIRouter(prefix="/plan", dependencies=[Depends(require_viewer)], defau
 PLANNER_ROLES = frozenset({"admin", "hscp", "board", "national", "analyst"})
 MEDIA = {"csv": "text/csv; charset=utf-8",
          "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-#: most plain-language sentences shown on the comparison page (the tables list every practice)
-SENTENCES_SHOWN = 60
+#: practices described in plain words on the comparison page: all of them when the table (as filtered)
+#: holds at most this many, else none (the table has every figure)
+SENTENCES_SHOWN = 12
 #: roster uploads larger than this are refused (a national roster is well under 1 MB)
 MAX_UPLOAD_BYTES = 5_000_000
 LOADED_NOTE = "roster_loaded"  # session key: the summary of an upload, shown once by the roster page
@@ -142,13 +158,48 @@ def _planner_has_roster() -> bool:
         return con.execute("SELECT count(*) FROM load_ledger WHERE source = 'mdt_roster'").fetchone()[0] > 0
 
 
+def roster_version() -> tuple:
+    """Changes whenever the planner database is written (an upload or an edit, in any process)."""
+    path = planner_db_path()
+    return (str(path), *((f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None
+                         for f in (path, Path(f"{path}.wal"))))
+
+
+_ROSTERS: OrderedDict = OrderedDict()
+_ROSTERS_LOCK = threading.Lock()
+
+
 def read_roster(source: Source, as_at: date | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """(posts, sessions, where from): the web-uploaded roster if any, else the warehouse's."""
-    if _planner_has_roster():
-        with _planner() as con:
-            return (*read_roster_tables(con, as_at), "uploaded in the web app")
-    with _warehouse(source) as con:
-        return (*read_roster_tables(con, as_at), "the warehouse (gpcluster plan roster import)")
+    """(posts, sessions, where from): the web-uploaded roster if any, else the warehouse's. Kept per roster
+    version (a few thousand posts are read once, not on every page)."""
+    key = (_warehouse_path(source), roster_version(), as_at)
+    with _ROSTERS_LOCK:
+        found = _ROSTERS.get(key)
+    if found is None:
+        if _planner_has_roster():
+            with _planner() as con:
+                found = (*read_roster_tables(con, as_at), "uploaded in the web app")
+        else:
+            with _warehouse(source) as con:
+                found = (*read_roster_tables(con, as_at), "the warehouse (gpcluster plan roster import)")
+        with _ROSTERS_LOCK:
+            _ROSTERS[key] = found
+            while len(_ROSTERS) > 4:
+                _ROSTERS.popitem(last=False)
+    posts, sessions, where = found
+    return posts.copy(), sessions.copy(), where
+
+
+_UPLOADED: dict = {}
+
+
+def read_roster_source(source: Source) -> str:
+    """Where the roster comes from, in words (kept per roster version)."""
+    version = roster_version()
+    if version not in _UPLOADED:
+        _UPLOADED.clear()
+        _UPLOADED[version] = _planner_has_roster()
+    return "uploaded in the web app" if _UPLOADED[version] else "the warehouse (gpcluster plan roster import)"
 
 
 def _known_codes(source: Source) -> pd.DataFrame:
@@ -210,31 +261,59 @@ def merge_roster(source: Source, viewer: Viewer, area: Area, new_posts: pd.DataF
 
 @dataclass
 class Area:
-    """The viewer's planning area: its practices (all HSCPs planned), which of them may be named, and
-    its label."""
+    """The viewer's planning area.
+
+    `practices` (and `agesex`) are every practice planned over: Scotland, a board or an HSCP (a cluster or
+    practice lead's HSCP, whose budget the models share out). `shown` are the practices whose figures the
+    viewer sees (a cluster or practice lead: their cluster's; others: all), `named` those they may name.
+    """
 
     label: str
     practices: pd.DataFrame
     agesex: pd.DataFrame
     named: set[str]
+    shown: set[str] = field(default_factory=set)
+    plan_label: str = ""  # the area whose budget is shared (differs from label for cluster and practice leads)
+    narrow: bool = False  # a cluster or practice lead: results limited to their cluster
+    plan_key: tuple = ()  # identifies the planning area (allocations are kept per key)
+
+
+_INPUTS: dict = {}
+_INPUTS_LOCK = threading.Lock()
+
+
+def _planning_inputs(source: Source) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Practices, age-sex bands and area names from the warehouse, read once per warehouse version (in
+    the server and in each worker process)."""
+    path = _warehouse_path(source)
+    with _INPUTS_LOCK:
+        found = _INPUTS.get(path)
+    if found is None:
+        with _warehouse(source) as con:
+            try:
+                practices, agesex = read_practices(con), read_agesex(con)
+            except UserError as exc:  # no populations loaded: nothing to plan over
+                raise HTTPException(404, f"The planner needs practice populations: {exc}.") from exc
+            names = dict(con.execute("SELECT board_code, board_name FROM board").fetchall())
+            names |= dict(con.execute("SELECT hscp_code, hscp_name FROM hscp").fetchall())
+        found = (practices, agesex, names)
+        with _INPUTS_LOCK:
+            _INPUTS.clear()  # one warehouse version at a time
+            _INPUTS[path] = found
+    return found
 
 
 def planning_area(source: Source, viewer: Viewer) -> Area:
     """Practices of the viewer's planning area from the latest release (cluster and practice leads: their
-    HSCP), with the set of practice codes the viewer may see by name."""
+    HSCP, showing their cluster), with the practice codes the viewer may see by name."""
     data = planner_source(source)
-    with _warehouse(source) as con:
-        try:
-            practices, agesex = read_practices(con), read_agesex(con)
-        except UserError as exc:  # no populations loaded: nothing to plan over
-            raise HTTPException(404, f"The planner needs practice populations: {exc}.") from exc
-        names = dict(con.execute("SELECT board_code, board_name FROM board").fetchall())
-        names |= dict(con.execute("SELECT hscp_code, hscp_name FROM hscp").fetchall())
+    practices, agesex, names = _planning_inputs(source)
     level, code = viewer.scope_level, viewer.scope_code
+    cluster = viewer.home_cluster if level in ("cluster", "practice") else None
     if level == "scotland":
-        keep, label = practices["practice_code"].notna(), "Scotland"
+        keep, label, key = practices["practice_code"].notna(), "Scotland", ("scotland",)
     elif level == "board":
-        keep, label = practices["board_code"] == code, names.get(code, code)
+        keep, label, key = practices["board_code"] == code, names.get(code, code), ("board", code)
     else:
         if level == "hscp":
             hscp = code
@@ -243,11 +322,20 @@ def planning_area(source: Source, viewer: Viewer) -> Area:
         else:
             row = practices[practices["practice_code"] == code]
             hscp = row["hscp_code"].iloc[0] if len(row) else None
-        keep, label = practices["hscp_code"] == hscp, names.get(hscp, hscp or "your area")
+        keep, label, key = practices["hscp_code"] == hscp, names.get(hscp, hscp or "your area"), ("hscp", hscp)
     area = practices[keep.fillna(False).to_numpy(dtype=bool)].reset_index(drop=True)
     rows = area.rename(columns={"practice_code": "area_code"}).assign(period=data.latest_period)
     named = set(area.loc[named_mask(viewer, rows), "practice_code"]) if len(area) else set()
-    return Area(str(label), area, agesex[agesex["practice_code"].isin(set(area["practice_code"]))], named)
+    shown = set(area["practice_code"])
+    plan_label = str(label)
+    narrow = level in ("cluster", "practice")
+    if narrow:
+        mine = area[area["cluster_id"] == cluster] if cluster else area[area["practice_code"] == code]
+        shown = set(mine["practice_code"])
+        label = (data.clusters[cluster].cluster_name if cluster in data.clusters
+                 else str(mine["practice_name"].iloc[0]) if len(mine) else "your practice")
+    return Area(str(label), area, agesex[agesex["practice_code"].isin(set(area["practice_code"]))], named, shown,
+                plan_label, narrow, key)
 
 
 def _area_roster(posts: pd.DataFrame, sessions: pd.DataFrame, codes: set[str]):
@@ -315,10 +403,11 @@ def _changed(base: Assumptions, a: Assumptions) -> dict[str, str]:
 
 
 def home_tables(source: Source, viewer: Viewer, a: Assumptions) -> dict[str, pd.DataFrame]:
-    """Roster summary by role and coverage by cluster and role for the viewer's planning area."""
+    """Roster summary by role and coverage by cluster and role for the practices the viewer sees (need
+    shares are those of the whole planning area)."""
     area = planning_area(source, viewer)
     posts, sessions, _ = read_roster(source, date.today())
-    posts, sessions = _area_roster(posts, sessions, set(area.practices["practice_code"]))
+    posts, sessions = _area_roster(posts, sessions, area.shown)
     if posts.empty:
         return {}
     delivered = sessions.merge(posts[["post_id", "role"]], on="post_id")
@@ -328,7 +417,11 @@ def home_tables(source: Source, viewer: Viewer, a: Assumptions) -> dict[str, pd.
                                             practices_covered=("practice_code", "nunique"))
     summary = summary.merge(by_role, left_on="role", right_index=True, how="left")
     summary.insert(1, "role_name", summary["role"].map(role_label))
-    cover = coverage(area.practices, area.agesex, posts, sessions, "cluster", a)
+    all_posts, all_sessions, _ = read_roster(source, date.today())
+    all_posts, all_sessions = _area_roster(all_posts, all_sessions, set(area.practices["practice_code"]))
+    cover = coverage(area.practices, area.agesex, all_posts, all_sessions, "cluster", a)
+    shown_clusters = set(area.practices.loc[area.practices["practice_code"].isin(area.shown), "cluster_id"].dropna())
+    cover = cover[cover["cluster_id"].isin(shown_clusters)]
     cover.insert(cover.columns.get_loc("role") + 1, "role_name", cover["role"].map(role_label))
     cols = ["cluster_id", "cluster_name", "role", "role_name", "hours_per_week", "wte", "list_size",
             "need_weighted_population", "wte_per_10k_patients", "wte_per_10k_need_weighted", "gap_hours"]
@@ -336,52 +429,208 @@ def home_tables(source: Source, viewer: Viewer, a: Assumptions) -> dict[str, pd.
             "coverage": disclose(cover[cols].sort_values(["cluster_name", "role"]).reset_index(drop=True))}
 
 
+def coverage_all_roles(cover: pd.DataFrame) -> pd.DataFrame:
+    """Coverage summed over roles, one row per cluster (list size and need are the cluster's)."""
+    if cover.empty:
+        return cover
+    sums = cover.groupby(["cluster_id", "cluster_name"], as_index=False, dropna=False).agg(
+        hours_per_week=("hours_per_week", "sum"), wte=("wte", "sum"), list_size=("list_size", "first"),
+        need_weighted_population=("need_weighted_population", "first"), gap_hours=("gap_hours", "sum"))
+    sums["wte_per_10k_patients"] = sums["wte"] / sums["list_size"] * 10_000
+    sums["wte_per_10k_need_weighted"] = sums["wte"] / sums["need_weighted_population"] * 10_000
+    return sums[["cluster_id", "cluster_name", "hours_per_week", "wte", "list_size", "need_weighted_population",
+                 "wte_per_10k_patients", "wte_per_10k_need_weighted", "gap_hours"]]
+
+
+def home_sentences(tables: dict[str, pd.DataFrame], area: Area) -> list[str]:
+    """The planner home in a few sentences."""
+    summary, cover = tables["roster_summary"], tables["coverage"]
+    posts, wte = int(summary["posts"].sum()), float(summary["post_wte"].sum())
+    here = float(summary["wte_delivered_here"].sum())
+    out = [f"{formatting.plural(posts, 'MDT post')} ({formatting.number(wte)} WTE) serve practices in {area.label}; "
+           f"{formatting.number(here)} WTE of their time is delivered there."]
+    largest = summary.sort_values("wte_delivered_here", ascending=False).head(3)
+    out.append("Most time comes from " + ", ".join(
+        f"{r.role_name}s ({formatting.number(r.wte_delivered_here)} WTE)" for r in largest.itertuples()) + ".")
+    clusters = coverage_all_roles(cover)
+    if len(clusters) > 1:
+        short = clusters.sort_values("gap_hours").head(3)
+        out.append("Furthest below their share of need (all roles): " + ", ".join(
+            f"{r.cluster_name} ({formatting.number(-r.gap_hours)} hours a week short)" for r in short.itertuples()
+            if r.gap_hours < 0) + "." if (short["gap_hours"] < 0).any() else
+            "Every cluster has at least its share of MDT time by need.")
+    elif len(clusters) == 1:
+        gap = float(clusters["gap_hours"].iloc[0])
+        out.append(f"{area.label} has {formatting.number(abs(gap))} hours a week {'more' if gap >= 0 else 'less'} "
+                   f"MDT time than its share of {area.plan_label}'s by need.")
+    return out
+
+
 @dataclass
-class Comparison:
-    tables: dict[str, pd.DataFrame]
-    sentences: list[str]
-    hidden: int
-    labels: tuple[str, str]
-    described: int = 0  # practices with sentences (at most SENTENCES_SHOWN, largest losses first)
-    listed: int = 0
+class Scenarios:
+    """Every model's allocation of the roster's WTE (all roles) over one planning area, and its summary
+    (workforce.compare.summarise) for every role and for all roles together: any comparison of two models
+    is then put together from two summaries."""
+
+    allocations: dict[str, pd.DataFrame]  # model -> rows per practice and role (the columns sentences need)
+    summaries: dict  # (model, role or None) -> ModelSummary
+    prepared: pd.DataFrame  # the area's practices with need (workforce.compare.practices_with_need)
+    roles: list[str]
 
 
-def compare_tables(source: Source, viewer: Viewer, model_a: str, model_b: str, role: str | None,
-                   a: Assumptions) -> Comparison | None:
-    """Models A and B over the planning area with the roster's WTE per HSCP as the budget; None when the
-    area has no roster posts (of that role)."""
+#: allocation columns kept for plain-language sentences (workforce.plain)
+SENTENCE_COLUMNS = ["model", "model_label", "role", "practice_code", "list_size", "hours_per_week", "viable",
+                    "hub_id", "hub_wte", "hub_practices", "visits_per_week", "travel_hours_per_week",
+                    "on_site_hours_per_week"]
+
+
+def scenarios_for(source: Source, viewer: Viewer, a: Assumptions) -> Scenarios | None:
+    """Allocate the roster's WTE per HSCP and role under every model over the viewer's planning area and
+    summarise each; None when no roster posts serve it."""
     area = planning_area(source, viewer)
     posts, sessions, _ = read_roster(source, date.today())
     posts, sessions = _area_roster(posts, sessions, set(area.practices["practice_code"]))
     if posts.empty:
         return None
     budgets = roster_budgets(posts, sessions, area.practices, a)
-    if role:
-        budgets = budgets[budgets["role"] == role]
-        if budgets.empty:
-            return None
-    alloc_a = allocate_roles(area.practices, area.agesex, model_a, budgets, a)
-    alloc_b = allocate_roles(area.practices, area.agesex, model_b, budgets, a)
-    result = compare(alloc_a, alloc_b, area.practices, area.agesex, a)
+    prepared = practices_with_need(area.practices, area.agesex)
+    roles = sorted(budgets["role"].unique())
+    allocations, summaries = {}, {}
+    for model in model_names():
+        allocation = allocate_roles(area.practices, area.agesex, model, budgets, a)
+        summaries[(model, None)] = summarise(allocation, prepared, a)
+        for role, rows in allocation.groupby("role"):
+            summaries[(model, role)] = summarise(rows, prepared, a)
+        allocations[model] = allocation[SENTENCE_COLUMNS]
+    return Scenarios(allocations, summaries, prepared, roles)
+
+
+@dataclass
+class Comparison:
+    tables: dict[str, pd.DataFrame]
+    sentences: list[str]  # the comparison in a few sentences
+    hidden: int  # practices counted but not listed (not nameable)
+    labels: tuple[str, str]
+    listed: int = 0
+    shown: dict = field(default_factory=dict)  # the detail tables as the page shows them (display())
+
+
+PRACTICE_LABELS = {"practice_code": "code", "practice_name": "practice", "cluster_name": "cluster", "area": "area",
+                   "list_size": "patients", "need_weighted_population": "need-weighted patients",
+                   "hours_a": "hours a week under A", "hours_b": "hours a week under B", "change_hours": "change (hours)",
+                   "change_pct": "change (%)", "gp_net_hours_a": "GP hours released, net, A",
+                   "gp_net_hours_b": "GP hours released, net, B"}
+PRACTICE_COLUMNS = ["practice_code", "practice_name", "cluster_id", "cluster_name", "hscp_code", "list_size",
+                    "need_weighted_population", "simd_decile", "urban_rural_8", "hours_a", "hours_b",
+                    "change_hours", "change_pct", "outcome", "gp_net_hours_a", "gp_net_hours_b"]
+
+
+def derive_comparison(scenarios: Scenarios, area: Area, model_a: str, model_b: str, role: str | None,
+                      a: Assumptions) -> Comparison | None:
+    """Model A against model B (one role or all) from the kept allocations, limited to what the viewer sees."""
+    if role and role not in scenarios.roles:
+        return None
+    sa, sb = scenarios.summaries[(model_a, role or None)], scenarios.summaries[(model_b, role or None)]
+    result = compare_summaries(sa, sb, scenarios.prepared)
+    alloc_a, alloc_b = scenarios.allocations[model_a], scenarios.allocations[model_b]
     rows = result["practices"]
-    shown = rows[rows["practice_code"].isin(area.named)].reset_index(drop=True)
-    tables = {"practices": shown, **{k: v for k, v in result.items() if k != "practices"}}
-    for key, column, labels in (("by_urban_rural", "urban_rural_8", URBAN_RURAL_8),):
-        tables[key].insert(1, "urban_rural_class", tables[key][column].map(labels))
-    tables["assumptions"] = pd.DataFrame(assumption_fields(a))[["name", "value", "source"]]
-    sentences = []
-    for code in shown.sort_values("change_hours")["practice_code"].head(SENTENCES_SHOWN):
-        sentences += describe_practice(alloc_a, area.practices, code, role)
-        sentences += describe_practice(alloc_b, area.practices, code, role)
+    names = area.practices.set_index("practice_code")["cluster_name"] if "cluster_name" in area.practices else None
+    rows = rows.assign(cluster_name=rows["practice_code"].map(names) if names is not None else None)
+    visible = rows[rows["practice_code"].isin(area.shown)]
+    listed = visible[visible["practice_code"].isin(area.named)].reset_index(drop=True)
     labels = (alloc_a["model_label"].iloc[0], alloc_b["model_label"].iloc[0])
-    return Comparison({k: disclose(v) for k, v in tables.items()}, sentences, len(rows) - len(shown), labels,
-                      min(len(shown), SENTENCES_SHOWN), len(shown))
+    if area.narrow:  # a cluster or practice lead: their cluster's practices and totals, nothing of the HSCP
+        totals = visible[["list_size", "need_weighted_population", "hours_a", "hours_b", "gp_net_hours_a",
+                          "gp_net_hours_b"]].sum().to_frame().T
+        totals.insert(0, "area", area.label)
+        totals["change_hours"] = totals["hours_b"] - totals["hours_a"]
+        tables = {"practices": listed[PRACTICE_COLUMNS], "totals": totals}
+    else:
+        tables = {"practices": listed[PRACTICE_COLUMNS], **{k: v for k, v in result.items() if k != "practices"}}
+        tables["by_urban_rural"].insert(1, "urban_rural_class", tables["by_urban_rural"]["urban_rural_8"].map(URBAN_RURAL_8))
+    tables["assumptions"] = pd.DataFrame(assumption_fields(a))[["name", "value", "source"]]
+    sentences = comparison_sentences(visible, listed, result, area, labels, role)
+    released = {k: disclose(v) for k, v in tables.items()}
+    shown = {k: display(v, PRACTICE_LABELS) for k, v in released.items() if k not in ("practices", "assumptions")}
+    return Comparison(released, sentences, len(visible) - len(listed), labels, len(listed), shown)
+
+
+def comparison_sentences(visible: pd.DataFrame, listed: pd.DataFrame, result: dict, area: Area,
+                         labels: tuple[str, str], role: str | None) -> list[str]:
+    """The comparison in a few plain sentences (the tables hold the detail)."""
+    what = f"{role_label(role)} time" if role else "MDT time (every role)"
+    hours_a, hours_b = float(visible["hours_a"].sum()), float(visible["hours_b"].sum())
+    counts = visible["outcome"].value_counts()
+    out = []
+    if area.narrow:
+        change = hours_b - hours_a
+        out.append(f"{area.label} would have {formatting.number(hours_b)} hours a week of {what} on site under B "
+                   f"({labels[1]}), against {formatting.number(hours_a)} under A ({labels[0]}): "
+                   f"{formatting.signed(change)} hours a week"
+                   + (f" ({formatting.signed(100 * change / hours_a)}%)." if hours_a > 0 else "."))
+    else:
+        moved = float(visible["change_hours"].clip(lower=0).sum())
+        out.append(f"Moving from A ({labels[0]}) to B ({labels[1]}) moves {formatting.number(moved)} hours a week of "
+                   f"{what} between the {formatting.plural(len(visible), 'practice')} of {area.label}.")
+    out.append(f"{formatting.plural(int(counts.get('gains', 0)), 'practice')} gain, "
+               f"{formatting.plural(int(counts.get('loses', 0)), 'practice')} lose and "
+               f"{formatting.plural(int(counts.get('no change', 0)), 'practice')} see no change.")
+    if len(listed):
+        worst, best = listed.iloc[0], listed.iloc[-1]
+        parts = []
+        if worst["change_hours"] < -0.05:
+            parts.append(f"the largest loss is {worst['practice_name']}'s ({formatting.signed(worst['change_hours'])} "
+                         "hours a week)")
+        if best["change_hours"] > 0.05:
+            parts.append(f"the largest gain is {best['practice_name']}'s ({formatting.signed(best['change_hours'])})")
+        if parts:
+            text = "; ".join(parts)
+            out.append(text[0].upper() + text[1:] + ".")
+    if not area.narrow:
+        equity = result["equity"].set_index("scenario")
+        ci_a, ci_b = (float(equity.loc[k, "concentration_index_hours_per_need"]) for k in ("a", "b"))
+        shown_a, shown_b = formatting.number(ci_a, 3), formatting.number(ci_b, 3)
+        index = (f"concentration index {shown_a} under A, {shown_b} under B (below zero: more time where patients "
+                 "are more deprived)")
+        if shown_a == shown_b:
+            out.append(f"B leaves the share of time per need-weighted patient by deprivation as it was: {index}.")
+        else:
+            direction = "towards" if ci_b < ci_a else "away from"
+            out.append(f"B moves time per need-weighted patient {direction} more deprived practices: {index}.")
+        gp = result["gp_time"].set_index("scenario")["gp_net_hours"]
+        out.append(f"GP time released, net of supervision: {formatting.number(gp['a'])} hours a week under A, "
+                   f"{formatting.number(gp['b'])} under B.")
+    else:
+        out.append(f"The models share {area.plan_label}'s budget among all its practices; only {area.label}'s are "
+                   "shown here.")
+    return out
+
+
+def describe_practices(scenarios: Scenarios, area: Area, model_a: str, model_b: str, role: str | None,
+                       codes: list[str]) -> list[str]:
+    """Plain sentences about a few named practices' allocations under A and B."""
+    out = []
+    for code in codes:
+        if code in area.named:
+            out += describe_practice(scenarios.allocations[model_a], area.practices, code, role)
+            out += describe_practice(scenarios.allocations[model_b], area.practices, code, role)
+    return out
+
+
+def compare_tables(source: Source, viewer: Viewer, model_a: str, model_b: str, role: str | None,
+                   a: Assumptions) -> Comparison | None:
+    """Models A and B over the planning area with the roster's WTE per HSCP as the budget; None when the
+    area has no roster posts (of that role). (All in one go: the pages keep the allocations instead.)"""
+    scenarios = scenarios_for(source, viewer, a)
+    if scenarios is None:
+        return None
+    return derive_comparison(scenarios, planning_area(source, viewer), model_a, model_b, role, a)
 
 
 def roster_table(source: Source, viewer: Viewer) -> pd.DataFrame:
     """Posts serving practices in the viewer's area; only in-area practice codes are listed."""
     area = planning_area(source, viewer)
-    codes = set(area.practices["practice_code"])
+    codes = area.shown
     posts, sessions, _ = read_roster(source)
     posts, in_area = _area_roster(posts, sessions, codes)
     pairs = in_area.assign(pair=[f"{c}:{s:g}" for c, s in zip(in_area["practice_code"], in_area["sessions_per_week"],
@@ -395,22 +644,26 @@ def roster_table(source: Source, viewer: Viewer) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def display(frame: pd.DataFrame) -> dict:
-    """A table for the page: column headings and rows of (text, numeric) cells; counts whole, other
-    figures to 2 decimals, suppressed or missing as '*'."""
+def display(frame: pd.DataFrame, labels: dict[str, str] | None = None) -> dict:
+    """A table for the page: column headings and rows of (text, numeric) cells, formatted for people
+    (gpcluster.web.formatting.cell): counts whole, suppressed counts '*', missing '–', open end dates
+    'open-ended', dates as dates."""
     whole = {c for c in frame.columns if c in PATIENT_COUNT_COLUMNS or pd.api.types.is_integer_dtype(frame[c])}
     numeric = {c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
                and not pd.api.types.is_bool_dtype(frame[c])}
+    digits = {c: formatting.column_digits(frame[c], c) for c in numeric - whole
+              if pd.api.types.is_float_dtype(frame[c])}
     rows = []
     for record in frame.itertuples(index=False, name=None):
         cells = []
         for column, value in zip(frame.columns, record, strict=True):
-            if column in numeric:
-                cells.append((fmt(value, 0 if column in whole else 2), True))
+            if column in PATIENT_COUNT_COLUMNS and formatting.is_missing(value):
+                cells.append((formatting.SUPPRESSED, True))  # disclose() blanked a small count
             else:
-                cells.append(("*" if value is None or value is pd.NA or value != value else str(value), False))
+                cells.append((formatting.cell(value, column, column in whole, digits.get(column)), column in numeric))
         rows.append(cells)
-    return {"columns": [str(c).replace("_", " ") for c in frame.columns], "rows": rows}
+    labels = labels or {}
+    return {"columns": [labels.get(c, str(c).replace("_", " ")) for c in frame.columns], "rows": rows}
 
 
 # ---------------------------------------------------------------- work done in worker processes
@@ -435,13 +688,72 @@ def upload_job(source: PlannerSource, viewer: Viewer, name: str, body: bytes):
             return None, exc.problems
 
 
-def compare_job(source: PlannerSource, viewer: Viewer, model_a: str, model_b: str, role: str | None,
-                a: Assumptions) -> tuple[Comparison | None, str | None]:
-    """compare_tables in a worker process: (result, problem)."""
+def scenarios_job(source: PlannerSource, viewer: Viewer, a: Assumptions) -> tuple[Scenarios | None, str | None]:
+    """scenarios_for in a worker process: (result, problem)."""
     try:
-        return compare_tables(source, viewer, model_a, model_b, role, a), None
+        return scenarios_for(source, viewer, a), None
     except UserError as exc:
         return None, str(exc)
+
+
+#: allocations kept per planning area, assumptions and roster version (each server process)
+_SCENARIOS: OrderedDict = OrderedDict()
+SCENARIOS_KEPT = 8
+_IN_FLIGHT: dict = {}
+#: comparisons derived from them, per viewer scope (ReleasedCache adds scope and warehouse version)
+_DERIVED = ReleasedCache(512)
+
+
+async def scenarios(request: Request, viewer: Viewer, area: Area, a: Assumptions) -> Scenarios | None:
+    """The kept allocations for this planning area, or worked out once in a worker process. Requests that
+    arrive while they are being worked out wait for the same task rather than starting their own."""
+    key = (_warehouse_path(request), area.plan_key, a.model_dump_json(), roster_version())
+    while True:
+        if key in _SCENARIOS:
+            _SCENARIOS.move_to_end(key)
+            return _SCENARIOS[key]
+        loop = asyncio.get_running_loop()
+        waiting = _IN_FLIGHT.get((key, id(loop)))
+        if waiting is not None:
+            try:
+                return await asyncio.shield(waiting)
+            except asyncio.CancelledError:
+                if waiting.cancelled():  # the request that started it went away: start again
+                    continue
+                raise
+        future = loop.create_future()
+        _IN_FLIGHT[(key, id(loop))] = future
+        try:
+            result, problem = await _in_worker(request, viewer, scenarios_job, a, what="Working out the models")
+            if problem:
+                raise UserError(problem)
+            _SCENARIOS[key] = result
+            while len(_SCENARIOS) > SCENARIOS_KEPT:
+                _SCENARIOS.popitem(last=False)
+            future.set_result(result)
+            return result
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody else waits
+            raise
+        finally:
+            _IN_FLIGHT.pop((key, id(loop)), None)
+
+
+async def comparison(request: Request, viewer: Viewer, area: Area, model_a: str, model_b: str, role: str | None,
+                     a: Assumptions) -> tuple[Comparison | None, Scenarios | None]:
+    """(the comparison for the viewer, the allocations it came from): None when no roster posts serve
+    the area (or none of that role)."""
+    found = await scenarios(request, viewer, area, a)
+    if found is None:
+        return None, None
+    key = ("plan-compare", area.plan_key, model_a, model_b, role, a.model_dump_json(), roster_version())
+    result = await run_in_threadpool(_DERIVED.get, key, viewer,
+                                     lambda: derive_comparison(found, area, model_a, model_b, role, a))
+    return result, found
 
 
 async def _in_worker(request: Request, viewer: Viewer, function, *args, what: str):
@@ -481,44 +793,146 @@ def _role(role: str | None) -> str | None:
     return role or None
 
 
+def filtered(frame: pd.DataFrame, q: str = "", search: tuple[str, ...] = (), **exact: str) -> pd.DataFrame:
+    """Rows whose `search` columns contain `q` (case-insensitive) and whose other columns equal the given
+    values (empty values filter nothing)."""
+    keep = pd.Series(True, index=frame.index)
+    for column, value in exact.items():
+        if value:
+            keep &= frame[column].astype(str) == value
+    text = q.strip().lower()
+    if text and search:
+        hit = pd.Series(False, index=frame.index)
+        for column in search:
+            hit |= frame[column].astype(str).str.lower().str.contains(text, regex=False, na=False)
+        keep &= hit
+    return frame[keep]
+
+
+def _hscp_options(source: Source, area: Area, codes: set[str]) -> list[tuple[str, str]]:
+    """(code, name) of the HSCPs of these practices, when there are several (a filter)."""
+    names = _planning_inputs(source)[2]
+    found = sorted(set(area.practices.loc[area.practices["practice_code"].isin(codes), "hscp_code"].dropna()))
+    return [(c, names.get(c, c)) for c in found] if len(found) > 1 else []
+
+
+def planning_area_for(source: Source, viewer: Viewer) -> Area:
+    """planning_area, kept per viewer scope and warehouse version (pages call it on every request)."""
+    return _DERIVED.get(("plan-area",), viewer, lambda: planning_area(source, viewer))
+
+
+COVERAGE_LABELS = {"cluster_name": "cluster", "role_name": "role", "hours_per_week": "hours a week", "wte": "WTE",
+                   "list_size": "patients", "need_weighted_population": "need-weighted patients",
+                   "wte_per_10k_patients": "WTE per 10,000 patients",
+                   "wte_per_10k_need_weighted": "WTE per 10,000 need-weighted", "gap_hours": "gap hours"}
+SUMMARY_LABELS = {"role_name": "role", "post_wte": "post WTE", "wte_delivered_here": "WTE delivered here",
+                  "practices_covered": "practices covered"}
+
+
+def _home_view(request: Request, viewer: Viewer, area: Area, role: str, q: str, page_no: int) -> dict:
+    tables = _DERIVED.get(("plan-home", area.plan_key, roster_version()), viewer,
+                          lambda: home_tables(request, viewer, load_assumptions()))
+    if not tables:
+        return {"tables": False}
+    roles = sorted(set(tables["coverage"]["role"]))
+    role = role if role in roles else ""
+    cover = tables["coverage"]
+    cover = filtered(cover, q, ("cluster_name", "cluster_id"), role=role) if role else \
+        filtered(coverage_all_roles(cover), q, ("cluster_name", "cluster_id"))
+    paging = Paging(page_no, len(cover), params=(("role", role), ("q", q)))
+    return {"tables": True, "sentences": home_sentences(tables, area), "paging": paging, "role": role, "q": q,
+            "coverage_roles": roles,
+            "summary_table": display(tables["roster_summary"].drop(columns=["role"]), SUMMARY_LABELS),
+            "coverage_table": display(paging.rows(cover).drop(columns=["cluster_id", "role"], errors="ignore"),
+                                      COVERAGE_LABELS)}
+
+
+_PREFETCHING: set = set()
+
+
+def _prefetch(request: Request, viewer: Viewer, area: Area) -> None:
+    """Start working out the models for this area in the background (the planner home is usually the page
+    before a comparison), unless they are kept already; a busy pool or a failure is left to the comparison
+    page to report."""
+    async def run():
+        with contextlib.suppress(Exception):  # the comparison page reports it when someone asks
+            await scenarios(request, viewer, area, load_assumptions())
+
+    task = asyncio.get_running_loop().create_task(run())
+    _PREFETCHING.add(task)
+    task.add_done_callback(_PREFETCHING.discard)
+
+
 @router.get("", summary="MDT planner home")
-def planner_home(request: Request, viewer: Viewer = Depends(require_viewer)):
-    a = load_assumptions()
-    area = planning_area(request, viewer)
-    tables = home_tables(request, viewer, a)
+async def planner_home(request: Request, role: str = "", q: str = "", page_no: str = Query("1", alias="page"),
+                       viewer: Viewer = Depends(require_viewer)):
+    area = await run_in_threadpool(planning_area_for, request, viewer)
+    view = await run_in_threadpool(_DERIVED.get, ("plan-home-view", area.plan_key, roster_version(), role, q,
+                                                  page_number(page_no)), viewer,
+                                   lambda: _home_view(request, viewer, area, role, q, page_number(page_no)))
+    if view["tables"]:
+        _prefetch(request, viewer, area)
     _audit(request, "view_plan", viewer, target=area.label)
-    return page(request, "planner/home.html", display=display, title="MDT planner", area=area, tables=tables,
-                source=read_roster(request)[2], is_planner=_is_planner(viewer),
-                models=[load_model(m) for m in model_names()], roles=ROLES)
+    return page(request, "planner/home.html", title="MDT planner", area=area, source=read_roster_source(request),
+                is_planner=_is_planner(viewer), models=[load_model(m) for m in model_names()], roles=ROLES, **view)
+
+
+def _compare_view(request: Request, area: Area, found: Scenarios, result: Comparison, model_a: str, model_b: str,
+                  role: str | None, query: dict, filters: dict[str, str]) -> dict:
+    """Who gains and who loses as the page shows it: filtered, one page of rows, and (a role chosen, a few
+    practices) their allocations in plain words."""
+    rows = result.tables["practices"]
+    outcome = filters.get("outcome", "") if filters.get("outcome") in ("gains", "loses", "no change") else ""
+    hscps = _hscp_options(request, area, set(rows["practice_code"]))
+    hscp = filters.get("hscp", "") if filters.get("hscp") in {c for c, _ in hscps} else ""
+    q = filters.get("q", "")
+    chosen = filtered(rows, q, ("practice_name", "practice_code", "cluster_name"), outcome=outcome, hscp_code=hscp)
+    paging = Paging(page_number(filters.get("page")), len(chosen),
+                    params=(*query.items(), ("outcome", outcome), ("hscp", hscp), ("q", q)))
+    described = []
+    if role and 0 < len(chosen) <= SENTENCES_SHOWN:
+        described = describe_practices(found, area, model_a, model_b, role, list(chosen["practice_code"]))
+    shown = paging.rows(chosen).drop(columns=["cluster_id", "hscp_code", "simd_decile", "urban_rural_8"])
+    return dict(practice_table=display(shown, PRACTICE_LABELS), paging=paging, outcome=outcome, hscp=hscp,
+                hscps=hscps, q=q, described=described, matched=len(chosen))
 
 
 async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: str, role: str | None,
-                        overrides: dict[str, str]):
+                        overrides: dict[str, str], filters: dict[str, str]):
     base = load_assumptions()
     assumptions, problems = apply_overrides(base, overrides)
     model_a, model_b, role = _model(a_name), _model(b_name), _role(role)
-    area = await run_in_threadpool(planning_area, request, viewer)
+    area = await run_in_threadpool(planning_area_for, request, viewer)
+    found = None
     try:
-        result, problem = await _in_worker(request, viewer, compare_job, model_a, model_b, role, assumptions,
-                                           what="The comparison")
+        result, found = await comparison(request, viewer, area, model_a, model_b, role, assumptions)
     except JobRefused as exc:
         return _busy(request, exc)
-    except JobFailed as exc:
-        result, problem = None, str(exc)
-    if problem:
-        problems = [*problems, problem]
+    except (JobFailed, UserError) as exc:
+        result, problems = None, [*problems, str(exc)]
     query = {"a": model_a, "b": model_b, "role": role or "", **_changed(base, assumptions)}
     _audit(request, "view_plan", viewer, target=area.label, detail=f"{model_a} vs {model_b} {role or 'all roles'}")
-    return page(request, "planner/compare.html", display=display, status_code=422 if problems else 200, title="Compare models",
-                area=area, result=result, problems=problems, model_a=model_a, model_b=model_b, role=role,
-                roles=ROLES, models=[load_model(m) for m in model_names()],
-                fields=assumption_fields(assumptions), download_query=urlencode(query))
+    context = {}
+    if result is not None:
+        key = ("plan-compare-view", area.plan_key, model_a, model_b, role, assumptions.model_dump_json(),
+               roster_version(), *(filters.get(k, "") for k in _FILTERS))
+        context = await run_in_threadpool(_DERIVED.get, key, viewer, lambda: _compare_view(
+            request, area, found, result, model_a, model_b, role, query, filters))
+    return page(request, "planner/compare.html", status_code=422 if problems else 200,
+                title="Compare models", area=area, result=result, problems=problems, model_a=model_a,
+                model_b=model_b, role=role, roles=ROLES, models=[load_model(m) for m in model_names()],
+                fields=assumption_fields(assumptions), download_query=urlencode(query),
+                hidden_fields=query, **context)
+
+
+_FILTERS = ("outcome", "hscp", "q", "page")
 
 
 @router.get("/compare", summary="Compare two allocation models")
 async def compare_page(request: Request, a: str = "per_capita", b: str = "rurality_aware", role: str = "",
                        viewer: Viewer = Depends(require_viewer)):
-    return await _compare_page(request, viewer, a, b, role, _override_params(request))
+    filters = {k: request.query_params.get(k, "") for k in _FILTERS}
+    return await _compare_page(request, viewer, a, b, role, _override_params(request), filters)
 
 
 @router.post("/compare", summary="Compare two allocation models with edited assumptions")
@@ -526,7 +940,7 @@ async def compare_rerun(request: Request, viewer: Viewer = Depends(require_viewe
     form = dict(await request.form())
     return await _compare_page(request, viewer, str(form.get("a", "per_capita")),
                                str(form.get("b", "rurality_aware")), str(form.get("role", "")),
-                               _override_params(request, form))
+                               _override_params(request, form), {})
 
 
 @router.get("/roster", summary="The MDT roster")
@@ -536,11 +950,63 @@ def roster_page(request: Request, viewer: Viewer = Depends(require_viewer)):
     return _roster_page(request, viewer, **({"loaded": loaded} if isinstance(loaded, dict) else {}))
 
 
+ROSTER_COLUMNS = {"post_id": "post", "role": "role", "wte": "WTE", "employer": "employer", "base": "base",
+                  "practice_sessions_here": "practices here: sessions a week", "practices_elsewhere": "practices elsewhere",
+                  "start_date": "start", "end_date": "end"}
+
+
+def _roster_cell(value, column: str, employers: dict[str, str]) -> str:
+    """A roster cell in words: the role's name, an employing HSCP or board by name, "70731 (3); 70752
+    (0.5)" for the template's practice:sessions pairs, counts whole."""
+    if column == "role":
+        return role_label(value)
+    if column == "employer" and value in employers:
+        return employers[value]
+    if column == "practice_sessions_here" and isinstance(value, str):
+        return "; ".join(f"{code} ({sessions})" if sessions else code
+                         for code, _, sessions in (pair.strip().partition(":") for pair in value.split(";")))
+    return formatting.cell(value, column, column == "practices_elsewhere")
+
+
+def _roster_view(request: Request, viewer: Viewer, area: Area, role: str, q: str, page_no: int) -> dict:
+    posts = _DERIVED.get(("plan-roster", area.plan_key, roster_version()), viewer,
+                         lambda: roster_table(request, viewer))
+    chosen = filtered(posts, q, ("post_id", "practice_sessions_here", "base", "employer"), role=role)
+    paging = Paging(page_no, len(chosen), params=(("role", role), ("q", q)))
+    shown = paging.rows(chosen)
+    columns = [c for c in ROSTER_COLUMNS if c in shown.columns]
+    clusters = request.app.state.services.data.clusters.values()
+    employers = {**{c.board_code: c.board_name for c in clusters},
+                 **{c.hscp_code: f"{c.hscp_name} HSCP" for c in clusters}}
+    rows = [{"post_id": r["post_id"], "editable": viewer.scope_level == "scotland" or not r["practices_elsewhere"],
+             "cells": [(_roster_cell(r[c], c, employers), c in ("wte", "practices_elsewhere")) for c in columns]}
+            for r in shown.to_dict("records")]
+    by_role = posts.groupby("role").agg(posts=("post_id", "count"), wte=("wte", "sum"))
+    sentences = [f"{formatting.plural(len(posts), 'post')} ({formatting.number(posts['wte'].sum())} WTE) serve "
+                 f"practices in {area.label}" + (": " + ", ".join(
+                     f"{formatting.plural(int(r.posts), role_label(k))} ({formatting.number(r.wte)} WTE)"
+                     for k, r in by_role.sort_values("wte", ascending=False).head(4).iterrows()) + "." if len(by_role)
+                     else ".")]
+    shared = int((posts["practices_elsewhere"] > 0).sum()) if len(posts) else 0
+    if shared:
+        sentences.append(f"{formatting.plural(shared, 'post')} also serve practices outside {area.label}.")
+    if len(posts) and "end_date" in posts:
+        open_ended = int(posts["end_date"].isna().sum())
+        sentences.append(f"{formatting.plural(open_ended, 'post')} {'has' if open_ended == 1 else 'have'} no end date.")
+    return {"rows": rows, "headings": [ROSTER_COLUMNS[c] for c in columns], "paging": paging, "role": role, "q": q,
+            "sentences": sentences, "total_posts": len(posts)}
+
+
 def _roster_page(request: Request, viewer: Viewer, status_code: int = 200, **extra):
-    area = planning_area(request, viewer)
-    return page(request, "planner/roster.html", display=display, status_code=status_code, title="MDT roster", area=area,
-                posts=roster_table(request, viewer), source=read_roster(request)[2],
-                whole_roster=viewer.scope_level == "scotland", **extra)
+    area = planning_area_for(request, viewer)
+    params = request.query_params
+    role = params.get("role", "") if params.get("role", "") in ROLES else ""
+    q, page_no = params.get("q", ""), page_number(params.get("page"))
+    view = _DERIVED.get(("plan-roster-view", area.plan_key, roster_version(), role, q, page_no), viewer,
+                        lambda: _roster_view(request, viewer, area, role, q, page_no))
+    return page(request, "planner/roster.html", status_code=status_code, title="MDT roster", area=area,
+                source=read_roster_source(request), whole_roster=viewer.scope_level == "scotland", roles=ROLES,
+                **view, **extra)
 
 
 @router.get("/roster/template.{fmt}", summary="The roster template (CSV or Excel)")
@@ -678,7 +1144,7 @@ def _save_post(request: Request, viewer: Viewer, form):
 
 
 DOWNLOADABLE = {"roster_summary", "coverage", "roster", "practices", "by_simd_quintile", "by_urban_rural", "equity",
-                "inverse_care", "gp_time", "assumptions"}
+                "inverse_care", "gp_time", "assumptions", "totals"}
 
 
 @router.get("/download/{name}.{fmt}", summary="Download a planner table as CSV or Excel")
@@ -693,17 +1159,22 @@ async def planner_download(request: Request, name: str, fmt: str, a: str = "per_
         frame = (await run_in_threadpool(home_tables, request, viewer, assumptions)).get(name)
     elif name == "roster":
         _require_planner(viewer)
-        frame = disclose(await run_in_threadpool(roster_table, request, viewer))
+        area = await run_in_threadpool(planning_area, request, viewer)
+        frame = disclose(await run_in_threadpool(_DERIVED.get, ("plan-roster", area.plan_key, roster_version()),
+                                                 viewer, lambda: roster_table(request, viewer)))
     else:
+        area = await run_in_threadpool(planning_area, request, viewer)
         try:
-            result, problem = await _in_worker(request, viewer, compare_job, _model(a), _model(b), _role(role),
-                                               assumptions, what="The comparison")
+            result, _ = await comparison(request, viewer, area, _model(a), _model(b), _role(role), assumptions)
         except JobRefused as exc:
             return _busy(request, exc)
         except JobFailed as exc:
             raise HTTPException(503, str(exc)) from exc
-        if problem:
-            raise HTTPException(404, f"No such download: {problem}")
+        except UserError as exc:
+            raise HTTPException(404, f"No such download: {exc}") from exc
+        if result is not None and name not in result.tables:
+            raise HTTPException(404, f"The {name.replace('_', ' ')} table covers the whole of {area.plan_label}; "
+                                     f"at your scope the comparison shows {area.label} only.")
         frame = result.tables[name] if result else None
     if frame is None:
         raise HTTPException(404, "No roster posts in your area to tabulate.")

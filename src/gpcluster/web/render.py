@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import json
-import math
 from importlib.resources import files
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from gpcluster.stats.disclosure import round_half_up
+from gpcluster.web import formatting
 from gpcluster.web.auth import csrf_token
 
-SUPPRESSED = "*"
-
 templates = Jinja2Templates(directory=str(files("gpcluster.web") / "templates"))
-
-
-def fmt(value, digits: int = 1) -> str:
-    """A figure for display: half-up rounding as PHS publishes; suppressed/missing shown as '*'."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return SUPPRESSED
-    return f"{round_half_up(float(value), digits):,.{digits}f}"
 
 
 def spec_json(spec: dict) -> Markup:
@@ -37,9 +27,40 @@ def url_quote(value: str) -> str:
     return quote(str(value), safe="")
 
 
-templates.env.filters["fmt"] = fmt
+templates.env.filters.update(formatting.FILTERS)
 templates.env.filters["spec_json"] = spec_json
 templates.env.filters["q"] = url_quote
+
+
+ROLE_WORDS = {"national": "national", "board": "board planner", "hscp": "HSCP planner", "cluster": "Cluster Quality Lead",
+              "practice": "Practice Quality Lead", "analyst": "analyst", "admin": "administrator"}
+
+
+def navigation(viewer, path: str) -> list[dict]:
+    """The main menu for this viewer: their own practice, cluster, HSCP or board first ("My ..."), then the
+    pages every role has, then what their role adds."""
+    if viewer is None:
+        return []
+    own = []
+    level, code = viewer.scope_level, viewer.scope_code
+    if level == "practice" and code:
+        own.append(("My practice", f"/practices/{code}"))
+    if viewer.home_cluster:
+        own.append(("My cluster", f"/clusters/{viewer.home_cluster}"))
+    if level == "hscp" and code:
+        own.append(("My HSCP", f"/hscps/{code}"))
+    if level == "board" and code:
+        own.append(("My board", f"/boards/{code}"))
+    links = [("Scotland", "/"), *own, ("Indicators", "/indicators"), ("Prescribing", "/prescribing"), ("MDT planner", "/plan")]
+    from gpcluster.web.evaluation import EVALUATION_ROLES  # the evaluation pages import this module
+
+    if viewer.role in EVALUATION_ROLES:
+        links.append(("Evaluations", "/evaluations"))
+    if viewer.can("use_api"):
+        links.append(("API", "/api/docs"))
+    if viewer.can("manage_users"):
+        links += [("Users", "/admin/users"), ("Audit", "/admin/audit")]
+    return [{"label": label, "href": href, "current": href == path} for label, href in links]
 
 
 def render_fragment(name: str, **context) -> Markup:
@@ -51,6 +72,7 @@ def page(request: Request, name: str, status_code: int = 200, **context):
     """Render a template with the common context."""
     services = request.app.state.services
     context.update(request=request, viewer=getattr(request.state, "viewer", None),
-                   csrf_token=csrf_token(request), synthetic=services.data.synthetic,
+                   csrf_token=csrf_token(request), synthetic=services.data.synthetic, role_words=ROLE_WORDS,
                    oidc_enabled=request.app.state.oidc is not None)
+    context.setdefault("nav_links", navigation(context["viewer"], request.url.path))
     return templates.TemplateResponse(request, name, context, status_code=status_code)

@@ -115,7 +115,7 @@ def indicator_spread(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms,
                             data.suppression)
     grouped = rows.groupby("indicator_id")["value"]
     return pd.DataFrame({"min": grouped.min(), "q1": grouped.quantile(0.25), "q3": grouped.quantile(0.75),
-                         "max": grouped.max()}).reset_index()
+                         "max": grouped.max(), "practices": grouped.count()}).reset_index()
 
 
 def cluster_signals(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, cluster_id: str,
@@ -125,3 +125,83 @@ def cluster_signals(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, clust
         raise NotFound(cluster_id)
     period = _period(data, period)
     return release_signals(data.cluster_signals(cluster_id, period), viewer, pseudonyms, data.suppression)
+
+
+def area_signal(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, level: str, area_code: str,
+                indicator_id: str, period: date | None = None) -> dict | None:
+    """The live (new or ongoing) signal of one area and indicator in a quarter, released, or None."""
+    if not data.has_signals:
+        return None
+    period = _period(data, period)
+    found = data.query(
+        """SELECT s.*, d.title FROM signal s
+           JOIN (SELECT DISTINCT indicator_id, title FROM indicator_definition) d USING (indicator_id)
+           WHERE s.period = ? AND s.level = ? AND s.area_code = ? AND s.indicator_id = ?
+             AND s.status <> 'resolved'""", [period, level, area_code, indicator_id])
+    if found.empty:
+        return None
+    found["area_name"] = area_code
+    released = release_signals(found, viewer, pseudonyms, data.suppression)
+    return released.to_dict("records")[0] if len(released) else None
+
+
+def cluster_series(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, cluster_id: str,
+                   indicator_id: str) -> pd.DataFrame:
+    """Every period of one indicator for a cluster (an aggregate: visible to everyone), released."""
+    if cluster_id not in data.clusters or indicator_id not in data.indicators:
+        raise NotFound(cluster_id)
+    rows = data.values(levels=["cluster"], area_codes=[cluster_id], indicator_ids=[indicator_id])
+    if rows.empty:
+        raise NotFound(cluster_id)
+    return release(rows, data.rules, viewer, pseudonyms, data.suppression)
+
+
+def funnel_models(data: WebData, indicator_id: str, level: str) -> pd.DataFrame:
+    """The adjusted funnel's model (φ, τ², adjusted) of a performance indicator at a level, every period."""
+    try:
+        frame = data.query("SELECT period, phi, tau2, adjusted FROM funnel_model WHERE indicator_id = ? AND level = ? "
+                           "ORDER BY period", [indicator_id, level])
+    except Exception:  # a warehouse computed before funnel models were stored: limits without τ
+        return pd.DataFrame(columns=["period", "phi", "tau2", "adjusted"])
+    frame["period"] = [ts.date() for ts in pd.to_datetime(frame["period"])]
+    return frame
+
+
+#: practice_period.cluster_status in words (docs/indicators.md, "Who counts where")
+CLUSTER_STATUS_WORDS = {"not_in_cluster": "not in a cluster", "unknown": "cluster unknown"}
+
+
+def practice_cluster_status(data: WebData, practice_code: str) -> str | None:
+    """'not in a cluster', 'cluster unknown' or None (in a cluster) for a practice's latest release."""
+    try:
+        rows = data.query("SELECT cluster_status FROM practice_period WHERE practice_code = ? "
+                          "ORDER BY release_date DESC LIMIT 1", [practice_code])
+    except Exception:  # no population tables (e.g. a warehouse holding results only)
+        return None
+    if rows.empty:
+        return None
+    return CLUSTER_STATUS_WORDS.get(rows["cluster_status"].iloc[0])
+
+
+def area_overview(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, level: str, code: str,
+                  indicator_ids: list[str], period: date | None = None) -> pd.DataFrame:
+    """An HSCP's clusters or a board's HSCPs, with the area itself and Scotland, for a few indicators in one
+    period (aggregates only), released."""
+    period = _period(data, period)
+    if level == "hscp":
+        children = [c.cluster_id for c in data.clusters.values() if c.hscp_code == code]
+        child_level = "cluster"
+    elif level == "board":
+        children = sorted({c.hscp_code for c in data.clusters.values() if c.board_code == code})
+        child_level = "hscp"
+    else:
+        raise NotFound(level)
+    if not children:
+        raise NotFound(code)
+    ids = [i for i in indicator_ids if i in data.indicators] or None
+    rows = pd.concat([data.values(levels=[child_level], period=period, area_codes=children, indicator_ids=ids),
+                      data.values(levels=[level, "scotland"], period=period, area_codes=[code, "S92000003"],
+                                  indicator_ids=ids)], ignore_index=True)
+    if rows.empty:
+        raise NotFound(code)
+    return release(rows, data.rules, viewer, pseudonyms, data.suppression)

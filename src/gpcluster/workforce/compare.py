@@ -4,6 +4,8 @@ distribution by deprivation and rurality, concentration index, slope index of in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -23,27 +25,67 @@ def gp_time(allocation: pd.DataFrame, assumptions: Assumptions | None = None) ->
     return out
 
 
-def _per_practice(allocation: pd.DataFrame, a: Assumptions) -> pd.DataFrame:
+def practices_with_need(practices: pd.DataFrame, agesex: pd.DataFrame, need_model: str = "need_weighted") -> pd.DataFrame:
+    """prepare_practices' frame with each practice's need-weighted population (the same for every pair of
+    models compared over these practices: compute it once and pass it to compare as `prepared`)."""
+    df = prepare_practices(practices)
+    need = need_weighted_population(df, agesex, load_model(need_model))
+    return df.merge(need[["practice_code", "need_weighted_population"]], on="practice_code")
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """What a comparison needs of one allocation over prepared practices (practices_with_need): on-site
+    hours and net GP hours per practice (aligned with the prepared rows), its equity measures and its GP
+    time totals. Summarise each allocation once to compare many pairs cheaply (the web planner)."""
+
+    model: str
+    hours: np.ndarray
+    gp_net_hours: np.ndarray
+    equity: dict
+    gp_time: dict
+
+
+def summarise(allocation: pd.DataFrame, prepared: pd.DataFrame, assumptions: Assumptions | None = None) -> ModelSummary:
+    """One allocation's per-practice hours, equity measures and GP time over `prepared`'s practices."""
+    a = assumptions or load_assumptions()
     g = gp_time(allocation, a)
-    return g.groupby("practice_code")[["wte", "on_site_hours_per_week", "gp_net_hours"]].sum().rename(
-        columns={"on_site_hours_per_week": "hours"})
+    per = g.groupby("practice_code")[["on_site_hours_per_week", "gp_net_hours"]].sum()
+    codes = prepared["practice_code"]
+    hours = codes.map(per["on_site_hours_per_week"]).fillna(0.0)
+    need, size = prepared["need_weighted_population"], prepared["list_size"]
+    order = (prepared["simd_rank"] if "simd_rank" in prepared.columns and prepared["simd_rank"].notna().all()
+             else prepared["simd_decile"])
+    per_need = hours / need * 10_000
+    sii = slope_index_of_inequality(per_need, prepared["simd_decile"], need)
+    equity = {
+        "model": allocation["model"].iloc[0], "total_hours": float(hours.sum()),
+        "concentration_index_hours_per_patient": concentration_index(hours / size, order, size),
+        "concentration_index_hours_per_need": concentration_index(per_need, order, need),
+        "sii_hours_per_10k_need": sii.sii, "rii_hours_per_10k_need": sii.rii,
+    }
+    totals = g[["gp_hours_released", "gp_supervision_hours", "gp_net_hours"]].sum().to_dict()
+    return ModelSummary(allocation["model"].iloc[0], hours.to_numpy(float),
+                        codes.map(per["gp_net_hours"]).fillna(0.0).to_numpy(float), equity, totals)
 
 
 def compare(alloc_a: pd.DataFrame, alloc_b: pd.DataFrame, practices: pd.DataFrame, agesex: pd.DataFrame,
-            assumptions: Assumptions | None = None, need_model: str = "need_weighted") -> dict[str, pd.DataFrame]:
+            assumptions: Assumptions | None = None, need_model: str = "need_weighted",
+            prepared: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """Compare allocation A (e.g. per capita) with B. Hours are on-site MDT hours a week summed over the
     roles allocated. Returns tidy frames: practices, by_simd_quintile, by_urban_rural, equity,
-    inverse_care, gp_time."""
+    inverse_care, gp_time. `prepared`: practices_with_need(practices, agesex, need_model), when the caller
+    compares many pairs over the same practices."""
     a = assumptions or load_assumptions()
-    name_a, name_b = alloc_a["model"].iloc[0], alloc_b["model"].iloc[0]
-    df = prepare_practices(practices)
-    need = need_weighted_population(df, agesex, load_model(need_model))
-    df = df.merge(need[["practice_code", "need_weighted_population"]], on="practice_code")
-    pa, pb = _per_practice(alloc_a, a), _per_practice(alloc_b, a)
-    df["hours_a"] = df["practice_code"].map(pa["hours"]).fillna(0.0)
-    df["hours_b"] = df["practice_code"].map(pb["hours"]).fillna(0.0)
-    df["gp_net_hours_a"] = df["practice_code"].map(pa["gp_net_hours"]).fillna(0.0)
-    df["gp_net_hours_b"] = df["practice_code"].map(pb["gp_net_hours"]).fillna(0.0)
+    df = prepared if prepared is not None else practices_with_need(practices, agesex, need_model)
+    return compare_summaries(summarise(alloc_a, df, a), summarise(alloc_b, df, a), df)
+
+
+def compare_summaries(sa: ModelSummary, sb: ModelSummary, prepared: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """compare() from two allocations' summaries over the same prepared practices."""
+    df = prepared.copy()
+    df["hours_a"], df["hours_b"] = sa.hours, sb.hours
+    df["gp_net_hours_a"], df["gp_net_hours_b"] = sa.gp_net_hours, sb.gp_net_hours
     df["change_hours"] = df["hours_b"] - df["hours_a"]
     df["change_pct"] = np.where(df["hours_a"] > 0, 100 * df["change_hours"] / df["hours_a"].where(df["hours_a"] > 0), np.nan)
     df["outcome"] = np.select([df["change_hours"] > 0.05, df["change_hours"] < -0.05], ["gains", "loses"], "no change")
@@ -61,28 +103,14 @@ def compare(alloc_a: pd.DataFrame, alloc_b: pd.DataFrame, practices: pd.DataFram
         g["change_hours"] = g["hours_b"] - g["hours_a"]
         return g
 
-    order = df["simd_rank"] if "simd_rank" in df.columns and df["simd_rank"].notna().all() else df["simd_decile"]
-    equity_rows = []
-    for label, model, hours in (("a", name_a, df["hours_a"]), ("b", name_b, df["hours_b"])):
-        per_need = hours / df["need_weighted_population"] * 10_000
-        sii = slope_index_of_inequality(per_need, df["simd_decile"], df["need_weighted_population"])
-        equity_rows.append({
-            "scenario": label, "model": model, "total_hours": float(hours.sum()),
-            "concentration_index_hours_per_patient": concentration_index(hours / df["list_size"], order, df["list_size"]),
-            "concentration_index_hours_per_need": concentration_index(per_need, order, df["need_weighted_population"]),
-            "sii_hours_per_10k_need": sii.sii, "rii_hours_per_10k_need": sii.rii,
-        })
     inverse = grouped("simd_decile")
     inverse["need_per_head"] = inverse["need_weighted_population"] / inverse["list_size"]
-    gp = pd.DataFrame([
-        {"scenario": s, "model": m, **gp_time(alloc, a)[["gp_hours_released", "gp_supervision_hours", "gp_net_hours"]].sum().to_dict()}
-        for s, m, alloc in (("a", name_a, alloc_a), ("b", name_b, alloc_b))
-    ])
     return {
         "practices": practice_table,
         "by_simd_quintile": grouped("simd_quintile"),
         "by_urban_rural": grouped("urban_rural_8"),
-        "equity": pd.DataFrame(equity_rows),
+        "equity": pd.DataFrame([{"scenario": "a", **sa.equity}, {"scenario": "b", **sb.equity}]),
         "inverse_care": inverse,
-        "gp_time": gp,
+        "gp_time": pd.DataFrame([{"scenario": "a", "model": sa.model, **sa.gp_time},
+                                 {"scenario": "b", "model": sb.model, **sb.gp_time}]),
     }

@@ -33,7 +33,9 @@ def describe_allocation(row: pd.Series, practice: pd.Series, model_label: str | 
     """One sentence describing a practice's allocation of one role (a row of allocate()'s output and the
     practice's row of the practice frame)."""
     label = model_label or row.get("model_label") or load_model(row["model"]).label
-    ur = URBAN_RURAL_8.get(int(practice.get("urban_rural_8", 0) or 0), "unknown rurality")
+    code = practice.get("urban_rural_8")
+    # a practice with no known data zone (e.g. PHS published no contact details for it) has no class
+    ur = URBAN_RURAL_8.get(int(code), "unknown rurality") if pd.notna(code) else "unknown rurality"
     who = f"{practice.get('practice_name') or row['practice_code']} ({int(row['list_size']):,} patients, {ur})"
     role = role_label(row["role"])
     hours = float(row["hours_per_week"])
