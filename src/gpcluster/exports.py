@@ -16,7 +16,6 @@ import pandas as pd
 
 from gpcluster.errors import UserError
 from gpcluster.indicators.definition import Disclosure
-from gpcluster.indicators.suppression import current_pattern
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".xlsx": "excel"}
 EXCEL_MAX_ROWS = 1_048_575  # one sheet, below its header row
@@ -117,6 +116,44 @@ def _blank_suppressed_comparators(out: pd.DataFrame, rules: dict[str, IndicatorR
     return out
 
 
+def disclosed_select(values: str, pattern: str, columns: list[str], extra: str = "", joins: str = "") -> str:
+    """SQL selecting `columns` of the indicator rows in relation `values` (alias v) with the suppression
+    pattern in relation `pattern` applied as apply_disclosure does, set-based over the whole release: a
+    listed row loses its numerator (its denominator where the pattern says so) and everything derived from
+    its value, and a listed area is blanked as every other row's comparator. Adds ``suppressed``.
+
+    `extra` adds select items after the columns and `joins` more joins (on v)."""
+    items = []
+    for column in columns:
+        if column == "numerator" or column in _DERIVED_COLUMNS:
+            items.append(f"CASE WHEN s.area_code IS NULL THEN v.{column} END AS {column}")
+        elif column == "denominator":
+            items.append("CASE WHEN coalesce(s.denominator_hidden, FALSE) THEN NULL ELSE v.denominator END"
+                         " AS denominator")
+        elif column in {c for c, _, _ in _COMPARATORS}:
+            alias = f"h_{column}"
+            items.append(f"CASE WHEN {alias}.indicator_id IS NULL THEN v.{column} END AS {column}")
+        else:
+            items.append(f"v.{column}")
+    comparator_joins = []
+    for column, level, key in _COMPARATORS:
+        alias = f"h_{column}"
+        on = f"{alias}.area_code = v.{key} AND " if key is not None else ""
+        comparator_joins.append(
+            f"LEFT JOIN hidden {alias} ON {alias}.level = '{level}' AND {on}"
+            f"{alias}.indicator_id = v.indicator_id AND {alias}.period = v.period")
+    return f"""
+        WITH hidden AS (SELECT indicator_id, CAST(period AS DATE) AS period, level, area_code,
+                               bool_or(denominator_hidden) AS denominator_hidden
+                        FROM {pattern} GROUP BY ALL)
+        SELECT {", ".join(items)}, s.area_code IS NOT NULL AS suppressed{", " + extra if extra else ""}
+        FROM {values} v
+        LEFT JOIN hidden s ON s.indicator_id = v.indicator_id AND s.period = v.period AND s.level = v.level
+                          AND s.area_code = v.area_code
+        {" ".join(comparator_joins)}
+        {joins}"""
+
+
 def stored_rules(con: duckdb.DuckDBPyConnection, indicator_ids: list[str] | None = None) -> dict[str, IndicatorRule]:
     """Disclosure rules of the stored results, parsed from the definition text stored with them."""
     from gpcluster.indicators.engine import stored_definitions
@@ -165,6 +202,8 @@ def disclosed_indicator_values(con: duckdb.DuckDBPyConnection, indicator_ids: li
         missing = sorted(set(indicator_ids) - set(frame["indicator_id"]))
         if missing:
             raise UserError(f"no stored results for {', '.join(missing)}: run `gpcluster indicators compute`")
+    from gpcluster.indicators.suppression import current_pattern
+
     rules = stored_rules(con, indicator_ids)
     out = apply_disclosure(frame, rules, current_pattern(con))
     if levels:

@@ -97,3 +97,57 @@ def test_no_signal_about_a_suppressed_figure(pattern):
     frame = _signals([hidden["area_code"]], [OWN_CLUSTER], hidden["period"]).assign(
         indicator_id=hidden["indicator_id"], level=hidden["level"])
     assert release_signals(frame, _cql(), Pseudonyms(), pattern).empty
+
+
+def _compare_with_pandas_disclosure(web_data) -> pd.DataFrame:
+    """WebData.values (disclosure applied in the query) against gpcluster.exports.apply_disclosure over every
+    row of the release at once, row by row and column by column; returns the disclosed rows."""
+    from gpcluster.exports import apply_disclosure
+    from gpcluster.web.data import _AREA_NAME, _NAME_JOINS, VALUE_COLUMNS
+
+    served = web_data.values()
+    raw = web_data.query(f"SELECT {VALUE_COLUMNS}, {_AREA_NAME} FROM indicator_value v {_NAME_JOINS}")
+    reference = apply_disclosure(raw, web_data.rules, web_data.suppression)
+    key = ["indicator_id", "level", "area_code", "period"]
+    reference["period"] = pd.to_datetime(reference["period"]).dt.date
+    merged = served.merge(reference, on=key, how="outer", suffixes=("", "_ref"), indicator=True)
+    assert (merged["_merge"] == "both").all()
+    for column in [c for c in reference.columns if c not in key]:
+        ours, theirs = merged[column], merged[f"{column}_ref"]
+        same = (ours == theirs) | (ours.isna() & theirs.isna())
+        assert same.all(), f"{column} differs from apply_disclosure in {int((~same).sum())} row(s)"
+    return served
+
+
+def test_served_values_carry_the_release_wide_suppression(web_data):
+    served = _compare_with_pandas_disclosure(web_data)
+    assert served["suppressed"].sum() == len(web_data.suppression) > 0  # the fixture exercises suppression
+
+
+def test_a_suppressed_area_is_blanked_as_every_row_comparator(web_data):
+    """Cluster, HSCP, board and Scotland rows hidden: their values vanish as comparators of other rows, as
+    apply_disclosure blanks them."""
+    rows = web_data.values(levels=["cluster", "hscp", "board", "scotland"])
+    period = rows["period"].max()
+    picks = rows[(rows["period"] == period) & (rows["indicator_id"] == "high_risk_prescribing")]
+    picks = picks.groupby("level").head(1)[["indicator_id", "period", "level", "area_code"]]
+    pattern = pd.concat([web_data.suppression, picks.assign(
+        period=pd.to_datetime(picks["period"]), reason="complementary", denominator_hidden=[True, False, True, False])],
+        ignore_index=True)
+    web_data.suppression = pattern
+    web_data._pattern = pattern[["indicator_id", "period", "level", "area_code", "denominator_hidden"]].astype(
+        {"period": "datetime64[us]", "denominator_hidden": bool})
+    web_data._cached_values.cache_clear()
+    served = _compare_with_pandas_disclosure(web_data)
+    blanked = served[(served["indicator_id"] == "high_risk_prescribing") & (served["period"] == period)]
+    assert blanked["scotland_value"].isna().all()
+    cluster = picks.loc[picks["level"] == "cluster", "area_code"].iloc[0]
+    assert blanked.loc[blanked["cluster_id"] == cluster, "cluster_value"].isna().all()
+    assert blanked.loc[blanked["cluster_id"] != cluster, "cluster_value"].notna().any()
+    web_data._cached_values.cache_clear()
+
+
+def test_rows_said_to_be_disclosed_must_show_it(rules, pattern):
+    frame = values_frame()
+    with pytest.raises(ValueError, match="suppressed"):
+        release(frame, rules, _cql(), Pseudonyms(), pattern, disclosed=True)

@@ -334,7 +334,9 @@ def _store(con: duckdb.DuckDBPyConnection, definitions: list[Definition], values
             "unit, polarity, synthetic, definition FROM new_definitions"
         )
         columns = ", ".join(RESULT_COLUMNS)
-        con.execute(f"INSERT INTO indicator_value ({columns}) SELECT {columns} FROM {values_table}", params)
+        # stored area by area: a page reading one practice's or area's history reads one row group
+        con.execute(f"INSERT INTO indicator_value ({columns}) SELECT {columns} FROM {values_table} "
+                    "ORDER BY level, area_code, indicator_id, period", params)
         con.execute("DELETE FROM funnel_model WHERE list_contains(?, indicator_id)", [ids])
         if models:
             con.execute(_MODEL_SQL, {"levels": list(LEVELS)})

@@ -1,5 +1,12 @@
-"""Read-only queries of the warehouse for the web app. Unsuppressed: every result goes through
-gpcluster.web.release before it leaves the server."""
+"""Read-only queries of the warehouse for the web app. Every result goes through gpcluster.web.release
+before it leaves the server.
+
+Release once, serve many: what does not depend on the viewer is decided once per warehouse version (the
+suppression pattern, over the whole release, at compute time; aggregates of every practice such as
+centiles, on first use, see `WebData.memo`); a page's query applies the pattern to its own rows only,
+set-based in DuckDB, and what is left per request (names or pseudonyms for this viewer) is proportional
+to the page.
+"""
 
 from __future__ import annotations
 
@@ -20,11 +27,15 @@ import pandas as pd
 
 from gpcluster import config
 from gpcluster.errors import UserError
-from gpcluster.exports import IndicatorRule, stored_rules, warehouse_is_synthetic
-from gpcluster.indicators.engine import stored_definitions
-from gpcluster.indicators.suppression import current_pattern
+from gpcluster.exports import IndicatorRule, disclosed_select, stored_rules, warehouse_is_synthetic
 from gpcluster.warehouse import open_warehouse
 
+VALUE_NAMES = [
+    "indicator_id", "period", "level", "area_code", "cluster_id", "hscp_code", "board_code", "numerator",
+    "denominator", "numerator_date", "denominator_date", "note", "value", "lower95", "upper95", "lower998",
+    "upper998", "expected", "z_score", "cluster_value", "hscp_value", "board_value", "scotland_value",
+    "funnel_scotland", "funnel_hscp", "spc_signal", "spc_rule", "national_rank", "national_decile",
+]  # fmt: skip
 VALUE_COLUMNS = (
     "v.indicator_id, v.period, v.level, v.area_code, v.cluster_id, v.hscp_code, v.board_code, "
     "v.numerator, v.denominator, v.numerator_date, v.denominator_date, v.note, v.value, v.lower95, v.upper95, "
@@ -41,6 +52,8 @@ _NAME_JOINS = """
     LEFT JOIN board b ON v.level = 'board' AND b.board_code = v.area_code"""
 
 VALUES_CACHE_SIZE = 512
+_PATTERN_COLUMNS = {"indicator_id": str, "period": "datetime64[us]", "level": str, "area_code": str,
+                    "denominator_hidden": bool}
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,8 @@ class WebData:
         self.periods: list[date] = [r[0] for r in self._con.execute(
             "SELECT DISTINCT period FROM indicator_value ORDER BY period").fetchall()]
         self.clusters: dict[str, Cluster] = self._load_clusters()
+        from gpcluster.indicators.suppression import current_pattern  # scipy: not before the app answers
+
         # the release's suppression pattern, for the disclosure settings in force
         self.suppression: pd.DataFrame = current_pattern(self._con)
         self.has_signals: bool = bool(self._con.execute(
@@ -95,9 +110,37 @@ class WebData:
         self.performance_indicators: list[str] = [i for i, d in self.indicators.items() if d.purpose == "performance"]
         self.practice_names: dict[str, str] = dict(self._con.execute(
             "SELECT practice_code, practice_name FROM practice").fetchall())
+        unknown = {r[0] for r in self._con.execute("SELECT DISTINCT indicator_id FROM indicator_value"
+                                                   ).fetchall()} - set(self.rules)
+        if unknown:
+            raise UserError(f"no disclosure rule for indicator(s) {', '.join(sorted(unknown))}; refusing to serve")
+        pattern = self.suppression.reindex(columns=list(_PATTERN_COLUMNS))
+        self._pattern = pattern.astype(_PATTERN_COLUMNS) if len(pattern) else pd.DataFrame(
+            {c: pd.Series(dtype=t) for c, t in _PATTERN_COLUMNS.items()})
+        self._memo: dict = {}
+        self._memo_lock = threading.Lock()
+        self._memo_building: dict = {}
+        self._value_locks: dict = {}
 
     def close(self) -> None:
         self._con.close()
+
+    def memo(self, key, build):
+        """A scope-independent result of this version (an aggregate of released rows), built once: concurrent
+        first requests for it wait for the one build instead of all computing it."""
+        with self._memo_lock:
+            if key in self._memo:
+                return self._memo[key]
+            building = self._memo_building.setdefault(key, threading.Lock())
+        with building:
+            with self._memo_lock:
+                if key in self._memo:
+                    return self._memo[key]
+            value = build()
+            with self._memo_lock:
+                self._memo[key] = value
+                self._memo_building.pop(key, None)
+            return value
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
@@ -123,6 +166,8 @@ class WebData:
                JOIN (SELECT DISTINCT indicator_id, version FROM indicator_value) USING (indicator_id, version)
                ORDER BY d.title"""
         ).fetchall()
+        from gpcluster.indicators.engine import stored_definitions
+
         purposes = {i: d.purpose for i, d in stored_definitions(self._con).items()}
         return {r[0]: Indicator(*r, purpose=purposes.get(r[0], "context")) for r in rows}
 
@@ -141,30 +186,41 @@ class WebData:
     def values(self, *, indicator_ids: list[str] | None = None, levels: list[str] | None = None,
                period: date | None = None, cluster_id: str | None = None,
                area_codes: list[str] | None = None) -> pd.DataFrame:
-        """Indicator values with area names, filtered; bound parameters only.
+        """Indicator values with area names, filtered (bound parameters only), already through disclosure
+        control: the release's suppression pattern applied set-based in the query
+        (gpcluster.exports.disclosed_select; column ``suppressed``). Still to be released for the viewer.
 
         The warehouse is read-only while the app runs, so results are cached (a bounded LRU).
         """
-        key = (tuple(indicator_ids) if indicator_ids else None, tuple(levels) if levels else None, period,
-               cluster_id, tuple(area_codes) if area_codes else None)
-        return self._cached_values(key).copy()
+        key = (tuple(indicator_ids) if indicator_ids is not None else None,
+               tuple(levels) if levels is not None else None, period, cluster_id,
+               tuple(area_codes) if area_codes is not None else None)
+        with self._memo_lock:
+            building = self._value_locks.setdefault(key, threading.Lock())
+        with building:  # concurrent first requests for the same rows wait for one query, not run fifty
+            return self._cached_values(key).copy()
 
     @lru_cache(maxsize=VALUES_CACHE_SIZE)  # noqa: B019 - one WebData per app, living as long as the app
     def _cached_values(self, key: tuple) -> pd.DataFrame:
-        indicator_ids, levels, period, cluster_id, area_codes = (
-            list(k) if isinstance(k, tuple) else k for k in key)
-        frame = self.query(
-            f"""SELECT {VALUE_COLUMNS}, {_AREA_NAME}
-                FROM indicator_value v {_NAME_JOINS}
-                WHERE (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], v.indicator_id))
-                  AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], v.level))
-                  AND (?::DATE IS NULL OR v.period = ?::DATE)
-                  AND (?::VARCHAR IS NULL OR v.cluster_id = ?::VARCHAR)
-                  AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], v.area_code))
-                ORDER BY v.indicator_id, v.level, v.area_code, v.period""",
-            [indicator_ids, indicator_ids, levels, levels, period, period, cluster_id, cluster_id,
-             area_codes, area_codes],
-        )
+        indicator_ids, levels, period, cluster_id, area_codes = key
+        where, params = [], []
+        for column, allowed in (("indicator_id", indicator_ids), ("level", levels), ("area_code", area_codes)):
+            if allowed is not None:
+                where.append(f"{column} IN ({', '.join('?' * len(allowed))})" if allowed else "FALSE")
+                params.extend(allowed)
+        for column, wanted in (("period", period), ("cluster_id", cluster_id)):
+            if wanted is not None:
+                where.append(f"{column} = ?")
+                params.append(wanted)
+        cur = self._cursor()
+        try:
+            cur.register("suppression_pattern", self._pattern)
+            frame = cur.execute(
+                f"""{disclosed_select(f"(SELECT * FROM indicator_value WHERE {' AND '.join(where) or 'TRUE'})",
+                                      "suppression_pattern", VALUE_NAMES, extra=_AREA_NAME, joins=_NAME_JOINS)}
+                    ORDER BY v.indicator_id, v.level, v.area_code, v.period""", params).df()
+        finally:
+            cur.close()
         frame["period"] = _as_dates(frame["period"])
         return frame
 

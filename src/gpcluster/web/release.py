@@ -19,6 +19,7 @@ import secrets
 import numpy as np
 import pandas as pd
 
+from gpcluster.errors import UserError
 from gpcluster.exports import IndicatorRule, apply_disclosure
 from gpcluster.web.access import Viewer, named_mask
 
@@ -66,7 +67,9 @@ class Pseudonyms:
 
 def _two_figures(values: np.ndarray) -> np.ndarray:
     """Round to two significant figures, as decimals print them (NaN stays NaN)."""
-    return np.array([float(f"{v:.2g}") if np.isfinite(v) else v for v in values], dtype=float)
+    distinct, where = np.unique(values, return_inverse=True)
+    rounded = np.array([float(f"{v:.2g}") if np.isfinite(v) else v for v in distinct], dtype=float)
+    return rounded[where.reshape(-1)]
 
 
 # What a practice the viewer may not name keeps. Anything computable from public data (list size and
@@ -79,38 +82,64 @@ HIDDEN_KEEPS = ("indicator_id", "period", "level", "area_code", "area_name", "va
 
 
 def release(frame: pd.DataFrame, rules: dict[str, IndicatorRule], viewer: Viewer,
-            pseudonyms: Pseudonyms, pattern: pd.DataFrame) -> pd.DataFrame:
+            pseudonyms: Pseudonyms, pattern: pd.DataFrame, disclosed: bool = False) -> pd.DataFrame:
     """Indicator rows made safe to leave the server for this viewer (see module docstring).
 
     `pattern`: the release's suppression pattern (gpcluster.indicators.suppression.current_pattern). A
     practice the viewer may not name appears only through its performance figures (context figures are
     public by name elsewhere and would identify it), under a pseudonym, with its value to two significant
     figures and nothing else that public data could be matched against (HIDDEN_KEEPS).
+
+    `disclosed`: the rows already went through disclosure control with this pattern over the whole release
+    (gpcluster.web.data.WebData.values, column ``suppressed``), so only this viewer's part is left to do.
     """
     if frame.empty:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
-    out = apply_disclosure(frame, rules, pattern)
-    is_practice = (out["level"] == "practice").to_numpy()
+    if disclosed:
+        if "suppressed" not in frame.columns:
+            raise ValueError("rows said to be disclosed carry no 'suppressed' column")
+        unknown = set(frame["indicator_id"].unique()) - set(rules)
+        if unknown:
+            raise UserError(f"no disclosure rule for indicator(s) {', '.join(sorted(unknown))}; refusing to export")
+        out = frame.reset_index(drop=True)
+    else:
+        out = apply_disclosure(frame, rules, pattern).reset_index(drop=True)
+    level = out["level"].to_numpy(dtype=object)
+    is_practice = level == "practice"
     named = np.ones(len(out), dtype=bool)
-    named[is_practice] = named_mask(viewer, out.loc[is_practice])
-    context = out["indicator_id"].map(lambda i: rules[i].purpose != "performance").to_numpy(dtype=bool)
-    keep = named | ~context
-    out, named = out.loc[keep].reset_index(drop=True), named[keep]
+    if is_practice.any():
+        named[is_practice] = named_mask(viewer, out.loc[is_practice])
     hidden = ~named
     if hidden.any():
-        hidden_rows = out.loc[hidden]
+        performance = {i for i, rule in rules.items() if rule.purpose == "performance"}
+        context = ~out["indicator_id"].isin(performance).to_numpy()
+        keep = named | ~context  # a hidden practice shows only its performance figures
+        if not keep.all():
+            out, named = out.loc[keep].reset_index(drop=True), named[keep]
+        hidden = ~named
+    if hidden.any():
+        codes = out["area_code"].to_numpy(dtype=object)
         # labels in an order that says nothing: a keyed hash of the code, fresh for every response
-        pseudonyms.assign(hidden_rows["area_code"], pd.Series(np.nan, index=hidden_rows.index))
-        labels = [pseudonyms.label(c) for c in hidden_rows["area_code"]]
-        out = out.astype({c: object for c in OUTPUT_COLUMNS if c in out.columns and c not in ("value",)})
-        out["value"] = out["value"].astype(float)
-        out.loc[hidden, "area_code"] = labels
-        out.loc[hidden, "area_name"] = labels
-        out.loc[hidden, "value"] = _two_figures(out.loc[hidden, "value"].to_numpy(dtype=float))
-        for column in set(out.columns) - set(HIDDEN_KEEPS):
-            out.loc[hidden, column] = None
+        pseudonyms.assign(pd.Series(codes[hidden]), pd.Series(np.nan, index=range(int(hidden.sum()))))
+        labels = np.array([pseudonyms.label(c) for c in codes[hidden]], dtype=object)
+        columns = {}
+        for column in out.columns:
+            if column not in OUTPUT_COLUMNS:
+                continue
+            if column == "value":
+                values = out["value"].to_numpy(dtype=float, copy=True)
+                values[hidden] = _two_figures(values[hidden])
+                columns[column] = values
+                continue
+            values = out[column].to_numpy(dtype=object, copy=True)
+            if column in ("area_code", "area_name"):
+                values[hidden] = labels
+            elif column not in HIDDEN_KEEPS:
+                values[hidden] = None
+            columns[column] = values
+        out = pd.DataFrame(columns)
     out["named"] = named
-    return out.reindex(columns=OUTPUT_COLUMNS).reset_index(drop=True)
+    return out.reindex(columns=OUTPUT_COLUMNS)
 
 
 SIGNAL_OUTPUT_COLUMNS = [

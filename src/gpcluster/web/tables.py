@@ -8,7 +8,6 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from gpcluster.exports import apply_disclosure
 from gpcluster.web.access import Viewer
 from gpcluster.web.data import WebData
 from gpcluster.web.release import Pseudonyms, release, release_signals
@@ -41,7 +40,7 @@ def cluster_table(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, cluster
     comparators = data.values(levels=COMPARATOR_LEVELS, period=period,
                               area_codes=[cluster_id, cluster.hscp_code, "S92000003"])
     return release(pd.concat([practices, comparators], ignore_index=True), data.rules, viewer, pseudonyms,
-                   data.suppression)
+                   data.suppression, disclosed=True)
 
 
 def cluster_history(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, cluster_id: str,
@@ -53,9 +52,9 @@ def cluster_history(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, clust
     members = data.values(levels=["practice"], period=data.latest_period, cluster_id=cluster_id)
     codes = sorted(set(members["area_code"]))
     if not codes or indicator_ids == []:
-        return release(members.iloc[0:0], data.rules, viewer, pseudonyms, data.suppression)
+        return release(members.iloc[0:0], data.rules, viewer, pseudonyms, data.suppression, disclosed=True)
     rows = data.values(levels=["practice"], area_codes=codes, indicator_ids=indicator_ids)
-    return release(rows, data.rules, viewer, pseudonyms, data.suppression)
+    return release(rows, data.rules, viewer, pseudonyms, data.suppression, disclosed=True)
 
 
 def practice_series(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, practice_code: str) -> pd.DataFrame:
@@ -63,7 +62,7 @@ def practice_series(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, pract
     rows = data.values(levels=["practice"], area_codes=[practice_code])
     if rows.empty:
         raise NotFound(practice_code)
-    released = release(rows, data.rules, viewer, pseudonyms, data.suppression)
+    released = release(rows, data.rules, viewer, pseudonyms, data.suppression, disclosed=True)
     if not released["named"].all():
         # outside the viewer's scope: answer exactly as for a practice that does not exist
         raise NotFound(practice_code)
@@ -77,28 +76,24 @@ def indicator_funnel(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, indi
         raise NotFound(indicator_id)
     rows = data.values(indicator_ids=[indicator_id], levels=["practice", "scotland"],
                        period=_period(data, period))
-    return release(rows, data.rules, viewer, pseudonyms, data.suppression)
+    return release(rows, data.rules, viewer, pseudonyms, data.suppression, disclosed=True)
 
 
 def indicator_deciles(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: str) -> pd.DataFrame:
     """Per period: the 10th, 50th and 90th centiles of practice values, Scotland and the viewer's cluster.
 
     Centiles are aggregates of every practice's value after disclosure control (suppressed values left out);
-    no practice is named or pseudonymised in them.
+    no practice is named or pseudonymised in them. They are the same for every viewer, so worked out once.
     """
     if indicator_id not in data.indicators:
         raise NotFound(indicator_id)
-    levels = ["practice", "scotland", "cluster"]
-    everything = data.values(indicator_ids=[indicator_id], levels=levels)
-    practices = apply_disclosure(everything[everything["level"] == "practice"], data.rules, data.suppression)
-    rows = release(everything[everything["level"] != "practice"], data.rules, viewer, pseudonyms, data.suppression)
-    centiles = practices.groupby("period")["value"].quantile([0.1, 0.5, 0.9]).unstack()
-    centiles.columns = ["p10", "p50", "p90"]
-    out = centiles.reset_index()
-    out["practices"] = practices.groupby("period")["value"].count().to_numpy()
+    out = data.memo(("deciles", indicator_id), lambda: _practice_centiles(data, indicator_id)).copy()
+    home = viewer.home_cluster
+    rows = release(data.values(indicator_ids=[indicator_id], levels=["scotland", "cluster"],
+                               area_codes=["S92000003", *([home] if home else [])]),
+                   data.rules, viewer, pseudonyms, data.suppression, disclosed=True)
     scotland = rows[rows["level"] == "scotland"].set_index("period")["value"]
     out["scotland"] = out["period"].map(scotland)
-    home = viewer.home_cluster
     if home:
         own = rows[(rows["level"] == "cluster") & (rows["area_code"] == home)].set_index("period")["value"]
         out["your_cluster"] = out["period"].map(own)
@@ -107,12 +102,25 @@ def indicator_deciles(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, ind
     return out
 
 
+def _practice_centiles(data: WebData, indicator_id: str) -> pd.DataFrame:
+    practices = data.values(indicator_ids=[indicator_id], levels=["practice"])
+    centiles = practices.groupby("period")["value"].quantile([0.1, 0.5, 0.9]).unstack()
+    centiles.columns = ["p10", "p50", "p90"]
+    out = centiles.reset_index()
+    out["practices"] = practices.groupby("period")["value"].count().to_numpy()
+    return out
+
+
 def indicator_spread(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms,
                      period: date | None = None) -> pd.DataFrame:
     """Per indicator: minimum, quartiles and maximum of practice values in one period (aggregates of every
-    practice after disclosure control; no practice is named)."""
-    rows = apply_disclosure(data.values(levels=["practice"], period=_period(data, period)), data.rules,
-                            data.suppression)
+    practice after disclosure control; no practice is named). The same for every viewer: worked out once."""
+    period = _period(data, period)
+    return data.memo(("spread", period), lambda: _spread(data, period)).copy()
+
+
+def _spread(data: WebData, period: date) -> pd.DataFrame:
+    rows = data.values(levels=["practice"], period=period)
     grouped = rows.groupby("indicator_id")["value"]
     return pd.DataFrame({"min": grouped.min(), "q1": grouped.quantile(0.25), "q3": grouped.quantile(0.75),
                          "max": grouped.max(), "practices": grouped.count()}).reset_index()
