@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "gpcluster.cli.plan",
     "gpcluster.cli.synthetic",
     "gpcluster.cli.evaluate",
+    "gpcluster.cli.pack",
 ]
 
 app = typer.Typer(

@@ -350,7 +350,7 @@ def update_action(session: Session, user: User, action_id: int, status: str, not
     return action
 
 
-def _labels(session: Session, cluster_id: str) -> tuple[dict[str, str], dict[str, str]]:
+def labels(session: Session, cluster_id: str) -> tuple[dict[str, str], dict[str, str]]:
     """Practice names and signal sentences from the cluster's published packs (newest wins)."""
     names: dict[str, str] = {}
     sentences: dict[str, str] = {}
@@ -361,7 +361,7 @@ def _labels(session: Session, cluster_id: str) -> tuple[dict[str, str], dict[str
     return names, sentences
 
 
-def _action_item(action: LoopAction, today: date, names: dict[str, str], sentences: dict[str, str]) -> dict:
+def action_item(action: LoopAction, today: date, names: dict[str, str], sentences: dict[str, str]) -> dict:
     return {"id": action.id, "description": action.description, "owner": action.owner,
             "due_on": action.due_on.isoformat(), "status": action.status,
             "status_words": ACTION_STATUSES[action.status], "status_note": action.status_note,
@@ -379,8 +379,8 @@ def actions_due(session: Session, cluster_id: str, today: date, up_to: date | No
     if up_to is not None:
         query = query.where(LoopAction.period <= up_to)
     rows = list(session.scalars(query))
-    names, sentences = _labels(session, cluster_id)
-    items = [_action_item(a, today, names, sentences) for a in rows]
+    names, sentences = labels(session, cluster_id)
+    items = [action_item(a, today, names, sentences) for a in rows]
     return sorted(items, key=lambda a: (not a["overdue"], a["due_on"], a["id"]))
 
 
@@ -406,8 +406,8 @@ def snapshot(session: Session | None, content: dict, *, as_of: date, content_has
                                       LoopAction.period <= period)
     if since is not None:
         closed = closed.where(LoopAction.closed_at >= since)
-    names, sentences = _labels(session, cluster_id)
-    state["actions"]["closed"] = sorted((_action_item(a, as_of, names, sentences) for a in session.scalars(closed)),
+    names, sentences = labels(session, cluster_id)
+    state["actions"]["closed"] = sorted((action_item(a, as_of, names, sentences) for a in session.scalars(closed)),
                                         key=lambda a: (a["due_on"], a["id"]))
     held = session.scalar(select(ClusterMeeting).where(ClusterMeeting.cluster_id == cluster_id,
                                                        ClusterMeeting.period < period,

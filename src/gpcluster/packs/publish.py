@@ -221,7 +221,7 @@ def publish(cluster_ids: list[str] | None = None, period: date | None = None, *,
             period = resolve_period(data, period)
             known = set(data.clusters)
             if cluster_ids is None:
-                cluster_ids = _clusters_with_practices(data, period)
+                cluster_ids = clusters_with_practices(data, period)
             missing = [c for c in cluster_ids if c not in known]
             if missing:
                 raise UserError(f"no cluster {missing[0]!r} in the warehouse (see `gpcluster pack list --clusters`)")
@@ -248,7 +248,7 @@ def publish(cluster_ids: list[str] | None = None, period: date | None = None, *,
         lock.release()
 
 
-def _clusters_with_practices(data, period: date) -> list[str]:
+def clusters_with_practices(data, period: date) -> list[str]:
     rows = data.query("SELECT DISTINCT cluster_id FROM indicator_value WHERE level = 'practice' AND period = ? "
                       "AND cluster_id IS NOT NULL", [period])
     present = set(rows["cluster_id"])

@@ -18,6 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gpcluster import config
 from gpcluster.web import account, admin, api, downloads, evaluation, pages, planner
+from gpcluster.web import loop as pack_loop
 from gpcluster.web.auth import LoginRequired, check_csrf, require_viewer
 from gpcluster.web.data import LiveWebData
 from gpcluster.web.render import page
@@ -128,6 +129,7 @@ def create_app(warehouse: Path | str | None = None, store_url: str | None = None
     app.include_router(admin.router)
     app.include_router(planner.router)
     app.include_router(evaluation.router)
+    app.include_router(pack_loop.router)
     if app.state.oidc is not None:
         app.include_router(account.oidc_router(app.state.oidc))
     return app

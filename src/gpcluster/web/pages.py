@@ -6,7 +6,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from gpcluster.web import charts, tables
+from gpcluster.web import charts, loop, tables
 from gpcluster.web.access import Viewer, named_mask
 from gpcluster.web.auth import client_ip, require_viewer
 from gpcluster.web.release import Pseudonyms
@@ -81,7 +81,8 @@ def cluster_page(request: Request, cluster_id: str, viewer: Viewer = Depends(req
                 more=[s for s in live if not s["worth_discussing"]],
                 resolved=[s for s in signals if s["status"] == "resolved"],
                 show_all=request.query_params.get("signals") == "all",
-                has_performance=bool(data.performance_indicators), heat_table_html=heat_html)
+                has_performance=bool(data.performance_indicators), heat_table_html=heat_html,
+                actions_due=loop.actions_due_for(request, viewer, cluster_id))
 
 
 @router.get("/practices/{practice_code}", summary="Practice page")
