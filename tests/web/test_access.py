@@ -17,8 +17,10 @@ CANDIDATES = {
     "practice_code": list(PRACTICES),
     "indicator_id": list(INDICATORS),
     "name": ["cluster", "practice", "funnel", "deciles"],
-    "fmt": ["csv", "xlsx"],
+    "fmt": ["csv", "xlsx", "html", "pdf"],
     "slug": ["pharmacotherapy-pilot"],  # evaluations: none registered in this fixture, so never found
+    "period": ["2024-07", "2024-10"],
+    "version": ["1"],
 }
 QUERY_VALUES = {
     "key": [*CLUSTERS, *PRACTICES, *INDICATORS],

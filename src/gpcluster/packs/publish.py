@@ -228,8 +228,9 @@ def publish(cluster_ids: list[str] | None = None, period: date | None = None, *,
         finally:
             data.close()
         published_at = now or utcnow()
-        state_for = partial(publish_state, store_url=store.engine.url.render_as_string(hide_password=False),
-                            root=str(root), as_of=as_of, published_at=published_at)
+        url = store.engine.url.render_as_string(hide_password=False)
+        _STORES[url] = store  # a build in this process reads the caller's store; worker processes open their own
+        state_for = partial(publish_state, store_url=url, root=str(root), as_of=as_of, published_at=published_at)
         results: list[Published] = []
 
         def done(built: BuiltPack) -> None:
@@ -242,7 +243,10 @@ def publish(cluster_ids: list[str] | None = None, period: date | None = None, *,
             if on_done:
                 on_done(result)
 
-        build_many(target, period, cluster_ids, formats, state_for, workers=workers, on_done=done)
+        try:
+            build_many(target, period, cluster_ids, formats, state_for, workers=workers, on_done=done)
+        finally:
+            _STORES.pop(url, None)
         return results
     finally:
         lock.release()

@@ -29,7 +29,7 @@ from gpcluster.web.render import page
 class PeriodConvertor(Convertor):
     """A period in an address: '2024-10' (a pack's quarter, by its first month)."""
 
-    regex = r"\d{4}-\d{2}"
+    regex = r"\d{4}-(?:0[1-9]|1[0-2])"
 
     def convert(self, value: str) -> date:
         return parse_period(value)
@@ -41,6 +41,13 @@ class PeriodConvertor(Convertor):
 register_url_convertor("period", PeriodConvertor())
 router = APIRouter(dependencies=[Depends(require_viewer)], default_response_class=HTMLResponse)
 FILES = {"html": ("pack.html", "text/html; charset=utf-8"), "pdf": ("pack.pdf", "application/pdf")}
+MAX_ID = 2**31 - 1  # larger numbers in an address are no row's id (and would overflow the store's integers)
+
+
+def _known_id(value: int) -> int:
+    if not 0 < value <= MAX_ID:
+        raise HTTPException(status_code=404, detail="No such item.")
+    return value
 
 
 def _services(request: Request):
@@ -120,6 +127,7 @@ def _actions_page(request: Request, viewer: Viewer, cluster, error: str | None =
 @router.post("/packs/{cluster_id:path}/actions/{action_id:int}", summary="Change an action's status")
 async def change_action(request: Request, cluster_id: str, action_id: int, viewer: Viewer = Depends(require_viewer)):
     cluster = _cluster(request, viewer, cluster_id)
+    _known_id(action_id)
     form = await request.form()
     try:
         with _services(request).store.session() as session:
@@ -146,6 +154,7 @@ def pack_file(request: Request, cluster_id: str, period: date, version: int, fmt
     from gpcluster.store.models import Pack
 
     cluster = _cluster(request, viewer, cluster_id)
+    _known_id(version)
     if fmt not in FILES:
         raise HTTPException(status_code=404, detail="Packs are HTML or PDF files.")
     with _services(request).store.session() as session:
@@ -222,7 +231,7 @@ def _pack_view(request: Request, viewer: Viewer, cluster, period: date, version:
 @router.get("/packs/{cluster_id:path}/{period:period}/v{version:int}", summary="One version of a pack")
 def pack_version(request: Request, cluster_id: str, period: date, version: int,
                  viewer: Viewer = Depends(require_viewer)):
-    return _pack_view(request, viewer, _cluster(request, viewer, cluster_id), period, version)
+    return _pack_view(request, viewer, _cluster(request, viewer, cluster_id), period, _known_id(version))
 
 
 @router.get("/packs/{cluster_id:path}/{period:period}", summary="A cluster's pack for a period")
