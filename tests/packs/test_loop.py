@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from conftest import EARLIER, EARLIER_SIGNALS, OWN_CLUSTER, PQL_PRACTICE, publish_one
+from pack_fixtures import EARLIER, EARLIER_SIGNALS, OWN_CLUSTER, PQL_PRACTICE, publish_one
 from sqlalchemy import select
 
 from gpcluster.packs import loop

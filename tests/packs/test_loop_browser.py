@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import EARLIER, LATEST, OWN_CLUSTER, PASSWORD, add_loop_users, publish_one
+from pack_fixtures import EARLIER, LATEST, OWN_CLUSTER, PASSWORD, add_loop_users, publish_one
 
 from gpcluster.packs.render import pdf_unavailable
 

@@ -9,7 +9,7 @@ from email import message_from_bytes
 from email.policy import default
 
 import pytest
-from conftest import EARLIER, EARLIER_SIGNALS, OWN_CLUSTER, PQL_PRACTICE, publish_one
+from pack_fixtures import EARLIER, EARLIER_SIGNALS, OWN_CLUSTER, PQL_PRACTICE, publish_one
 from sqlalchemy import select
 
 from gpcluster import config

@@ -11,7 +11,7 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
-from conftest import EARLIER, EARLIER_SIGNALS, LATEST, OWN_CLUSTER, PQL_PRACTICE, publish_one
+from pack_fixtures import EARLIER, EARLIER_SIGNALS, LATEST, OWN_CLUSTER, PQL_PRACTICE, publish_one
 from sqlalchemy import func, select
 
 from gpcluster.packs import loop

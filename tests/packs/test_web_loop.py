@@ -7,8 +7,16 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from conftest import EARLIER, EARLIER_SIGNALS, OWN_CLUSTER, PASSWORD, PQL_PRACTICE, add_loop_users, publish_one
 from fastapi.testclient import TestClient
+from pack_fixtures import (
+    EARLIER,
+    EARLIER_SIGNALS,
+    OWN_CLUSTER,
+    PASSWORD,
+    PQL_PRACTICE,
+    add_loop_users,
+    publish_one,
+)
 
 PACK = f"/packs/{OWN_CLUSTER}/2024-07"
 PQL_SIGNALS = [s for s, (code, _) in EARLIER_SIGNALS.items() if code == PQL_PRACTICE]

@@ -40,6 +40,34 @@ def whole(value, suppressed: bool = False) -> str:
     return figure(value, 0, suppressed)
 
 
+#: units whose figures are whole numbers (counts of people, ranks)
+WHOLE_UNITS = ("patients", "GPs", "weighted patients")
+WHOLE_UNIT_STARTS = ("SIMD rank",)
+
+
+def unit_digits(unit: str) -> int:
+    """Decimals a figure in this unit is shown with: none for counts and ranks, one otherwise."""
+    return 0 if unit in WHOLE_UNITS or unit.startswith(WHOLE_UNIT_STARTS) else 1
+
+
+def _words(text: str) -> list[str]:
+    return text.lower().replace("(", " ").replace(")", " ").split()
+
+
+def unit_note(title: str, unit: str) -> str:
+    """What a table should print after an indicator's title so its unit is clear without saying it twice:
+    '' when the title already says it all ('GPs (headcount) per 1,000 patients' in 'GPs per 1,000 patients'),
+    the rest of the unit when the title ends with its start ('... per 1,000 patients' + 'per quarter'),
+    else the whole unit."""
+    title_words, unit_words = _words(title), _words(unit)
+    if set(unit_words) <= set(title_words):
+        return ""
+    for k in range(len(unit_words) - 1, 0, -1):
+        if title_words[-k:] == unit_words[:k]:
+            return " ".join(unit.split()[k:])
+    return unit
+
+
 def percent_change(now, before) -> str:
     """'up 4.2%', 'down 0.3%', 'no change' or '–' when either is missing or the base is zero."""
     a, b = _number(now), _number(before)

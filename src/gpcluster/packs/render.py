@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from gpcluster.errors import UserError
 from gpcluster.packs import charts
-from gpcluster.packs.formatting import day, figure, percent_change, whole
+from gpcluster.packs.formatting import day, figure, percent_change, unit_digits, unit_note, whole
 
 RESPONSE_WORDS = {"explained": "Explained", "accepted": "Accepted", "action_agreed": "Action agreed",
                   "not_relevant": "Not relevant"}
@@ -22,7 +22,8 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("gpcluster.packs", "templates"), autoescape=select_autoescape(["html"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(figure=figure, whole=whole, day=day)
-    env.globals.update(percent_change=percent_change, response_words=RESPONSE_WORDS)
+    env.globals.update(percent_change=percent_change, response_words=RESPONSE_WORDS, unit_digits=unit_digits,
+                       unit_note=unit_note)
     return env
 
 

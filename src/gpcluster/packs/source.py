@@ -149,7 +149,10 @@ def _deciles(data: WebData, indicator_id: str, period: date) -> pd.DataFrame:
 
 def _equity_reference(data: WebData, source: PackSource) -> pd.DataFrame:
     """Median released value of Scotland's practices in each SIMD quintile and urban-rural class, per
-    performance indicator, in the period."""
+    performance indicator, in the period; no median for a group of fewer practices than the
+    disclosure_min_group setting (the planner's rule: a small group's label names its practices)."""
+    from gpcluster.workforce.export import disclose
+
     performance = data.performance_indicators
     if not performance:
         return pd.DataFrame(columns=["indicator_id", "group", "key", "median", "practices"])
@@ -164,7 +167,7 @@ def _equity_reference(data: WebData, source: PackSource) -> pd.DataFrame:
         for r in stats.itertuples(index=False):
             out.append({"indicator_id": r.indicator_id, "group": group, "key": int(getattr(r, column)),
                         "median": r.median, "practices": int(r.count)})
-    return pd.DataFrame(out)
+    return disclose(pd.DataFrame(out, columns=["indicator_id", "group", "key", "median", "practices"]))
 
 
 def _quality_notes(data: WebData, period: date) -> list[dict]:
