@@ -130,3 +130,55 @@ def test_email_choices(as_user):
     saved = client.post("/account/notifications", data={"csrf_token": _csrf(page), "pack_published": "on"})
     assert saved.status_code == 200 and "Your choices are saved" in saved.text
     assert saved.text.count("checked") == 1
+
+
+def test_publishing_a_correction_while_the_app_serves(as_user, app, loop_warehouse, tmp_path):
+    """A correction published while readers fetch the pack: every answer is whole (200 with the registered
+    file, or 404 before version 2 is registered), never an error or half a file."""
+    import hashlib
+    import shutil
+    import threading
+
+    import duckdb
+    from sqlalchemy import select
+
+    from gpcluster.store.models import Pack
+
+    corrected = tmp_path / "corrected.duckdb"
+    shutil.copyfile(loop_warehouse, corrected)
+    with duckdb.connect(str(corrected)) as con:
+        con.execute("""UPDATE indicator_value SET numerator = numerator + 40, value = (numerator + 40) / denominator * 1000
+                       WHERE area_code = ? AND indicator_id = 'emergency_admission_rate' AND period = ?""",
+                    [PQL_PRACTICE, EARLIER])
+    store = app.state.services.store
+    done, errors = threading.Event(), []
+
+    def publish():
+        try:
+            publish_one(corrected, store, EARLIER)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    client = as_user("cql")
+    publisher = threading.Thread(target=publish)
+    publisher.start()
+    seen = []
+    while not done.is_set() or len(seen) < 3:
+        for path in (f"{PACK}/v1.html", f"{PACK}/v2.html", PACK):
+            response = client.get(path)
+            seen.append((path, response.status_code, hashlib.sha256(response.content).hexdigest()))
+    publisher.join()
+    assert errors == []
+    with store.session() as session:
+        registered = {p.version: p.html_sha256 for p in session.scalars(select(Pack))}
+    assert set(registered) == {1, 2}
+    for path, status, digest in seen:
+        if path == PACK:
+            assert status == 200
+        elif path.endswith("/v1.html"):
+            assert status == 200 and digest == registered[1]
+        else:
+            assert status == 404 or (status == 200 and digest == registered[2])
+    assert client.get(f"{PACK}/v2.html").status_code == 200
