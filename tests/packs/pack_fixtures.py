@@ -73,3 +73,18 @@ def publish_one(warehouse: Path, store, period: date, cluster: str = OWN_CLUSTER
 
     [result] = publish([cluster], period, formats=formats, workers=1, warehouse=warehouse, store=store, **kw)
     return result
+
+
+def corrected_warehouse(warehouse: Path, out: Path) -> Path:
+    """A copy of the warehouse whose PQL practice had 40 more emergency admissions in the earlier quarter
+    (a corrected source file), for publishing a correction."""
+    import shutil
+
+    import duckdb
+
+    shutil.copyfile(warehouse, out)
+    with duckdb.connect(str(out)) as con:
+        con.execute("""UPDATE indicator_value SET numerator = numerator + 40, value = (numerator + 40) / denominator * 1000
+                       WHERE area_code = ? AND indicator_id = 'emergency_admission_rate' AND period = ?""",
+                    [PQL_PRACTICE, EARLIER])
+    return out

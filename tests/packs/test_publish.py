@@ -5,13 +5,19 @@ shows the actions agreed on the last one."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 import stat
 import threading
 from datetime import UTC, date, datetime, timedelta
 
-import duckdb
-from pack_fixtures import EARLIER, EARLIER_SIGNALS, LATEST, OWN_CLUSTER, PQL_PRACTICE, publish_one
+from pack_fixtures import (
+    EARLIER,
+    EARLIER_SIGNALS,
+    LATEST,
+    OWN_CLUSTER,
+    PQL_PRACTICE,
+    corrected_warehouse,
+    publish_one,
+)
 from sqlalchemy import func, select
 
 from gpcluster.packs import loop
@@ -51,12 +57,7 @@ def test_publishing_the_same_figures_again_changes_nothing(loop_warehouse, loop_
 
 def test_a_correction_makes_version_2_that_says_what_changed(loop_warehouse, loop_store, packs_home, tmp_path):
     publish_one(loop_warehouse, loop_store, EARLIER, now=NOW)
-    corrected = tmp_path / "corrected.duckdb"
-    shutil.copyfile(loop_warehouse, corrected)
-    with duckdb.connect(str(corrected)) as con:
-        con.execute("""UPDATE indicator_value SET numerator = numerator + 40, value = (numerator + 40) / denominator * 1000
-                       WHERE area_code = ? AND indicator_id = 'emergency_admission_rate' AND period = ?""",
-                    [PQL_PRACTICE, EARLIER])
+    corrected = corrected_warehouse(loop_warehouse, tmp_path / "corrected.duckdb")
     result = publish_one(corrected, loop_store, EARLIER, now=NOW + timedelta(days=2))
     assert result.version == 2
     assert "Amber Health Centre, Emergency admissions per 1,000 patients:" in result.changes

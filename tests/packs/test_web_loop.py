@@ -15,6 +15,7 @@ from pack_fixtures import (
     PASSWORD,
     PQL_PRACTICE,
     add_loop_users,
+    corrected_warehouse,
     publish_one,
 )
 
@@ -136,20 +137,13 @@ def test_publishing_a_correction_while_the_app_serves(as_user, app, loop_warehou
     """A correction published while readers fetch the pack: every answer is whole (200 with the registered
     file, or 404 before version 2 is registered), never an error or half a file."""
     import hashlib
-    import shutil
     import threading
 
-    import duckdb
     from sqlalchemy import select
 
     from gpcluster.store.models import Pack
 
-    corrected = tmp_path / "corrected.duckdb"
-    shutil.copyfile(loop_warehouse, corrected)
-    with duckdb.connect(str(corrected)) as con:
-        con.execute("""UPDATE indicator_value SET numerator = numerator + 40, value = (numerator + 40) / denominator * 1000
-                       WHERE area_code = ? AND indicator_id = 'emergency_admission_rate' AND period = ?""",
-                    [PQL_PRACTICE, EARLIER])
+    corrected = corrected_warehouse(loop_warehouse, tmp_path / "corrected.duckdb")
     store = app.state.services.store
     done, errors = threading.Event(), []
 
