@@ -76,7 +76,7 @@ def _outsiders(world, cluster_id: str) -> list[str]:
     cluster's own practices is that practice's, not a leak)."""
     _, members, everyone = world
     inside = {code for code, _, cluster in members if cluster == cluster_id}
-    inside_names = {name for code, name, _ in everyone if code in inside}
+    inside_names = {name for code, name in everyone if code in inside}
     return [s for code, name in everyone if code not in inside for s in (code, name) if s not in inside_names]
 
 
