@@ -89,6 +89,17 @@ declare("spark_master", "local[*]", "Spark master URL for `gpcluster prescribing
 declare("spark_shuffle_partitions", 8, "Spark shuffle partitions (raise for a real cluster and multi-year data).", int)
 declare("spark_work_dir", "", "Folder the Spark engine exports warehouse tables to (shared storage on a cluster). Empty means the system temporary folder.")
 declare("planner_db", "", "DuckDB file for the web planner's uploaded MDT roster. Empty means <home>/planner.duckdb.")
+declare("packs_dir", "", "Folder of published cluster packs (immutable HTML and PDF files). Empty means <home>/packs.")
+declare("public_url", "http://127.0.0.1:8000", "Address of the web app as users reach it, for links in e-mails and packs.")
+declare("smtp_host", "", "SMTP server for e-mail notifications; empty means e-mail is not set up (`gpcluster pack notify` refuses).")
+declare("smtp_port", 587, "SMTP server port (587 for STARTTLS, 465 for TLS from the start, 25 for none).", int)
+declare("smtp_tls", "starttls", "SMTP encryption: starttls, tls (implicit, usually port 465) or none (only for a relay on the same host).")
+declare("smtp_sender", "", "From address of notification e-mails, e.g. 'gpcluster <gpcluster@nhs.scot>'.")
+declare("smtp_user", "", "SMTP user name; empty means the server needs no sign-in.")
+declare("smtp_password", "", "SMTP password (set it in the environment, never in a file).")
+declare("smtp_timeout", 30.0, "Seconds before an SMTP connection or command is abandoned.", float)
+declare("meeting_reminder_days", 3, "Days before a planned cluster meeting when PQLs who have not responded to the pack are reminded.", int)
+declare("actions_due_days", 7, "Days before an action's due date when its cluster's CQL and the practice's PQL are told it is due.", int)
 
 
 def _parse(setting: Setting, raw: Any, origin: str) -> Any:
@@ -145,6 +156,10 @@ def cache_dir() -> Path:
 
 def store_url() -> str:
     return get("store_url") or f"sqlite:///{home() / 'store.db'}"
+
+
+def packs_dir() -> Path:
+    return Path(get("packs_dir") or home() / "packs")
 
 
 def clear_cache() -> None:

@@ -17,10 +17,12 @@ CANDIDATES = {
     "practice_code": list(PRACTICES),
     "indicator_id": list(INDICATORS),
     "name": ["cluster", "practice", "funnel", "deciles"],
-    "fmt": ["csv", "xlsx"],
+    "fmt": ["csv", "xlsx", "html", "pdf"],
     "slug": ["pharmacotherapy-pilot"],  # evaluations: none registered in this fixture, so never found
     "hscp_code": sorted({hscp for _, hscp, _ in CLUSTERS.values()}),
     "board_code": sorted({board for _, _, board in CLUSTERS.values()}),
+    "period": ["2024-07", "2024-10"],
+    "version": ["1"],
 }
 QUERY_VALUES = {
     "key": [*CLUSTERS, *PRACTICES, *INDICATORS],

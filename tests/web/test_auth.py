@@ -9,9 +9,14 @@ from fastapi.testclient import TestClient
 
 from conftest import PASSWORD, csrf_from, login, make_store
 
+EXAMPLE_PARAMETERS = {"action_id": "1", "period": "2024-10", "cluster_id": "S37000030/linlithgow"}
+
 
 def post_routes(app) -> list[str]:
-    return [path for path, item in app.openapi()["paths"].items() if "post" in item]
+    """Every POST address, with its path parameters filled by example values (a literal placeholder would
+    not match a typed parameter, and the request would reach another route)."""
+    paths = [path for path, item in app.openapi()["paths"].items() if "post" in item]
+    return [re.sub(r"\{(\w+)\}", lambda m: EXAMPLE_PARAMETERS.get(m.group(1), "x"), path) for path in paths]
 
 
 def test_every_form_and_write_refuses_a_missing_or_wrong_csrf_token(app, client_for):

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "gpcluster.cli.synthetic",
     "gpcluster.cli.evaluate",
     "gpcluster.cli.prescribing",
+    "gpcluster.cli.pack",
 ]
 
 app = typer.Typer(

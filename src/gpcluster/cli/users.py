@@ -1,4 +1,4 @@
-"""`gpcluster users add | list | disable | enable | set-password | set-role | sign-out | throttles |
+"""`gpcluster users add | list | disable | enable | set-password | set-email | set-role | sign-out | throttles |
 clear-throttle | audit`: local accounts, their sessions, sign-in throttles and the audit log in the operational
 store. Thin: parse arguments, call gpcluster.store, print."""
 
@@ -37,18 +37,20 @@ def add(
     scope_level: str = typer.Option(..., "--scope-level", help=LEVEL_HELP),
     scope_code: str = typer.Option("", "--scope-code", help=CODE_HELP),
     display_name: str = typer.Option("", "--display-name", help="Name shown in the app."),
+    email: str = typer.Option("", "--email", help="Address for pack notifications (optional)."),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
 ) -> None:
     """Add a local account. The password is prompted for (twice) unless --password-stdin is given."""
     from gpcluster.store import audit, open_store
-    from gpcluster.store.accounts import add_user
+    from gpcluster.store.accounts import add_user, check_email
     from gpcluster.store.scopes import check_role_scope
 
     check_role_scope(role, scope_level, scope_code)  # refuse a bad scope before asking for a password
+    check_email(email)
     password = _read_password(password_stdin)
     with open_store().session() as session:
         user = add_user(session, username, password, role, scope_level, scope_code or None,
-                        display_name=display_name or None)
+                        display_name=display_name or None, email=email or None)
         scope = " ".join(filter(None, [scope_level, user.scope_code]))
         audit.record(session, "user_added", target=user.username, detail=f"cli: {role}, {scope}")
         console.print(f"Added {escape(user.username)} ({role}, {escape(scope)}).")
@@ -61,12 +63,12 @@ def list_users() -> None:
     from gpcluster.store.accounts import list_users as all_users
 
     table = Table(title="Users")
-    for column in ("username", "display name", "role", "scope", "active", "sign-in", "last sign-in"):
+    for column in ("username", "display name", "e-mail", "role", "scope", "active", "sign-in", "last sign-in"):
         table.add_column(column, overflow="fold")
     with open_store().session() as session:
         for u in all_users(session):
             scope = u.scope_level + (f" {u.scope_code}" if u.scope_code else "")
-            table.add_row(escape(u.username), escape(u.display_name or ""), u.role, escape(scope),
+            table.add_row(escape(u.username), escape(u.display_name or ""), escape(u.email or ""), u.role, escape(scope),
                           "yes" if u.active else "no", "OIDC" if u.oidc_subject else "password",
                           _when(u.last_login_at))
     console.print(table)
@@ -111,6 +113,18 @@ def set_password(
         get_user(session, username)  # an unknown name is reported before the password is asked for
     password = _read_password(password_stdin)
     _change(username, lambda session, name: store_set_password(session, name, password), "password changed")
+
+
+@users_app.command("set-email")
+def set_email(
+    username: str = typer.Argument(..., help="Account to change."),
+    email: str = typer.Argument("", help="Address for pack notifications; omit to remove it."),
+) -> None:
+    """Set or remove the address an account's pack notifications go to."""
+    from gpcluster.store.accounts import set_email as store_set_email
+
+    _change(username, lambda session, name: store_set_email(session, name, email or None),
+            f"e-mail {email}" if email else "e-mail removed")
 
 
 @users_app.command("set-role")

@@ -27,6 +27,7 @@ from gpcluster.store.scopes import InvalidAccount, check_role_scope
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024  # argon2 hashes any length; a cap stops megabyte "passwords" being used to load the CPU
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,149}$")
+_EMAIL = re.compile(r"^[^@\s<>,;:\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 
 _hasher = PasswordHasher()
 
@@ -76,6 +77,16 @@ def check_password_strength(password: str, username: str | None = None) -> None:
         raise InvalidAccount("password must not contain the username")
 
 
+def check_email(email: str | None) -> str | None:
+    """A plausible address (one @, a dotted domain, no spaces or header characters), or None when empty."""
+    text = (email or "").strip()
+    if not text:
+        return None
+    if len(text) > 320 or not _EMAIL.match(text):
+        raise InvalidAccount(f"e-mail address {text!r} does not look like name@example.org")
+    return text
+
+
 def hash_password(password: str) -> str:
     """An argon2id hash of the password with the current parameters."""
     return _hasher.hash(password)
@@ -100,18 +111,20 @@ def list_users(session: Session) -> list[User]:
 
 
 def add_user(session: Session, username: str, password: str | None, role: str, scope_level: str,
-             scope_code: str | None, display_name: str | None = None) -> User:
+             scope_code: str | None, display_name: str | None = None, email: str | None = None) -> User:
     """Create a local account. Raises InvalidAccount for a bad username, password, role or scope, or a
     username already taken (in any case). `password=None` creates an account that cannot sign in locally."""
     name = _valid_username(username)
     code = check_role_scope(role, scope_level, scope_code)
+    address = check_email(email)
     if password is not None:
         check_password_strength(password, name)
     if find_user(session, name) is not None:
         raise InvalidAccount(f"username {name!r} is already taken")
     user = User(username=name, display_name=(display_name or "").strip() or None, role=role,
                 scope_level=scope_level, scope_code=code, active=True,
-                password_hash=hash_password(password) if password is not None else None, created_at=utcnow())
+                password_hash=hash_password(password) if password is not None else None, created_at=utcnow(),
+                email=address)
     session.add(user)
     session.flush()
     return user
@@ -123,6 +136,14 @@ def set_password(session: Session, username: str, password: str) -> User:
     check_password_strength(password, user.username)
     user.password_hash = hash_password(password)
     sessions.end_for_user(session, user.id)
+    session.flush()
+    return user
+
+
+def set_email(session: Session, username: str, email: str | None) -> User:
+    """Set (or with None/empty, remove) the address notifications go to."""
+    user = get_user(session, username)
+    user.email = check_email(email)
     session.flush()
     return user
 

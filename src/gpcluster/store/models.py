@@ -1,5 +1,6 @@
 """Tables of the operational store: user accounts, the audit log, sign-in sessions, login attempts (for
-throttling) and the register of interventions with their evaluations.
+throttling), the register of interventions with their evaluations, and the cluster-pack loop: published
+packs, responses to their signals, meetings, actions and e-mail notification preferences.
 
 The schema itself is created by the Alembic migrations in store/migrations; these models must match them
 (tests/store checks that the migrated database and the models agree)."""
@@ -28,7 +29,9 @@ SCOPE_LEVELS = ("scotland", "board", "hscp", "cluster", "practice")
 AUDIT_ACTIONS = ("login", "login_failed", "login_throttled", "logout", "view_practice", "view_cluster",
                  "export", "api", "user_added", "user_changed", "view_plan", "roster_import", "throttle_cleared",
                  "sessions_ended", "intervention_registered", "intervention_amended", "evaluation_run",
-                 "view_evaluation")
+                 "view_evaluation", "pack_published", "view_pack", "response_recorded", "response_changed",
+                 "meeting_planned", "meeting_recorded", "meeting_changed", "action_added", "action_changed",
+                 "notification_sent", "preferences_changed")
 
 
 def utcnow() -> datetime:
@@ -71,6 +74,7 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     oidc_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))  # where notifications go (None: none sent)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -168,3 +172,158 @@ class EvaluationRun(Base):
     run_by: Mapped[str | None] = mapped_column(String(150))
     data_through: Mapped[date | None] = mapped_column(Date)
     result: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+# The cluster-pack loop (gpcluster.packs): publish -> respond -> meet -> act -> next pack.
+
+
+class Pack(Base):
+    """One published, immutable version of a cluster's pack for a period. Its files never change; a
+    correction is a new version whose `changes` says what differs from the one before."""
+
+    __tablename__ = "pack"
+    __table_args__ = (UniqueConstraint("cluster_id", "period", "version", name="uq_pack_cluster_period_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    cluster_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    period: Mapped[date] = mapped_column(Date, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)  # SHA-256 of the pack's figures
+    changes: Mapped[str] = mapped_column(Text, nullable=False)  # what differs from the previous version
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    published_by: Mapped[str] = mapped_column(String(150), nullable=False)
+    folder: Mapped[str] = mapped_column(String(300), nullable=False)  # relative to the packs folder
+    html_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))  # None: published without a PDF
+    warehouse_version: Mapped[str | None] = mapped_column(String(40))
+    software_version: Mapped[str] = mapped_column(String(40), nullable=False)
+
+
+class PackPractice(Base):
+    """A practice of the cluster in the pack's period: its PQL responds to the pack."""
+
+    __tablename__ = "pack_practice"
+
+    pack_id: Mapped[int] = mapped_column(ForeignKey("pack.id", ondelete="CASCADE"), primary_key=True)
+    practice_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    practice_name: Mapped[str] = mapped_column(String(200), nullable=False)
+
+
+class PackSignal(Base):
+    """A signal listed in a published pack (released for the cluster's viewers: no counts)."""
+
+    __tablename__ = "pack_signal"
+    __table_args__ = (UniqueConstraint("pack_id", "signal_id", name="uq_pack_signal"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pack_id: Mapped[int] = mapped_column(ForeignKey("pack.id", ondelete="CASCADE"), nullable=False, index=True)
+    signal_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    level: Mapped[str] = mapped_column(String(20), nullable=False)  # practice | cluster
+    area_code: Mapped[str] = mapped_column(String(100), nullable=False)
+    area_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    indicator_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    sentence: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)  # new | ongoing
+    worth_discussing: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    rank: Mapped[int | None] = mapped_column(Integer)
+
+
+class SignalResponse(Base):
+    """A practice's response to one signal of a cluster's pack for a period (whatever the pack's version).
+    Editable until the cluster's meeting on that pack is recorded, then locked with who and when."""
+
+    __tablename__ = "signal_response"
+    __table_args__ = (UniqueConstraint("cluster_id", "period", "signal_id", name="uq_signal_response"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    period: Mapped[date] = mapped_column(Date, nullable=False)
+    signal_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    practice_code: Mapped[str | None] = mapped_column(String(20))  # None: a cluster-level signal
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)  # explained | accepted | action_agreed | not_relevant
+    reason: Mapped[str | None] = mapped_column(Text)
+    action_id: Mapped[int | None] = mapped_column(ForeignKey("loop_action.id", ondelete="SET NULL"))
+    created_by: Mapped[str] = mapped_column(String(150), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(150), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    locked_by: Mapped[str | None] = mapped_column(String(150))
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ClusterMeeting(Base):
+    """The cluster's meeting on a period's pack: planned (a date) and then recorded (who came, what was
+    decided, what we learned). Recording it locks the period's responses."""
+
+    __tablename__ = "cluster_meeting"
+    __table_args__ = (UniqueConstraint("cluster_id", "period", name="uq_cluster_meeting"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    period: Mapped[date] = mapped_column(Date, nullable=False)
+    meets_on: Mapped[date] = mapped_column(Date, nullable=False)
+    decisions: Mapped[str | None] = mapped_column(Text)
+    learned: Mapped[str | None] = mapped_column(Text)
+    planned_by: Mapped[str] = mapped_column(String(150), nullable=False)
+    planned_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    recorded_by: Mapped[str | None] = mapped_column(String(150))
+    recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MeetingAttendance(Base):
+    """A practice present at a recorded meeting."""
+
+    __tablename__ = "meeting_attendance"
+
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("cluster_meeting.id", ondelete="CASCADE"), primary_key=True)
+    practice_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+
+class LoopAction(Base):
+    """An action agreed in a response or at a meeting, tracked across packs until done or dropped."""
+
+    __tablename__ = "loop_action"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    period: Mapped[date] = mapped_column(Date, nullable=False)  # the pack it was agreed on
+    signal_id: Mapped[str | None] = mapped_column(String(200))
+    practice_code: Mapped[str | None] = mapped_column(String(20))
+    description: Mapped[str] = mapped_column(Text, nullable=False)
+    owner: Mapped[str] = mapped_column(String(200), nullable=False)
+    due_on: Mapped[date] = mapped_column(Date, nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)  # open | done | dropped
+    status_note: Mapped[str | None] = mapped_column(Text)
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("cluster_meeting.id", ondelete="SET NULL"))
+    created_by: Mapped[str] = mapped_column(String(150), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(150), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class NotificationPreference(Base):
+    """Which e-mails a user wants; a user without a row gets them all."""
+
+    __tablename__ = "notification_preference"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    pack_published: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    meeting_reminder: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    actions_due: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class NotificationSent(Base):
+    """One e-mail sent, so a notifier run from cron never sends the same message twice."""
+
+    __tablename__ = "notification_sent"
+    __table_args__ = (UniqueConstraint("kind", "user_id", "subject_key", name="uq_notification_sent"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30), nullable=False)  # pack_published | meeting_reminder | actions_due
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False)
+    subject_key: Mapped[str] = mapped_column(String(200), nullable=False)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

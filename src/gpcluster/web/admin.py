@@ -31,7 +31,8 @@ def _users(request: Request) -> list:
 
     with request.app.state.services.store.session() as session:
         open_sessions = sessions.count_by_user(session)
-        return [dict(username=u.username, display_name=u.display_name, role=u.role, scope_level=u.scope_level,
+        return [dict(username=u.username, display_name=u.display_name, email=u.email, role=u.role,
+                     scope_level=u.scope_level,
                      scope_code=u.scope_code, active=u.active, last_login_at=u.last_login_at,
                      sessions=open_sessions.get(u.id, 0))
                 for u in session.scalars(select(User).order_by(User.username))]
@@ -53,6 +54,23 @@ def _users_page(request: Request, status_code: int = 200, error: str | None = No
 @router.get("/users", summary="User accounts")
 def users(request: Request):
     return _users_page(request)
+
+
+@router.post("/users/email", summary="Set or remove an account's e-mail address")
+def set_email(request: Request, username: str = Form(...), email: str = Form(""),
+              viewer: Viewer = Depends(require_admin)):
+    from gpcluster.store import accounts, audit
+    from gpcluster.store.models import User
+
+    try:
+        with request.app.state.services.store.session() as session:
+            user = accounts.set_email(session, username, email or None)
+            audit.record(session, "user_changed", user=session.get(User, viewer.user_id), target=user.username,
+                         detail="e-mail set" if user.email else "e-mail removed", ip=client_ip(request))
+            name = user.username
+    except UserError as exc:
+        return _users_page(request, status_code=400, error=str(exc))
+    return _users_page(request, done=f"{name}: e-mail {'saved' if email else 'removed'}.")
 
 
 ACCOUNT_ACTIONS = {"disable": "disabled and signed out", "enable": "enabled", "end-sessions": "signed out everywhere"}
@@ -110,14 +128,14 @@ def clear_throttle(request: Request, username: str = Form(""), address: str = Fo
 
 @router.post("/users", summary="Add a user account")
 def add_user(request: Request, username: str = Form(...), password: str = Form(...), role: str = Form(...),
-             scope_level: str = Form(...), scope_code: str = Form(""),
+             scope_level: str = Form(...), scope_code: str = Form(""), email: str = Form(""),
              viewer: Viewer = Depends(require_admin)):
     from gpcluster.store import accounts, audit
     from gpcluster.store.models import User
 
     try:
         with request.app.state.services.store.session() as session:
-            accounts.add_user(session, username, password, role, scope_level, scope_code or None)
+            accounts.add_user(session, username, password, role, scope_level, scope_code or None, email=email or None)
             audit.record(session, "user_added", user=session.get(User, viewer.user_id), target=username,
                          ip=client_ip(request))
     except (UserError, ValueError) as exc:

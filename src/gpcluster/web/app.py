@@ -18,6 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gpcluster import config
 from gpcluster.web import account, admin, api, downloads, evaluation, pages, planner, prescribing
+from gpcluster.web import loop as pack_loop
 from gpcluster.web.auth import LoginRequired, check_csrf, require_viewer
 from gpcluster.web.data import LiveWebData
 from gpcluster.web.render import page
@@ -74,7 +75,7 @@ def create_app(warehouse: Path | str | None = None, store_url: str | None = None
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
         response = await call_next(request)
-        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)  # a pack file sets a stricter one
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Permissions-Policy"] = PERMISSIONS_POLICY
@@ -129,6 +130,7 @@ def create_app(warehouse: Path | str | None = None, store_url: str | None = None
     app.include_router(planner.router)
     app.include_router(evaluation.router)
     app.include_router(prescribing.router)
+    app.include_router(pack_loop.router)
     if app.state.oidc is not None:
         app.include_router(account.oidc_router(app.state.oidc))
     return app

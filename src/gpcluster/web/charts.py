@@ -310,11 +310,11 @@ def spine_spec(rows: pd.DataFrame, spread: pd.DataFrame, indicators: dict[str, I
     known = [indicators[i] for i in rows["indicator_id"] if i in indicators]
     order = {i.indicator_id: n for n, i in enumerate(themes.ordered(known))}
     rows = rows.assign(_order=rows["indicator_id"].map(order).fillna(len(order))).sort_values("_order")
+    bounds = {r.indicator_id: (r.min, r.q1, r.q3, r.max) for r in spread.itertuples()}
     for row in rows.itertuples():
-        sp = spread[spread["indicator_id"] == row.indicator_id]
-        if sp.empty or pd.isna(row.value):
+        if row.indicator_id not in bounds or pd.isna(row.value):
             continue
-        lo, q1, q3, hi = (float(sp.iloc[0][c]) for c in ("min", "q1", "q3", "max"))
+        lo, q1, q3, hi = (float(v) for v in bounds[row.indicator_id])
         span = (hi - lo) or 1.0
 
         def pos(v, lo=lo, span=span):

@@ -6,7 +6,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from gpcluster.web import charts, formatting, heat, summary, tables, themes
+from gpcluster.web import charts, formatting, heat, loop, summary, tables, themes
 from gpcluster.web.access import Viewer, named_mask
 from gpcluster.web.auth import client_ip, require_viewer
 from gpcluster.web.release import Pseudonyms
@@ -159,7 +159,8 @@ def cluster_page(request: Request, cluster_id: str, viewer: Viewer = Depends(req
                 has_performance=bool(data.performance_indicators), table_html=table_html,
                 print_html=model["print_html"], choice=choice, shown=set(shown),
                 chooser=themes.grouped(model["indicators"]), legend=heat.LEGEND, total=len(model["indicators"]),
-                key_count=len(heat.default_columns(model["indicators"], model["flagged"])))
+                key_count=len(heat.default_columns(model["indicators"], model["flagged"])),
+                actions_due=loop.actions_due_for(request, viewer, cluster_id))
 
 
 def _trend(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator, series: pd.DataFrame, level: str, code: str,

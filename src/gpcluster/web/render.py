@@ -51,7 +51,8 @@ def navigation(viewer, path: str) -> list[dict]:
         own.append(("My HSCP", f"/hscps/{code}"))
     if level == "board" and code:
         own.append(("My board", f"/boards/{code}"))
-    links = [("Scotland", "/"), *own, ("Indicators", "/indicators"), ("Prescribing", "/prescribing"), ("MDT planner", "/plan")]
+    links = [("Scotland", "/"), *own, ("Indicators", "/indicators"), ("Prescribing", "/prescribing"),
+             ("Packs", "/packs"), ("MDT planner", "/plan")]
     from gpcluster.web.evaluation import EVALUATION_ROLES  # the evaluation pages import this module
 
     if viewer.role in EVALUATION_ROLES:

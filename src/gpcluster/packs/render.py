@@ -1,0 +1,78 @@
+"""A pack's content as one self-contained HTML file (inline CSS and SVG, no script, nothing fetched) and as
+a PDF made from the same HTML by WeasyPrint (charts as images, A4 pages, one page per practice)."""
+
+from __future__ import annotations
+
+import functools
+from importlib.resources import files
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from gpcluster.errors import UserError
+from gpcluster.packs import charts
+from gpcluster.packs.formatting import day, figure, percent_change, unit_digits, unit_note, whole
+
+RESPONSE_WORDS = {"explained": "Explained", "accepted": "Accepted", "action_agreed": "Action agreed",
+                  "not_relevant": "Not relevant"}
+
+
+@functools.cache
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("gpcluster.packs", "templates"), autoescape=select_autoescape(["html"]),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(figure=figure, whole=whole, day=day)
+    env.globals.update(percent_change=percent_change, response_words=RESPONSE_WORDS, unit_digits=unit_digits,
+                       unit_note=unit_note)
+    return env
+
+
+@functools.cache
+def _stylesheet() -> Markup:
+    return Markup((files("gpcluster.packs") / "templates" / "pack.css").read_text(encoding="utf-8"))
+
+
+class _Figures:
+    """The template's `chart(spec, label)`: an inline SVG figure, or a PNG image for the PDF."""
+
+    def __init__(self, drawing: charts.Drawing, for_pdf: bool):
+        self.drawing, self.for_pdf = drawing, for_pdf
+
+    def __call__(self, spec: dict | None, label: str) -> Markup:
+        if not spec:
+            return Markup("")
+        if self.for_pdf:
+            return Markup('<figure class="chart"><img src="{}" alt="{}"></figure>').format(
+                self.drawing.png(spec, label), label)
+        return Markup('<figure class="chart">{}</figure>').format(self.drawing.svg(spec, label))
+
+
+def render_html(content: dict, loop: dict, *, for_pdf: bool = False, drawing: charts.Drawing | None = None) -> str:
+    """The pack as HTML. `loop` is the actions, responses and meeting part (gpcluster.packs.loop.snapshot)
+    and the version being published. Pass the same `drawing` to render the HTML and the PDF of one pack, so
+    each chart is drawn once."""
+    template = _environment().get_template("pack.html")
+    return template.render(c=content, state=loop, chart=_Figures(drawing or charts.Drawing(), for_pdf),
+                           stylesheet=_stylesheet(), for_pdf=for_pdf,
+                           indicator=lambda i: content["indicators"][i])
+
+
+def pdf_unavailable() -> str | None:
+    """Why PDFs cannot be made here (WeasyPrint or the Pango libraries it loads are missing), or None."""
+    try:
+        import weasyprint  # noqa: F401
+    except (ImportError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return (f"WeasyPrint cannot load ({first}); on Debian install its libraries with "
+                "`apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0`")
+    return None
+
+
+def render_pdf(content: dict, loop: dict, drawing: charts.Drawing | None = None) -> bytes:
+    """The pack as a PDF (A4), from the HTML with charts as images."""
+    reason = pdf_unavailable()
+    if reason:
+        raise UserError(reason)
+    from weasyprint import HTML
+
+    return HTML(string=render_html(content, loop, for_pdf=True, drawing=drawing)).write_pdf()

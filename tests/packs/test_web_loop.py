@@ -1,0 +1,178 @@
+"""The loop in the web app: pack pages and files by role, responses and the meeting through the forms
+(with CSRF), actions on the cluster page, e-mail choices."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from pack_fixtures import (
+    EARLIER,
+    EARLIER_SIGNALS,
+    OWN_CLUSTER,
+    PASSWORD,
+    PQL_PRACTICE,
+    add_loop_users,
+    corrected_warehouse,
+    publish_one,
+)
+
+PACK = f"/packs/{OWN_CLUSTER}/2024-07"
+PQL_SIGNALS = [s for s, (code, _) in EARLIER_SIGNALS.items() if code == PQL_PRACTICE]
+
+
+@pytest.fixture
+def app(loop_warehouse, tmp_path, packs_home):
+    from gpcluster.store import open_store
+    from gpcluster.web import create_app
+
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    add_loop_users(store)
+    publish_one(loop_warehouse, store, EARLIER)
+    return create_app(loop_warehouse, store=store)
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+@pytest.fixture
+def as_user(app):
+    clients = []
+
+    def make(username: str) -> TestClient:
+        client = TestClient(app, base_url="http://testserver")
+        clients.append(client)
+        token = _csrf(client.get("/login").text)
+        response = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token,
+                                               "next": "/"}, follow_redirects=False)
+        assert response.status_code == 303
+        return client
+
+    yield make
+    for c in clients:
+        c.close()
+
+
+def _respond(client, signal_id, kind, **fields):
+    token = _csrf(client.get(PACK).text)
+    return client.post(f"{PACK}/responses", data={"csrf_token": token, "signal_id": signal_id, "kind": kind, **fields},
+                       follow_redirects=False)
+
+
+def test_pql_finds_the_pack_and_responds(as_user):
+    pql = as_user("pql")
+    listing = pql.get("/packs")
+    assert listing.url.path == f"/packs/{OWN_CLUSTER}" and "Jul–Sep 2024" in listing.text
+    page = pql.get(PACK)
+    assert page.status_code == 200 and page.text.count('class="form response-form"') == 2  # own practice's two
+    due = (date.today() + timedelta(days=30)).isoformat()
+    answered = _respond(pql, PQL_SIGNALS[1], "action_agreed", reason="", action_description="Review the register",
+                        action_owner="Dr Amber", action_due=due)
+    assert answered.status_code == 303
+    page = pql.get(PACK).text
+    assert "Response: Action agreed" in page and "Review the register (owner Dr Amber" in page
+    missing = _respond(pql, PQL_SIGNALS[0], "explained", reason="")
+    assert missing.status_code == 400 and "reason: please fill this in" in missing.text
+
+
+def test_a_pql_cannot_answer_for_another_practice_and_csrf_is_required(as_user):
+    alpha = as_user("pql_alpha")
+    assert _respond(alpha, PQL_SIGNALS[0], "accepted").status_code == 403
+    pql = as_user("pql")
+    refused = pql.post(f"{PACK}/responses", data={"signal_id": PQL_SIGNALS[0], "kind": "accepted"})
+    assert refused.status_code == 403
+
+
+def test_cql_sees_who_responded_and_recording_the_meeting_locks_responses(as_user):
+    pql = as_user("pql")
+    assert _respond(pql, PQL_SIGNALS[0], "explained", reason="New care home").status_code == 303
+    cql = as_user("cql")
+    page = cql.get(PACK).text
+    who = page[page.index("Who has responded"):page.index('id="meeting-h"')]
+    assert re.search(r"Amber Health Centre</td><td class=\"num\">2</td><td class=\"num\">1", who)
+    assert "New care home" in page  # the CQL reads every response
+    recorded = cql.post(f"{PACK}/meeting", data={
+        "csrf_token": _csrf(page), "what": "record", "meets_on": date.today().isoformat(), "present": [PQL_PRACTICE],
+        "decisions": "Share the pathway", "learned": "Care homes matter", "action_description": ["Write to HSCP", ""],
+        "action_owner": ["CQL", ""], "action_due": [(date.today() + timedelta(days=20)).isoformat(), ""],
+        "action_practice": ["", ""]}, follow_redirects=False)
+    assert recorded.status_code == 303
+    page = pql.get(PACK).text
+    assert "Responses were locked when the meeting was recorded" in page and "response-form" not in page
+    assert _respond(pql, PQL_SIGNALS[1], "accepted").status_code == 400
+    cluster_page = cql.get(f"/clusters/{OWN_CLUSTER}").text
+    assert "Actions due" in cluster_page and "Write to HSCP" in cluster_page
+    other = as_user("cql_other").get(f"/clusters/{OWN_CLUSTER}").text
+    assert "Write to HSCP" not in other and "Actions due" not in other
+
+
+@pytest.mark.parametrize(("username", "status"), [("cql", 200), ("pql", 200), ("national", 200), ("cql_other", 404),
+                                                  ("pql_other", 404)])
+def test_pack_files_by_role(as_user, username, status):
+    client = as_user(username)
+    html = client.get(f"{PACK}/v1.html")
+    assert html.status_code == status
+    assert client.get(PACK).status_code == status
+    if status == 200:
+        assert "<script" not in html.text and "default-src 'none'" in html.headers["content-security-policy"]
+        assert "Amber Health Centre" in html.text
+        assert client.get(f"{PACK}/v2.html").status_code == 404
+    else:
+        assert "Amber Health Centre" not in html.text
+
+
+def test_email_choices(as_user):
+    client = as_user("pql")
+    page = client.get("/account/notifications").text
+    assert "pql@example.org" in page and page.count("checked") == 3
+    saved = client.post("/account/notifications", data={"csrf_token": _csrf(page), "pack_published": "on"})
+    assert saved.status_code == 200 and "Your choices are saved" in saved.text
+    assert saved.text.count("checked") == 1
+
+
+def test_publishing_a_correction_while_the_app_serves(as_user, app, loop_warehouse, tmp_path):
+    """A correction published while readers fetch the pack: every answer is whole (200 with the registered
+    file, or 404 before version 2 is registered), never an error or half a file."""
+    import hashlib
+    import threading
+
+    from sqlalchemy import select
+
+    from gpcluster.store.models import Pack
+
+    corrected = corrected_warehouse(loop_warehouse, tmp_path / "corrected.duckdb")
+    store = app.state.services.store
+    done, errors = threading.Event(), []
+
+    def publish():
+        try:
+            publish_one(corrected, store, EARLIER)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    client = as_user("cql")
+    publisher = threading.Thread(target=publish)
+    publisher.start()
+    seen = []
+    while not done.is_set() or len(seen) < 3:
+        for path in (f"{PACK}/v1.html", f"{PACK}/v2.html", PACK):
+            response = client.get(path)
+            seen.append((path, response.status_code, hashlib.sha256(response.content).hexdigest()))
+    publisher.join()
+    assert errors == []
+    with store.session() as session:
+        registered = {p.version: p.html_sha256 for p in session.scalars(select(Pack))}
+    assert set(registered) == {1, 2}
+    for path, status, digest in seen:
+        if path == PACK:
+            assert status == 200
+        elif path.endswith("/v1.html"):
+            assert status == 200 and digest == registered[1]
+        else:
+            assert status == 404 or (status == 200 and digest == registered[2])
+    assert client.get(f"{PACK}/v2.html").status_code == 200
