@@ -222,6 +222,11 @@ class WebData:
         finally:
             cur.close()
         frame["period"] = _as_dates(frame["period"])
+        # nullable integers (ranks, counts) as floats with NaN, as every other query gives them: pandas' NA
+        # cannot be tested for truth in templates
+        for column, dtype in frame.dtypes.items():
+            if isinstance(dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_numeric_dtype(dtype):
+                frame[column] = frame[column].astype("float64")
         return frame
 
     def funnel_model(self, indicator_id: str, period: date, level: str = "practice") -> dict | None:

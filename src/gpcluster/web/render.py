@@ -28,6 +28,7 @@ def url_quote(value: str) -> str:
 
 
 templates.env.filters.update(formatting.FILTERS)
+templates.env.tests["missing"] = formatting.is_missing
 templates.env.filters["spec_json"] = spec_json
 templates.env.filters["q"] = url_quote
 
