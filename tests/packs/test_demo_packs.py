@@ -93,8 +93,14 @@ def _outsiders(world, cluster_id: str) -> list[str]:
 
 
 def _found(text: str, needle: str) -> bool:
+    return bool(_found_any(text, [needle]))
+
+
+def _found_any(text: str, needles: list[str]) -> list[str]:
+    """The needles that occur in the text as whole words (one pass: ~1,900 outsiders per pack)."""
     flat = re.sub(r"\s+", " ", text)
-    return re.search(r"(?<![0-9A-Za-z])" + re.escape(needle) + r"(?![0-9A-Za-z])", flat) is not None
+    alternatives = "|".join(re.escape(n) for n in sorted(set(needles), key=len, reverse=True))
+    return re.findall(r"(?<![0-9A-Za-z])(?:" + alternatives + r")(?![0-9A-Za-z])", flat) if needles else []
 
 
 def test_every_cluster_has_a_pack(world, packs):
@@ -104,9 +110,7 @@ def test_every_cluster_has_a_pack(world, packs):
 def test_no_practice_from_outside_the_cluster_in_any_html_pack(world, packs):
     leaks = []
     for cluster_id, built in packs.items():
-        for needle in _outsiders(world, cluster_id):
-            if _found(built.html, needle):
-                leaks.append((cluster_id, needle))
+        leaks += [(cluster_id, needle) for needle in _found_any(built.html, _outsiders(world, cluster_id))]
     assert leaks == []
     # and each pack does name its own practices (the check above can fail)
     _, members, _ = world
@@ -122,7 +126,7 @@ def test_no_practice_from_outside_the_cluster_in_the_pdf_packs(world, pdf_packs)
     for cluster_id, built in pdf_packs.items():
         text = _pdf_text(built.pdf)
         assert "Worth discussing" in text  # the text layer is there to be searched
-        leaks += [(cluster_id, n) for n in _outsiders(world, cluster_id) if _found(text, n)]
+        leaks += [(cluster_id, n) for n in _found_any(text, _outsiders(world, cluster_id))]
     assert leaks == []
 
 

@@ -31,9 +31,9 @@ def test_no_raw_values_on_any_page(client_for, path):
 def test_cluster_page_reads_in_order_and_keeps_actions_due_after_the_signals(app, client_for, monkeypatch):
     from gpcluster.web.render import templates
 
-    # the CQL/PQL loop provides _actions_due.html and `actions_due`; the layout keeps its place for it
+    # the loop's _actions_due.html renders nothing without actions due: a stand-in marks its place in the layout
     monkeypatch.setattr(templates.env, "loader", ChoiceLoader(
-        [templates.env.loader, DictLoader({"_actions_due.html": '<section id="actions-due">ACTIONS DUE</section>'})]))
+        [DictLoader({"_actions_due.html": '<section id="actions-due">ACTIONS DUE</section>'}), templates.env.loader]))
     templates.env.cache.clear()
     text = client_for("cql").get(f"/clusters/{OWN_CLUSTER}").text
     templates.env.cache.clear()

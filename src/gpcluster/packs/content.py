@@ -197,6 +197,9 @@ def _signal_chart(source: PackSource, signal: dict, viewer) -> dict | None:
     if series["value"].notna().sum() < 2:
         return None
     spec = charts.spc_spec(indicator, series)
+    if spec is None:  # too few points for process limits: the series with its comparators, no SPC
+        spec = charts.trend_spec(indicator, series, signal["level"], signal["area_name"],
+                                 start=signal.get("start_period"))
     spec["title"] = f"{indicator.title}: {signal['area_name']}, each quarter"
     return _static(spec)
 
