@@ -162,7 +162,7 @@ def pandas_indicator(con, practice_period: pd.DataFrame, d: Definition) -> pd.Da
         out[column] = np.nan
     out["funnel_scotland"] = None
     out["funnel_hscp"] = None
-    if d.has_ci:
+    if d.has_ci and len(out):
         ok = out["value"].notna() & (out["denominator"] > 0)
         for level, low, high in ((0.95, "lower95", "upper95"), (0.998, "lower998", "upper998")):
             lo, hi = _limits(d, out.loc[ok, "numerator"].to_numpy(float), out.loc[ok, "denominator"].to_numpy(float), level)
