@@ -296,6 +296,28 @@ def test_synthetic_control_weights_equal_pysyncon_solver():
     assert loss(ours) <= loss(theirs) + 1e-9
 
 
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_synthetic_control_weights_match_pysyncon_with_more_donors_than_periods(seed):
+    """The benchmark's shape (20 quarters before, 40 donors), the target outside the donors' hull. The
+    weights are checked against pysyncon's loss and against the optimality (KKT) conditions of the
+    problem: the gradient is equal on the donors used and no smaller on the others."""
+    from pysyncon.base import VanillaOptimMixin
+
+    rng = np.random.default_rng(seed)
+    donors = np.cumsum(rng.normal(0, 0.03, size=(20, 40)), axis=0)
+    target = donors[:, :4] @ np.array([0.4, 0.3, 0.2, 0.1]) + 0.02 + rng.normal(0, 0.01, 20)
+    ours = simplex_weights(target, donors)
+    theirs, _ = VanillaOptimMixin.w_optimize(V_mat=np.eye(20), X0=donors, X1=target)
+    loss = lambda w: np.sum((target - donors @ w) ** 2)  # noqa: E731
+    assert ours.sum() == pytest.approx(1.0, abs=1e-12) and (ours >= 0).all()
+    assert loss(ours) <= loss(theirs) * (1 + 1e-6) + 1e-12
+    gradient = donors.T @ (donors @ ours - target)
+    used = ours > 1e-9
+    level = gradient[used].mean()
+    assert np.allclose(gradient[used], level, atol=1e-7)
+    assert (gradient[~used] >= level - 1e-7).all()
+
+
 def test_synthetic_control_interval_is_the_placebo_test_inverted():
     from gpcluster.evaluation.synth import PlaceboTest
 

@@ -147,17 +147,19 @@ def _pre_trend_p(dynamic, study: pd.DataFrame, df: int) -> float | None:
 def _event_time_series(panel: Panel, frame: pd.DataFrame, study: pd.DataFrame, counts: bool) -> pd.DataFrame:
     """Treated units' combined outcome by quarters since their start, with the counterfactual implied by
     the event-time effects (observed divided by the estimated rate ratio)."""
-    treated = frame[frame["g"] > 0].assign(relative_quarter=lambda f: f["t"] - f["g"])
-    rows = []
-    for e, group in treated.groupby("relative_quarter"):
-        if e not in set(study["relative_quarter"]):
-            continue
-        sub = Panel(panel.outcome, panel.level, group.drop(columns=["relative_quarter"]).assign(period=date(2000, 1, 1)))
-        combined = aggregate(sub, sub.units).iloc[0]
-        effect = float(study.loc[study["relative_quarter"] == e, "estimate"].iloc[0])
-        observed = float(combined["value"])
-        counterfactual = observed / np.exp(effect) if counts else observed - effect
-        rows.append({"relative_quarter": int(e), "observed": observed, "fitted": observed,
-                     "counterfactual": counterfactual if e >= 0 else observed,
-                     "numerator": float(combined["numerator"]), "units": int(combined["units"])})
-    return pd.DataFrame(rows)
+    treated = frame[frame["g"] > 0]
+    treated = treated[(treated["t"] - treated["g"]).isin(set(study["relative_quarter"]))]
+    if treated.empty:
+        return pd.DataFrame(columns=["relative_quarter", "observed", "fitted", "counterfactual", "numerator",
+                                     "units"])
+    by_event = Panel(panel.outcome, panel.level, treated.assign(period=treated["t"] - treated["g"]))
+    combined = aggregate(by_event, by_event.units).rename(columns={"period": "relative_quarter"})
+    combined = combined.merge(study[["relative_quarter", "estimate"]], on="relative_quarter")
+    observed = combined["value"].to_numpy(dtype=float)
+    effect = combined["estimate"].to_numpy(dtype=float)
+    counterfactual = observed / np.exp(effect) if counts else observed - effect
+    after = combined["relative_quarter"].to_numpy() >= 0
+    return pd.DataFrame({"relative_quarter": combined["relative_quarter"].astype(int), "observed": observed,
+                         "fitted": observed, "counterfactual": np.where(after, counterfactual, observed),
+                         "numerator": combined["numerator"].astype(float),
+                         "units": combined["units"].astype(int)})

@@ -13,8 +13,9 @@ with the placebos'; the p-value is the share of units (placebos and the treated 
 and the interval is every effect d not rejected at the chosen level (test inversion, Firpo and Possebom
 2018), found on a fine grid (PlaceboTest).
 
-The weight problem is solved with scipy's SLSQP and an analytic gradient: pysyncon's solver (the same
-problem, numeric gradients) took over a second per fit, and placebo inference needs one fit per donor.
+The weight problem is solved by scipy's non-negative least squares with the sum-to-one constraint as a
+heavily weighted extra row: pysyncon's solver (the same problem, numeric gradients) took over a second per
+fit, SLSQP with an analytic gradient 50 ms, NNLS about 4 ms, and placebo inference needs one fit per donor.
 tests/evaluation check the weights against pysyncon's solver.
 """
 
@@ -26,7 +27,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
+from scipy.optimize import nnls
 
 from gpcluster.errors import UserError
 from gpcluster.evaluation.panel import Panel, quarter_index
@@ -34,26 +35,21 @@ from gpcluster.evaluation.result import Diagnostic, Effect, EvaluationResult
 
 MAX_DONORS = 40
 MIN_PRE_QUARTERS = 6
+SUM_ROW_WEIGHT = 1e4
 
 
 def simplex_weights(target: np.ndarray, donors: np.ndarray) -> np.ndarray:
-    """Weights w >= 0, sum(w) = 1 minimising ||target - donors @ w||^2 (donors: periods x units)."""
+    """Weights w >= 0, sum(w) = 1 minimising ||target - donors @ w||^2 (donors: periods x units).
+
+    Solved as non-negative least squares with the sum constraint appended as one heavily weighted row
+    (the penalty form of the equality constraint: its violation shrinks with the square of the weight)."""
     n = donors.shape[1]
     if n == 1:
         return np.ones(1)
-    gram = donors.T @ donors
-    cross = donors.T @ target
-
-    def loss(w):
-        return 0.5 * w @ gram @ w - cross @ w
-
-    def grad(w):
-        return gram @ w - cross
-
-    result = minimize(loss, np.full(n, 1.0 / n), jac=grad, method="SLSQP", bounds=[(0.0, 1.0)] * n,
-                      constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones(n)}],
-                      options={"ftol": 1e-12, "maxiter": 500})
-    w = np.clip(result.x, 0.0, None)
+    weight = SUM_ROW_WEIGHT * max(float(np.abs(donors).max()), float(np.abs(target).max()), 1e-12) \
+        * np.sqrt(donors.shape[0])
+    w, _ = nnls(np.vstack([donors, np.full((1, n), weight)]), np.append(target, weight), maxiter=50 * n)
+    w = np.clip(w, 0.0, None)
     return w / w.sum()
 
 
