@@ -96,3 +96,38 @@ def test_results_round_trip_through_json():
     again = EvaluationResult.from_dict(result.to_dict())
     assert again.effect == result.effect and again.treated == result.treated
     assert again.series["period"].tolist() == [date(2021, 1, 1)] and again.series["observed"].isna().all()
+
+
+@pytest.mark.parametrize("p, text", [(0.0004, "< 0.001"), (0.001, "0.001"), (0.0046, "0.005"), (0.046, "0.05"),
+                                     (0.392, "0.39"), (1.0, "1.00")])
+def test_p_values_are_written_for_people(p, text):
+    from gpcluster.evaluation.sentences import p_text
+
+    assert p_text(p) == text
+
+
+@pytest.mark.parametrize("value, kind, text", [(24.0, "value", "24"), (3.0, "value", "3"), (1234.0, "value", "1,234"),
+                                               (0.00853, "value", "0.00853"), (-0.0000001, "value", "0"),
+                                               (-0.0006, "value", "-0.0006"),
+                                               (1.974, "value", "1.97"), (0.0004, "p", "< 0.001"),
+                                               (None, "value", "–"), (float("nan"), "p", "–")])
+def test_diagnostic_values_are_written_for_people(value, kind, text):
+    from gpcluster.evaluation.result import Diagnostic
+
+    assert Diagnostic("x", value, "", kind=kind).display == text
+
+
+def test_chart_marks_the_start_on_the_calendar_and_never_hides_the_observed_line():
+    from gpcluster.evaluation.charts import series_spec
+
+    periods = [date(2020, 4, 1), date(2020, 7, 1), date(2020, 10, 1), date(2021, 1, 1), date(2021, 4, 1),
+               date(2021, 7, 1)]
+    observed = [50.0, 52.0, 51.0, 53.0, 45.0, 46.0]
+    series = pd.DataFrame({"period": periods, "observed": observed, "fitted": observed,
+                           "counterfactual": observed[:4] + [52.0, 53.0]})
+    spec = series_spec(_result(-0.1, -0.15, -0.05, method="synth"), series, "t")
+    rule = spec["layer"][1]["encoding"]["x"]
+    assert rule == {"datum": {"year": 2021, "month": 4, "date": 1}, "type": "temporal"}
+    counterfactual = [r["period"] for r in spec["data"]["values"] if r["series"].startswith("Counterfactual")]
+    assert counterfactual == ["2021-01-01", "2021-04-01", "2021-07-01"]  # joined at the last quarter before
+    assert len([r for r in spec["data"]["values"] if r["series"] == "Observed"]) == 6

@@ -230,12 +230,13 @@ def report_cmd(
         rules = stored_rules(con)
         synthetic = warehouse_is_synthetic(con)
         pattern = current_pattern(con)
+        titles = dict(con.execute("SELECT DISTINCT indicator_id, title FROM indicator_definition").fetchall())
     finally:
         con.close()
     views = [run_view(registered, r.result, rules.get(r.result.outcome.indicator_id), run=r,
                       suppressed=suppressed_cells(pattern, r.result.outcome.indicator_id)) for r in runs]
     if html is not None:
-        html.write_text(render_report_html(registered, views, synthetic), encoding="utf-8")
+        html.write_text(render_report_html(registered, views, synthetic, titles=titles), encoding="utf-8")
         console.print(f"wrote {html}")
     if csv is not None:
         csv.write_bytes(csv_bytes(estimates_frame(registered, views), synthetic))

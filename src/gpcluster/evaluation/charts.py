@@ -37,10 +37,16 @@ def series_spec(result: EvaluationResult, released: pd.DataFrame, title: str) ->
         names["fitted"] = "Synthetic control"
         names["counterfactual"] = "Counterfactual (without the change)"
     rows = []
-    for record in released.to_dict("records"):
+    records = released.to_dict("records")
+    before = [(r[x_field] < result.start) if by_time else (r[x_field] < 0) for r in records]
+    last_before = max((i for i, b in enumerate(before) if b), default=-1)
+    for i, record in enumerate(records):
         for column, name in names.items():
             if column == "fitted" and result.method in ("synth", "staggered"):
                 continue  # the synthetic control is the counterfactual; staggered shows observed only
+            if (column == "counterfactual" and before[i] and i != last_before
+                    and record.get("counterfactual") == record.get("observed")):
+                continue  # a counterfactual equal to what was observed would hide the observed line
             value = record.get(column)
             if value is None or (isinstance(value, float) and not math.isfinite(value)):
                 continue
@@ -59,7 +65,9 @@ def series_spec(result: EvaluationResult, released: pd.DataFrame, title: str) ->
                                            "scale": {"domain": domain, "range": [style[d][1] for d in domain]}},
                             "tooltip": [{"field": "series"}, {"field": x_field, "type": x["type"]},
                                         {"field": "value", "format": ".1f"}]}}]
-    rule_x = {"datum": result.start.isoformat(), "type": "temporal"} if by_time else {"datum": -0.5}
+    # a Vega-Lite DateTime (months 1-12): a date string as datum is not placed on a temporal axis
+    start = {"year": result.start.year, "month": result.start.month, "date": result.start.day}
+    rule_x = {"datum": start, "type": "temporal"} if by_time else {"datum": -0.5}
     layers.append({"mark": {"type": "rule", "color": "#212b32", "strokeDash": [4, 3]}, "encoding": {"x": rule_x}})
     return {**_BASE, "title": title, "data": {"values": rows}, "layer": layers}
 

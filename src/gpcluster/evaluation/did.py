@@ -227,7 +227,7 @@ def _diagnostics(panel: Panel, treated, comparison, start, pre_trend_p, n_groups
     if pre_trend_p is not None:
         out.append(Diagnostic("Pre-trend test p", pre_trend_p, "Test that treated and comparison units shared a trend "
                               "before the start; a small p-value means they did not.",
-                              pre_trend_p >= PRE_TREND_ALPHA))
+                              pre_trend_p >= PRE_TREND_ALPHA, kind="p"))
     out += [Diagnostic("Balance: level before (standardised difference)", float(smd["level"]),
                        "Below 0.25 in size is usually taken as good balance.", bool(abs(smd["level"]) < 0.25)),
             Diagnostic("Balance: trend before (standardised difference)", float(smd["trend"]),

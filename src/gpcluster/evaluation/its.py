@@ -176,7 +176,7 @@ def _diagnostics(fit: SegmentedFit, n_pre: int, X: pd.DataFrame) -> tuple[list[D
     out = [Diagnostic(f"Durbin-Watson ({which})", dw, "Near 2 means no autocorrelation left unmodelled; below "
                       "1.5 suggests positive autocorrelation the errors do not allow for.", 1.5 <= dw <= 2.5),
            Diagnostic(f"Ljung-Box p (lag {lb_lags}, {which})", lb, "A small p-value means autocorrelation is "
-                      "left in the residuals.", None if np.isnan(lb) else lb >= 0.05)]
+                      "left in the residuals.", None if np.isnan(lb) else lb >= 0.05, kind="p")]
     if fit.error_model == "reml":
         out.append(Diagnostic("Autocorrelation at lag 1 (fitted)", float(fit.lag1_autocorrelation),
                               "Estimated from the series (AR(1) plus noise, by REML) and allowed for in the "

@@ -22,7 +22,7 @@ import pandas as pd
 from gpcluster.evaluation import charts
 from gpcluster.evaluation.registry import Registered, StoredRun
 from gpcluster.evaluation.result import METHOD_NAMES, EvaluationResult
-from gpcluster.evaluation.sentences import effect_sentence, expectation_sentence, number, percent
+from gpcluster.evaluation.sentences import effect_sentence, expectation_sentence, number, p_text, percent
 from gpcluster.exports import IndicatorRule
 from gpcluster.indicators.suppression import settings as disclosure_settings
 from gpcluster.stats.disclosure import primary_mask
@@ -92,6 +92,8 @@ class RunView:
     event_spec: dict | None
     treated: list[str]
     comparison: list[str]
+    p_text: str | None = None
+    window_text: str = ""
     run_at: datetime | None = None
     data_through: date | None = None
     notes: list[str] = field(default_factory=list)
@@ -103,6 +105,21 @@ def effect_text(result: EvaluationResult) -> str:
         est, lo, hi = e.relative
         return f"{percent(est, signed=True)} ({percent(lo, signed=True)} to {percent(hi, signed=True)})"
     return f"{number(e.estimate)} ({number(e.lower)} to {number(e.upper)}) {result.outcome.unit}"
+
+
+def window_text(result: EvaluationResult) -> str:
+    """The quarters the estimate rests on, in words."""
+    after = f"{result.post_quarters} after"
+    if result.method == "staggered":
+        return f"{result.pre_quarters} quarters of data before the first start, the first {after} each start"
+    return f"{result.pre_quarters} quarters before the start, {after}"
+
+
+def outcome_titles(views: list[RunView], known: dict[str, str] | None = None):
+    """indicator id -> its title (from the results, then from `known`), for naming registered outcomes."""
+    titles = dict(known or {})
+    titles.update({v.indicator_id: v.indicator for v in views})
+    return lambda indicator_id: titles.get(indicator_id, indicator_id.replace("_", " "))
 
 
 def run_view(registered: Registered, result: EvaluationResult, rule: IndicatorRule | None,
@@ -134,7 +151,10 @@ def run_view(registered: Registered, result: EvaluationResult, rule: IndicatorRu
         series=series, series_spec=charts.series_spec(result, series, f"{result.outcome.title}: observed and "
                                                       "without the change"),
         event_spec=charts.event_study_spec(result), treated=[label(c) for c in result.treated],
-        comparison=[label(c) for c in result.comparison], run_at=run.run_at if run else None,
+        comparison=[label(c) for c in result.comparison],
+        p_text=None if result.effect.p_value is None or not math.isfinite(result.effect.p_value)
+        else p_text(result.effect.p_value),
+        window_text=window_text(result), run_at=run.run_at if run else None,
         data_through=run.data_through if run else None, notes=notes)
 
 

@@ -67,6 +67,22 @@ class Diagnostic:
     value: float | None
     text: str
     ok: bool | None = None
+    kind: str = "value"  # "p" for a p-value, shown as "< 0.001" when small
+
+    @property
+    def display(self) -> str:
+        """The value for people: whole numbers without decimals, p-values as p-values, no '-0.00'."""
+        from gpcluster.evaluation.sentences import p_text
+
+        if self.value is None or not math.isfinite(self.value):
+            return "–"
+        if self.kind == "p":
+            return p_text(self.value)
+        if float(self.value).is_integer():
+            return f"{int(self.value):,}"
+        if abs(self.value) < 0.0005:  # three significant figures would need scientific notation
+            return "0"
+        return f"{self.value:.3g}"
 
     def __post_init__(self) -> None:
         if self.value is not None:

@@ -35,6 +35,13 @@ def number(x: float) -> str:
     return text if x >= 0 or rounded == 0 else f"-{text}"
 
 
+def p_text(p: float) -> str:
+    """A p-value for people: '< 0.001' below a thousandth, else three decimals below 0.01 and two above."""
+    if p < 0.001:
+        return "< 0.001"
+    return f"{p:.3f}" if p < 0.01 else f"{p:.2f}"
+
+
 def quarters_text(n: int) -> str:
     return "the quarter" if n == 1 else ("the year" if n == 4 else ("the two years" if n == 8 else f"the {n} quarters"))
 

@@ -103,7 +103,7 @@ def staggered_adoption(panel: Panel, starts: dict[str, date], post_quarters: int
     n_pre = int((quarter_index(balanced.periods, first_start) < 0).sum())
     diagnostics = [Diagnostic("Pre-trend test p", pre_trend_p, "Test that the cohorts moved with the never-treated "
                               "units before they started; a small p-value means they did not.",
-                              None if pre_trend_p is None else pre_trend_p >= 0.05),
+                              None if pre_trend_p is None else pre_trend_p >= 0.05, kind="p"),
                    Diagnostic("Cohorts (start quarters)", float(len(cohorts)), "Groups of units that started together.",
                               None),
                    Diagnostic("Cohorts in the average", float(len(usable)),

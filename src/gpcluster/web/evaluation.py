@@ -59,6 +59,10 @@ def _visible(request: Request, viewer: Viewer):
         return [r for r in registry.list_registered(session) if may_view(viewer, r.planned.registration.areas)]
 
 
+def _indicator_titles(request: Request) -> dict[str, str]:
+    return {i: d.title for i, d in request.app.state.services.data.indicators.items()}
+
+
 def _labeller(request: Request, viewer: Viewer, codes: set[str]):
     """Practice codes -> names within the viewer's named scope, pseudonyms outside it; other areas by name."""
     data = request.app.state.services.data
@@ -118,7 +122,11 @@ def _views(request: Request, viewer: Viewer, slug: str):
 
 @router.get("", summary="Registered interventions and their evaluations")
 def evaluation_list(request: Request, viewer: Viewer = Depends(require_evaluator)):
-    return page(request, "evaluations.html", title="Evaluations", interventions=_visible(request, viewer))
+    from gpcluster.evaluation.report import outcome_titles
+    from gpcluster.evaluation.result import METHOD_NAMES
+
+    return page(request, "evaluations.html", title="Evaluations", interventions=_visible(request, viewer),
+                outcome_title=outcome_titles([], _indicator_titles(request)), method_names=METHOD_NAMES)
 
 
 @router.get("/{slug}", summary="One intervention's evaluation")
@@ -129,8 +137,12 @@ def evaluation_page(request: Request, slug: str, viewer: Viewer = Depends(requir
                     message="No evaluation with that name is available to you.")
     registered, label = found
     request.app.state.services.audit("view_evaluation", viewer, target=f"intervention:{slug}", ip=client_ip(request))
+    from gpcluster.evaluation.report import outcome_titles
+    from gpcluster.evaluation.result import METHOD_NAMES
+
     return page(request, "evaluation.html", title=registered.planned.registration.title, registered=registered,
                 registration=registered.planned.registration, views=views, label=label,
+                outcome_title=outcome_titles(views, _indicator_titles(request)), method_names=METHOD_NAMES,
                 can_download=viewer.can(DOWNLOAD))
 
 
@@ -149,7 +161,7 @@ def _download(request: Request, viewer: Viewer, slug: str, kind: str) -> Respons
         body = csv_bytes(estimates_frame(registered, views), synthetic)
         media = "text/csv; charset=utf-8"
     else:
-        body = render_report_html(registered, views, synthetic, label).encode("utf-8")
+        body = render_report_html(registered, views, synthetic, label, _indicator_titles(request)).encode("utf-8")
         media = "text/html; charset=utf-8"
     return Response(body, media_type=media,
                     headers={"Content-Disposition": f'attachment; filename="gpcluster-evaluation-{slug}.{kind}"'})
@@ -165,9 +177,12 @@ def report_html(request: Request, slug: str, viewer: Viewer = Depends(require_ev
     return _download(request, viewer, slug, "html")
 
 
-def render_report_html(registered, views, synthetic: bool, label=str) -> str:
+def render_report_html(registered, views, synthetic: bool, label=str, titles: dict[str, str] | None = None) -> str:
     """A self-contained HTML report (styles, Vega scripts and chart specs inline; opens with no network).
     `label` names units for the reader (codes by default; the web passes its scoped labeller)."""
+    from gpcluster.evaluation.report import outcome_titles
+    from gpcluster.evaluation.result import METHOD_NAMES
+
     web = files("gpcluster.web")
     static = web / "static"
     # the same scripts, in the same order, as every page with charts loads (templates/charts_scripts.html)
@@ -175,6 +190,6 @@ def render_report_html(registered, views, synthetic: bool, label=str) -> str:
     scripts = "\n".join((static / name).read_text(encoding="utf-8") for name in names)
     return templates.get_template("evaluation_report.html").render(
         registered=registered, registration=registered.planned.registration, views=views, synthetic=synthetic,
-        label=label,
+        label=label, outcome_title=outcome_titles(views, titles), method_names=METHOD_NAMES,
         css=Markup((static / "app.css").read_text(encoding="utf-8")),
         scripts=Markup(scripts.replace("</script", "<\\/script")))
