@@ -84,7 +84,7 @@ def test_cli_estimate_finds_the_planted_effect(evaluated):
 
 def test_html_report_is_self_contained(evaluated):
     html = (evaluated["home"] / "r.html").read_text(encoding="utf-8")
-    assert "SYNTHETIC DATA" in html and "fell by" in html
+    assert "SYNTHETIC DATA" in html and "fell by" in html and "would probably not be detected" in html
     markup = re.sub(r"<script>.*?</script>", "", html, flags=re.S)  # the inlined libraries' own code aside
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", markup)  # nothing fetched from anywhere
     assert html.count("<script>") == 1
@@ -126,6 +126,8 @@ def test_national_user_sees_the_evaluation_with_sentence_chart_and_downloads(web
     assert page.status_code == 200
     assert "fell by" in page.text and "Pre-trend test p" in page.text and "series-1" in page.text
     assert "Practice 10001 Surgery" in page.text  # national scope: practices by name
+    assert "could the plan see an effect?" in page.text and "would probably not be detected" in page.text
+    assert re.search(r"Pre-trend test p</th><td>(&lt; 0\.001|0\.\d{2,3})\b", page.text)  # a p-value, not 0.000
     report = client.get("/evaluations/pharmacy-pilot/report.html")
     assert report.status_code == 200 and "attachment" in report.headers["content-disposition"]
     assert client.get("/evaluations/pharmacy-pilot/estimates.csv").text.startswith("synthetic,")

@@ -131,3 +131,13 @@ def test_chart_marks_the_start_on_the_calendar_and_never_hides_the_observed_line
     counterfactual = [r["period"] for r in spec["data"]["values"] if r["series"].startswith("Counterfactual")]
     assert counterfactual == ["2021-01-01", "2021-04-01", "2021-07-01"]  # joined at the last quarter before
     assert len([r for r in spec["data"]["values"] if r["series"] == "Observed"]) == 6
+
+
+@pytest.mark.parametrize("title, text", [("A&E attendances per 1,000 patients", "A&E attendances per 1,000 patients"),
+                                         ("GP consultations per 1,000 patients", "GP consultations per 1,000 patients"),
+                                         ("Emergency admissions per 1,000 patients",
+                                          "emergency admissions per 1,000 patients")])
+def test_indicator_titles_inside_sentences_keep_their_acronyms(title, text):
+    from gpcluster.evaluation.sentences import in_sentence
+
+    assert in_sentence(title) == text

@@ -209,7 +209,7 @@ def report_cmd(
 ) -> None:
     """Export the latest results: a self-contained HTML report and/or a CSV of estimates (disclosure-controlled)."""
     from gpcluster.errors import UserError
-    from gpcluster.evaluation import registry
+    from gpcluster.evaluation import registry, run
     from gpcluster.evaluation.report import estimates_frame, run_view, suppressed_cells
     from gpcluster.exports import stored_rules, warehouse_is_synthetic
     from gpcluster.indicators.suppression import current_pattern
@@ -231,12 +231,13 @@ def report_cmd(
         synthetic = warehouse_is_synthetic(con)
         pattern = current_pattern(con)
         titles = dict(con.execute("SELECT DISTINCT indicator_id, title FROM indicator_definition").fetchall())
+        power = run.power_sentences(con, registered.planned.registration)
     finally:
         con.close()
     views = [run_view(registered, r.result, rules.get(r.result.outcome.indicator_id), run=r,
                       suppressed=suppressed_cells(pattern, r.result.outcome.indicator_id)) for r in runs]
     if html is not None:
-        html.write_text(render_report_html(registered, views, synthetic, titles=titles), encoding="utf-8")
+        html.write_text(render_report_html(registered, views, synthetic, titles=titles, power=power), encoding="utf-8")
         console.print(f"wrote {html}")
     if csv is not None:
         csv.write_bytes(csv_bytes(estimates_frame(registered, views), synthetic))

@@ -35,6 +35,7 @@ from gpcluster.errors import UserError
 from gpcluster.evaluation.its import design, window_contrast
 from gpcluster.evaluation.panel import Panel, aggregate, quarter_index
 from gpcluster.evaluation.result import METHOD_NAMES
+from gpcluster.evaluation.sentences import in_sentence
 
 MIN_HISTORY_QUARTERS = 6
 
@@ -200,5 +201,5 @@ def power_sentence(result: PowerResult, panel: Panel) -> str:
     size = (f"{result.mde_percent:.0f}%" if result.relative
             else f"{result.mde:,.2f} {panel.outcome.unit}")
     return (f"With {design_text} and {result.post_quarters} quarters after the start, a change in "
-            f"{panel.outcome.title.lower()} smaller than {size} would probably not be detected "
+            f"{in_sentence(panel.outcome.title)} smaller than {size} would probably not be detected "
             f"({result.power:.0%} power, {result.alpha:.0%} two-sided test, {METHOD_NAMES[result.method]}).")

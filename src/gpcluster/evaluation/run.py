@@ -127,6 +127,17 @@ def power(con, registration: Registration, indicator_id: str | None = None) -> l
     return out
 
 
+def power_sentences(con, registration: Registration) -> list[str]:
+    """For each outcome, the plain sentence on what the planned design could detect, or why it cannot say."""
+    out = []
+    for outcome in registration.outcomes:
+        try:
+            out.extend(p.sentence for p in power(con, registration, outcome.indicator_id))
+        except UserError as exc:
+            out.append(f"{outcome.indicator_id}: the power of the plan cannot be estimated ({exc}).")
+    return out
+
+
 def data_through(con) -> date | None:
     """The latest quarter with indicator results."""
     row = con.execute("SELECT max(period) FROM indicator_value").fetchone()

@@ -35,6 +35,15 @@ def number(x: float) -> str:
     return text if x >= 0 or rounded == 0 else f"-{text}"
 
 
+def in_sentence(title: str) -> str:
+    """An indicator title inside a sentence: 'Emergency admissions ...' -> 'emergency admissions ...', but
+    'A&E attendances' and 'GP consultations' keep their capitals."""
+    first = title.split(" ", 1)[0]
+    if len(first) > 1 and (first[:2].isupper() or not first.isalpha()):
+        return title
+    return title[:1].lower() + title[1:]
+
+
 def p_text(p: float) -> str:
     """A p-value for people: '< 0.001' below a thousandth, else three decimals below 0.01 and two above."""
     if p < 0.001:

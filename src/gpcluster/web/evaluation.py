@@ -63,6 +63,22 @@ def _indicator_titles(request: Request) -> dict[str, str]:
     return {i: d.title for i, d in request.app.state.services.data.indicators.items()}
 
 
+def _power(request: Request, registered) -> list[str]:
+    """What the planned design could detect, from the indicator's history: once per data version and plan."""
+    from gpcluster.evaluation.run import power_sentences
+
+    data = request.app.state.services.data
+
+    def build():
+        cur = data.cursor()
+        try:
+            return power_sentences(cur, registered.planned.registration)
+        finally:
+            cur.close()
+
+    return data.memo(("evaluation_power", registered.slug, registered.planned.number), build)
+
+
 def _labeller(request: Request, viewer: Viewer, codes: set[str]):
     """Practice codes -> names within the viewer's named scope, pseudonyms outside it; other areas by name."""
     data = request.app.state.services.data
@@ -143,7 +159,7 @@ def evaluation_page(request: Request, slug: str, viewer: Viewer = Depends(requir
     return page(request, "evaluation.html", title=registered.planned.registration.title, registered=registered,
                 registration=registered.planned.registration, views=views, label=label,
                 outcome_title=outcome_titles(views, _indicator_titles(request)), method_names=METHOD_NAMES,
-                can_download=viewer.can(DOWNLOAD))
+                power=_power(request, registered), can_download=viewer.can(DOWNLOAD))
 
 
 def _download(request: Request, viewer: Viewer, slug: str, kind: str) -> Response:
@@ -161,7 +177,8 @@ def _download(request: Request, viewer: Viewer, slug: str, kind: str) -> Respons
         body = csv_bytes(estimates_frame(registered, views), synthetic)
         media = "text/csv; charset=utf-8"
     else:
-        body = render_report_html(registered, views, synthetic, label, _indicator_titles(request)).encode("utf-8")
+        body = render_report_html(registered, views, synthetic, label, _indicator_titles(request),
+                                  _power(request, registered)).encode("utf-8")
         media = "text/html; charset=utf-8"
     return Response(body, media_type=media,
                     headers={"Content-Disposition": f'attachment; filename="gpcluster-evaluation-{slug}.{kind}"'})
@@ -177,7 +194,8 @@ def report_html(request: Request, slug: str, viewer: Viewer = Depends(require_ev
     return _download(request, viewer, slug, "html")
 
 
-def render_report_html(registered, views, synthetic: bool, label=str, titles: dict[str, str] | None = None) -> str:
+def render_report_html(registered, views, synthetic: bool, label=str, titles: dict[str, str] | None = None,
+                       power: list[str] | None = None) -> str:
     """A self-contained HTML report (styles, Vega scripts and chart specs inline; opens with no network).
     `label` names units for the reader (codes by default; the web passes its scoped labeller)."""
     from gpcluster.evaluation.report import outcome_titles
@@ -190,6 +208,6 @@ def render_report_html(registered, views, synthetic: bool, label=str, titles: di
     scripts = "\n".join((static / name).read_text(encoding="utf-8") for name in names)
     return templates.get_template("evaluation_report.html").render(
         registered=registered, registration=registered.planned.registration, views=views, synthetic=synthetic,
-        label=label, outcome_title=outcome_titles(views, titles), method_names=METHOD_NAMES,
+        label=label, outcome_title=outcome_titles(views, titles), method_names=METHOD_NAMES, power=power or [],
         css=Markup((static / "app.css").read_text(encoding="utf-8")),
         scripts=Markup(scripts.replace("</script", "<\\/script")))
