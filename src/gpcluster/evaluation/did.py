@@ -8,7 +8,10 @@ Estimation: two-way fixed effects, which is sound here because every treated uni
 a Poisson GLM with unit and quarter effects and the denominator as offset for count indicators
 (pseudo-maximum likelihood: only the mean needs to be right), least squares on the value otherwise.
 Standard errors are clustered on the unit of assignment (statsmodels' CR1 correction) with a t
-reference distribution on G - 1 degrees of freedom. The event study replaces the single post indicator
+reference distribution on (fewer of treated and comparison clusters) - 1 degrees of freedom: with few
+treated clusters among many the cluster-robust errors are too small (MacKinnon and Webb 2017), and on the
+usual G - 1 the benchmark's 8 treated practices of 40 rejected a true null 8.3% of the time over 400
+seeds (4.8% on this reference, with coverage 0.96). The event study replaces the single post indicator
 with one per quarter relative to the start (the quarter before is the reference); the pre-trend test is
 a cluster-robust t-test of a differential linear trend before the start.
 """
@@ -129,10 +132,13 @@ def difference_in_differences(panel: Panel, treated: list[str], start: date, pos
     counts = panel.outcome.counts
     groups = _group_codes(data, cluster_on)
     n_groups = len(np.unique(groups))
+    is_treated = data["treated"].to_numpy()
+    n_treated_groups, n_comparison_groups = len(np.unique(groups[is_treated])), len(np.unique(groups[~is_treated]))
+    fewer = min(n_treated_groups, n_comparison_groups)
     fit, X = _fit(data, ["treat_post"], counts, groups)
     estimate = float(fit.params["treat_post"])
     se = float(fit.bse["treat_post"])
-    df = max(n_groups - 1, 1)
+    df = max(fewer - 1, 1)
     crit = stats.t.ppf(0.5 + level / 2, df)
     p = float(2 * stats.t.sf(abs(estimate / se), df)) if se > 0 else float("nan")
     effect = Effect("log_ratio" if counts else "difference", estimate, estimate - crit * se, estimate + crit * se,
@@ -151,6 +157,10 @@ def difference_in_differences(panel: Panel, treated: list[str], start: date, pos
                           f"(pre-trend test p = {pre_trend_p:.3f}): treat the estimate with caution.")
     if n_groups < 20:
         caveats.append(f"Only {n_groups} clusters for the standard errors: intervals may be too narrow.")
+    if fewer < 10:
+        side = "treated" if n_treated_groups <= n_comparison_groups else "comparison"
+        caveats.append(f"With only {fewer} {side} clusters the interval uses a t distribution on {df} degrees "
+                       "of freedom, wider than the usual one, to allow for so few.")
     return EvaluationResult(
         method="did", outcome=panel.outcome, effect=effect, start=start, post_quarters=n_post, pre_quarters=n_pre,
         treated=treated, comparison=comparison, series=series, event_study=study, diagnostics=diagnostics,
