@@ -6,12 +6,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+from gpcluster.web.ready import NotServing, wait_until_serving
 
 
 def free_port() -> int:
@@ -30,16 +29,10 @@ def served_app(warehouse: Path, env: dict[str, str], workers: int = 1, start_sec
                               env=environment, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + start_seconds
-        while True:
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("the server did not start")
-            time.sleep(0.2)
+        try:
+            wait_until_serving(base, server, start_seconds)
+        except NotServing as exc:
+            raise SystemExit(str(exc)) from exc
         yield base
     finally:
         server.terminate()

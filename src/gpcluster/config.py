@@ -58,6 +58,8 @@ declare("secret_key", "", "Secret for signing sessions and CSRF tokens. Empty me
 declare("host", "127.0.0.1", "Address `gpcluster serve` listens on.")
 declare("port", 8000, "Port `gpcluster serve` listens on.", int)
 declare("workers", 1, "Server processes for `gpcluster serve` (one per core suits a dedicated server).", int)
+declare("web_cache_mb", 256, "Memory, in MB per server process, for released tables and rendered pages kept for "
+        "reuse (per warehouse version and viewer scope); the least recently used go first.", int)
 declare("oidc_issuer", "", "OpenID Connect issuer URL; empty disables OIDC sign-in.")
 declare("oidc_client_id", "", "OpenID Connect client id.")
 declare("oidc_client_secret", "", "OpenID Connect client secret (set it in the environment, never in a file).")

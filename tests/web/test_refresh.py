@@ -19,6 +19,7 @@ from warehouse_fixture import OWN_CLUSTER, build_warehouse
 
 from gpcluster.warehouse import load_paths
 from gpcluster.warehouse.versions import new_version, rollback
+from gpcluster.web.ready import wait_until_serving
 
 PASSWORD = "refresh test passphrase"
 NEW_CLUSTER = "Dundee Riverside"
@@ -62,16 +63,7 @@ def server(tmp_path):
                                 "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stderr.read().decode()
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
+        wait_until_serving(base, process, timeout=60)
         client = httpx.Client(base_url=base, timeout=30)
         token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
         client.post("/login", data={"username": "national", "password": PASSWORD, "csrf_token": token, "next": "/"})

@@ -17,7 +17,6 @@ import pandas as pd
 
 from gpcluster import config
 from gpcluster.indicators.definition import Definition
-from gpcluster.signals.detect import change_evidence, grid, level_evidence, relative_log_rate, runs
 
 SIGNAL_LEVELS = ("practice", "cluster")
 POLARITY_WEIGHT = {"worse": 1.0, "neutral": 0.8, "better": 0.6}
@@ -178,6 +177,9 @@ def _reference_rows(frame: pd.DataFrame, series, hscp) -> np.ndarray | None:
 def detect_indicator(frame: pd.DataFrame, definition: Definition, level: str, method: str,
                      hscp_frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """Signal rows for one performance indicator and level from its stored results (and its HSCPs')."""
+    # scipy (through the detectors) only when signals are built: the web app and the CLI import this module
+    from gpcluster.signals.detect import change_evidence, grid, level_evidence, relative_log_rate, runs
+
     series = grid(frame)
     hscp = grid(hscp_frame.loc[lambda f: f["period"].isin(series.periods)]) if hscp_frame is not None else None
     if hscp is not None and len(hscp.periods) != len(series.periods):

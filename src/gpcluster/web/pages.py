@@ -10,7 +10,7 @@ from gpcluster.web import charts, formatting, heat, loop, summary, tables, theme
 from gpcluster.web.access import Viewer, named_mask
 from gpcluster.web.auth import client_ip, require_viewer
 from gpcluster.web.release import Pseudonyms
-from gpcluster.web.render import page, render_fragment
+from gpcluster.web.render import cached_page, page, render_fragment
 
 router = APIRouter(dependencies=[Depends(require_viewer)], default_response_class=HTMLResponse)
 
@@ -199,12 +199,20 @@ def practice_page(request: Request, practice_code: str, indicator: str | None = 
                   viewer: Viewer = Depends(require_viewer)):
     services = _services(request)
     data = services.data
-    pseudonyms = Pseudonyms()
+    chosen = indicator if indicator in data.indicators else None  # anything else opens the default
     try:
-        series = tables.practice_series(data, viewer, pseudonyms, practice_code)
+        response = cached_page(request, "practice.html", ("practice", practice_code, chosen),
+                               lambda: _practice_context(data, viewer, practice_code, chosen))
     except tables.NotFound:
         return not_found(request, "practice")
     services.audit("view_practice", viewer, target=practice_code, ip=client_ip(request))
+    return response
+
+
+def _practice_context(data, viewer: Viewer, practice_code: str, indicator: str | None) -> dict:
+    """What the practice page shows: the same for every viewer with the same role and scope."""
+    pseudonyms = Pseudonyms()
+    series = tables.practice_series(data, viewer, pseudonyms, practice_code)
     period = series["period"].max()
     latest = series[series["period"] == period]
     latest = latest[latest["indicator_id"].isin(data.indicators)]
@@ -226,7 +234,7 @@ def practice_page(request: Request, practice_code: str, indicator: str | None = 
     counts = dict(zip(spread["indicator_id"], spread["practices"], strict=True))
     size = by_id.get("list_size")
     patients = formatting.whole(size.value) if size is not None and not size.suppressed else None
-    return page(request, "practice.html", title=name, code=practice_code, cluster=cluster, cluster_status=status,
+    return dict(title=name, code=practice_code, cluster=cluster, cluster_status=status,
                 groups=groups, practice_counts=counts, patients=patients, indicators=data.indicators, period=period,
                 signals=mine.to_dict("records") if len(mine) else [], trend=trend,
                 choices=themes.grouped(data.indicators[i] for i in by_id), chosen=data.indicators[chosen],
@@ -257,18 +265,25 @@ def indicator_list(request: Request):
 @router.get("/indicators/{indicator_id}", summary="Indicator page")
 def indicator_page(request: Request, indicator_id: str, viewer: Viewer = Depends(require_viewer)):
     data = _services(request).data
-    pseudonyms = Pseudonyms()
     try:
-        funnel = tables.indicator_funnel(data, viewer, pseudonyms, indicator_id)
-        deciles = tables.indicator_deciles(data, viewer, pseudonyms, indicator_id)
+        response = cached_page(request, "indicator.html", ("indicator", indicator_id),
+                               lambda: _indicator_context(data, viewer, indicator_id))
     except tables.NotFound:
         return not_found(request, "indicator")
     _services(request).audit("view_practice", viewer, target=f"indicator:{indicator_id}", ip=client_ip(request))
+    return response
+
+
+def _indicator_context(data, viewer: Viewer, indicator_id: str) -> dict:
+    """What the indicator page shows: the same for every viewer with the same role and scope."""
+    pseudonyms = Pseudonyms()
+    funnel = tables.indicator_funnel(data, viewer, pseudonyms, indicator_id)
+    deciles = tables.indicator_deciles(data, viewer, pseudonyms, indicator_id)
     indicator = data.indicators[indicator_id]
     practices = funnel[funnel["level"] == "practice"].sort_values("value", na_position="last")
     model = data.funnel_model(indicator_id, data.latest_period) if indicator.purpose == "performance" else None
     positions = {r.area_code: heat.flag(r.funnel_scotland, indicator) for r in practices.itertuples()}
-    return page(request, "indicator.html", title=indicator.title, indicator=indicator, period=data.latest_period,
+    return dict(title=indicator.title, indicator=indicator, period=data.latest_period,
                 practices=practices, deciles=deciles, home=viewer.home_cluster, positions=positions,
                 theme=themes.theme_of(indicator), caption=charts.funnel_caption(model) if model else None,
                 funnel_spec=charts.funnel_spec(indicator, funnel, viewer.home_cluster, model),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Hashable
 from importlib.resources import files
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, DictLoader
 from markupsafe import Markup
 
 from gpcluster.web import formatting
@@ -32,6 +34,14 @@ templates.env.tests["missing"] = formatting.is_missing
 templates.env.filters["spec_json"] = spec_json
 templates.env.filters["q"] = url_quote
 
+
+# Pages whose body depends only on the data and the viewer's role and scope are rendered once into their
+# blocks with this skeleton in place of base.html; each request then wraps them in the layout (menu,
+# name, CSRF token: the parts that are the user's own).
+_BLOCKS_SPLIT = "<!--gpcluster:scripts-->"
+_blocks = templates.env.overlay(loader=ChoiceLoader([
+    DictLoader({"base.html": "{% block content %}{% endblock %}" + _BLOCKS_SPLIT + "{% block scripts %}{% endblock %}"}),
+    templates.env.loader]))
 
 ROLE_WORDS = {"national": "national", "board": "board planner", "hscp": "HSCP planner", "cluster": "Cluster Quality Lead",
               "practice": "Practice Quality Lead", "analyst": "analyst", "admin": "administrator"}
@@ -68,6 +78,24 @@ def navigation(viewer, path: str) -> list[dict]:
 def render_fragment(name: str, **context) -> Markup:
     """Render a partial template to safe HTML, for caching."""
     return Markup(templates.get_template(name).render(**context))
+
+
+def cached_page(request: Request, name: str, key: Hashable, build: Callable[[], dict]):
+    """A page whose content is the same for every viewer with the same role and scope (no form, no name,
+    no store data in its blocks): `build()` gives the template's context (raising as the page would) and
+    runs once per (key, role, scope, disclosure settings, warehouse version); the rendered blocks are kept
+    in the app's bounded cache (gpcluster.web.cache) and wrapped in the layout for each request."""
+    services = request.app.state.services
+    viewer = request.state.viewer
+
+    def render() -> dict:
+        context = build()
+        text = _blocks.get_template(name).render(**context, request=None, viewer=None, csrf_token=None)
+        content, scripts = text.split(_BLOCKS_SPLIT)
+        return {"title": context["title"], "content": Markup(content), "scripts": Markup(scripts)}
+
+    blocks = services.cache.get(("page", name, key, viewer.role), viewer, render)
+    return page(request, "_blocks.html", **blocks)
 
 
 def page(request: Request, name: str, status_code: int = 200, **context):
