@@ -156,7 +156,7 @@ def disclosed_select(values: str, pattern: str, columns: list[str], extra: str =
 
 def stored_rules(con: duckdb.DuckDBPyConnection, indicator_ids: list[str] | None = None) -> dict[str, IndicatorRule]:
     """Disclosure rules of the stored results, parsed from the definition text stored with them."""
-    from gpcluster.indicators.engine import stored_definitions
+    from gpcluster.indicators.stored import stored_definitions
 
     return {i: IndicatorRule(d.measure_type, d.disclosure, d.synthetic, d.purpose)
             for i, d in stored_definitions(con).items() if indicator_ids is None or i in indicator_ids}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -28,7 +27,7 @@ from gpcluster.indicators.compile import (
     ROLLUP_SQL,
     base_query,
 )
-from gpcluster.indicators.definition import LEVELS, Definition, parse_definition
+from gpcluster.indicators.definition import LEVELS, Definition
 from gpcluster.indicators.quality import rebuild_quality_notes
 from gpcluster.indicators.statistics import (
     FUNNEL_LABELS,
@@ -37,6 +36,7 @@ from gpcluster.indicators.statistics import (
     SPC_SIGNALS,
     compute_statistics,
 )
+from gpcluster.indicators.stored import stored_definitions  # noqa: F401 - where callers have found it
 from gpcluster.indicators.suppression import rebuild_suppression
 from gpcluster.signals import rebuild_signals
 
@@ -264,21 +264,6 @@ def compute_frame(con: duckdb.DuckDBPyConnection, definitions: list[Definition])
 # before new results are stored, so stored results of other indicators are kept.
 _ADDED_COLUMNS = (("numerator_date", "DATE"), ("denominator_date", "DATE"), ("note", "VARCHAR"),
                   ("expected", "DOUBLE"), ("z_score", "DOUBLE"))
-
-
-def stored_definitions(con: duckdb.DuckDBPyConnection) -> dict[str, Definition]:
-    """The definitions of the stored results, parsed from the text stored with them."""
-    rows = con.execute(
-        "SELECT d.indicator_id, d.definition FROM indicator_definition d "
-        "JOIN (SELECT DISTINCT indicator_id, version FROM indicator_value) v USING (indicator_id, version)"
-    ).fetchall()
-    found = {}
-    for indicator_id, text in rows:
-        definition, problems = parse_definition(Path(f"{indicator_id}.toml"), text)
-        if definition is None:
-            raise UserError(f"stored definition of {indicator_id} no longer validates: {problems[0]}")
-        found[indicator_id] = definition
-    return found
 
 
 def _ensure_results_tables(con: duckdb.DuckDBPyConnection) -> None:

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
 
 from gpcluster import config
 from gpcluster.indicators.definition import Definition
@@ -166,6 +165,8 @@ def _equations(rows: pd.DataFrame, keys: _Keys, definitions: dict[str, Definitio
             cells.append(np.concatenate(term_cells)[complete])
             coeffs.append(np.concatenate(term_signs)[complete])
             offset += int(group.max()) + 1
+    from scipy.sparse import coo_matrix  # not at import: the web app reads the stored pattern without scipy
+
     if not eqs:
         return coo_matrix((0, 2 * n)).tocsr()
     eq = np.concatenate(eqs)
@@ -283,7 +284,7 @@ def current_pattern(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                              ).fetchone()
         if stored is not None and (int(stored[0]), bool(stored[1])) == settings():
             return con.execute("SELECT * FROM indicator_suppression").df()
-    from gpcluster.indicators.engine import stored_definitions
+    from gpcluster.indicators.stored import stored_definitions
 
     definitions = stored_definitions(con)
     return suppression_pattern(_stored_results(con, definitions), definitions)

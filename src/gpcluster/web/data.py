@@ -143,7 +143,7 @@ class WebData:
         if hold_release:
             self._holder = threading.Thread(target=self._hold_release, name="gpcluster-release-holder", daemon=True)
             self._holder.start()
-            _HOLDERS.add(self._holder)
+            _HOLDING.add(self)
 
     def _hold_release(self) -> None:
         try:
@@ -167,13 +167,17 @@ class WebData:
         """True once `values` reads the release held in memory."""
         return self._released is not None
 
-    def close(self) -> None:
+    def stop_holding(self) -> None:
+        """Interrupt the reading of the release into memory, if still running, and wait for its thread."""
         holder, cursor = self._holder, self._holder_cursor
         if holder is not None and holder.is_alive():
             if cursor is not None:
                 with contextlib.suppress(Exception):  # it finished meanwhile
                     cursor.interrupt()
             holder.join(timeout=30)
+
+    def close(self) -> None:
+        self.stop_holding()
         self._con.close()
 
     def memo(self, key, build):
@@ -217,7 +221,7 @@ class WebData:
                JOIN (SELECT DISTINCT indicator_id, version FROM indicator_value) USING (indicator_id, version)
                ORDER BY d.title"""
         ).fetchall()
-        from gpcluster.indicators.engine import stored_definitions
+        from gpcluster.indicators.stored import stored_definitions
 
         purposes = {i: d.purpose for i, d in stored_definitions(self._con).items()}
         return {r[0]: Indicator(*r, purpose=purposes.get(r[0], "context")) for r in rows}
@@ -352,6 +356,12 @@ class ReleasedRows:
     FILTERS = ("indicator_id", "level", "area_code", "period", "cluster_id")
 
     def __init__(self, frame: pd.DataFrame):
+        # text columns as Python strings shared between rows (each distinct string once): selecting and
+        # iterating rows of Arrow-backed strings costs pandas a conversion per row, every page
+        for column, dtype in frame.dtypes.items():
+            if isinstance(dtype, pd.StringDtype):
+                codes, distinct = pd.factorize(frame[column])
+                frame[column] = np.append(np.asarray(distinct, dtype=object), np.nan)[codes]
         self.frame = frame
         self._codes: dict[str, np.ndarray] = {}
         self._lookup: dict[str, dict] = {}
@@ -386,7 +396,7 @@ class ReleasedRows:
         return self.frame.take(positions).reset_index(drop=True)
 
 
-_HOLDERS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+_HOLDING: weakref.WeakSet[WebData] = weakref.WeakSet()
 
 
 def _as_dates(column: pd.Series) -> list[date]:
@@ -506,8 +516,10 @@ def _stop_watchers() -> None:
     """Stop every watcher before the interpreter tears down DuckDB (a daemon thread caught holding a
     connection at that moment leaves it, and nanobind reports the leak)."""
     _EXITING.set()
-    for thread in [*_WATCHERS, *_HOLDERS]:
+    for thread in list(_WATCHERS):
         thread.join(timeout=5)
+    for data in list(_HOLDING):
+        data.stop_holding()
 
 
 def _watch(live: weakref.ref, stop: threading.Event, poll: float) -> None:

@@ -61,14 +61,17 @@ def download(request: Request, name: str, fmt: str, key: str = "", viewer: Viewe
     services = request.app.state.services
     if fmt not in MEDIA or not viewer.can(DOWNLOAD):
         return page(request, "error.html", status_code=404, title="Not found", message="No such download.")
-    try:
+    def serialise() -> bytes:
         frame = build_table(request, viewer, name, key)
+        return csv_bytes(frame, services.data.synthetic) if fmt == "csv" else excel_bytes(
+            frame, services.data.synthetic, sheet=name)
+
+    try:
+        body = services.cache.get(("download", name, key, fmt), viewer, serialise)
     except tables.NotFound:
         return page(request, "error.html", status_code=404, title="Not found",
                     message="No such table is available to you.")
     services.audit("export", viewer, target=f"{name}:{key}", detail=fmt, ip=client_ip(request))
-    body = csv_bytes(frame, services.data.synthetic) if fmt == "csv" else excel_bytes(
-        frame, services.data.synthetic, sheet=name)
     safe_key = "".join(ch if ch.isalnum() else "-" for ch in key)[:60]
     return Response(body, media_type=MEDIA[fmt],
                     headers={"Content-Disposition": content_disposition(f"gpcluster-{name}-{safe_key}.{fmt}")})
