@@ -302,26 +302,46 @@ class WebData:
 
     def funnel_model(self, indicator_id: str, period: date, level: str = "practice") -> dict | None:
         """The overdispersion model a performance indicator's funnel used (scale, units, φ, τ², adjusted)."""
-        rows = self.query("SELECT scale, units, phi, tau2, adjusted FROM funnel_model "
-                          "WHERE indicator_id = ? AND period = ? AND level = ?", [indicator_id, period, level])
-        return rows.iloc[0].to_dict() if len(rows) else None
+        rows = self.funnel_models(indicator_id, level)
+        rows = rows[rows["period"] == pd.Timestamp(period)]
+        return rows[["scale", "units", "phi", "tau2", "adjusted"]].iloc[0].to_dict() if len(rows) else None
+
+    def _all_signals(self) -> pd.DataFrame:
+        """Every stored signal with its indicator's title, best first (a few thousand rows: read once)."""
+        return self.memo(("signals",), lambda: self.query(
+            """SELECT s.*, d.title
+               FROM signal s JOIN (SELECT DISTINCT indicator_id, title FROM indicator_definition) d USING (indicator_id)
+               ORDER BY s.rank_in_cluster NULLS LAST, s.score DESC, s.indicator_id, s.area_code"""))
 
     def cluster_signals(self, cluster_id: str, period: date) -> pd.DataFrame:
         """Unreleased signals of a cluster (its practices' and its own) in one quarter, best first."""
         if not self.has_signals:
             return pd.DataFrame()
-        frame = self.query(
-            """SELECT s.*, d.title
-               FROM signal s JOIN (SELECT DISTINCT indicator_id, title FROM indicator_definition) d USING (indicator_id)
-               WHERE s.period = ? AND ((s.level = 'practice' AND s.cluster_id = ?)
-                                       OR (s.level = 'cluster' AND s.area_code = ?))
-               ORDER BY s.rank_in_cluster NULLS LAST, s.score DESC, s.indicator_id, s.area_code""",
-            [period, cluster_id, cluster_id])
+        signals = self._all_signals()
+        level = signals["level"]
+        frame = signals[(signals["period"] == pd.Timestamp(period))
+                        & (((level == "practice") & (signals["cluster_id"] == cluster_id))
+                           | ((level == "cluster") & (signals["area_code"] == cluster_id)))].reset_index(drop=True)
         frame["period"] = _as_dates(frame["period"])
         frame["area_name"] = [self.practice_names.get(c, c) if lv == "practice" else
                               (self.clusters[c].cluster_name if c in self.clusters else c)
                               for lv, c in zip(frame["level"], frame["area_code"], strict=True)]
         return frame
+
+    def live_signals(self, level: str, area_code: str, indicator_id: str, period: date) -> pd.DataFrame:
+        """Unreleased new or ongoing signals of one area and indicator in one quarter."""
+        if not self.has_signals:
+            return pd.DataFrame()
+        s = self._all_signals()
+        return s[(s["period"] == pd.Timestamp(period)) & (s["level"] == level) & (s["area_code"] == area_code)
+                 & (s["indicator_id"] == indicator_id) & (s["status"] != "resolved")].reset_index(drop=True)
+
+    def funnel_models(self, indicator_id: str, level: str) -> pd.DataFrame:
+        """The adjusted funnel's models of an indicator at a level, every period (read once per version)."""
+        models = self.memo(("funnel_models",), lambda: self.query(
+            "SELECT indicator_id, level, period, scale, units, phi, tau2, adjusted FROM funnel_model "
+            "ORDER BY indicator_id, level, period"))
+        return models[(models["indicator_id"] == indicator_id) & (models["level"] == level)].reset_index(drop=True)
 
     def practice_clusters(self, practice_code: str) -> dict[date, str]:
         """The cluster a practice belonged to in each period with results."""

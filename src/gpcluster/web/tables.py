@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from gpcluster.web.access import Viewer
-from gpcluster.web.data import WebData
+from gpcluster.web.data import WebData, _as_dates
 from gpcluster.web.release import Pseudonyms, release, release_signals
 
 COMPARATOR_LEVELS = ["cluster", "hscp", "scotland"]
@@ -141,11 +141,7 @@ def area_signal(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, level: st
     if not data.has_signals:
         return None
     period = _period(data, period)
-    found = data.query(
-        """SELECT s.*, d.title FROM signal s
-           JOIN (SELECT DISTINCT indicator_id, title FROM indicator_definition) d USING (indicator_id)
-           WHERE s.period = ? AND s.level = ? AND s.area_code = ? AND s.indicator_id = ?
-             AND s.status <> 'resolved'""", [period, level, area_code, indicator_id])
+    found = data.live_signals(level, area_code, indicator_id, period)
     if found.empty:
         return None
     found["area_name"] = area_code
@@ -167,11 +163,10 @@ def cluster_series(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, cluste
 def funnel_models(data: WebData, indicator_id: str, level: str) -> pd.DataFrame:
     """The adjusted funnel's model (φ, τ², adjusted) of a performance indicator at a level, every period."""
     try:
-        frame = data.query("SELECT period, phi, tau2, adjusted FROM funnel_model WHERE indicator_id = ? AND level = ? "
-                           "ORDER BY period", [indicator_id, level])
+        frame = data.funnel_models(indicator_id, level)[["period", "phi", "tau2", "adjusted"]]
     except Exception:  # a warehouse computed before funnel models were stored: limits without τ
         return pd.DataFrame(columns=["period", "phi", "tau2", "adjusted"])
-    frame["period"] = [ts.date() for ts in pd.to_datetime(frame["period"])]
+    frame["period"] = _as_dates(frame["period"])
     return frame
 
 
