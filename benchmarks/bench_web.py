@@ -21,6 +21,9 @@ process the import of the app and the opening of the warehouse view (WebData).
     .venv/bin/python benchmarks/bench_web.py [--warehouse PATH] [--clients 50] [--duration 30]
         [--workers 2] [--timeout 60] [--client process|wrk] [--only SUBSTRING]
 
+`--passes 2` runs each route twice in a row: the first pass meets empty caches (every entity's first
+request builds its page), the second shows the route once they are filled.
+
 `--only planner` runs the planner's routes (every planner page at national scope, and the HSCP planner's
 comparison) with the /health baseline.
 
@@ -322,6 +325,9 @@ def main() -> None:
                              "requests in flight at the end; wrk: in-flight requests at the end counted as unfinished")
     parser.add_argument("--only", default="", help="run only routes whose label contains this (several: separate with |)")
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--passes", type=int, default=1,
+                        help="runs of each route in a row (the first meets empty caches; later ones show the "
+                             "route once pages are cached)")
     args = parser.parse_args()
     use_wrk = args.client == "wrk"
     if use_wrk and shutil.which("wrk") is None:
@@ -354,13 +360,15 @@ def main() -> None:
                 if (args.only and not any(part in label for part in args.only.split("|"))
                         and not label.startswith("/health")):  # keep the baseline
                     continue
-                if use_wrk:
-                    r = run_wrk(base, urls, cookies[user], args.clients, args.duration, args.timeout)
-                else:
-                    r = run_process(port, urls, cookies[user], args.clients, args.duration, args.timeout, args.seed)
-                r["load"] = os.getloadavg()[0]  # the machine is shared: its load beside every figure
-                results.append((label, r))
-                print(f"  ran {label}: {r['n']} requests", file=sys.stderr, flush=True)
+                for run in range(1 if label.startswith("/health") else args.passes):
+                    if use_wrk:
+                        r = run_wrk(base, urls, cookies[user], args.clients, args.duration, args.timeout)
+                    else:
+                        r = run_process(port, urls, cookies[user], args.clients, args.duration, args.timeout,
+                                        args.seed + run)
+                    r["load"] = os.getloadavg()[0]  # the machine is shared: its load beside every figure
+                    results.append((label if run == 0 else f"{label} (pass {run + 1})", r))
+                    print(f"  ran {label}: {r['n']} requests", file=sys.stderr, flush=True)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -374,11 +382,11 @@ def main() -> None:
     print(f"start-up: server ready (process start to /health) {ready:.2f} s (target <= 3 s); in a fresh "
           f"process: import of the app {parts['import']:.2f} s, opening the warehouse view (WebData: definitions, "
           f"suppression pattern, clusters) {parts['webdata']:.2f} s; load average {os.getloadavg()[0]:.1f}")
-    print(f"{'route':<55} {'requests':>8} {'errors':>6} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'req/s':>8} {'load':>5}")
+    print(f"{'route':<64} {'requests':>8} {'errors':>6} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'req/s':>8} {'load':>5}")
     misses = []
     for label, r in results:
         errors = r["non200"] + r["timeouts"] + r["socket"]
-        print(f"{label[:55]:<55} {r['n']:>8} {errors:>6} {r['p50']:>9.1f} {r['p95']:>9.1f} {r['p99']:>9.1f} "
+        print(f"{label[:64]:<64} {r['n']:>8} {errors:>6} {r['p50']:>9.1f} {r['p95']:>9.1f} {r['p99']:>9.1f} "
               f"{r['rps']:>8.1f} {r['load']:>5.1f}")
         if label.startswith("/health"):
             continue
