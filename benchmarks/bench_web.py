@@ -297,15 +297,16 @@ def run_process(port: int, urls: list[str], cookies: dict[str, str], clients: in
 
 STARTUP_PARTS = r"""
 import json, sys, time
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 import gpcluster.web.app
 from gpcluster.web.data import WebData
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 data = WebData(sys.argv[1])
-t2 = time.perf_counter()
+t2, c2 = time.perf_counter(), time.process_time()
 data.load_release()
 t3 = time.perf_counter()
-print(json.dumps({"import": t1 - t0, "webdata": t2 - t1, "hold": t3 - t2}))
+print(json.dumps({"import": t1 - t0, "webdata": t2 - t1, "hold": t3 - t2, "import_cpu": c1 - c0,
+                  "webdata_cpu": c2 - c1}))
 """
 
 
@@ -382,8 +383,8 @@ def main() -> None:
           f"client timeout {args.timeout} s (an error); {args.workers} server process(es); {os.cpu_count()} CPU(s); "
           f"load generator {generator}")
     print(f"start-up: server ready (process start to /health) {ready:.2f} s (target <= 3 s); in a fresh "
-          f"process: import of the app {parts['import']:.2f} s, opening the warehouse view (WebData: definitions, "
-          f"suppression pattern, clusters) {parts['webdata']:.2f} s; then, in the background after start-up, "
+          f"process: import of the app {parts['import']:.2f} s (CPU {parts['import_cpu']:.2f} s), opening the warehouse view (WebData: definitions, "
+          f"suppression pattern, clusters) {parts['webdata']:.2f} s (CPU {parts['webdata_cpu']:.2f} s); then, in the background after start-up, "
           f"reading the disclosed release into memory {parts['hold']:.2f} s; load average {os.getloadavg()[0]:.1f}")
     print(f"{'route':<64} {'requests':>8} {'errors':>6} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'req/s':>8} {'load':>5}")
     misses = []
