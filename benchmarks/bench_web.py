@@ -103,6 +103,11 @@ def read_entities(warehouse: Path, seed: int) -> Entities:
         indicators = [r[0] for r in con.execute(
             "SELECT DISTINCT indicator_id FROM indicator_value ORDER BY 1").fetchall()]
         cluster_names = [r[0] for r in con.execute("SELECT cluster_name FROM cluster").fetchall()]
+        # practices that were in another cluster in some quarter: a cluster lead may not open their pages
+        # (a practice page shows every quarter, each only to a viewer who may name the practice in it)
+        moved = {r[0] for r in con.execute(
+            "SELECT area_code FROM indicator_value WHERE level = 'practice' AND cluster_id IS NOT NULL "
+            "GROUP BY area_code HAVING count(DISTINCT cluster_id) > 1").fetchall()}
         has_roster = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'mdt_post'"
                                  ).fetchone()[0]
         roster_roles = [r[0] for r in con.execute("SELECT DISTINCT role FROM mdt_post ORDER BY 1").fetchall()
@@ -117,7 +122,8 @@ def read_entities(warehouse: Path, seed: int) -> Entities:
                     if len(w) >= 4})
     return Entities(
         clusters=clusters, practices=[r[0] for r in practice_rows], indicators=indicators, names=words,
-        own_cluster=own[1], own_cluster_practices=[r[0] for r in practice_rows if r[1] == own[1]],
+        own_cluster=own[1], own_cluster_practices=[r[0] for r in practice_rows if r[1] == own[1]
+                                                   and r[0] not in moved],
         own_practice=own[0], own_hscp=own[2],
         hscp_clusters=sorted({r[1] for r in practice_rows if r[2] == own[2]}),
         hscp_practices=[r[0] for r in practice_rows if r[2] == own[2]], roster_roles=roster_roles,
