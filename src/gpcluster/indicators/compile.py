@@ -117,7 +117,7 @@ def expected_query(definition: Definition) -> Query:
 
 
 # Months of quarters with all three months of prescribing loaded (a quarter's start is its period).
-_RX_MONTHS = ("SELECT month FROM prescribing_month WHERE date_trunc('quarter', month) IN "
+COMPLETE_PRESCRIBING_MONTHS_SQL = ("SELECT month FROM prescribing_month WHERE date_trunc('quarter', month) IN "
               "(SELECT date_trunc('quarter', month) FROM prescribing_month GROUP BY 1 HAVING count(DISTINCT month) = 3)")
 
 
@@ -129,7 +129,7 @@ def prescribing_series_query(series: PrescribingSeries) -> Query:
     column = series.value
     totals = (f"SELECT date_trunc('quarter', t.month)::DATE AS period, t.practice_code, "
               f"sum(t.{column})::DOUBLE AS value FROM prescribing_practice_total t "
-              f"WHERE t.month IN ({_RX_MONTHS}) GROUP BY ALL")
+              f"WHERE t.month IN ({COMPLETE_PRESCRIBING_MONTHS_SQL}) GROUP BY ALL")
     selections = series.selections()
     if len(selections) == 1 and selections[0].selects_everything:
         return Query(totals)

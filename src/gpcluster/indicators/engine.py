@@ -25,6 +25,7 @@ from gpcluster.errors import UserError
 from gpcluster.indicators.compile import (
     AREA_PARENT_SQL,
     AREA_SQL,
+    COMPLETE_PRESCRIBING_MONTHS_SQL,
     ENGINE_ROLLUP_SQL,
     NOTE_SQL,
     PRACTICE_AREAS_SQL,
@@ -32,7 +33,7 @@ from gpcluster.indicators.compile import (
     base_query,
     population_columns,
 )
-from gpcluster.indicators.definition import LEVELS, Definition, parse_definition
+from gpcluster.indicators.definition import LEVELS, Definition, PrescribingSeries, parse_definition
 from gpcluster.indicators.positions import comparators, national_positions
 from gpcluster.indicators.quality import rebuild_quality_notes
 from gpcluster.indicators.statistics import (
@@ -123,18 +124,32 @@ def _meta_frame(definitions: list[Definition]) -> pd.DataFrame:
     })
 
 
+def _has_prescribing(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> bool:
+    """Whether any prescribing numerator could have rows (True when unsure, e.g. no prescribing tables)."""
+    if not any(isinstance(d.numerator, PrescribingSeries) for d in definitions):
+        return True
+    try:
+        return con.execute(f"SELECT count(*) > 0 FROM ({COMPLETE_PRESCRIBING_MONTHS_SQL})").fetchone()[0]
+    except duckdb.Error:
+        return True
+
+
 def _build_base(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> None:
     """Stack every definition's per-practice rows into indicator_base with one statement."""
     population, columns = population_columns(definitions)
     if population is not None:
         con.execute(population.sql, population.params)
-    queries = [base_query(d, number, columns) for number, d in enumerate(definitions)]
+    # a definition whose numerator has no data at all (no complete quarter of prescribing loaded) has no
+    # rows: leaving its query out saves planning sixteen empty prescribing joins
+    empty = () if _has_prescribing(con, definitions) else (PrescribingSeries,)
+    queries = [(d, base_query(d, number, columns)) for number, d in enumerate(definitions)
+               if not isinstance(d.numerator, empty)] or [(definitions[0], base_query(definitions[0], 0, columns))]
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE indicator_base AS "
-                    + " UNION ALL ".join(f"({q.sql})" for q in queries),
-                    [p for q in queries for p in q.params])
+                    + " UNION ALL ".join(f"({q.sql})" for _, q in queries),
+                    [p for _, q in queries for p in q.params])
     except duckdb.Error:
-        for definition, query in zip(definitions, queries, strict=True):  # find the culprit for the message
+        for definition, query in queries:  # find the culprit for the message
             try:
                 con.execute(f"SELECT count(*) FROM ({query.sql})", query.params)
             except duckdb.Error as exc:

@@ -64,7 +64,8 @@ def comparators(cols: dict[str, np.ndarray], scotland_area: int) -> dict[str, np
 
 def _min_rank(group: np.ndarray, value: np.ndarray) -> np.ndarray:
     """Rank of each value within its group, ascending, ties sharing the lowest rank (SQL rank())."""
-    order = np.lexsort((value, group))
+    order = np.argsort(value, kind="stable")
+    order = order[np.argsort(group[order], kind="stable")]  # by group, then value (as np.lexsort, faster)
     g, v = group[order], value[order]
     position = np.arange(order.size)
     new_group = np.ones(order.size, dtype=bool)
