@@ -279,20 +279,22 @@ def main() -> int:
 
     start_rss = peak_rss_mb()
     compute_frame(con, definitions)  # warm-up: file cache and DuckDB plans
-    table_s, _ = timed(lambda: compute_table(con, definitions), args.repeat)
-    con.execute("DROP TABLE IF EXISTS temp.indicator_result")
     engine_s, frame = timed(lambda: compute_frame(con, definitions), args.repeat)
+    engine_rss = peak_rss_mb()  # the frame path alone (the figure held to the target)
     rows = len(frame)
     if args.skip_baseline:
         del frame
+    table_s, _ = timed(lambda: compute_table(con, definitions), args.repeat)
+    con.execute("DROP TABLE IF EXISTS temp.indicator_result")
     stored_s, _ = timed(lambda: compute(con, definitions), args.repeat)
-    engine_rss = peak_rss_mb()  # before the baseline runs
-    print(f"engine (DuckDB):  {table_s:7.2f} s  (results in a temporary table)")
+    all_rss = peak_rss_mb()  # before the baseline runs
     print(f"engine (frame):   {engine_s:7.2f} s  ({rows:,} result rows as pandas)   target <= {target_s:.1f} s")
+    print(f"engine (DuckDB):  {table_s:7.2f} s  (results in a temporary table)")
     print(f"engine (stored):  {stored_s:7.2f} s  (same, written to indicator_value; with the suppression "
           "pattern and signals rebuilt)")
-    print(f"peak RSS:         {engine_rss:7.0f} MB after the engine runs, before the baseline "
-          f"(process at start {start_rss:.0f} MB); target <= {target_mb} MB")
+    print(f"peak RSS:         {engine_rss:7.0f} MB after the frame runs (process at start, with its imports and "
+          f"the open warehouse: {start_rss:.0f} MB); target <= {target_mb} MB")
+    print(f"                  {all_rss:7.0f} MB after the temporary-table and stored runs too, before the baseline")
     ok = engine_s <= target_s and engine_rss <= target_mb
     if not args.skip_baseline:
         pandas_s, baseline = timed(lambda: pandas_version(con, definitions), 1)

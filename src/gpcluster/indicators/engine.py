@@ -354,7 +354,7 @@ def compute_frame(con: duckdb.DuckDBPyConnection, definitions: list[Definition])
         _drop_temp_tables(con)
     table = run.table(dictionary=False)
     del run
-    return table.to_pandas(date_as_object=False, self_destruct=True,
+    return table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True,
                            types_mapper={pa.int32(): pd.Int32Dtype()}.get)
 
 

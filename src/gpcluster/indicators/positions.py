@@ -2,8 +2,8 @@
 (the values of its cluster, HSCP, board and Scotland in the same period).
 
 Works on the run's numpy columns (indicator_no, level_no, area_no, period_no, the parent area numbers and
-value), set-based: rows are found by sorting and binary search on one integer key per
-(indicator, period, area), never by a loop over rows. Results equal the SQL they replace:
+value), set-based: comparators are read from a dense (indicator, period, area) table of the area rows, ranks
+come from sorting, never from a loop over rows. Results equal the SQL they replace:
 `rank() OVER (PARTITION BY indicator, period ORDER BY value DESC)` among practices with a value,
 `1 + floor(10 * (ascending rank - 1) / count)`, and left joins of each row to its areas' rows.
 """
@@ -16,49 +16,50 @@ NO_AREA = 0  # area numbers start at 1; a row without a cluster (HSCP, board) ha
 PRACTICE, CLUSTER, HSCP, BOARD, SCOTLAND = range(5)  # level_no, as definition.LEVELS
 
 
-class _AreaKeys:
-    """One int64 key per (indicator, period, area), and the rows of every area (level > practice)."""
+def period_index(period_no: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each row's period as 0..P-1 (in date order) and P, by a lookup over the days spanned (no sort)."""
+    if not period_no.size:
+        return np.zeros(0, dtype=np.int64), 0
+    first = int(period_no.min())
+    present = np.bincount(period_no - first) > 0
+    index_of = np.cumsum(present) - 1
+    return index_of[period_no - first], int(present.sum())
+
+
+class _AreaValues:
+    """The value of every area row (level above practice) in a dense (indicator, period, area) table."""
 
     def __init__(self, cols: dict[str, np.ndarray]):
-        self.indicator = cols["indicator_no"].astype(np.int64)
-        self.periods, self.period_at = np.unique(cols["period_no"], return_inverse=True)
-        self.areas = int(max(cols["area_no"].max(initial=0), cols["cluster_area"].max(initial=0),
-                             cols["hscp_area"].max(initial=0), cols["board_area"].max(initial=0))) + 1
-        self.group = self.indicator * self.periods.size + self.period_at
-        area_rows = np.flatnonzero(cols["level_no"] > PRACTICE)
-        keys = self.key(cols["area_no"], area_rows)
-        order = np.argsort(keys, kind="stable")
-        self.sorted_keys, self.sorted_rows = keys[order], area_rows[order]
+        self.period_at, periods = period_index(cols["period_no"])
+        rows = np.flatnonzero(cols["level_no"] > PRACTICE)
+        top = int(max(cols[c].max(initial=0) for c in ("area_no", "cluster_area", "hscp_area", "board_area")))
+        self.compact = np.full(top + 1, -1, dtype=np.int64)  # area number -> column of the table
+        areas = np.unique(cols["area_no"][rows])
+        self.compact[areas] = np.arange(areas.size)
+        self.group = (cols["indicator_no"].astype(np.int64) * periods + self.period_at) * areas.size
+        self.table = np.full(int(cols["indicator_no"].max(initial=0) + 1) * periods * areas.size, np.nan)
+        self.table[self.group[rows] + self.compact[cols["area_no"][rows]]] = cols["value"][rows]
 
-    def key(self, area: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        group = self.group if rows is None else self.group[rows]
-        area = area if rows is None else area[rows]
-        return group * self.areas + area.astype(np.int64)
-
-    def value_of(self, value: np.ndarray, area: np.ndarray, applies: np.ndarray) -> np.ndarray:
+    def value_of(self, area: np.ndarray, applies: np.ndarray) -> np.ndarray:
         """Each row's value of `area` in the same indicator and period where `applies` (else NaN)."""
-        out = np.full(value.size, np.nan)
-        rows = np.flatnonzero(applies & (area != NO_AREA))
-        if not rows.size or not self.sorted_keys.size:
-            return out
-        wanted = self.key(area, rows)
-        found = np.minimum(np.searchsorted(self.sorted_keys, wanted), self.sorted_keys.size - 1)
-        hit = self.sorted_keys[found] == wanted
-        out[rows[hit]] = value[self.sorted_rows[found[hit]]]
+        out = np.full(area.size, np.nan)
+        column = self.compact[area]
+        rows = np.flatnonzero(applies & (area != NO_AREA) & (column >= 0))
+        out[rows] = self.table[self.group[rows] + column[rows]]
         return out
 
 
 def comparators(cols: dict[str, np.ndarray], scotland_area: int) -> dict[str, np.ndarray]:
     """cluster_value (practice rows), hscp_value (practice and cluster rows), board_value (up to HSCP rows)
     and scotland_value (every row), NaN where the area has no row or no value."""
-    keys = _AreaKeys(cols)
-    level, value = cols["level_no"], cols["value"]
+    areas = _AreaValues(cols)
+    level = cols["level_no"]
+    every = np.ones(level.size, dtype=bool)
     return {
-        "cluster_value": keys.value_of(value, cols["cluster_area"], level == PRACTICE),
-        "hscp_value": keys.value_of(value, cols["hscp_area"], level <= CLUSTER),
-        "board_value": keys.value_of(value, cols["board_area"], level <= HSCP),
-        "scotland_value": keys.value_of(value, np.full(value.size, scotland_area, dtype=np.int64),
-                                        np.ones(value.size, dtype=bool)),
+        "cluster_value": areas.value_of(cols["cluster_area"], level == PRACTICE),
+        "hscp_value": areas.value_of(cols["hscp_area"], level <= CLUSTER),
+        "board_value": areas.value_of(cols["board_area"], level <= HSCP),
+        "scotland_value": areas.value_of(np.full(level.size, scotland_area, dtype=np.int64), every),
     }
 
 
@@ -86,8 +87,8 @@ def national_positions(cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndar
     if not rows.size:
         empty = np.empty(0, dtype=np.int64)
         return rows, empty, empty
-    _, period_at = np.unique(cols["period_no"][rows], return_inverse=True)
-    group = cols["indicator_no"][rows].astype(np.int64) * (int(period_at.max()) + 1) + period_at
+    period_at, periods = period_index(cols["period_no"][rows])
+    group = cols["indicator_no"][rows].astype(np.int64) * periods + period_at
     value = cols["value"][rows]
     rank = _min_rank(group, -value)
     ascending = _min_rank(group, value)
