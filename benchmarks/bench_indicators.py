@@ -1,10 +1,12 @@
 """Benchmark: the whole indicator catalogue, every level and period of the synthetic history, with all
 statistics; against a straightforward pandas implementation of the same computation, in the same run.
 
-    .venv/bin/python benchmarks/bench_indicators.py [--seed N] [--repeat 3] [--keep DIR]
+    .venv/bin/python benchmarks/bench_indicators.py [--seed N] [--repeat 3] [--keep DIR] [--scale K]
+                                                    [--skip-baseline]
 
-Builds the synthetic Scotland (about 930 practices x 36 quarters) in a temporary warehouse (not timed),
-then times:
+Builds the synthetic Scotland (about 930 practices x 36 quarters; with --scale K, K synthetic Scotlands side
+by side: 8 is about England) in a temporary warehouse, in a child process so that the peak RSS printed is
+the engine's own (not timed), then times:
   * engine (DuckDB):  gpcluster.indicators.engine.compute_table, results in a DuckDB temporary table;
   * engine (frame):   gpcluster.indicators.engine.compute_frame, results as a pandas frame (the figure
                       held to the targets, as the baseline also ends with a pandas frame);
@@ -13,9 +15,9 @@ then times:
                       groupby-rank, the project's public vectorised CI and funnel functions, and SPC by one
                       pivot and one call of the project's batch XmR per indicator (what a competent analyst
                       would write; no per-series loop).
-Both read their inputs from the same warehouse. Targets (issue 12): engine (frame) <= 1.5 s wall and
->= 5x faster than the fair pandas baseline; peak RSS is printed. The script also checks that both give the
-same values and SPC labels.
+Both read their inputs from the same warehouse. Targets (issue 12): at 1x, engine (frame) <= 1.5 s wall,
+>= 5x faster than the fair pandas baseline and peak RSS <= 600 MB; at 8x, <= 15 s and <= 3 GB. The script
+also checks that both give the same values and SPC labels (unless --skip-baseline, for large scales).
 """
 
 from __future__ import annotations
@@ -38,21 +40,38 @@ from gpcluster.indicators.definition import LEVELS, Definition, load_catalogue
 from gpcluster.indicators.engine import compute, compute_frame, compute_table
 from gpcluster.stats import ci, funnel, spc
 
-TARGET_SECONDS = 1.5
+TARGET_SECONDS = 1.5  # per Scotland-worth at 1x; 15 s at 8x (England)
 TARGET_SPEEDUP = 5.0
-TARGET_RSS_MB = 600
+TARGET_RSS_MB = 600  # at 1x; 3 GB at 8x
+TARGETS_AT_8X = (15.0, 3072)
 IMPROVEMENT = {"higher_is_better": "increase", "higher_is_worse": "decrease", "neither": "neutral"}
 
 
-def build_warehouse(folder: Path, seed: int) -> Path:
+def build_warehouse(folder: Path, seed: int, scale: int = 1) -> Path:
     from gpcluster.synthetic import write_synthetic_scotland
     from gpcluster.warehouse import load_sourced
 
     path = folder / "warehouse.duckdb"
     if not path.exists():
-        written = write_synthetic_scotland(folder / "files", seed)
+        written = write_synthetic_scotland(folder / "files", seed, scale=scale)
         load_sourced(written, synthetic=True, warehouse=path)
     return path
+
+
+def build_in_child(folder: Path, seed: int, scale: int) -> Path:
+    """build_warehouse in a child process, so this process's peak RSS is the engine's alone."""
+    import subprocess
+
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path; "
+            "from bench_indicators import build_warehouse; "
+            "build_warehouse(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))")
+    subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(folder), str(seed), str(scale)],
+                   check=True)
+    return folder / "warehouse.duckdb"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # --- the pandas baseline -------------------------------------------------------------------------
@@ -220,6 +239,7 @@ def planted_found(con, seed: int) -> tuple[int, int]:
 def timed(fn, repeat: int) -> tuple[float, object]:
     times, result = [], None
     for _ in range(repeat):
+        result = None  # the previous result is freed first: the peak RSS is one run's, not two
         start = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - start)
@@ -242,39 +262,52 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20180401)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="Folder for the synthetic warehouse (reused if present).")
+    parser.add_argument("--scale", type=int, default=1, help="Synthetic Scotlands side by side (8 is about England).")
+    parser.add_argument("--skip-baseline", action="store_true", help="Time the engine only (no pandas, no agreement).")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench-indicators-"))
     folder.mkdir(parents=True, exist_ok=True)
-    print(f"building the synthetic warehouse in {folder} (not timed) ...", flush=True)
-    path = build_warehouse(folder, args.seed)
+    print(f"building the synthetic warehouse (scale {args.scale}) in {folder} (not timed) ...", flush=True)
+    path = build_in_child(folder, args.seed, args.scale)
     definitions = load_catalogue()
     con = duckdb.connect(str(path))
+    con.execute("SET enable_progress_bar = false")
     practices, periods = con.execute(
         "SELECT count(DISTINCT practice_code), count(DISTINCT release_date) FROM practice_period").fetchone()
     print(f"{len(definitions)} indicators, {practices} practices, {periods} periods, levels {', '.join(LEVELS)}; "
           f"{os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}, median of {args.repeat}")
+    target_s, target_mb = (TARGET_SECONDS, TARGET_RSS_MB) if args.scale == 1 else TARGETS_AT_8X
 
+    start_rss = peak_rss_mb()
     compute_frame(con, definitions)  # warm-up: file cache and DuckDB plans
-    table_s, _ = timed(lambda: compute_table(con, definitions), args.repeat)
     engine_s, frame = timed(lambda: compute_frame(con, definitions), args.repeat)
+    engine_rss = peak_rss_mb()  # the frame path alone (the figure held to the target)
+    rows = len(frame)
+    if args.skip_baseline:
+        del frame
+    table_s, _ = timed(lambda: compute_table(con, definitions), args.repeat)
+    con.execute("DROP TABLE IF EXISTS temp.indicator_result")
     stored_s, _ = timed(lambda: compute(con, definitions), args.repeat)
-    engine_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the baseline runs
-    pandas_s, baseline = timed(lambda: pandas_version(con, definitions), 1)
-    rows, max_rel, spc_diff = agreement(frame, baseline)
-
-    speedup = pandas_s / engine_s
+    all_rss = peak_rss_mb()  # before the baseline runs
+    print(f"engine (frame):   {engine_s:7.2f} s  ({rows:,} result rows as pandas)   target <= {target_s:.1f} s")
     print(f"engine (DuckDB):  {table_s:7.2f} s  (results in a temporary table)")
-    print(f"engine (frame):   {engine_s:7.2f} s  ({len(frame):,} result rows as pandas)   target <= {TARGET_SECONDS:.1f} s")
-    print(f"engine (stored):  {stored_s:7.2f} s  (same, written to indicator_value)")
-    print(f"pandas baseline:  {pandas_s:7.2f} s  ({len(baseline):,} result rows)")
-    print(f"speed-up:         {speedup:7.1f} x   target >= {TARGET_SPEEDUP:.0f} x")
-    print(f"peak RSS:         {engine_rss:7.0f} MB after the engine runs (build included), before the baseline; "
-          f"target <= {TARGET_RSS_MB} MB")
-    print(f"agreement:        {rows:,} rows compared, max relative difference in value {max_rel:.2e}, "
-          f"{spc_diff} SPC label(s) differ")
+    print(f"engine (stored):  {stored_s:7.2f} s  (same, written to indicator_value; with the suppression "
+          "pattern and signals rebuilt)")
+    print(f"peak RSS:         {engine_rss:7.0f} MB after the frame runs (process at start, with its imports and "
+          f"the open warehouse: {start_rss:.0f} MB); target <= {target_mb} MB")
+    print(f"                  {all_rss:7.0f} MB after the temporary-table and stored runs too, before the baseline")
+    ok = engine_s <= target_s and engine_rss <= target_mb
+    if not args.skip_baseline:
+        pandas_s, baseline = timed(lambda: pandas_version(con, definitions), 1)
+        rows, max_rel, spc_diff = agreement(frame, baseline)
+        speedup = pandas_s / engine_s
+        print(f"pandas baseline:  {pandas_s:7.2f} s  ({len(baseline):,} result rows)")
+        print(f"speed-up:         {speedup:7.1f} x   target >= {TARGET_SPEEDUP:.0f} x")
+        print(f"agreement:        {rows:,} rows compared, max relative difference in value {max_rel:.2e}, "
+              f"{spc_diff} SPC label(s) differ")
+        ok = ok and speedup >= TARGET_SPEEDUP and max_rel < 1e-9 and spc_diff == 0
     found, planted = planted_found(con, args.seed)
     print(f"planted signals:  {found} of {planted} found (steps/trends by SPC, outliers by the funnel)")
-    ok = engine_s <= TARGET_SECONDS and speedup >= TARGET_SPEEDUP and engine_rss <= TARGET_RSS_MB and max_rel < 1e-9 and spc_diff == 0
     print(f"load average now {os.getloadavg()[0]:.1f} (other processes share the CPUs)")
     print("RESULT: " + ("targets met" if ok else "targets NOT met"))
     return 0 if ok else 1

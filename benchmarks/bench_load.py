@@ -8,6 +8,7 @@ Run: .venv/bin/python benchmarks/bench_load.py [--shared PATH] [--skip-synthetic
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from datetime import date
@@ -60,7 +61,8 @@ def main() -> None:
     parser.add_argument("--skip-synthetic", action="store_true")
     args = parser.parse_args()
     raw = args.shared / "data" / "raw"
-    print(f"duckdb {duckdb.__version__}, pandas {pd.__version__}")
+    print(f"duckdb {duckdb.__version__}, pandas {pd.__version__}; load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPU(s)")
     with tempfile.TemporaryDirectory() as tmp:
         if raw.exists():
             files, _ = expand([raw / f for f in REAL_FOLDERS], None)
@@ -101,6 +103,7 @@ def main() -> None:
                   f"generate {generate:.2f} s; load {seconds:.2f} s; pandas parse-only {parse:.2f} s (C parser), "
                   f"ratio {seconds / parse:.1f}x; {parse_arrow:.2f} s (pyarrow engine), ratio "
                   f"{seconds / parse_arrow:.1f}x")
+    print(f"load average now {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -225,6 +225,25 @@ def test_compute_stores_results_with_definition_version_and_replaces_them(fixtur
     assert value == pytest.approx(100 * older("10001", RELEASES[0]) / list_size("10001", RELEASES[0]))
 
 
+def test_compute_stores_area_by_area_in_chunks_and_equal_to_the_frame(fixture_con, monkeypatch):
+    from gpcluster.indicators import engine
+
+    monkeypatch.setattr(engine, "STORE_CHUNK_ROWS", 50)  # many chunks, one transaction
+    definitions = [load_definition("aged_65_plus"), load_definition("list_size"), load_definition("gps_per_1000")]
+    frame = compute_frame(fixture_con, definitions)
+    compute(fixture_con, definitions)
+    stored = fixture_con.execute("SELECT * FROM indicator_value ORDER BY rowid").df()
+    # one practice's or area's history lies together: stored by level, area, indicator, period
+    keys = ["level", "area_code", "indicator_id", "period"]
+    assert stored[keys].equals(stored.sort_values(keys)[keys].reset_index(drop=True))
+    assert len(stored) == len(frame) > 100
+    merged = frame.merge(stored, on=keys, suffixes=("", "_stored"))
+    assert len(merged) == len(frame)
+    for column in ("numerator", "denominator", "value", "lower95", "scotland_value", "national_rank"):
+        a, b = merged[column].astype("Float64"), merged[f"{column}_stored"].astype("Float64")
+        assert ((a == b) | (a.isna() & b.isna())).all(), column
+
+
 def _spc_frame(values):
     periods = pd.date_range("2019-01-01", periods=len(values), freq="QS")
     return pd.DataFrame({

@@ -199,6 +199,26 @@ def test_spiegelhalter_proportions_winsorised_hand_worked():
     np.testing.assert_allclose(res.upper_998, want, rtol=1e-12)
 
 
+def test_overdispersion_alone_is_the_sqrt_scale_hand_calculation():
+    # what the indicator engine fits per level and period: O/E on the square-root scale ("CQC"),
+    # winsorised at 5%; z = 2 sqrt(E) (sqrt(O/E) - 1), w = 4E
+    o = np.array([12, 30, 45, 25, 80, 60, 15, 95, 40, 70, 0, 33], dtype=float)
+    e = np.array([20, 25, 40, 30, 60, 65, 18, 70, 45, 60, 4, 30], dtype=float)
+    got = funnel.overdispersion(o, e, "SR", "CQC", trim_by=0.05)
+    z = 2 * np.sqrt(e) * (np.sqrt(o / e) - 1)
+    lo, hi = np.quantile(z, [0.05, 0.95])
+    phi = np.mean(np.clip(z, lo, hi) ** 2)
+    w = 4 * e
+    tau2 = max(0.0, (12 * phi - 11) / (w.sum() - (w**2).sum() / w.sum()))
+    assert got.phi == pytest.approx(phi, rel=1e-12)
+    assert got.tau2 == pytest.approx(tau2, rel=1e-12)
+    assert got.adjusted == (phi > 1) and got.adjusted
+    full = spiegelhalter(o, e, "SR", "CQC", trim_by=0.05)
+    assert (full.phi, full.tau2, full.adjusted) == (got.phi, got.tau2, got.adjusted)
+    with pytest.raises(StatsInputError, match="at least 3 units"):
+        funnel.overdispersion(o[:2], e[:2], "SR", "CQC", trim_by=0.05)
+
+
 def test_spiegelhalter_without_overdispersion_uses_exact_poisson():
     e = np.array([50.0, 80, 120, 200, 300, 400, 90, 150, 250, 60])
     o = np.round(e * np.array([1.01, 0.99, 1.0, 1.02, 0.98, 1.0, 1.01, 0.99, 1.0, 1.0]))

@@ -117,7 +117,7 @@ def expected_query(definition: Definition) -> Query:
 
 
 # Months of quarters with all three months of prescribing loaded (a quarter's start is its period).
-_RX_MONTHS = ("SELECT month FROM prescribing_month WHERE date_trunc('quarter', month) IN "
+COMPLETE_PRESCRIBING_MONTHS_SQL = ("SELECT month FROM prescribing_month WHERE date_trunc('quarter', month) IN "
               "(SELECT date_trunc('quarter', month) FROM prescribing_month GROUP BY 1 HAVING count(DISTINCT month) = 3)")
 
 
@@ -129,7 +129,7 @@ def prescribing_series_query(series: PrescribingSeries) -> Query:
     column = series.value
     totals = (f"SELECT date_trunc('quarter', t.month)::DATE AS period, t.practice_code, "
               f"sum(t.{column})::DOUBLE AS value FROM prescribing_practice_total t "
-              f"WHERE t.month IN ({_RX_MONTHS}) GROUP BY ALL")
+              f"WHERE t.month IN ({COMPLETE_PRESCRIBING_MONTHS_SQL}) GROUP BY ALL")
     selections = series.selections()
     if len(selections) == 1 and selections[0].selects_everything:
         return Query(totals)
@@ -156,16 +156,60 @@ def prescribing_series_query(series: PrescribingSeries) -> Query:
     )
 
 
-def base_query(definition: Definition, indicator_no: int) -> Query:
+# Every population series of a run summed in one pass over list_population, one column per series: a
+# series has a row where its column is not NULL (population is NOT NULL, so a SUM over no rows is the only
+# NULL), exactly the rows its own GROUP BY would give.
+POPULATION_TABLE = "indicator_population"
+
+
+def _population_key(series: PopulationSeries) -> tuple:
+    return series.sex, tuple(series.age_bands)
+
+
+def population_columns(definitions: list[Definition]) -> tuple[Query | None, dict[tuple, str]]:
+    """The statement creating POPULATION_TABLE for the population series of these definitions, and the
+    column of each series (by `_population_key`); (None, {}) when there are none."""
+    columns: dict[tuple, str] = {}
+    params: list = []
+    sums = []
+    for definition in definitions:
+        for series in (definition.numerator, definition.denominator):
+            if isinstance(series, PopulationSeries) and _population_key(series) not in columns:
+                columns[_population_key(series)] = name = f"population_{len(columns)}"
+                sums.append(f"SUM(population) FILTER (WHERE sex = ? AND list_contains(?::VARCHAR[], age_band))"
+                            f"::DOUBLE AS {name}")
+                params += [series.sex, list(series.age_bands)]
+    if not columns:
+        return None, {}
+    return Query(f"CREATE OR REPLACE TEMP TABLE {POPULATION_TABLE} AS SELECT release_date AS period, "
+                 f"practice_code, {', '.join(sums)} FROM list_population GROUP BY release_date, practice_code",
+                 params), columns
+
+
+def _run_series_query(series: Series, population: dict[tuple, str]) -> Query:
+    if isinstance(series, PopulationSeries) and _population_key(series) in population:
+        column = population[_population_key(series)]
+        return Query(f"SELECT period, practice_code, {column} AS value FROM {POPULATION_TABLE} "
+                     f"WHERE {column} IS NOT NULL")
+    return series_query(series)
+
+
+_ONE_ROW_PER_PRACTICE = (PopulationSeries, WeightedPopulationSeries, PracticeAttributeSeries, ActivitySeries,
+                         PrescribingSeries)
+
+
+def base_query(definition: Definition, indicator_no: int, population: dict[tuple, str] | None = None) -> Query:
     """One row per practice per period where the numerator exists, with membership in force.
 
     `indicator_no` (the definition's position in the run) keys the rows: integers group faster than ids.
+    `population` maps population series to their columns of POPULATION_TABLE (see population_columns).
     """
-    num = series_query(definition.numerator)
+    population = population or {}
+    num = _run_series_query(definition.numerator, population)
     params: list = [indicator_no, *num.params]
     num_date = "n.as_of" if num.dated else "NULL::DATE"
     if definition.denominator is not None:
-        den = series_query(definition.denominator)
+        den = _run_series_query(definition.denominator, population)
         params += den.params
         den_join = f"LEFT JOIN ({den.sql}) d ON d.period = p.release_date AND d.practice_code = p.practice_code"
         den_col = "d.value"
@@ -179,8 +223,13 @@ def base_query(definition: Definition, indicator_no: int) -> Query:
         params += exp.params
         exp_join = f"LEFT JOIN ({exp.sql}) e ON e.period = p.release_date AND e.practice_code = p.practice_code"
         exp_col = "e.value"
+    # series that are one row per practice and period by construction (grouped, or keyed so in the warehouse)
+    unique = all(isinstance(series, _ONE_ROW_PER_PRACTICE) for series in (definition.numerator,
+                                                                          definition.denominator)
+                 if series is not None)
     sql = (
-        "SELECT ?::INTEGER AS indicator_no, p.release_date AS period, p.practice_area, p.cluster_area, "
+        f"SELECT ?::INTEGER AS indicator_no, {unique} AS practice_unique, p.release_date AS period, "
+        "p.practice_area, p.cluster_area, "
         "p.hscp_area, p.board_area, p.case_deprivation, p.case_rurality, "
         f"n.value AS numerator, {den_col} AS denominator, ({usable}) AS usable, "
         f"{num_date} AS numerator_date, {den_date} AS denominator_date, {exp_col} AS expected "
@@ -239,46 +288,49 @@ JOIN main.hscp hs ON a.level_no = 2 AND hs.hscp_code = a.area_code
 LEFT JOIN indicator_area b ON b.level_no = 3 AND b.area_code = hs.board_code
 """
 
-ROLLUP_SQL = """
-WITH rolled AS (
+def _rollup_select(practice: bool) -> str:
+    """The aggregates of the roll-up: a practice row keeps its own values even when unusable; areas sum
+    their usable practices only. With `practice` False the grouping sets hold no practice set."""
+    own = "GROUPING(practice_area) = 0" if practice else "FALSE"
+    own_area = "WHEN GROUPING(practice_area) = 0 THEN practice_area " if practice else ""
+    return f"""
     SELECT
         indicator_no,
         period,
-        CASE WHEN GROUPING(practice_area) = 0 THEN 0
+        CASE WHEN {own} THEN 0
              WHEN GROUPING(cluster_area) = 0 THEN 1
              WHEN GROUPING(hscp_area) = 0 THEN 2
              WHEN GROUPING(board_area) = 0 THEN 3
              ELSE 4 END AS level_no,
-        CASE WHEN GROUPING(practice_area) = 0 THEN practice_area
-             WHEN GROUPING(cluster_area) = 0 THEN cluster_area
+        CASE {own_area}WHEN GROUPING(cluster_area) = 0 THEN cluster_area
              WHEN GROUPING(hscp_area) = 0 THEN hscp_area
              WHEN GROUPING(board_area) = 0 THEN board_area END AS grouped_area,
         any_value(cluster_area) AS any_cluster,
         any_value(hscp_area) AS any_hscp,
         any_value(board_area) AS any_board,
-        -- a practice row keeps its own values even when unusable; areas sum usable practices only
-        CASE WHEN GROUPING(practice_area) = 0 THEN any_value(numerator)
+        CASE WHEN {own} THEN any_value(numerator)
              ELSE SUM(numerator) FILTER (WHERE usable) END AS numerator,
-        CASE WHEN GROUPING(practice_area) = 0 THEN any_value(denominator)
+        CASE WHEN {own} THEN any_value(denominator)
              ELSE SUM(denominator) FILTER (WHERE usable) END AS denominator,
         -- an area's expected count only when every practice counted in it has one (O and E alike)
-        CASE WHEN GROUPING(practice_area) = 0 THEN any_value(expected)
+        CASE WHEN {own} THEN any_value(expected)
              WHEN count(*) FILTER (WHERE usable AND expected IS NULL) > 0 THEN NULL
              ELSE SUM(expected) FILTER (WHERE usable) END AS expected,
-        CASE WHEN GROUPING(practice_area) = 0 THEN any_value(case_deprivation) END AS case_deprivation,
-        CASE WHEN GROUPING(practice_area) = 0 THEN any_value(case_rurality) END AS case_rurality,
+        CASE WHEN {own} THEN any_value(case_deprivation) END AS case_deprivation,
+        CASE WHEN {own} THEN any_value(case_rurality) END AS case_rurality,
         min(numerator_date) FILTER (WHERE usable) AS numerator_date,
         min(denominator_date) FILTER (WHERE usable) AS denominator_date,
         bool_or(usable) AS usable
-    FROM indicator_base
-    GROUP BY GROUPING SETS (
-        (indicator_no, period, practice_area),
+    FROM indicator_base"""
+
+
+_AREA_SETS = """
         (indicator_no, period, cluster_area),
         (indicator_no, period, hscp_area),
         (indicator_no, period, board_area),
-        (indicator_no, period)
-    )
-)
+        (indicator_no, period)"""
+
+_ROLLUP_OUTER = """
 SELECT
     r.indicator_no, r.period, r.level_no,
     CASE WHEN r.level_no = 4 THEN (SELECT area_no FROM indicator_area WHERE level_no = 4)
@@ -295,6 +347,40 @@ LEFT JOIN indicator_area_parent p ON r.level_no IN (1, 2) AND p.area_no = r.grou
 -- practices with no cluster (or HSCP, board) form no area, but count in every level above they belong to
 WHERE r.level_no = 4 OR r.grouped_area IS NOT NULL
 """
+
+# The roll-up in one GROUPING SETS query over indicator_base (also Spark SQL: gpcluster.prescribing.spark).
+ROLLUP_SQL = f"""
+WITH rolled AS ({_rollup_select(practice=True)}
+    GROUP BY GROUPING SETS (
+        (indicator_no, period, practice_area),{_AREA_SETS}
+    )
+)""" + _ROLLUP_OUTER
+
+# The same roll-up as the engine runs it in DuckDB: indicator_base has one row per practice and period for
+# definitions whose series cannot repeat a practice (`practice_unique`), so their practice rows are the base
+# rows themselves; grouping a million rows by practice only to take any_value of each cost most of the
+# roll-up. Other definitions (GP headcount, SQL series) keep the grouped practice row.
+ENGINE_ROLLUP_SQL = f"""
+WITH rolled AS ({_rollup_select(practice=False)}
+    GROUP BY GROUPING SETS ({_AREA_SETS}
+    )
+    UNION ALL BY NAME
+    SELECT indicator_no, period, 0 AS level_no, practice_area AS grouped_area,
+           any_value(cluster_area) AS any_cluster, any_value(hscp_area) AS any_hscp,
+           any_value(board_area) AS any_board, any_value(numerator) AS numerator,
+           any_value(denominator) AS denominator, any_value(expected) AS expected,
+           any_value(case_deprivation) AS case_deprivation, any_value(case_rurality) AS case_rurality,
+           min(numerator_date) FILTER (WHERE usable) AS numerator_date,
+           min(denominator_date) FILTER (WHERE usable) AS denominator_date, bool_or(usable) AS usable
+    FROM indicator_base WHERE NOT practice_unique GROUP BY indicator_no, period, practice_area
+    UNION ALL BY NAME
+    SELECT indicator_no, period, 0 AS level_no, practice_area AS grouped_area, cluster_area AS any_cluster,
+           hscp_area AS any_hscp, board_area AS any_board, numerator, denominator, expected,
+           case_deprivation, case_rurality,
+           CASE WHEN usable THEN numerator_date END AS numerator_date,
+           CASE WHEN usable THEN denominator_date END AS denominator_date, usable
+    FROM indicator_base WHERE practice_unique
+)""" + _ROLLUP_OUTER
 
 
 # Notes that travel with a figure: a practice's change in list size when it absorbed a practice that closed,

@@ -9,34 +9,40 @@ in numpy via gpcluster.stats -> joined back and stored, or returned as a frame.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gpcluster.errors import UserError
 from gpcluster.indicators.compile import (
     AREA_PARENT_SQL,
     AREA_SQL,
+    COMPLETE_PRESCRIBING_MONTHS_SQL,
+    ENGINE_ROLLUP_SQL,
     NOTE_SQL,
     PRACTICE_AREAS_SQL,
     PRACTICE_PERIOD_SQL,
-    ROLLUP_SQL,
     base_query,
+    population_columns,
 )
-from gpcluster.indicators.definition import LEVELS, Definition
+from gpcluster.indicators.definition import LEVELS, Definition, PrescribingSeries
+from gpcluster.indicators.positions import comparators, national_positions
 from gpcluster.indicators.quality import rebuild_quality_notes
 from gpcluster.indicators.statistics import (
     FUNNEL_LABELS,
-    INPUT_COLUMNS,
+    NO_CODE,
     SPC_RULES,
     SPC_SIGNALS,
     compute_statistics,
 )
-from gpcluster.indicators.stored import stored_definitions  # noqa: F401 - where callers have found it
+from gpcluster.indicators.stored import stored_definitions
 from gpcluster.indicators.suppression import rebuild_suppression
 from gpcluster.signals import rebuild_signals
 
@@ -48,101 +54,54 @@ RESULT_COLUMNS = [
     "spc_signal", "spc_rule", "national_rank", "national_decile",
 ]  # fmt: skip
 
-# indicator_no, series_no (= area_no, one per area) and period_no key every row of a run.
-_KEY = ("indicator_no", "series_no", "period_no")
-_STEPS = [
-    # value by measure type, only at the levels the definition asks for. A 'change' indicator compares each
-    # area's total with its total in the immediately preceding period (lag over the area's own series).
-    """CREATE OR REPLACE TEMP TABLE indicator_valued AS
-    WITH change_rows AS (
-        SELECT r.* FROM indicator_rolled r JOIN indicator_meta m USING (indicator_no)
-        WHERE m.measure_type = 'change'
-    ),
-    period_index AS (
-        SELECT indicator_no, period, row_number() OVER (PARTITION BY indicator_no ORDER BY period) AS period_index
-        FROM (SELECT DISTINCT indicator_no, period FROM change_rows)
-    ),
-    lagged AS (
-        SELECT r.*, i.period_index, lag(r.numerator) OVER w AS previous_numerator,
-               lag(i.period_index) OVER w AS previous_index, lag(r.usable) OVER w AS previous_usable
-        FROM change_rows r JOIN period_index i USING (indicator_no, period)
-        WINDOW w AS (PARTITION BY r.indicator_no, r.level_no, r.area_no ORDER BY r.period)
-    ),
-    changed AS (
-        SELECT * EXCLUDE (period_index, previous_numerator, previous_index, previous_usable) REPLACE (
-            numerator - previous_numerator AS numerator,
-            previous_numerator AS denominator,
-            usable AND coalesce(previous_usable, FALSE) AND previous_index = period_index - 1
-                   AND previous_numerator > 0 AS usable)
-        FROM lagged WHERE period_index > 1  -- the first period has nothing to change from
-    ),
-    all_rows AS (
-        SELECT r.* FROM indicator_rolled r JOIN indicator_meta m USING (indicator_no)
-        WHERE m.measure_type <> 'change'
-        UNION ALL BY NAME SELECT * FROM changed
-    )
-    SELECT r.*, m.indicator_id, m.version, r.area_no AS series_no,
-           (r.period - DATE '1970-01-01') AS period_no,
-           CASE WHEN NOT r.usable THEN NULL
-                WHEN m.measure_type = 'count' THEN r.numerator
-                ELSE r.numerator / r.denominator * m.multiplier END AS value
-    FROM all_rows r JOIN indicator_meta m USING (indicator_no)
-    WHERE list_contains(m.level_nos, r.level_no)""",
-    """CREATE OR REPLACE TEMP TABLE indicator_area_value AS
-    SELECT indicator_no, period_no, level_no, area_no, value FROM indicator_valued WHERE level_no > 0""",
-    # national rank (1 = highest) and decile (1 = lowest tenth) among practices with a value; ties share
-    """CREATE OR REPLACE TEMP TABLE indicator_rank AS
-    SELECT indicator_no, series_no, period_no,
-           rank() OVER (PARTITION BY indicator_no, period_no ORDER BY value DESC) AS national_rank,
-           1 + floor(10 * (rank() OVER (PARTITION BY indicator_no, period_no ORDER BY value ASC) - 1)
-                     / count(*) OVER (PARTITION BY indicator_no, period_no)) AS national_decile
-    FROM indicator_valued WHERE level_no = 0 AND value IS NOT NULL""",
-    # comparators: the value of the row's cluster, HSCP, board and Scotland in the same period
-    """CREATE OR REPLACE TEMP TABLE indicator_scored AS
-    SELECT v.*, k.national_rank, k.national_decile,
-           CASE WHEN v.level_no = 0 THEN c.value END AS cluster_value,
-           CASE WHEN v.level_no <= 1 THEN h.value END AS hscp_value,
-           CASE WHEN v.level_no <= 2 THEN b.value END AS board_value,
-           s.value AS scotland_value
-    FROM indicator_valued v
-    LEFT JOIN indicator_rank k USING (indicator_no, series_no, period_no)
-    LEFT JOIN indicator_area_value c ON c.indicator_no = v.indicator_no AND c.period_no = v.period_no
-         AND c.area_no = v.cluster_area
-    LEFT JOIN indicator_area_value h ON h.indicator_no = v.indicator_no AND h.period_no = v.period_no
-         AND h.area_no = v.hscp_area
-    LEFT JOIN indicator_area_value b ON b.indicator_no = v.indicator_no AND b.period_no = v.period_no
-         AND b.area_no = v.board_area
-    LEFT JOIN indicator_area_value s ON s.indicator_no = v.indicator_no AND s.period_no = v.period_no
-         AND s.level_no = 4""",
-]
-
-# Codes are joined back from indicator_area; statistics come back as int8 codes into bound label lists.
-_RESULT_SQL = """
-SELECT s.indicator_id, s.version, s.period, list_extract($levels, s.level_no + 1) AS level,
-       a.area_code, ac.area_code AS cluster_id, ah.area_code AS hscp_code, ab.area_code AS board_code,
-       s.numerator, s.denominator, s.numerator_date, s.denominator_date, n.note, s.value,
-       t.lower95, t.upper95, t.lower998, t.upper998, t.expected, t.z_score,
-       s.cluster_value, s.hscp_value, s.board_value, s.scotland_value,
-       list_extract($funnel, t.funnel_scotland + 1) AS funnel_scotland,
-       list_extract($funnel, t.funnel_hscp + 1) AS funnel_hscp,
-       list_extract($signals, t.spc_signal + 1) AS spc_signal,
-       list_extract($rules, t.spc_rule + 1) AS spc_rule,
-       s.national_rank::INTEGER AS national_rank, s.national_decile::INTEGER AS national_decile
-FROM indicator_scored s
-JOIN indicator_statistics t USING (indicator_no, series_no, period_no)
-JOIN indicator_area a ON a.area_no = s.area_no
-LEFT JOIN indicator_area ac ON ac.area_no = s.cluster_area
-LEFT JOIN indicator_area ah ON ah.area_no = s.hscp_area
-LEFT JOIN indicator_area ab ON ab.area_no = s.board_area
-LEFT JOIN indicator_note n ON n.indicator_no = s.indicator_no AND n.period = s.period AND n.area_no = s.area_no
+# The value of every row, by measure type, only at the levels the definition asks for. A 'change' indicator
+# compares each area's total with its total in the immediately preceding period (lag over the area's own
+# series). Rows hold integers and numbers only: codes and labels are attached once, at the end.
+_VALUED_SQL = """
+CREATE OR REPLACE TEMP TABLE indicator_valued AS
+WITH change_rows AS (
+    SELECT r.* FROM indicator_rolled r JOIN indicator_meta m USING (indicator_no)
+    WHERE m.measure_type = 'change'
+),
+period_index AS (
+    SELECT indicator_no, period, row_number() OVER (PARTITION BY indicator_no ORDER BY period) AS period_index
+    FROM (SELECT DISTINCT indicator_no, period FROM change_rows)
+),
+lagged AS (
+    SELECT r.*, i.period_index, lag(r.numerator) OVER w AS previous_numerator,
+           lag(i.period_index) OVER w AS previous_index, lag(r.usable) OVER w AS previous_usable
+    FROM change_rows r JOIN period_index i USING (indicator_no, period)
+    WINDOW w AS (PARTITION BY r.indicator_no, r.level_no, r.area_no ORDER BY r.period)
+),
+changed AS (
+    SELECT * EXCLUDE (period_index, previous_numerator, previous_index, previous_usable) REPLACE (
+        numerator - previous_numerator AS numerator,
+        previous_numerator AS denominator,
+        usable AND coalesce(previous_usable, FALSE) AND previous_index = period_index - 1
+               AND previous_numerator > 0 AS usable)
+    FROM lagged WHERE period_index > 1  -- the first period has nothing to change from
+),
+all_rows AS (
+    SELECT r.* FROM indicator_rolled r JOIN indicator_meta m USING (indicator_no)
+    WHERE m.measure_type <> 'change'
+    UNION ALL BY NAME SELECT * FROM changed
+)
+SELECT r.*, (r.period - DATE '1970-01-01') AS period_no,
+       CASE WHEN NOT r.usable THEN NULL
+            WHEN m.measure_type = 'count' THEN r.numerator
+            ELSE r.numerator / r.denominator * m.multiplier END AS value
+FROM all_rows r JOIN indicator_meta m USING (indicator_no)
+WHERE list_contains(m.level_nos, r.level_no)
 """
-_LABEL_PARAMS = {"levels": list(LEVELS), "funnel": list(FUNNEL_LABELS), "signals": list(SPC_SIGNALS),
-                 "rules": list(SPC_RULES)}
-_FLOAT_INPUTS = ("numerator", "denominator", "value", "expected", "hscp_value", "scotland_value")
-_TEMP_TABLES = ("indicator_base", "indicator_rolled", "indicator_meta", "indicator_area", "indicator_area_parent",
-                "indicator_note", "indicator_valued",
-                "indicator_area_value", "indicator_rank", "indicator_scored", "indicator_statistics",
-                "indicator_practice_period", "practice_period", "indicator_model")
+# What numpy needs of every row (NULL numbers become NaN, NULL areas -1) and the dates, kept as Arrow.
+_ROW_COLUMNS = ("indicator_no", "level_no", "area_no", "period_no", "cluster_area", "hscp_area", "board_area",
+                "numerator", "denominator", "expected", "case_deprivation", "case_rurality", "value")
+_DATE_COLUMNS = ("period", "numerator_date", "denominator_date")
+_TEMP_TABLES = ("indicator_base", "indicator_population", "indicator_rolled", "indicator_meta", "indicator_area", "indicator_area_parent",
+                "indicator_note", "indicator_valued", "indicator_practice_period", "practice_period",
+                "indicator_model", "indicator_result_chunk")
+# Rows written to the warehouse per INSERT: the results are streamed, never held twice in full.
+STORE_CHUNK_ROWS = 131_072
 
 
 @dataclass(frozen=True)
@@ -165,15 +124,32 @@ def _meta_frame(definitions: list[Definition]) -> pd.DataFrame:
     })
 
 
+def _has_prescribing(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> bool:
+    """Whether any prescribing numerator could have rows (True when unsure, e.g. no prescribing tables)."""
+    if not any(isinstance(d.numerator, PrescribingSeries) for d in definitions):
+        return True
+    try:
+        return con.execute(f"SELECT count(*) > 0 FROM ({COMPLETE_PRESCRIBING_MONTHS_SQL})").fetchone()[0]
+    except duckdb.Error:
+        return True
+
+
 def _build_base(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> None:
     """Stack every definition's per-practice rows into indicator_base with one statement."""
-    queries = [base_query(d, number) for number, d in enumerate(definitions)]
+    population, columns = population_columns(definitions)
+    if population is not None:
+        con.execute(population.sql, population.params)
+    # a definition whose numerator has no data at all (no complete quarter of prescribing loaded) has no
+    # rows: leaving its query out saves planning sixteen empty prescribing joins
+    empty = () if _has_prescribing(con, definitions) else (PrescribingSeries,)
+    queries = [(d, base_query(d, number, columns)) for number, d in enumerate(definitions)
+               if not isinstance(d.numerator, empty)] or [(definitions[0], base_query(definitions[0], 0, columns))]
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE indicator_base AS "
-                    + " UNION ALL ".join(f"({q.sql})" for q in queries),
-                    [p for q in queries for p in q.params])
+                    + " UNION ALL ".join(f"({q.sql})" for _, q in queries),
+                    [p for _, q in queries for p in q.params])
     except duckdb.Error:
-        for definition, query in zip(definitions, queries, strict=True):  # find the culprit for the message
+        for definition, query in queries:  # find the culprit for the message
             try:
                 con.execute(f"SELECT count(*) FROM ({query.sql})", query.params)
             except duckdb.Error as exc:
@@ -181,20 +157,112 @@ def _build_base(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -
         raise
 
 
-def _plain(name: str, column) -> np.ndarray:
-    """A fetched column as a plain array: NULL -> NaN for measures (keys are never NULL)."""
-    if np.ma.isMaskedArray(column):
-        return column.filled(np.nan) if name in _FLOAT_INPUTS else column.filled(0)
-    return np.asarray(column)
-
-
 def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
     for table in _TEMP_TABLES:
         con.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
-def _compute_into_temp(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> None:
-    """Leave indicator_scored and indicator_statistics ready for _RESULT_SQL."""
+def _numbers(column: pa.ChunkedArray, fill: float) -> np.ndarray:
+    """A fetched column as a plain numpy array, NULL replaced by `fill`."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if column.null_count:
+        column = pc.fill_null(column, pa.scalar(fill).cast(column.type))
+    return column.to_numpy(zero_copy_only=False)
+
+
+@dataclass
+class _Run:
+    """One compute run in memory: a numpy column per row attribute (integers for indicators, levels,
+    areas and periods; floats with NaN for missing numbers), the dates as Arrow, and what turns integers
+    back into ids, codes, notes and labels."""
+
+    definitions: list[Definition]
+    cols: dict[str, np.ndarray]
+    dates: dict[str, pa.Array]
+    area_codes: pa.Array  # area_no -> code (index 0: no area)
+    notes: dict[int, str]  # row -> note
+    stats: dict[str, np.ndarray]
+    models: pd.DataFrame
+    rank_rows: np.ndarray
+    rank: np.ndarray
+    decile: np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return self.cols["value"].size
+
+    def table(self, rows: np.ndarray | None = None, dictionary: bool = True) -> pa.Table:
+        """RESULT_COLUMNS of `rows` (all rows, in run order, when None) as Arrow. Strings are dictionary-
+        encoded when `dictionary` (for DuckDB), plain otherwise (for pandas' string columns)."""
+        take = (lambda a: a) if rows is None else (lambda a: a[rows])
+        take_arrow = (lambda a: a) if rows is None else (lambda a: a.take(pa.array(rows)))
+        n = self.rows if rows is None else rows.size
+
+        def strings(labels: pa.Array, codes: np.ndarray) -> pa.Array:
+            encoded = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), labels)
+            return encoded if dictionary else encoded.dictionary_decode()
+
+        def nullable(values: np.ndarray) -> pa.Array:
+            return pa.array(values, mask=np.isnan(values))
+
+        cols, defs = self.cols, self.definitions
+        indicator = take(cols["indicator_no"])
+        ranks = np.full(self.rows, -1, dtype=np.int64)
+        deciles = np.full(self.rows, -1, dtype=np.int64)
+        ranks[self.rank_rows], deciles[self.rank_rows] = self.rank, self.decile
+        rank, decile = take(ranks), take(deciles)
+        note_rows = np.fromiter(self.notes, dtype=np.int64, count=len(self.notes))
+        note_codes = np.full(self.rows, len(self.notes), dtype=np.int64)
+        note_codes[note_rows] = np.arange(note_rows.size)
+        note_labels = pa.array([*self.notes.values(), None], pa.string())
+
+        def labelled(name: str, labels) -> pa.Array:
+            codes = take(self.stats[name]).astype(np.int64)
+            return strings(pa.array([*labels, None], pa.string()), np.where(codes == NO_CODE, len(labels), codes))
+
+        columns = {
+            "indicator_id": strings(pa.array([d.id for d in defs], pa.string()), indicator),
+            "version": strings(pa.array([d.version for d in defs], pa.string()), indicator),
+            "period": take_arrow(self.dates["period"]),
+            "level": strings(pa.array(LEVELS, pa.string()), take(cols["level_no"])),
+            "area_code": strings(self.area_codes, take(cols["area_no"])),
+            "cluster_id": strings(self.area_codes, take(cols["cluster_area"])),
+            "hscp_code": strings(self.area_codes, take(cols["hscp_area"])),
+            "board_code": strings(self.area_codes, take(cols["board_area"])),
+            "numerator": nullable(take(cols["numerator"])),
+            "denominator": nullable(take(cols["denominator"])),
+            "numerator_date": take_arrow(self.dates["numerator_date"]),
+            "denominator_date": take_arrow(self.dates["denominator_date"]),
+            "note": strings(note_labels, take(note_codes)),
+            "value": nullable(take(cols["value"])),
+            # statistics that do not apply are NaN, as gpcluster.stats returns them
+            **{name: pa.array(take(self.stats[name])) for name in
+               ("lower95", "upper95", "lower998", "upper998", "expected", "z_score")},
+            **{name: nullable(take(cols[name])) for name in
+               ("cluster_value", "hscp_value", "board_value", "scotland_value")},
+            "funnel_scotland": labelled("funnel_scotland", FUNNEL_LABELS),
+            "funnel_hscp": labelled("funnel_hscp", FUNNEL_LABELS),
+            "spc_signal": labelled("spc_signal", SPC_SIGNALS),
+            "spc_rule": labelled("spc_rule", SPC_RULES),
+            "national_rank": pa.array(rank.astype(np.int32), mask=rank < 0),
+            "national_decile": pa.array(decile.astype(np.int32), mask=decile < 0),
+        }
+        assert all(len(a) == n for a in columns.values())
+        return pa.table(columns)
+
+    def stored_order(self) -> np.ndarray:
+        """Rows in the order they are stored: by level (name), area code, indicator id and period."""
+        level_rank = np.argsort(np.argsort(np.array(LEVELS)))  # level_no -> position of its name
+        id_rank = np.argsort(np.argsort(np.array([d.id for d in self.definitions])))
+        cols = self.cols
+        # area numbers follow (level_no, area_code), so within a level they follow the code
+        return np.lexsort((cols["period_no"], id_rank[cols["indicator_no"]], cols["area_no"],
+                           level_rank[cols["level_no"]]))
+
+
+def _compute(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> _Run:
+    """Roll up and value every row set-based in DuckDB, then rank, compare and attach the statistics in
+    numpy. Leaves only indicator_model and indicator_meta on the connection (for storing)."""
     if not definitions:
         raise UserError("no indicators to compute")
     ids = [d.id for d in definitions]
@@ -203,27 +271,52 @@ def _compute_into_temp(con: duckdb.DuckDBPyConnection, definitions: list[Definit
     for statement in (PRACTICE_PERIOD_SQL, AREA_SQL, AREA_PARENT_SQL, PRACTICE_AREAS_SQL):
         con.execute(statement)
     _build_base(con, definitions)
-    con.execute("CREATE OR REPLACE TEMP TABLE indicator_rolled AS " + ROLLUP_SQL)
+    con.execute("CREATE OR REPLACE TEMP TABLE indicator_rolled AS " + ENGINE_ROLLUP_SQL)
+    con.execute("DROP TABLE temp.indicator_base")
+    con.execute("DROP TABLE IF EXISTS temp.indicator_population")
     con.register("indicator_meta_frame", _meta_frame(definitions))
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE indicator_meta AS SELECT * FROM indicator_meta_frame")
     finally:
         con.unregister("indicator_meta_frame")
-    for step in _STEPS:
-        con.execute(step)
+    con.execute(_VALUED_SQL)
+    con.execute("DROP TABLE temp.indicator_rolled")
     con.execute(NOTE_SQL)
-    columns = ", ".join(dict.fromkeys([*_KEY, *INPUT_COLUMNS]))
-    fetched = con.execute(f"SELECT {columns} FROM indicator_scored").fetchnumpy()
-    cols = {name: _plain(name, fetched[name]) for name in fetched}
+    fetched = con.sql(f"SELECT {', '.join((*_ROW_COLUMNS, *_DATE_COLUMNS))} FROM indicator_valued"
+                          ).to_arrow_table()
+    con.execute("DROP TABLE temp.indicator_valued")
+    cols = {name: _numbers(fetched[name], np.nan if fetched[name].type == pa.float64() else 0)
+            for name in _ROW_COLUMNS}
+    dates = {name: fetched[name].combine_chunks() for name in _DATE_COLUMNS}
+    del fetched
+    cols["series_no"] = cols["area_no"]
+    areas = con.execute("SELECT area_no, level_no, area_code FROM indicator_area ORDER BY area_no").fetchnumpy()
+    codes = np.full(int(areas["area_no"].max(initial=0)) + 1, None, dtype=object)
+    codes[areas["area_no"]] = areas["area_code"]
+    scotland = areas["area_no"][areas["level_no"] == LEVELS.index("scotland")]
+    cols.update(comparators(cols, int(scotland[0]) if scotland.size else 0))
+    rank_rows, rank, decile = national_positions(cols)
+    notes = _notes(con, cols)
     stats, models = compute_statistics(cols, definitions)
-    con.register("indicator_statistics_frame", pa.table({**{k: cols[k] for k in _KEY}, **stats}))
     con.register("indicator_model_frame", models)
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE indicator_statistics AS SELECT * FROM indicator_statistics_frame")
         con.execute("CREATE OR REPLACE TEMP TABLE indicator_model AS SELECT * FROM indicator_model_frame")
     finally:
-        con.unregister("indicator_statistics_frame")
         con.unregister("indicator_model_frame")
+    return _Run(definitions, cols, dates, pa.array(codes, pa.string()), notes, stats, models, rank_rows, rank,
+                decile)
+
+
+def _notes(con: duckdb.DuckDBPyConnection, cols: dict[str, np.ndarray]) -> dict[int, str]:
+    """Row -> note, for the few rows that carry one."""
+    found = con.execute("SELECT indicator_no, (period - DATE '1970-01-01') AS period_no, area_no, note "
+                        "FROM indicator_note").fetchall()
+    if not found:
+        return {}
+    wanted = {(int(i), int(p), int(a)): note for i, p, a, note in found}
+    at = np.flatnonzero(np.isin(cols["area_no"], [a for _, _, a in wanted]))
+    return {int(r): wanted[key] for r in at
+            if (key := (int(cols["indicator_no"][r]), int(cols["period_no"][r]), int(cols["area_no"][r]))) in wanted}
 
 
 def compute_table(con: duckdb.DuckDBPyConnection, definitions: list[Definition],
@@ -235,11 +328,17 @@ def compute_table(con: duckdb.DuckDBPyConnection, definitions: list[Definition],
     if not table.isidentifier():
         raise UserError(f"not a table name: {table!r}")
     try:
-        _compute_into_temp(con, definitions)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {_RESULT_SQL}", _LABEL_PARAMS)
+        run = _compute(con, definitions)
+        con.register("indicator_result_chunk", run.table(np.empty(0, dtype=np.int64)))
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {', '.join(RESULT_COLUMNS)} "
+                        "FROM indicator_result_chunk")
+        finally:
+            con.unregister("indicator_result_chunk")
+        _insert_chunks(con, run, f"temp.{table}", np.arange(run.rows))
     finally:
         _drop_temp_tables(con)
-    return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return run.rows
 
 
 def compute_frame(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> pd.DataFrame:
@@ -250,14 +349,24 @@ def compute_frame(con: duckdb.DuckDBPyConnection, definitions: list[Definition])
     if not definitions:
         return pd.DataFrame(columns=RESULT_COLUMNS)
     try:
-        _compute_into_temp(con, definitions)
-        # via Arrow: several times faster than .df() for a million rows of short strings
-        frame = con.sql(_RESULT_SQL, params=_LABEL_PARAMS).to_arrow_table().to_pandas(date_as_object=False)
+        run = _compute(con, definitions)
     finally:
         _drop_temp_tables(con)
-    for column in ("national_rank", "national_decile"):
-        frame[column] = frame[column].astype("Int32")
-    return frame
+    table = run.table(dictionary=False)
+    del run
+    return table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True,
+                           types_mapper={pa.int32(): pd.Int32Dtype()}.get)
+
+
+def _insert_chunks(con: duckdb.DuckDBPyConnection, run: _Run, target: str, order: np.ndarray) -> None:
+    """Append the rows of `run` to `target` in `order`, STORE_CHUNK_ROWS at a time."""
+    columns = ", ".join(RESULT_COLUMNS)
+    for first in range(0, max(order.size, 1), STORE_CHUNK_ROWS):
+        con.register("indicator_result_chunk", run.table(order[first:first + STORE_CHUNK_ROWS]))
+        try:
+            con.execute(f"INSERT INTO {target} ({columns}) SELECT {columns} FROM indicator_result_chunk")
+        finally:
+            con.unregister("indicator_result_chunk")
 
 
 # Columns added to indicator_value after its first release; a warehouse made earlier gains them (NULL)
@@ -299,9 +408,10 @@ FROM temp.indicator_model f JOIN temp.indicator_meta m USING (indicator_no)
 """
 
 
-def _store(con: duckdb.DuckDBPyConnection, definitions: list[Definition], values_table: str,
-           params: dict | None = None, models: bool = False) -> None:
-    """Replace the stored results of these indicators with the rows of `values_table`, in one transaction."""
+def _store(con: duckdb.DuckDBPyConnection, definitions: list[Definition], insert_values: Callable[[], None],
+           models: bool = False) -> None:
+    """Replace the stored results of these indicators with the rows `insert_values` appends to
+    indicator_value, in one transaction."""
     _ensure_results_tables(con)
     ids = [d.id for d in definitions]
     con.register("new_definitions", _definitions_frame(definitions))
@@ -318,10 +428,7 @@ def _store(con: duckdb.DuckDBPyConnection, definitions: list[Definition], values
             "SELECT indicator_id, version, title, description, why_it_matters, measure_type, multiplier, "
             "unit, polarity, synthetic, definition FROM new_definitions"
         )
-        columns = ", ".join(RESULT_COLUMNS)
-        # stored area by area: a page reading one practice's or area's history reads one row group
-        con.execute(f"INSERT INTO indicator_value ({columns}) SELECT {columns} FROM {values_table} "
-                    "ORDER BY level, area_code, indicator_id, period", params)
+        insert_values()
         con.execute("DELETE FROM funnel_model WHERE list_contains(?, indicator_id)", [ids])
         if models:
             con.execute(_MODEL_SQL, {"levels": list(LEVELS)})
@@ -335,9 +442,13 @@ def _store(con: duckdb.DuckDBPyConnection, definitions: list[Definition], values
 
 def store_results(con: duckdb.DuckDBPyConnection, definitions: list[Definition], frame: pd.DataFrame) -> None:
     """Replace the stored results of these indicators with `frame` (RESULT_COLUMNS), in one transaction."""
+    columns = ", ".join(RESULT_COLUMNS)
     con.register("indicator_values_frame", frame[RESULT_COLUMNS])
     try:
-        _store(con, definitions, "indicator_values_frame")
+        # stored area by area: a page reading one practice's or area's history reads one row group
+        _store(con, definitions, lambda: con.execute(
+            f"INSERT INTO indicator_value ({columns}) SELECT {columns} FROM indicator_values_frame "
+            "ORDER BY level, area_code, indicator_id, period"))
     finally:
         con.unregister("indicator_values_frame")
 
@@ -345,9 +456,13 @@ def store_results(con: duckdb.DuckDBPyConnection, definitions: list[Definition],
 def compute(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> ComputeSummary:
     """Compute the given definitions over the warehouse and store the results (replacing old ones)."""
     try:
-        _compute_into_temp(con, definitions)
-        rows, periods = con.execute("SELECT count(*), count(DISTINCT period) FROM indicator_scored").fetchone()
-        _store(con, definitions, f"({_RESULT_SQL})", _LABEL_PARAMS, models=True)
+        run = _compute(con, definitions)
+        periods = int(np.unique(run.cols["period_no"]).size)
+        # stored area by area (level, area code, indicator, period), streamed in chunks: a page reading
+        # one practice's or area's history reads one row group
+        _store(con, definitions, partial(_insert_chunks, con, run, "indicator_value", run.stored_order()),
+               models=True)
+        rows = run.rows
     finally:
         _drop_temp_tables(con)
     rebuild_quality_notes(con)

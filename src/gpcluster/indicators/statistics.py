@@ -149,6 +149,15 @@ def _case_mix(cols: dict[str, np.ndarray], idx: np.ndarray, definition: Definiti
     return adjusted
 
 
+def _groups(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows sorted by the keys (last key first, as np.lexsort; stable, so each group keeps its rows in
+    their original order) and the start of each group in that order."""
+    order = np.lexsort(keys[::-1])
+    sorted_keys = np.stack([k[order] for k in keys])
+    change = np.flatnonzero((sorted_keys[:, 1:] != sorted_keys[:, :-1]).any(axis=0)) + 1
+    return order, np.concatenate([[0], change, [order.size]]) if order.size else np.zeros(1, dtype=np.int64)
+
+
 def _adjusted_funnels(cols: dict[str, np.ndarray], out: dict[str, np.ndarray], idx: np.ndarray,
                       definition: Definition, number: int, models: list[tuple]) -> None:
     """Expected counts, z-scores against Scotland with overdispersion, and labels against Scotland and
@@ -158,48 +167,57 @@ def _adjusted_funnels(cols: dict[str, np.ndarray], out: dict[str, np.ndarray], i
         exp = _case_mix(cols, idx, definition, obs, exp)
     level_no, period_no = cols["level_no"][idx], cols["period_no"][idx]
     out["expected"][idx] = exp
-    tau2_of: dict[tuple[int, int], float] = {}
     y_all = np.full(idx.size, np.nan)
     s_all = np.full(idx.size, np.nan)
-    for level in (0, 1, 2, 3):
-        for period in np.unique(period_no[level_no == level]):
-            at = np.flatnonzero((level_no == level) & (period_no == period) & ~np.isnan(obs) & (exp > 0))
-            if not at.size:
-                continue
-            y, s, y_target = funnel.spiegelhalter_scale(obs[at], exp[at], "SR", "CQC", 1.0)
-            tau2, phi, adjusted = 0.0, float("nan"), False
-            if at.size >= MIN_UNITS:
-                model = funnel.spiegelhalter(obs[at], exp[at], "SR", "CQC", trim_by=TRIM)
-                phi, adjusted = model.phi, model.adjusted
-                tau2 = model.tau2 if model.adjusted else 0.0
-            z = (y - y_target) / np.sqrt(s**2 + tau2)
-            out["z_score"][idx[at]] = z
-            out["funnel_scotland"][idx[at]] = _codes_from_z(z)
-            y_all[at], s_all[at] = y, s
-            tau2_of[(level, int(period))] = tau2
-            models.append((number, level, int(period), "sqrt(O/E)", int(at.size), phi, tau2, adjusted, 1.0))
-    _against_hscp(cols, out, idx, obs, exp, y_all, s_all, tau2_of)
+    z_all = np.full(idx.size, np.nan)
+    # one funnel per level (below Scotland) and period, over the rows with O and E > 0
+    rows = np.flatnonzero((level_no <= 3) & ~np.isnan(obs) & (exp > 0))
+    order, bounds = _groups(level_no[rows], period_no[rows])
+    order = rows[order]
+    periods = np.unique(period_no)
+    tau2_of = np.zeros((4, periods.size))
+    for first, last in zip(bounds[:-1], bounds[1:], strict=True):
+        at = order[first:last]
+        level, period = int(level_no[at[0]]), int(period_no[at[0]])
+        y, s, y_target = funnel.spiegelhalter_scale(obs[at], exp[at], "SR", "CQC", 1.0)
+        tau2, phi, adjusted = 0.0, float("nan"), False
+        if at.size >= MIN_UNITS:
+            model = funnel.overdispersion(obs[at], exp[at], "SR", "CQC", trim_by=TRIM)
+            phi, adjusted = model.phi, model.adjusted
+            tau2 = model.tau2 if model.adjusted else 0.0
+        z_all[at] = (y - y_target) / np.sqrt(s**2 + tau2)
+        y_all[at], s_all[at] = y, s
+        tau2_of[level, np.searchsorted(periods, period)] = tau2
+        models.append((number, level, period, "sqrt(O/E)", int(at.size), phi, tau2, adjusted, 1.0))
+    out["z_score"][idx[rows]] = z_all[rows]
+    out["funnel_scotland"][idx[rows]] = _codes_from_z(z_all[rows])
+    _against_hscp(cols, out, idx, obs, exp, y_all, s_all, tau2_of, periods)
 
 
-def _against_hscp(cols, out, idx, obs, exp, y_all, s_all, tau2_of) -> None:
+def _against_hscp(cols, out, idx, obs, exp, y_all, s_all, tau2_of, periods) -> None:
     """Practice and cluster rows against their HSCP: z = (Y - Y_hscp) / sqrt(s² + τ²), same scale."""
     level_no, period_no = cols["level_no"][idx], cols["period_no"][idx]
     hscp_rows = np.flatnonzero(level_no == 2)
     if not hscp_rows.size:
         return
-    key = {(int(cols["series_no"][idx][r]), int(period_no[r])): r for r in hscp_rows}
+    period_at = np.searchsorted(periods, period_no)
+    # (series, period) of each HSCP row as one integer key, looked up by binary search
+    key = cols["series_no"][idx].astype(np.int64) * periods.size + period_at
+    hscp_keys = key[hscp_rows]
+    by_key = np.argsort(hscp_keys, kind="stable")
+    sorted_keys = hscp_keys[by_key]
     for level in (0, 1):
         rows = np.flatnonzero((level_no == level) & ~np.isnan(y_all))
         if not rows.size:
             continue
-        partner = np.array([key.get((int(a), int(p)), -1) for a, p in
-                            zip(cols["hscp_area"][idx][rows], period_no[rows], strict=True)])
-        ok = partner >= 0
-        rows, partner = rows[ok], partner[ok]
+        wanted = cols["hscp_area"][idx][rows].astype(np.int64) * periods.size + period_at[rows]
+        found = np.minimum(np.searchsorted(sorted_keys, wanted), sorted_keys.size - 1)
+        ok = sorted_keys[found] == wanted
+        rows, partner = rows[ok], hscp_rows[by_key[found[ok]]]
         if not rows.size:
             continue
         y_h = np.sqrt(obs[partner] / exp[partner])
-        tau2 = np.array([tau2_of.get((level, int(p)), 0.0) for p in period_no[rows]])
+        tau2 = tau2_of[level, period_at[rows]]
         z = (y_all[rows] - y_h) / np.sqrt(s_all[rows] ** 2 + tau2)
         out["funnel_hscp"][idx[rows]] = _codes_from_z(z)
 

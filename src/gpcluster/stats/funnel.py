@@ -384,30 +384,25 @@ def _sp_limits(den, level, data_type, sr_method, target, tau2, adjusted, s=None)
     return target * np.exp(-half), target * np.exp(half)
 
 
-def spiegelhalter(
-    numerator,
-    denominator,
-    data_type: str = "SR",
-    sr_method: str = "SHMI",
-    trim_by: float = 0.1,
-    levels=LEVELS,
-    target: float | None = None,
-) -> SpiegelhalterResult:
-    """Spiegelhalter (2005) overdispersed funnel, following FunnelPlotR 0.6.0.
+@dataclass(frozen=True)
+class Overdispersion:
+    """The overdispersion estimate of a Spiegelhalter funnel, without its limits."""
 
-    data_type "SR" (numerator O, denominator E; ``sr_method`` "SHMI" = log scale with 10% truncation, or
-    "CQC" = square-root scale), "PR" (proportion, arcsine scale) or "RC" (ratio of counts, log scale);
-    PR/RC/CQC use winsorisation at the `trim_by` quantiles. φ = mean of squared retained z;
-    τ² = max(0, (nφ − (n−1)) / (Σw − Σw²/Σw)), w = 1/s² (DerSimonian-Laird), 0 if nφ < n − 1.
-    Limits are widened by τ² only when φ > 1; otherwise SR uses exact Poisson limits.
-    """
+    z: np.ndarray  # each unit's unadjusted z on the comparison scale
+    kept: np.ndarray  # units retained (SHMI truncation; all units when winsorised)
+    phi: float
+    tau2: float  # DerSimonian-Laird τ² (reported even when φ <= 1)
+    target: float
+    adjusted: bool  # φ > 1: limits are widened by τ²
+
+
+def _spiegelhalter_inputs(numerator, denominator, data_type: str, sr_method: str, trim_by: float):
     if data_type not in SPIEGELHALTER_TYPES:
         raise StatsInputError(f"data_type must be one of {SPIEGELHALTER_TYPES}, got {data_type!r}")
     if sr_method not in SR_METHODS:
         raise StatsInputError(f"sr_method must be one of {SR_METHODS}, got {sr_method!r}")
     if not 0 < trim_by < 0.5:
         raise StatsInputError(f"trim_by must be between 0 and 0.5, got {trim_by!r}")
-    levels = _check_levels(levels)
     num, den = _check_xn(numerator, denominator, data_type == "PR")
     if num.ndim != 1 or num.size < 3:
         raise StatsInputError("an overdispersion analysis needs at least 3 units in a 1-D array")
@@ -417,6 +412,10 @@ def spiegelhalter(
         )
     if data_type == "RC" and (den <= 0).any():
         raise StatsInputError("denominator counts must be greater than zero")
+    return num, den
+
+
+def _overdispersion(num, den, data_type, sr_method, trim_by, target) -> tuple[Overdispersion, np.ndarray]:
     if target is None:
         target = 1.0 if data_type == "SR" else float(num.sum() / den.sum())
     y, s, t_tr = _transform(num, den, data_type, sr_method, target)
@@ -438,7 +437,44 @@ def spiegelhalter(
         tau2 = 0.0
     else:
         tau2 = max(0.0, float((n * phi - (n - 1)) / (w.sum() - (w**2).sum() / w.sum())))
-    adjusted = phi > 1
+    return Overdispersion(z=z, kept=kept, phi=phi, tau2=tau2, target=float(target), adjusted=phi > 1), s
+
+
+def overdispersion(
+    numerator,
+    denominator,
+    data_type: str = "SR",
+    sr_method: str = "SHMI",
+    trim_by: float = 0.1,
+    target: float | None = None,
+) -> Overdispersion:
+    """φ and τ² of `spiegelhalter` (same inputs, same arithmetic) without computing limits or labels:
+    for callers that fit many funnels and place units by z themselves."""
+    num, den = _spiegelhalter_inputs(numerator, denominator, data_type, sr_method, trim_by)
+    return _overdispersion(num, den, data_type, sr_method, trim_by, target)[0]
+
+
+def spiegelhalter(
+    numerator,
+    denominator,
+    data_type: str = "SR",
+    sr_method: str = "SHMI",
+    trim_by: float = 0.1,
+    levels=LEVELS,
+    target: float | None = None,
+) -> SpiegelhalterResult:
+    """Spiegelhalter (2005) overdispersed funnel, following FunnelPlotR 0.6.0.
+
+    data_type "SR" (numerator O, denominator E; ``sr_method`` "SHMI" = log scale with 10% truncation, or
+    "CQC" = square-root scale), "PR" (proportion, arcsine scale) or "RC" (ratio of counts, log scale);
+    PR/RC/CQC use winsorisation at the `trim_by` quantiles. φ = mean of squared retained z;
+    τ² = max(0, (nφ − (n−1)) / (Σw − Σw²/Σw)), w = 1/s² (DerSimonian-Laird), 0 if nφ < n − 1.
+    Limits are widened by τ² only when φ > 1; otherwise SR uses exact Poisson limits.
+    """
+    num, den = _spiegelhalter_inputs(numerator, denominator, data_type, sr_method, trim_by)
+    levels = _check_levels(levels)
+    fit, s = _overdispersion(num, den, data_type, sr_method, trim_by, target)
+    target, tau2, adjusted = fit.target, fit.tau2, fit.adjusted
     tau2_used = tau2 if adjusted else 0.0
     value = num / den
     lims = [
@@ -446,7 +482,7 @@ def spiegelhalter(
     ]
     labels = classify(value, *lims)
     return SpiegelhalterResult(
-        value=value, z=z, kept=kept, phi=phi, tau2=tau2, target=float(target), adjusted=adjusted,
+        value=value, z=fit.z, kept=fit.kept, phi=fit.phi, tau2=tau2, target=target, adjusted=adjusted,
         lower_95=lims[0], upper_95=lims[1], lower_998=lims[2], upper_998=lims[3], labels=labels,
         data_type=data_type, sr_method=sr_method, levels=levels,
     )  # fmt: skip

@@ -209,7 +209,8 @@ def synthetic_evidence(item: Reading) -> str | None:
         return f"a {SYNTHETIC_MARKER} marker file is beside it"
     for column, prefix in SYNTHETIC_CODES.items():
         if column in item.frame.columns and not item.frame.empty:
-            values = item.frame[column].dropna().astype(str)
+            # distinct codes only (in order of appearance): a population file repeats each code thousands of times
+            values = item.frame[column].dropna().drop_duplicates().astype(str)
             hits = values[values.str.startswith(prefix)]
             if len(hits):
                 return f"it holds synthetic {column.replace('_', ' ')} codes such as {hits.iloc[0]!r}"
