@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from gpcluster.workforce.equity import concentration_index, slope_index_of_inequality
+from gpcluster.workforce.equity import concentration_index, fractional_rank, slope_index_of_inequality
 from gpcluster.workforce.need import need_weighted_population, prepare_practices
 from gpcluster.workforce.params import Assumptions, load_assumptions, load_model
 
@@ -46,27 +46,69 @@ class ModelSummary:
     gp_time: dict
 
 
+def _ratio(roles: pd.Series, table: dict) -> np.ndarray:
+    """table[role] per row, NaN for a role the table lacks (one lookup per distinct role)."""
+    distinct, where = np.unique(roles.to_numpy(dtype=object).astype(str), return_inverse=True)
+    return np.array([table.get(r, np.nan) for r in distinct], dtype=float)[where.reshape(-1)]
+
+
+def _sums_by_practice(values: np.ndarray, where: np.ndarray, n: int) -> np.ndarray:
+    """Sum of `values` per practice (`where`: the row's position among the prepared practices, -1 when
+    absent), 0 for a practice with no rows. pandas' compensated group sum in row order, over integer
+    codes: the same figures to the last bit as a group-by over practice codes, without hashing strings."""
+    keep = where >= 0
+    sums = pd.Series(values[keep]).groupby(where[keep]).sum()
+    out = np.zeros(n)
+    out[sums.index.to_numpy(dtype=np.int64)] = sums.to_numpy(float)
+    return out
+
+
 def summarise(allocation: pd.DataFrame, prepared: pd.DataFrame, assumptions: Assumptions | None = None) -> ModelSummary:
     """One allocation's per-practice hours, equity measures and GP time over `prepared`'s practices."""
+    return summarise_roles(allocation, prepared, assumptions, by_role=False)[None]
+
+
+def summarise_roles(allocation: pd.DataFrame, prepared: pd.DataFrame, assumptions: Assumptions | None = None,
+                    by_role: bool = True) -> dict:
+    """summarise() of the allocation over every role together (key None) and, with `by_role`, of each
+    role's rows alone (key: the role): the GP-time arithmetic and the practice lookup done once."""
     a = assumptions or load_assumptions()
-    g = gp_time(allocation, a)
-    per = g.groupby("practice_code")[["on_site_hours_per_week", "gp_net_hours"]].sum()
-    codes = prepared["practice_code"]
-    hours = codes.map(per["on_site_hours_per_week"]).fillna(0.0)
-    need, size = prepared["need_weighted_population"], prepared["list_size"]
+    on_site = allocation["on_site_hours_per_week"].to_numpy(float)
+    wte = allocation["wte"].to_numpy(float)
+    released = on_site * _ratio(allocation["role"], a.gp_hours_released_per_mdt_hour.values)
+    supervision = wte * _ratio(allocation["role"], a.supervision_hours_per_wte.values)
+    net = released - supervision
+    n = len(prepared)
+    where = pd.Index(prepared["practice_code"]).get_indexer(allocation["practice_code"])
+    model = allocation["model"].iloc[0]
+    need = prepared["need_weighted_population"].to_numpy(float)
+    size = prepared["list_size"].to_numpy(float)
     order = (prepared["simd_rank"] if "simd_rank" in prepared.columns and prepared["simd_rank"].notna().all()
-             else prepared["simd_decile"])
-    per_need = hours / need * 10_000
-    sii = slope_index_of_inequality(per_need, prepared["simd_decile"], need)
-    equity = {
-        "model": allocation["model"].iloc[0], "total_hours": float(hours.sum()),
-        "concentration_index_hours_per_patient": concentration_index(hours / size, order, size),
-        "concentration_index_hours_per_need": concentration_index(per_need, order, need),
-        "sii_hours_per_10k_need": sii.sii, "rii_hours_per_10k_need": sii.rii,
-    }
-    totals = g[["gp_hours_released", "gp_supervision_hours", "gp_net_hours"]].sum().to_dict()
-    return ModelSummary(allocation["model"].iloc[0], hours.to_numpy(float),
-                        codes.map(per["gp_net_hours"]).fillna(0.0).to_numpy(float), equity, totals)
+             else prepared["simd_decile"]).to_numpy(float)
+    decile = prepared["simd_decile"].to_numpy(float)
+    rank_size, rank_need = fractional_rank(order, size), fractional_rank(order, need)  # the same for every role
+
+    def one(rows: np.ndarray | slice) -> ModelSummary:
+        hours = _sums_by_practice(on_site[rows], where[rows], n)
+        per_need = hours / need * 10_000
+        sii = slope_index_of_inequality(per_need, decile, need)
+        equity = {
+            "model": model, "total_hours": float(pd.Series(hours).sum()),
+            "concentration_index_hours_per_patient": concentration_index(hours / size, order, size, rank=rank_size),
+            "concentration_index_hours_per_need": concentration_index(per_need, order, need, rank=rank_need),
+            "sii_hours_per_10k_need": sii.sii, "rii_hours_per_10k_need": sii.rii,
+        }
+        totals = {"gp_hours_released": float(pd.Series(released[rows]).sum()),
+                  "gp_supervision_hours": float(pd.Series(supervision[rows]).sum()),
+                  "gp_net_hours": float(pd.Series(net[rows]).sum())}
+        return ModelSummary(model, hours, _sums_by_practice(net[rows], where[rows], n), equity, totals)
+
+    out = {None: one(slice(None))}
+    if by_role:
+        roles = allocation["role"].to_numpy(dtype=object)
+        for role in sorted(set(roles)):
+            out[role] = one(np.flatnonzero(roles == role))
+    return out
 
 
 def compare(alloc_a: pd.DataFrame, alloc_b: pd.DataFrame, practices: pd.DataFrame, agesex: pd.DataFrame,
@@ -83,21 +125,27 @@ def compare(alloc_a: pd.DataFrame, alloc_b: pd.DataFrame, practices: pd.DataFram
 
 def compare_summaries(sa: ModelSummary, sb: ModelSummary, prepared: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """compare() from two allocations' summaries over the same prepared practices."""
-    df = prepared.copy()
-    df["hours_a"], df["hours_b"] = sa.hours, sb.hours
+    hours_a, hours_b = sa.hours, sb.hours
+    change = hours_b - hours_a
+    positive = hours_a > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change_pct = np.where(positive, 100 * change / np.where(positive, hours_a, np.nan), np.nan)
+    # only the columns the tables show (prepared holds a dozen more, several of them text)
+    df = prepared[["practice_code", "practice_name", "cluster_id", "hscp_code", "list_size",
+                   "need_weighted_population", "simd_decile", "simd_quintile", "urban_rural_8"]].copy()
+    df["hours_a"], df["hours_b"] = hours_a, hours_b
+    df["change_hours"], df["change_pct"] = change, change_pct
+    df["outcome"] = np.select([change > 0.05, change < -0.05], ["gains", "loses"], "no change")
     df["gp_net_hours_a"], df["gp_net_hours_b"] = sa.gp_net_hours, sb.gp_net_hours
-    df["change_hours"] = df["hours_b"] - df["hours_a"]
-    df["change_pct"] = np.where(df["hours_a"] > 0, 100 * df["change_hours"] / df["hours_a"].where(df["hours_a"] > 0), np.nan)
-    df["outcome"] = np.select([df["change_hours"] > 0.05, df["change_hours"] < -0.05], ["gains", "loses"], "no change")
-    keep = ["practice_code", "practice_name", "cluster_id", "hscp_code", "list_size", "need_weighted_population",
-            "simd_decile", "simd_quintile", "urban_rural_8", "hours_a", "hours_b", "change_hours", "change_pct",
-            "outcome", "gp_net_hours_a", "gp_net_hours_b"]
-    practice_table = df[keep].sort_values("change_hours").reset_index(drop=True)
+    practice_table = df.sort_values("change_hours").reset_index(drop=True)
+    figures = df[["simd_decile", "simd_quintile", "urban_rural_8", "list_size", "need_weighted_population",
+                  "hours_a", "hours_b", "gp_net_hours_a", "gp_net_hours_b"]]
 
     def grouped(key: str) -> pd.DataFrame:
-        g = df.groupby(key, as_index=False)[["list_size", "need_weighted_population", "hours_a", "hours_b",
-                                             "gp_net_hours_a", "gp_net_hours_b"]].sum()
-        g.insert(1, "practices", df.groupby(key).size().to_numpy())
+        by = figures.groupby(key)
+        g = by[["list_size", "need_weighted_population", "hours_a", "hours_b", "gp_net_hours_a",
+                "gp_net_hours_b"]].sum().reset_index()
+        g.insert(1, "practices", by.size().to_numpy())
         g["hours_per_10k_need_a"] = g["hours_a"] / g["need_weighted_population"] * 10_000
         g["hours_per_10k_need_b"] = g["hours_b"] / g["need_weighted_population"] * 10_000
         g["change_hours"] = g["hours_b"] - g["hours_a"]

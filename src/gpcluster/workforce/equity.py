@@ -43,21 +43,23 @@ def fractional_rank(order, weights=None) -> np.ndarray:
     the mean rank of their group."""
     o = np.asarray(order, dtype=float)
     w = np.ones_like(o) if weights is None else np.asarray(weights, dtype=float)
-    frame = pd.DataFrame({"o": o, "w": w})
-    grouped = frame.groupby("o", sort=True)["w"].sum()
-    total = grouped.sum()
-    mid = (grouped.cumsum() - grouped / 2) / total
-    return frame["o"].map(mid).to_numpy(float)
+    if not len(o):
+        return np.empty(0)
+    distinct, where = np.unique(o, return_inverse=True)
+    grouped = np.bincount(where.reshape(-1), weights=w, minlength=len(distinct))
+    mid = (np.cumsum(grouped) - grouped / 2) / grouped.sum()
+    return mid[where.reshape(-1)]
 
 
-def concentration_index(values, order, weights=None) -> float:
+def concentration_index(values, order, weights=None, rank: np.ndarray | None = None) -> float:
     """Concentration index of `values` (e.g. MDT hours per patient) over the population ranked by
-    `order` (most deprived first), weighted by `weights` (e.g. list size)."""
+    `order` (most deprived first), weighted by `weights` (e.g. list size). `rank`: fractional_rank(order,
+    weights) when already known (it does not depend on the values)."""
     h, o, w = _arrays(values, order, weights)
     mean = np.average(h, weights=w)
     if mean == 0:
         raise UserError("equity: the concentration index is undefined when the mean is zero")
-    r = fractional_rank(o, w)
+    r = fractional_rank(o, w) if rank is None else rank
     cov = np.average((h - mean) * (r - np.average(r, weights=w)), weights=w)
     return float(2 * cov / mean)
 
@@ -76,14 +78,15 @@ def slope_index_of_inequality(values, order, weights) -> SlopeIndex:
     """SII of group values (e.g. hours per 10,000 patients by SIMD decile) ordered by `order` (most deprived
     first), with population `weights`. Groups are aggregated by `order` first (weighted mean value)."""
     h, o, w = _arrays(values, order, weights)
-    frame = pd.DataFrame({"order": o, "value": h * w, "pop": w}).groupby("order", sort=True).sum()
-    frame["value"] = frame["value"] / frame["pop"]
-    if len(frame) < 2:
+    distinct, where = np.unique(o, return_inverse=True)
+    where = where.reshape(-1)
+    pw = np.bincount(where, weights=w, minlength=len(distinct))
+    y = np.bincount(where, weights=h * w, minlength=len(distinct)) / pw
+    if len(distinct) < 2:
         raise UserError("equity: the slope index needs at least two deprivation groups")
-    frame["ridit"] = (frame["pop"].cumsum() - frame["pop"] / 2) / frame["pop"].sum()
-    x, y, pw = frame["ridit"].to_numpy(), frame["value"].to_numpy(), frame["pop"].to_numpy()
+    x = (np.cumsum(pw) - pw / 2) / pw.sum()
     xm, ym = np.average(x, weights=pw), np.average(y, weights=pw)
     slope = float(np.sum(pw * (x - xm) * (y - ym)) / np.sum(pw * (x - xm) ** 2))
     intercept = float(ym - slope * xm)
-    return SlopeIndex(sii=slope, rii=slope / ym if ym else float("nan"), intercept=intercept,
-                      groups=frame.reset_index())
+    groups = pd.DataFrame({"order": distinct, "value": y, "pop": pw, "ridit": x})
+    return SlopeIndex(sii=slope, rii=slope / ym if ym else float("nan"), intercept=intercept, groups=groups)

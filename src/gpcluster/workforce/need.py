@@ -27,25 +27,41 @@ def prepare_practices(practices: pd.DataFrame) -> pd.DataFrame:
     if df["practice_code"].duplicated().any():
         dup = df.loc[df["practice_code"].duplicated(), "practice_code"].iloc[0]
         raise UserError(f"practice frame: practice {dup} appears more than once; pass one release")
-    df["list_size"] = pd.to_numeric(df["list_size"], errors="coerce").fillna(0).astype(float)
-    df = df[df["list_size"] > 0].copy()
+    sizes = pd.to_numeric(df["list_size"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    sizes = np.nan_to_num(sizes, nan=0.0)
+    keep = sizes > 0
+    df = df[keep].copy()
+    df["list_size"] = sizes[keep]
+    n = len(df)
     for col in ("practice_name", "cluster_id", "cluster_name", "hscp_code"):
         if col not in df.columns:
             df[col] = pd.NA
-    imputed = pd.Series([""] * len(df), index=df.index, dtype=object)
+    # numpy throughout: this runs for every model and comparison (once per web request in the past)
+    gaps: list[tuple[np.ndarray, str]] = []
     for col, neutral in NEUTRAL.items():
-        values = pd.to_numeric(df.get(col), errors="coerce") if col in df.columns else pd.Series(np.nan, index=df.index)
-        gap = values.isna()
-        imputed[gap] = imputed[gap] + f"{col} "
-        df[col] = values.fillna(neutral).astype(int)
-    ur8 = pd.to_numeric(df["urban_rural_8"], errors="coerce") if "urban_rural_8" in df.columns else pd.Series(np.nan, index=df.index)
-    ur6 = pd.to_numeric(df["urban_rural_6"], errors="coerce") if "urban_rural_6" in df.columns else pd.Series(np.nan, index=df.index)
-    from_6 = ur8.isna() & ur6.notna()
-    ur8 = ur8.where(~from_6, ur6.map(UR6_TO_UR8))
-    imputed[ur8.isna()] = imputed[ur8.isna()] + "urban_rural_8 "
-    df["urban_rural_8"] = ur8.fillna(1).astype(int)
-    df["imputed"] = imputed.str.strip()
+        values = _numeric(df, col, n)
+        gap = np.isnan(values)
+        gaps.append((gap, col))
+        df[col] = np.where(gap, neutral, values).astype(int)
+    ur8, ur6 = _numeric(df, "urban_rural_8", n), _numeric(df, "urban_rural_6", n)
+    from_6 = np.isnan(ur8) & ~np.isnan(ur6)
+    if from_6.any():
+        ur8[from_6] = pd.Series(ur6[from_6]).map(UR6_TO_UR8).to_numpy(dtype=float, na_value=np.nan)
+    gaps.append((np.isnan(ur8), "urban_rural_8"))
+    df["urban_rural_8"] = np.where(np.isnan(ur8), 1, ur8).astype(int)
+    imputed = np.full(n, "", dtype=object)
+    for gap, col in gaps:
+        if gap.any():
+            imputed[gap] = [f"{before} {col}" if before else col for before in imputed[gap]]
+    df["imputed"] = pd.Series(imputed, index=df.index, dtype=object)
     return df.reset_index(drop=True)
+
+
+def _numeric(df: pd.DataFrame, column: str, n: int) -> np.ndarray:
+    """A column as floats (NaN where missing or not a number; all NaN when the column is absent)."""
+    if column not in df.columns:
+        return np.full(n, np.nan)
+    return pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan).copy()
 
 
 def age_sex_workload(practices: pd.DataFrame, agesex: pd.DataFrame, weights: AgeSexWeights) -> pd.Series:
@@ -55,7 +71,7 @@ def age_sex_workload(practices: pd.DataFrame, agesex: pd.DataFrame, weights: Age
     w = np.empty(len(rows), dtype=float)
     for sex in SEXES:  # one vectorised lookup per sex, not one Python step per row
         here = (rows["sex"] == sex).to_numpy()
-        w[here] = _lookup(rows["age_band"][here], getattr(weights, sex))
+        w[here] = by_key(rows["age_band"][here], getattr(weights, sex))
     workload = (rows["population"].astype(float) * w).groupby(rows["practice_code"]).sum()
     counted = rows.groupby("practice_code")["population"].sum()
     codes = practices["practice_code"]
@@ -68,18 +84,20 @@ def age_sex_workload(practices: pd.DataFrame, agesex: pd.DataFrame, weights: Age
     return out.astype(float)
 
 
-def _lookup(keys: pd.Series, table) -> np.ndarray:
-    """table[key] for every key, as floats; a key missing from the table is a KeyError, as table[key] is."""
-    values = keys.map(dict(table)).to_numpy(dtype=float, na_value=np.nan)
-    if np.isnan(values).any():
-        raise KeyError(keys[np.isnan(values)].iloc[0])
-    return values
+def by_key(keys, table) -> np.ndarray:
+    """table[key] for every key (a Table, dict or any mapping), as floats: one lookup per distinct key, not
+    per row. A key missing from the table raises KeyError, as table[key] does."""
+    codes, distinct = pd.factorize(pd.Series(keys) if not isinstance(keys, pd.Series) else keys)
+    if (codes < 0).any():
+        raise KeyError(np.nan)
+    values = np.array([table[k.item() if hasattr(k, "item") else k] for k in distinct], dtype=float)
+    return values[codes] if len(codes) else np.empty(0, dtype=float)
 
 
 def _band_rate(practices: pd.DataFrame, agesex: pd.DataFrame, rate_by_band) -> pd.Series:
     """Population-weighted mean over age bands (both sexes) of a per-band rate."""
     rows = agesex[agesex["sex"].isin(SEXES) & agesex["age_band"].isin(AGE_BANDS)]
-    r = pd.Series(_lookup(rows["age_band"], rate_by_band), index=rows.index)
+    r = pd.Series(by_key(rows["age_band"], rate_by_band), index=rows.index)
     num = (rows["population"].astype(float) * r).groupby(rows["practice_code"]).sum()
     den = rows.groupby("practice_code")["population"].sum().astype(float)
     out = (num / den).reindex(practices["practice_code"])
@@ -93,9 +111,9 @@ def need_weighted_population(practices: pd.DataFrame, agesex: pd.DataFrame, spec
     that it sums to the total list size of the frame (a list-size-like figure: 'need-weighted patients')."""
     df = prepare_practices(practices)
     workload = age_sex_workload(df, agesex, spec.age_sex_weights).to_numpy()
-    dep = df["simd_quintile"].map(lambda q: spec.deprivation_by_simd_quintile[q]).to_numpy(dtype=float)
+    dep = by_key(df["simd_quintile"], spec.deprivation_by_simd_quintile)
     mm_age = _band_rate(df, agesex, spec.multimorbidity_prevalence_by_age.values).to_numpy()
-    mm = mm_age * df["simd_quintile"].map(lambda q: spec.multimorbidity_deprivation_by_simd_quintile[q]).to_numpy(float)
+    mm = mm_age * by_key(df["simd_quintile"], spec.multimorbidity_deprivation_by_simd_quintile)
     need = workload * dep * (1 + spec.multimorbidity_weight.value * mm)
     out = df[["practice_code", "list_size"]].copy()
     out["age_sex_workload"] = workload
@@ -117,8 +135,8 @@ def capitation_indices(practices: pd.DataFrame, agesex: pd.DataFrame, spec: Weig
     lists = df["list_size"].to_numpy(float)
     out = df[["practice_code", "list_size"]].copy()
     out["as_index"] = (workload / lists) / (workload.sum() / lists.sum())
-    out["mlc_index"] = df["simd_decile"].map(lambda d: spec.mlc_by_simd_decile[d]).to_numpy(float)
-    out["xs_index"] = df["urban_rural_8"].map(lambda u: spec.excess_cost_by_ur8[u]).to_numpy(float)
+    out["mlc_index"] = by_key(df["simd_decile"], spec.mlc_by_simd_decile)
+    out["xs_index"] = by_key(df["urban_rural_8"], spec.excess_cost_by_ur8)
     if indices is not None:
         out = _apply_supplied_indices(out, df, indices)
     out["weighted_population"] = out["list_size"] * out["as_index"] * out["mlc_index"] * out["xs_index"]
