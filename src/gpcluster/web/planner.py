@@ -24,8 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import os
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +36,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import duckdb
+import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -42,11 +45,12 @@ from starlette.concurrency import run_in_threadpool
 
 from gpcluster import config
 from gpcluster.errors import Problem, UserError, ValidationFailed
+from gpcluster.stats.disclosure import round_half_up
 from gpcluster.warehouse import ensure_schema
 from gpcluster.web import formatting
 from gpcluster.web.access import DOWNLOAD, Viewer, named_mask
 from gpcluster.web.auth import client_ip, require_viewer
-from gpcluster.web.cache import ReleasedCache
+from gpcluster.web.cache import ReleasedCache, scope_key
 from gpcluster.web.filenames import content_disposition, safe_upload_name
 from gpcluster.web.jobs import JobFailed, JobRefused
 from gpcluster.web.paging import Paging, page_number
@@ -59,9 +63,9 @@ from gpcluster.workforce import (
     describe_practice,
     practices_with_need,
     roster_budgets,
-    summarise,
     template_path,
 )
+from gpcluster.workforce.compare import summarise_roles
 from gpcluster.workforce.export import PATIENT_COUNT_COLUMNS, disclose
 from gpcluster.workforce.params import Assumptions, load_assumptions, load_model, model_names
 from gpcluster.workforce.roles import ROLES, URBAN_RURAL_8, role_label
@@ -498,9 +502,8 @@ def scenarios_for(source: Source, viewer: Viewer, a: Assumptions) -> Scenarios |
     allocations, summaries = {}, {}
     for model in model_names():
         allocation = allocate_roles(area.practices, area.agesex, model, budgets, a)
-        summaries[(model, None)] = summarise(allocation, prepared, a)
-        for role, rows in allocation.groupby("role"):
-            summaries[(model, role)] = summarise(rows, prepared, a)
+        for role, summary in summarise_roles(allocation, prepared, a).items():  # None: every role
+            summaries[(model, role)] = summary
         allocations[model] = allocation[SENTENCE_COLUMNS]
     return Scenarios(allocations, summaries, prepared, roles)
 
@@ -513,6 +516,7 @@ class Comparison:
     labels: tuple[str, str]
     listed: int = 0
     shown: dict = field(default_factory=dict)  # the detail tables as the page shows them (display())
+    search: list[str] = field(default_factory=list)  # searchable(tables["practices"], PRACTICE_SEARCH)
 
 
 PRACTICE_LABELS = {"practice_code": "code", "practice_name": "practice", "cluster_name": "cluster", "area": "area",
@@ -520,6 +524,8 @@ PRACTICE_LABELS = {"practice_code": "code", "practice_name": "practice", "cluste
                    "hours_a": "hours a week under A", "hours_b": "hours a week under B", "change_hours": "change (hours)",
                    "change_pct": "change (%)", "gp_net_hours_a": "GP hours released, net, A",
                    "gp_net_hours_b": "GP hours released, net, B"}
+#: the columns a search of who gains and who loses looks in
+PRACTICE_SEARCH = ("practice_name", "practice_code", "cluster_name")
 PRACTICE_COLUMNS = ["practice_code", "practice_name", "cluster_id", "cluster_name", "hscp_code", "list_size",
                     "need_weighted_population", "simd_decile", "urban_rural_8", "hours_a", "hours_b",
                     "change_hours", "change_pct", "outcome", "gp_net_hours_a", "gp_net_hours_b"]
@@ -536,8 +542,10 @@ def derive_comparison(scenarios: Scenarios, area: Area, model_a: str, model_b: s
     rows = result["practices"]
     names = area.practices.set_index("practice_code")["cluster_name"] if "cluster_name" in area.practices else None
     rows = rows.assign(cluster_name=rows["practice_code"].map(names) if names is not None else None)
-    visible = rows[rows["practice_code"].isin(area.shown)]
-    listed = visible[visible["practice_code"].isin(area.named)].reset_index(drop=True)
+    codes = rows["practice_code"].tolist()  # set look-ups over Python strings: isin over Arrow strings is slow
+    visible = rows[np.fromiter((c in area.shown for c in codes), dtype=bool, count=len(codes))]
+    listed = visible[np.fromiter((c in area.named for c in visible["practice_code"].tolist()), dtype=bool,
+                                 count=len(visible))].reset_index(drop=True)
     labels = (alloc_a["model_label"].iloc[0], alloc_b["model_label"].iloc[0])
     if area.narrow:  # a cluster or practice lead: their cluster's practices and totals, nothing of the HSCP
         totals = visible[["list_size", "need_weighted_population", "hours_a", "hours_b", "gp_net_hours_a",
@@ -552,7 +560,8 @@ def derive_comparison(scenarios: Scenarios, area: Area, model_a: str, model_b: s
     sentences = comparison_sentences(visible, listed, result, area, labels, role)
     released = {k: disclose(v) for k, v in tables.items()}
     shown = {k: display(v, PRACTICE_LABELS) for k, v in released.items() if k not in ("practices", "assumptions")}
-    return Comparison(released, sentences, len(visible) - len(listed), labels, len(listed), shown)
+    return Comparison(released, sentences, len(visible) - len(listed), labels, len(listed), shown,
+                      searchable(released["practices"], PRACTICE_SEARCH))
 
 
 def comparison_sentences(visible: pd.DataFrame, listed: pd.DataFrame, result: dict, area: Area,
@@ -609,11 +618,16 @@ def comparison_sentences(visible: pd.DataFrame, listed: pd.DataFrame, result: di
 def describe_practices(scenarios: Scenarios, area: Area, model_a: str, model_b: str, role: str | None,
                        codes: list[str]) -> list[str]:
     """Plain sentences about a few named practices' allocations under A and B."""
+    wanted = [code for code in codes if code in area.named]
+    few = set(wanted)
+    practices = area.practices[[c in few for c in area.practices["practice_code"].tolist()]]
+    # the few practices' rows first (one pass over each allocation), then their sentences
+    rows = {m: scenarios.allocations[m][[c in few for c in scenarios.allocations[m]["practice_code"].tolist()]]
+            for m in (model_a, model_b)}
     out = []
-    for code in codes:
-        if code in area.named:
-            out += describe_practice(scenarios.allocations[model_a], area.practices, code, role)
-            out += describe_practice(scenarios.allocations[model_b], area.practices, code, role)
+    for code in wanted:
+        out += describe_practice(rows[model_a], practices, code, role)
+        out += describe_practice(rows[model_b], practices, code, role)
     return out
 
 
@@ -647,23 +661,33 @@ def roster_table(source: Source, viewer: Viewer) -> pd.DataFrame:
 def display(frame: pd.DataFrame, labels: dict[str, str] | None = None) -> dict:
     """A table for the page: column headings and rows of (text, numeric) cells, formatted for people
     (gpcluster.web.formatting.cell): counts whole, suppressed counts '*', missing '–', open end dates
-    'open-ended', dates as dates."""
-    whole = {c for c in frame.columns if c in PATIENT_COUNT_COLUMNS or pd.api.types.is_integer_dtype(frame[c])}
-    numeric = {c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
-               and not pd.api.types.is_bool_dtype(frame[c])}
-    digits = {c: formatting.column_digits(frame[c], c) for c in numeric - whole
-              if pd.api.types.is_float_dtype(frame[c])}
-    rows = []
-    for record in frame.itertuples(index=False, name=None):
-        cells = []
-        for column, value in zip(frame.columns, record, strict=True):
-            if column in PATIENT_COUNT_COLUMNS and formatting.is_missing(value):
-                cells.append((formatting.SUPPRESSED, True))  # disclose() blanked a small count
-            else:
-                cells.append((formatting.cell(value, column, column in whole, digits.get(column)), column in numeric))
-        rows.append(cells)
+    'open-ended', dates as dates. Numeric columns are rounded a column at a time (formatting.number's rule,
+    vectorised); other cells go through formatting.cell."""
+    columns = {c: frame[c] for c in frame.columns}
+    whole = {c for c, v in columns.items() if c in PATIENT_COUNT_COLUMNS or pd.api.types.is_integer_dtype(v)}
+    numeric = {c for c, v in columns.items() if pd.api.types.is_numeric_dtype(v) and not pd.api.types.is_bool_dtype(v)}
+    digits = {c: formatting.column_digits(columns[c], c) for c in numeric - whole
+              if pd.api.types.is_float_dtype(columns[c])}
+    formatted = []
+    for column, values in columns.items():
+        missing = formatting.SUPPRESSED if column in PATIENT_COUNT_COLUMNS else formatting.MISSING
+        if column in numeric and (column in whole or column in digits):
+            texts = _numbers(values.to_numpy(dtype=float, na_value=np.nan), 0 if column in whole else digits[column],
+                             missing)
+        else:
+            texts = [missing if column in PATIENT_COUNT_COLUMNS and formatting.is_missing(v) else
+                     formatting.cell(v, column, column in whole, digits.get(column)) for v in values.tolist()]
+        formatted.append([(text, column in numeric) for text in texts])
+    rows = [list(cells) for cells in zip(*formatted, strict=True)] if formatted else []
     labels = labels or {}
     return {"columns": [labels.get(c, str(c).replace("_", " ")) for c in frame.columns], "rows": rows}
+
+
+def _numbers(values: np.ndarray, digits: int, missing: str) -> list[str]:
+    """formatting.number over a column: rounded half up as PHS publishes, thousands separators, no
+    negative zero, `missing` for NaN; one vectorised rounding rather than one per cell."""
+    rounded = np.asarray(round_half_up(values, digits), dtype=float) + 0.0  # + 0.0: no negative zero
+    return [missing if v != v else f"{v:,.{digits}f}" for v in rounded.tolist()]
 
 
 # ---------------------------------------------------------------- work done in worker processes
@@ -702,6 +726,12 @@ SCENARIOS_KEPT = 8
 _IN_FLIGHT: dict = {}
 #: comparisons derived from them, per viewer scope (ReleasedCache adds scope and warehouse version)
 _DERIVED = ReleasedCache(512)
+#: the comparisons themselves (every pair of models and role of a few planning areas)
+_COMPARISONS = ReleasedCache(1024)
+#: pages as filtered and paged (many, each asked for rarely: kept apart so they never push out the above)
+_VIEWS = ReleasedCache(512)
+#: downloads made from them (CSV and Excel bytes)
+_DOWNLOADS = ReleasedCache(128)
 
 
 async def scenarios(request: Request, viewer: Viewer, area: Area, a: Assumptions) -> Scenarios | None:
@@ -724,12 +754,19 @@ async def scenarios(request: Request, viewer: Viewer, area: Area, a: Assumptions
         future = loop.create_future()
         _IN_FLIGHT[(key, id(loop))] = future
         try:
-            result, problem = await _in_worker(request, viewer, scenarios_job, a, what="Working out the models")
+            if a == load_assumptions():
+                # the shipped assumptions: worked out here, once per planning area and data version (a few
+                # tenths of a second for Scotland), so the first comparison waits for no worker to start
+                result, problem = await run_in_threadpool(scenarios_job, planner_source(request), viewer, a)
+            else:  # edited assumptions: per user, in a worker with the job limits
+                result, problem = await _in_worker(request, viewer, scenarios_job, a, what="Working out the models")
             if problem:
                 raise UserError(problem)
             _SCENARIOS[key] = result
             while len(_SCENARIOS) > SCENARIOS_KEPT:
                 _SCENARIOS.popitem(last=False)
+            if result is not None and a == load_assumptions():
+                _warm_comparisons(result, viewer, area, a)
             future.set_result(result)
             return result
         except asyncio.CancelledError:
@@ -750,10 +787,53 @@ async def comparison(request: Request, viewer: Viewer, area: Area, model_a: str,
     found = await scenarios(request, viewer, area, a)
     if found is None:
         return None, None
-    key = ("plan-compare", area.plan_key, model_a, model_b, role, a.model_dump_json(), roster_version())
-    result = await run_in_threadpool(_DERIVED.get, key, viewer,
-                                     lambda: derive_comparison(found, area, model_a, model_b, role, a))
+    result = await run_in_threadpool(derived_comparison, found, viewer, area, model_a, model_b, role, a)
     return result, found
+
+
+def derived_comparison(found: Scenarios, viewer: Viewer, area: Area, model_a: str, model_b: str, role: str | None,
+                       a: Assumptions) -> Comparison | None:
+    """derive_comparison, kept per planning area, models, role, assumptions and roster version (and, by
+    _COMPARISONS, the viewer's scope and the data version)."""
+    key = ("plan-compare", area.plan_key, model_a, model_b, role, a.model_dump_json(), roster_version())
+    return _COMPARISONS.get(key, viewer, lambda: derive_comparison(found, area, model_a, model_b, role, a))
+
+
+#: comparisons derived in the background, one thread per planning area and data version at a time
+_WARMING: set = set()
+_WARMING_LOCK = threading.Lock()
+#: the background thread's CPU priority (Linux: per thread), below the threads serving requests
+WARM_NICENESS = 10
+
+
+def _warm_comparisons(found: Scenarios, viewer: Viewer, area: Area, a: Assumptions) -> None:
+    """Derive every comparison the viewer's scope can ask for (each ordered pair of models, each role and
+    all roles) in a background thread, once the allocations are worked out: a few seconds of CPU for
+    Scotland at a lower priority, so that later pages only read. Pages asking first build their own
+    (ReleasedCache's single flight: never twice)."""
+    key = (area.plan_key, a.model_dump_json(), roster_version(), scope_key(viewer))
+    with _WARMING_LOCK:
+        if key in _WARMING:
+            return
+        _WARMING.add(key)
+
+    def run() -> None:
+        with contextlib.suppress(OSError, AttributeError):  # not Linux: at the normal priority
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WARM_NICENESS)
+        try:
+            names = model_names()
+            for role in [None, *found.roles]:
+                for model_a in names:
+                    for model_b in names:
+                        if model_a != model_b:
+                            with contextlib.suppress(Exception):  # the page reports it when asked
+                                derived_comparison(found, viewer, area, model_a, model_b, role, a)
+                            time.sleep(0)  # let request threads have the interpreter between comparisons
+        finally:
+            with _WARMING_LOCK:
+                _WARMING.discard(key)
+
+    threading.Thread(target=run, name="gpcluster-planner-warm", daemon=True).start()
 
 
 async def _in_worker(request: Request, viewer: Viewer, function, *args, what: str):
@@ -793,20 +873,29 @@ def _role(role: str | None) -> str | None:
     return role or None
 
 
-def filtered(frame: pd.DataFrame, q: str = "", search: tuple[str, ...] = (), **exact: str) -> pd.DataFrame:
+def filtered(frame: pd.DataFrame, q: str = "", search: tuple[str, ...] = (), haystack: list[str] | None = None,
+             **exact: str) -> pd.DataFrame:
     """Rows whose `search` columns contain `q` (case-insensitive) and whose other columns equal the given
-    values (empty values filter nothing)."""
-    keep = pd.Series(True, index=frame.index)
+    values (empty values filter nothing). `haystack`: searchable(frame, search), when kept with the table."""
+    keep = np.ones(len(frame), dtype=bool)
     for column, value in exact.items():
         if value:
-            keep &= frame[column].astype(str) == value
+            keep &= np.array([str(v) == value for v in frame[column].tolist()], dtype=bool)
     text = q.strip().lower()
-    if text and search:
-        hit = pd.Series(False, index=frame.index)
-        for column in search:
-            hit |= frame[column].astype(str).str.lower().str.contains(text, regex=False, na=False)
-        keep &= hit
+    if text and search and "\n" in text:  # cannot span the lines of a haystack: each column on its own
+        for_each = [frame[c].astype(str).str.lower().tolist() for c in search]
+        keep &= np.array([any(text in v for v in values) for values in zip(*for_each, strict=True)], dtype=bool)
+    elif text and search:
+        texts = haystack if haystack is not None else searchable(frame, search)
+        keep &= np.fromiter((text in t for t in texts), dtype=bool, count=len(texts))
     return frame[keep]
+
+
+def searchable(frame: pd.DataFrame, search: tuple[str, ...]) -> list[str]:
+    """Per row, the lower-case text of its `search` columns, one column per line (a search for `q` does
+    not match across two columns, as it did not when each column was searched on its own)."""
+    columns = [frame[c].astype(str).str.lower().tolist() for c in search]
+    return ["\n".join(parts) for parts in zip(*columns, strict=True)] if columns else [""] * len(frame)
 
 
 def _hscp_options(source: Source, area: Area, codes: set[str]) -> list[tuple[str, str]]:
@@ -829,20 +918,40 @@ SUMMARY_LABELS = {"role_name": "role", "post_wte": "post WTE", "wte_delivered_he
                   "practices_covered": "practices covered"}
 
 
-def _home_view(request: Request, viewer: Viewer, area: Area, role: str, q: str, page_no: int) -> dict:
-    tables = _DERIVED.get(("plan-home", area.plan_key, roster_version()), viewer,
-                          lambda: home_tables(request, viewer, load_assumptions()))
+COVERAGE_SEARCH = ("cluster_name", "cluster_id")
+
+
+def home_tables_for(request: Request, viewer: Viewer, area: Area) -> dict[str, pd.DataFrame]:
+    """home_tables with the shipped assumptions, kept per planning area and roster version."""
+    return _DERIVED.get(("plan-home", area.plan_key, roster_version()), viewer,
+                        lambda: home_tables(request, viewer, load_assumptions()))
+
+
+def _home_base(request: Request, viewer: Viewer, area: Area) -> dict | None:
+    """What every filter and page of the planner home shares: the tables, the coverage summed over roles,
+    the sentences and the roster summary as shown, with each coverage table's search text."""
+    tables = home_tables_for(request, viewer, area)
     if not tables:
-        return {"tables": False}
-    roles = sorted(set(tables["coverage"]["role"]))
-    role = role if role in roles else ""
-    cover = tables["coverage"]
-    cover = filtered(cover, q, ("cluster_name", "cluster_id"), role=role) if role else \
-        filtered(coverage_all_roles(cover), q, ("cluster_name", "cluster_id"))
-    paging = Paging(page_no, len(cover), params=(("role", role), ("q", q)))
-    return {"tables": True, "sentences": home_sentences(tables, area), "paging": paging, "role": role, "q": q,
-            "coverage_roles": roles,
+        return None
+    all_roles = coverage_all_roles(tables["coverage"])
+    return {"tables": tables, "all_roles": all_roles, "roles": sorted(set(tables["coverage"]["role"])),
+            "sentences": home_sentences(tables, area),
             "summary_table": display(tables["roster_summary"].drop(columns=["role"]), SUMMARY_LABELS),
+            "search": searchable(tables["coverage"], COVERAGE_SEARCH),
+            "all_roles_search": searchable(all_roles, COVERAGE_SEARCH)}
+
+
+def _home_view(request: Request, viewer: Viewer, area: Area, role: str, q: str, page_no: int) -> dict:
+    base = _DERIVED.get(("plan-home-base", area.plan_key, roster_version()), viewer,
+                        lambda: _home_base(request, viewer, area))
+    if base is None:
+        return {"tables": False}
+    role = role if role in base["roles"] else ""
+    cover = filtered(base["tables"]["coverage"], q, COVERAGE_SEARCH, base["search"], role=role) if role else \
+        filtered(base["all_roles"], q, COVERAGE_SEARCH, base["all_roles_search"])
+    paging = Paging(page_no, len(cover), params=(("role", role), ("q", q)))
+    return {"tables": True, "sentences": base["sentences"], "paging": paging, "role": role, "q": q,
+            "coverage_roles": base["roles"], "summary_table": base["summary_table"],
             "coverage_table": display(paging.rows(cover).drop(columns=["cluster_id", "role"], errors="ignore"),
                                       COVERAGE_LABELS)}
 
@@ -867,7 +976,7 @@ def _prefetch(request: Request, viewer: Viewer, area: Area) -> None:
 async def planner_home(request: Request, role: str = "", q: str = "", page_no: str = Query("1", alias="page"),
                        viewer: Viewer = Depends(require_viewer)):
     area = await run_in_threadpool(planning_area_for, request, viewer)
-    view = await run_in_threadpool(_DERIVED.get, ("plan-home-view", area.plan_key, roster_version(), role, q,
+    view = await run_in_threadpool(_VIEWS.get, ("plan-home-view", area.plan_key, roster_version(), role, q,
                                                   page_number(page_no)), viewer,
                                    lambda: _home_view(request, viewer, area, role, q, page_number(page_no)))
     if view["tables"]:
@@ -886,7 +995,7 @@ def _compare_view(request: Request, area: Area, found: Scenarios, result: Compar
     hscps = _hscp_options(request, area, set(rows["practice_code"]))
     hscp = filters.get("hscp", "") if filters.get("hscp") in {c for c, _ in hscps} else ""
     q = filters.get("q", "")
-    chosen = filtered(rows, q, ("practice_name", "practice_code", "cluster_name"), outcome=outcome, hscp_code=hscp)
+    chosen = filtered(rows, q, PRACTICE_SEARCH, result.search, outcome=outcome, hscp_code=hscp)
     paging = Paging(page_number(filters.get("page")), len(chosen),
                     params=(*query.items(), ("outcome", outcome), ("hscp", hscp), ("q", q)))
     described = []
@@ -916,7 +1025,7 @@ async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: s
     if result is not None:
         key = ("plan-compare-view", area.plan_key, model_a, model_b, role, assumptions.model_dump_json(),
                roster_version(), *(filters.get(k, "") for k in _FILTERS))
-        context = await run_in_threadpool(_DERIVED.get, key, viewer, lambda: _compare_view(
+        context = await run_in_threadpool(_VIEWS.get, key, viewer, lambda: _compare_view(
             request, area, found, result, model_a, model_b, role, query, filters))
     return page(request, "planner/compare.html", status_code=422 if problems else 200,
                 title="Compare models", area=area, result=result, problems=problems, model_a=model_a,
@@ -968,19 +1077,23 @@ def _roster_cell(value, column: str, employers: dict[str, str]) -> str:
     return formatting.cell(value, column, column == "practices_elsewhere")
 
 
-def _roster_view(request: Request, viewer: Viewer, area: Area, role: str, q: str, page_no: int) -> dict:
+ROSTER_SEARCH = ("post_id", "practice_sessions_here", "base", "employer")
+
+
+def _roster_base(request: Request, viewer: Viewer, area: Area) -> dict:
+    """What every filter and page of the roster page shares: the posts, their search text, the employers'
+    names and the summary sentences."""
     posts = _DERIVED.get(("plan-roster", area.plan_key, roster_version()), viewer,
                          lambda: roster_table(request, viewer))
-    chosen = filtered(posts, q, ("post_id", "practice_sessions_here", "base", "employer"), role=role)
-    paging = Paging(page_no, len(chosen), params=(("role", role), ("q", q)))
-    shown = paging.rows(chosen)
-    columns = [c for c in ROSTER_COLUMNS if c in shown.columns]
     clusters = request.app.state.services.data.clusters.values()
     employers = {**{c.board_code: c.board_name for c in clusters},
                  **{c.hscp_code: f"{c.hscp_name} HSCP" for c in clusters}}
-    rows = [{"post_id": r["post_id"], "editable": viewer.scope_level == "scotland" or not r["practices_elsewhere"],
-             "cells": [(_roster_cell(r[c], c, employers), c in ("wte", "practices_elsewhere")) for c in columns]}
-            for r in shown.to_dict("records")]
+    return {"posts": posts, "search": searchable(posts, ROSTER_SEARCH), "employers": employers,
+            "sentences": roster_sentences(posts, area)}
+
+
+def roster_sentences(posts: pd.DataFrame, area: Area) -> list[str]:
+    """The roster of the area in a few sentences."""
     by_role = posts.groupby("role").agg(posts=("post_id", "count"), wte=("wte", "sum"))
     sentences = [f"{formatting.plural(len(posts), 'post')} ({formatting.number(posts['wte'].sum())} WTE) serve "
                  f"practices in {area.label}" + (": " + ", ".join(
@@ -993,8 +1106,22 @@ def _roster_view(request: Request, viewer: Viewer, area: Area, role: str, q: str
     if len(posts) and "end_date" in posts:
         open_ended = int(posts["end_date"].isna().sum())
         sentences.append(f"{formatting.plural(open_ended, 'post')} {'has' if open_ended == 1 else 'have'} no end date.")
+    return sentences
+
+
+def _roster_view(request: Request, viewer: Viewer, area: Area, role: str, q: str, page_no: int) -> dict:
+    base = _DERIVED.get(("plan-roster-base", area.plan_key, roster_version()), viewer,
+                        lambda: _roster_base(request, viewer, area))
+    posts, employers = base["posts"], base["employers"]
+    chosen = filtered(posts, q, ROSTER_SEARCH, base["search"], role=role)
+    paging = Paging(page_no, len(chosen), params=(("role", role), ("q", q)))
+    shown = paging.rows(chosen)
+    columns = [c for c in ROSTER_COLUMNS if c in shown.columns]
+    rows = [{"post_id": r["post_id"], "editable": viewer.scope_level == "scotland" or not r["practices_elsewhere"],
+             "cells": [(_roster_cell(r[c], c, employers), c in ("wte", "practices_elsewhere")) for c in columns]}
+            for r in shown.to_dict("records")]
     return {"rows": rows, "headings": [ROSTER_COLUMNS[c] for c in columns], "paging": paging, "role": role, "q": q,
-            "sentences": sentences, "total_posts": len(posts)}
+            "sentences": base["sentences"], "total_posts": len(posts)}
 
 
 def _roster_page(request: Request, viewer: Viewer, status_code: int = 200, **extra):
@@ -1002,7 +1129,7 @@ def _roster_page(request: Request, viewer: Viewer, status_code: int = 200, **ext
     params = request.query_params
     role = params.get("role", "") if params.get("role", "") in ROLES else ""
     q, page_no = params.get("q", ""), page_number(params.get("page"))
-    view = _DERIVED.get(("plan-roster-view", area.plan_key, roster_version(), role, q, page_no), viewer,
+    view = _VIEWS.get(("plan-roster-view", area.plan_key, roster_version(), role, q, page_no), viewer,
                         lambda: _roster_view(request, viewer, area, role, q, page_no))
     return page(request, "planner/roster.html", status_code=status_code, title="MDT roster", area=area,
                 source=read_roster_source(request), whole_roster=viewer.scope_level == "scotland", roles=ROLES,
@@ -1092,7 +1219,7 @@ def _editable_post(request: Request, viewer: Viewer, area: Area, post_id: str) -
 @router.get("/roster/post", summary="Add or edit one roster post")
 def post_form(request: Request, post_id: str = "", viewer: Viewer = Depends(require_viewer)):
     _require_planner(viewer)
-    area = planning_area(request, viewer)
+    area = planning_area_for(request, viewer)
     values = dict.fromkeys(POST_FIELDS, "")
     if post_id:
         found = _editable_post(request, viewer, area, post_id)
@@ -1156,7 +1283,11 @@ async def planner_download(request: Request, name: str, fmt: str, a: str = "per_
     if problems:
         raise HTTPException(404, "No such download: " + "; ".join(problems))
     if name in {"roster_summary", "coverage"}:
-        frame = (await run_in_threadpool(home_tables, request, viewer, assumptions)).get(name)
+        if assumptions == load_assumptions():
+            area = await run_in_threadpool(planning_area_for, request, viewer)
+            frame = (await run_in_threadpool(home_tables_for, request, viewer, area)).get(name)
+        else:
+            frame = (await run_in_threadpool(home_tables, request, viewer, assumptions)).get(name)
     elif name == "roster":
         _require_planner(viewer)
         area = await run_in_threadpool(planning_area, request, viewer)
@@ -1180,7 +1311,9 @@ async def planner_download(request: Request, name: str, fmt: str, a: str = "per_
         raise HTTPException(404, "No roster posts in your area to tabulate.")
     _audit(request, "export", viewer, target=f"plan:{name}", detail=fmt)
     synthetic = request.app.state.services.data.synthetic
-    body = await run_in_threadpool(csv_bytes if fmt == "csv" else excel_bytes, frame, synthetic,
-                                   *([] if fmt == "csv" else [name]))
+    # the file is kept too: the same table in the same format is the same bytes for everyone with this scope
+    key = ("plan-download", name, fmt, a, b, role, assumptions.model_dump_json(), roster_version())
+    body = await run_in_threadpool(_DOWNLOADS.get, key, viewer, lambda: (csv_bytes if fmt == "csv" else excel_bytes)(
+        frame, synthetic, *([] if fmt == "csv" else [name])))
     return Response(body, media_type=MEDIA[fmt],
                     headers={"Content-Disposition": content_disposition(f"gpcluster-plan-{name}.{fmt}")})

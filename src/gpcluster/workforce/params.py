@@ -201,8 +201,19 @@ def _read_toml(path: Path) -> dict:
 
 
 def load_assumptions(path: Path | None = None) -> Assumptions:
-    """Read and validate the planning assumptions (default: the shipped assumptions.toml)."""
-    path = Path(path) if path else ASSUMPTIONS_FILE
+    """Read and validate the planning assumptions (default: the shipped assumptions.toml, read once: the
+    model is frozen, and web pages ask for it on every request)."""
+    if not path:
+        return _shipped_assumptions()
+    return _read_assumptions(Path(path))
+
+
+@cache
+def _shipped_assumptions() -> Assumptions:
+    return _read_assumptions(ASSUMPTIONS_FILE)
+
+
+def _read_assumptions(path: Path) -> Assumptions:
     try:
         return Assumptions.model_validate(_read_toml(path))
     except ValidationError as exc:
@@ -222,7 +233,12 @@ def load_model_file(path: Path):
 
 def model_names() -> list[str]:
     """Names of the shipped allocation models."""
-    return sorted(p.stem for p in MODELS_DIR.glob("*.toml"))
+    return list(_shipped_names())
+
+
+@cache
+def _shipped_names() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in MODELS_DIR.glob("*.toml")))
 
 
 @cache
