@@ -7,6 +7,7 @@ import csv
 import io
 
 import openpyxl
+import pandas as pd
 import pytest
 from warehouse_fixture import DUNDEE_LIST, FORBIDDEN, HEADER, TINY, build_planner_warehouse
 
@@ -287,3 +288,120 @@ def test_comparison_sentence_never_shows_a_negative_zero_index():
     result["equity"]["concentration_index_hours_per_need"] = [0.0001, -0.0002]
     text = " ".join(comparison_sentences(visible, visible.iloc[:0], result, Area(), ("per capita", "need"), None))
     assert "as it was" in text and "towards" not in text and "away from" not in text
+
+
+@pytest.fixture
+def fresh_planner(monkeypatch):
+    """The planner's kept allocations and comparisons emptied for one test (they are per process)."""
+    from collections import OrderedDict
+
+    from gpcluster.web import planner
+    from gpcluster.web.cache import ReleasedCache
+
+    monkeypatch.setattr(planner, "_SCENARIOS", OrderedDict())
+    monkeypatch.setattr(planner, "_COMPARISONS", ReleasedCache(1024))
+    monkeypatch.setattr(planner, "_VIEWS", ReleasedCache(512))
+    return planner
+
+
+def _wait_for_warm_threads(planner, seconds: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while planner._WARMING and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not planner._WARMING, "the background comparisons did not finish"
+
+
+def test_shipped_assumptions_are_worked_out_in_the_server_and_every_comparison_kept(client_as, planner_app,
+                                                                                    fresh_planner, monkeypatch):
+    """With the shipped assumptions no worker process is asked (its start-up made the first comparison
+    wait for a minute); once the allocations exist, every pair of models and role is derived in the
+    background, and a kept comparison is the one derive_comparison gives."""
+    from gpcluster.web.access import Viewer
+    from gpcluster.workforce.params import load_assumptions, model_names
+
+    async def no_worker(*args, **kwargs):
+        raise AssertionError("a worker process was asked for the shipped assumptions")
+
+    monkeypatch.setattr(planner_app.state.services.jobs, "run", no_worker)
+    client = client_as("national")
+    page = client.get("/plan/compare?a=per_capita&b=rurality_aware&role=pharmacist")
+    assert page.status_code == 200 and "Under per capita, Alpha Surgery" in page.text
+    _wait_for_warm_threads(fresh_planner)
+    kept = [key for key in fresh_planner._COMPARISONS._items if key[0][1] == ("scotland",)]
+    found = next(iter(fresh_planner._SCENARIOS.values()))
+    pairs = len(model_names()) * (len(model_names()) - 1)
+    assert len(kept) == pairs * (len(found.roles) + 1)
+    viewer = Viewer(0, "x", "x", "national", "scotland", None)
+    area = fresh_planner.planning_area(planner_app.state.planner_source, viewer)
+    for role in (None, "pharmacist"):
+        fresh = fresh_planner.derive_comparison(found, area, "need_weighted", "swf_approx", role, load_assumptions())
+        kept_one = fresh_planner.derived_comparison(found, viewer, area, "need_weighted", "swf_approx", role,
+                                                    load_assumptions())
+        assert kept_one.sentences == fresh.sentences and kept_one.shown == fresh.shown
+        for name, table in fresh.tables.items():
+            pd.testing.assert_frame_equal(kept_one.tables[name], table)
+
+
+def test_edited_assumptions_go_to_a_worker(client_as, planner_app, fresh_planner, monkeypatch):
+    from gpcluster.web.jobs import JobRefused
+
+    asked = []
+
+    async def refuse(*args, **kwargs):
+        asked.append(args)
+        raise JobRefused("busy")
+
+    monkeypatch.setattr(planner_app.state.services.jobs, "run", refuse)
+    page = client_as("national").get("/plan/compare?a=per_capita&b=need_weighted&session_hours=3")
+    assert page.status_code == 429 and asked
+
+
+def test_tables_are_formatted_as_formatting_cell_formats_each_cell():
+    """display() rounds whole columns at once; every cell must read as formatting.cell gives it (half up,
+    no negative zero, thousands separators, '*' for a blanked count, '–' for a missing figure)."""
+    from datetime import date
+
+    from gpcluster.web import formatting
+    from gpcluster.web.planner import display
+
+    frame = pd.DataFrame({
+        "practice_name": ["Alpha", None, "Gamma", "Delta"],
+        "list_size": [15133.0, float("nan"), 4.0, 2.5],
+        "hours_a": [2.675, -0.004, 1234.5, float("nan")],
+        "change_pct": [-0.04, 12.25, float("nan"), 100.0],
+        "practices": [3, 1, 12, 7],
+        "tiny": [0.0123, 0.05, 0.0449, 0.0],
+        "viable": [True, False, True, False],
+        "end_date": [date(2025, 3, 1), None, None, date(2024, 1, 1)],
+    })
+    shown = display(frame)
+    digits = {c: formatting.column_digits(frame[c], c) for c in ("hours_a", "change_pct", "tiny")}
+    for i in range(len(frame)):
+        texts = [text for text, _ in shown["rows"][i]]
+        assert texts[0] == formatting.cell(frame["practice_name"][i], "practice_name")
+        assert texts[1] == ("*" if i == 1 else formatting.whole(frame["list_size"][i]))
+        assert texts[2] == formatting.cell(frame["hours_a"][i], "hours_a", False, digits["hours_a"])
+        assert texts[3] == formatting.cell(frame["change_pct"][i], "change_pct", False, digits["change_pct"])
+        assert texts[4] == formatting.whole(frame["practices"][i])
+        assert texts[5] == formatting.cell(frame["tiny"][i], "tiny", False, digits["tiny"])
+        assert texts[6] == ("yes" if frame["viable"][i] else "no")
+        assert texts[7] == formatting.cell(frame["end_date"][i], "end_date")
+    assert [t for t, _ in shown["rows"][0]][2] == "2.68"  # half up, where Python's round gives 2.67
+    assert [t for t, _ in shown["rows"][1]][2] == "0.00"  # -0.004 at 2 decimals: never "-0.00"
+    assert [numeric for _, numeric in shown["rows"][0]] == [False, True, True, True, True, True, False, False]
+
+
+def test_search_looks_in_each_column_on_its_own():
+    from gpcluster.web.planner import filtered, searchable
+
+    frame = pd.DataFrame({"practice_name": ["Alpha Surgery", "Beta Practice", "Gamma"],
+                          "cluster_name": ["North", "Alpha North", "South"], "outcome": ["gains", "loses", "gains"]})
+    search = ("practice_name", "cluster_name")
+    kept = searchable(frame, search)
+    assert filtered(frame, "ALPHA", search, kept)["practice_name"].tolist() == ["Alpha Surgery", "Beta Practice"]
+    assert filtered(frame, "alpha", search, kept, outcome="gains")["practice_name"].tolist() == ["Alpha Surgery"]
+    # a search never matches across two columns ("Surgery" + "North")
+    assert filtered(frame, "surgery\nnorth", search, kept).empty and filtered(frame, "surgerynorth", search, kept).empty
+    assert filtered(frame, "", search, kept).equals(frame)

@@ -88,3 +88,27 @@ def test_a_practice_with_no_rurality_class_is_described_without_one(practices, a
     alloc = allocate(practices, agesex, "per_capita", 2.0)
     sentence = describe_practice(alloc, unknown, "90005")[0]
     assert "unknown rurality" in sentence and "hours of pharmacist time a week" in sentence
+
+
+def test_every_role_summarised_at_once_matches_each_role_summarised_alone(practices, agesex):
+    """summarise_roles (the web planner's one pass per model) against summarise() of each role's rows and
+    of all rows, and against GP time and equity worked from gp_time() directly."""
+    from gpcluster.workforce.allocate import allocate_roles
+    from gpcluster.workforce.compare import practices_with_need, summarise, summarise_roles
+
+    budgets = pd.DataFrame({"hscp_code": ["S37000099"] * 2, "role": ["pharmacist", "anp"], "wte": [2.0, 0.5]})
+    allocation = allocate_roles(practices, agesex, "rurality_aware", budgets)
+    prepared = practices_with_need(practices, agesex)
+    every = summarise_roles(allocation, prepared)
+    assert set(every) == {None, "pharmacist", "anp"}
+    for role, rows in [(None, allocation), *allocation.groupby("role")]:
+        alone = summarise(rows, prepared)
+        assert every[role].hours.tolist() == alone.hours.tolist()
+        assert every[role].equity == alone.equity and every[role].gp_time == alone.gp_time
+    released = gp_time(allocation)
+    hours = released.groupby("practice_code")["on_site_hours_per_week"].sum()
+    assert every[None].hours.tolist() == pytest.approx(prepared["practice_code"].map(hours).tolist())
+    assert every[None].gp_time["gp_net_hours"] == pytest.approx(released["gp_net_hours"].sum())
+    # the pharmacist's own hours exclude the ANP's: Harbour gets ANP time only under its own row
+    harbour = prepared.index[prepared["practice_code"] == "90006"][0]
+    assert every["pharmacist"].hours[harbour] + every["anp"].hours[harbour] == pytest.approx(every[None].hours[harbour])

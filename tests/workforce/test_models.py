@@ -199,3 +199,27 @@ def test_gaps_in_practice_data_are_filled_neutrally_and_flagged(practices, agese
 def test_unknown_model_name_is_a_clear_error(practices, agesex):
     with pytest.raises(UserError, match="no model 'nonesuch'; choose one of need_weighted"):
         allocate(practices, agesex, "nonesuch", 1.0)
+
+
+def test_a_practice_outside_every_hscp_gets_no_share_of_hscp_budgets(practices, agesex):
+    """Per-HSCP budgets are shared among each HSCP's own practices: one with no HSCP gets nothing, and
+    the HSCP's practices share all of its budget."""
+    from gpcluster.workforce.allocate import allocate_roles
+
+    practices.loc[practices["practice_code"] == "90006", "hscp_code"] = None
+    budgets = pd.DataFrame({"hscp_code": ["S37000099"], "role": ["pharmacist"], "wte": [2.0]})
+    alloc = allocate_roles(practices, agesex, "per_capita", budgets).set_index("practice_code")
+    assert alloc.loc["90006", "share"] == 0 and alloc.loc["90006", "wte"] == 0
+    assert alloc.loc["90005", "share"] == pytest.approx(12000 / 18000)
+    assert alloc["wte"].sum() == pytest.approx(2.0)
+
+
+def test_lookups_by_key_name_the_missing_key():
+    from gpcluster.workforce.need import by_key
+
+    assert by_key(pd.Series([3, 1, 3]), {1: 0.5, 3: 2.0}).tolist() == [2.0, 0.5, 2.0]
+    assert by_key(pd.Series(["a", "b"]), {"a": 1.0, "b": 4.0}).tolist() == [1.0, 4.0]
+    with pytest.raises(KeyError):
+        by_key(pd.Series([1, 2]), {1: 0.5})
+    with pytest.raises(KeyError):
+        by_key(pd.Series([1.0, None]), {1.0: 0.5})

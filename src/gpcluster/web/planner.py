@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import csv
 import os
 import tempfile
@@ -833,7 +834,9 @@ def _warm_comparisons(found: Scenarios, viewer: Viewer, area: Area, a: Assumptio
             with _WARMING_LOCK:
                 _WARMING.discard(key)
 
-    threading.Thread(target=run, name="gpcluster-planner-warm", daemon=True).start()
+    # in the request's context: the warehouse version it pinned is part of every kept comparison's key
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(run,), name="gpcluster-planner-warm", daemon=True).start()
 
 
 async def _in_worker(request: Request, viewer: Viewer, function, *args, what: str):
