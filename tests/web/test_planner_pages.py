@@ -405,3 +405,19 @@ def test_search_looks_in_each_column_on_its_own():
     # a search never matches across two columns ("Surgery" + "North")
     assert filtered(frame, "surgery\nnorth", search, kept).empty and filtered(frame, "surgerynorth", search, kept).empty
     assert filtered(frame, "", search, kept).equals(frame)
+
+
+def test_the_planner_follows_a_new_warehouse_version():
+    """A load publishes a new warehouse version while the app serves: the planner plans over it (everything
+    it keeps is keyed by the version's file), not over the version it first saw."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from gpcluster.web.planner import planner_source
+
+    data = SimpleNamespace(file=Path("/w/000001.duckdb"), synthetic=True, clusters={}, latest_period=None)
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(services=SimpleNamespace(data=data))))
+    first = planner_source(request)
+    assert first.warehouse == "/w/000001.duckdb" and planner_source(request) is first
+    data.file = Path("/w/000002.duckdb")
+    assert planner_source(request).warehouse == "/w/000002.duckdb"

@@ -113,16 +113,17 @@ Source = Request | PlannerSource
 
 
 def planner_source(source: Source) -> PlannerSource:
-    """The PlannerSource of a request's app (built once per app), or the source itself."""
+    """The PlannerSource of the warehouse version a request reads (built once per version), or the source
+    itself. Everything the planner keeps is keyed by its warehouse file, so a new version is planned anew."""
     if isinstance(source, PlannerSource):
         return source
     state = source.app.state
-    if getattr(state, "planner_source", None) is None:
-        data = state.services.data
-        rows = data.query("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
-        state.planner_source = PlannerSource(str(rows["path"].iloc[0]), data.synthetic, dict(data.clusters),
-                                             data.latest_period)
-    return state.planner_source
+    data = state.services.data
+    found = getattr(state, "planner_source", None)
+    if found is None or found.warehouse != str(data.file):
+        found = PlannerSource(str(data.file), data.synthetic, dict(data.clusters), data.latest_period)
+        state.planner_source = found
+    return found
 
 
 def _warehouse_path(source: Source) -> str:
