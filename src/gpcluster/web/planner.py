@@ -482,6 +482,7 @@ class Scenarios:
     summaries: dict  # (model, role or None) -> ModelSummary
     prepared: pd.DataFrame  # the area's practices with need (workforce.compare.practices_with_need)
     roles: list[str]
+    described: dict = field(default_factory=dict)  # (model, practice, role) -> its sentences, as asked for
 
 
 #: allocation columns kept for plain-language sentences (workforce.plain)
@@ -621,16 +622,15 @@ def describe_practices(scenarios: Scenarios, area: Area, model_a: str, model_b: 
                        codes: list[str]) -> list[str]:
     """Plain sentences about a few named practices' allocations under A and B."""
     wanted = [code for code in codes if code in area.named]
-    few = set(wanted)
-    practices = area.practices[[c in few for c in area.practices["practice_code"].tolist()]]
-    # the few practices' rows first (one pass over each allocation), then their sentences
-    rows = {m: scenarios.allocations[m][[c in few for c in scenarios.allocations[m]["practice_code"].tolist()]]
-            for m in (model_a, model_b)}
-    out = []
-    for code in wanted:
-        out += describe_practice(rows[model_a], practices, code, role)
-        out += describe_practice(rows[model_b], practices, code, role)
-    return out
+    kept = scenarios.described
+    missing = {code for code in wanted for m in (model_a, model_b) if (m, code, role) not in kept}
+    if missing:  # the few practices' rows first (one pass over each allocation), then their sentences
+        practices = area.practices[[c in missing for c in area.practices["practice_code"].tolist()]]
+        for m in (model_a, model_b):
+            rows = scenarios.allocations[m][[c in missing for c in scenarios.allocations[m]["practice_code"].tolist()]]
+            for code in missing:
+                kept[(m, code, role)] = describe_practice(rows, practices, code, role)
+    return [sentence for code in wanted for m in (model_a, model_b) for sentence in kept[(m, code, role)]]
 
 
 def compare_tables(source: Source, viewer: Viewer, model_a: str, model_b: str, role: str | None,

@@ -4,7 +4,7 @@ distribution by deprivation and rurality, concentration index, slope index of in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,22 @@ class ModelSummary:
     gp_net_hours: np.ndarray
     equity: dict
     gp_time: dict
+    _groups: dict = field(default_factory=dict, compare=False, repr=False)  # sums_by, kept per key
+
+    def sums_by(self, prepared: pd.DataFrame, key: str) -> pd.DataFrame:
+        """Per group of `key` (e.g. simd_quintile), in key order: practices, list size and need-weighted
+        population (columns `practices`, `list_size`, `need_weighted_population`) and this allocation's
+        `hours` and `gp_net_hours`: pandas group sums, kept, so comparing many pairs groups each model once."""
+        found = self._groups.get(key)
+        if found is None:
+            frame = pd.DataFrame({key: prepared[key].to_numpy(), "list_size": prepared["list_size"].to_numpy(float),
+                                  "need_weighted_population": prepared["need_weighted_population"].to_numpy(float),
+                                  "hours": self.hours, "gp_net_hours": self.gp_net_hours})
+            by = frame.groupby(key)
+            found = by[["list_size", "need_weighted_population", "hours", "gp_net_hours"]].sum()
+            found.insert(0, "practices", by.size().to_numpy())
+            self._groups[key] = found
+        return found
 
 
 def _ratio(roles: pd.Series, table: dict) -> np.ndarray:
@@ -138,14 +154,14 @@ def compare_summaries(sa: ModelSummary, sb: ModelSummary, prepared: pd.DataFrame
     df["outcome"] = np.select([change > 0.05, change < -0.05], ["gains", "loses"], "no change")
     df["gp_net_hours_a"], df["gp_net_hours_b"] = sa.gp_net_hours, sb.gp_net_hours
     practice_table = df.sort_values("change_hours").reset_index(drop=True)
-    figures = df[["simd_decile", "simd_quintile", "urban_rural_8", "list_size", "need_weighted_population",
-                  "hours_a", "hours_b", "gp_net_hours_a", "gp_net_hours_b"]]
 
     def grouped(key: str) -> pd.DataFrame:
-        by = figures.groupby(key)
-        g = by[["list_size", "need_weighted_population", "hours_a", "hours_b", "gp_net_hours_a",
-                "gp_net_hours_b"]].sum().reset_index()
-        g.insert(1, "practices", by.size().to_numpy())
+        a, b = sa.sums_by(prepared, key), sb.sums_by(prepared, key)
+        g = pd.DataFrame({key: a.index.to_numpy(), "practices": a["practices"].to_numpy(),
+                          "list_size": a["list_size"].to_numpy(),
+                          "need_weighted_population": a["need_weighted_population"].to_numpy(),
+                          "hours_a": a["hours"].to_numpy(), "hours_b": b["hours"].to_numpy(),
+                          "gp_net_hours_a": a["gp_net_hours"].to_numpy(), "gp_net_hours_b": b["gp_net_hours"].to_numpy()})
         g["hours_per_10k_need_a"] = g["hours_a"] / g["need_weighted_population"] * 10_000
         g["hours_per_10k_need_b"] = g["hours_b"] / g["need_weighted_population"] * 10_000
         g["change_hours"] = g["hours_b"] - g["hours_a"]
