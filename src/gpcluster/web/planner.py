@@ -8,10 +8,13 @@ its totals and its coverage, never the rest of the HSCP. Only practices the view
 `workforce.export.disclose` (patient counts at or below the threshold blanked), on the page and in
 CSV/Excel downloads.
 
-Speed: the allocations of every model for the viewer's planning area (all roles at once) are worked out
-in a worker process (gpcluster.web.jobs), one task per planning area, assumptions and roster version, and
-kept; each comparison of two models (and a role) is then derived from them in the server, in a tenth of a
-second, and kept too. Each page summarises in a few sentences; long tables are filtered and paged.
+Speed: with the shipped assumptions, the allocations of every model for the viewer's planning area (all
+roles at once) are worked out in the server once per planning area, roster version and warehouse version
+(a few tenths of a second for Scotland; concurrent first requests wait for the same work), and every
+comparison of two models and a role is then derived from them in a background thread at a lower priority,
+so pages only read, filter and page what is kept. Edited assumptions are worked out per user in a worker
+process (gpcluster.web.jobs) with its limits. Each page summarises in a few sentences; long tables are
+filtered and paged.
 
 The roster can be uploaded (whole, or an HSCP/board planner's own posts) or edited one post at a time;
 both go through workforce.store.import_roster. The warehouse is read-only while the app runs, so a roster
@@ -520,6 +523,7 @@ class Comparison:
     listed: int = 0
     shown: dict = field(default_factory=dict)  # the detail tables as the page shows them (display())
     search: list[str] = field(default_factory=list)  # searchable(tables["practices"], PRACTICE_SEARCH)
+    hscps: list | None = None  # the HSCP filter's choices (_hscp_options), once asked for
 
 
 PRACTICE_LABELS = {"practice_code": "code", "practice_name": "practice", "cluster_name": "cluster", "area": "area",
@@ -768,7 +772,7 @@ async def scenarios(request: Request, viewer: Viewer, area: Area, a: Assumptions
             while len(_SCENARIOS) > SCENARIOS_KEPT:
                 _SCENARIOS.popitem(last=False)
             if result is not None and a == load_assumptions():
-                _warm_comparisons(result, viewer, area, a)
+                _warm_comparisons(planner_source(request), result, viewer, area, a)
             future.set_result(result)
             return result
         except asyncio.CancelledError:
@@ -808,9 +812,9 @@ _WARMING_LOCK = threading.Lock()
 WARM_NICENESS = 10
 
 
-def _warm_comparisons(found: Scenarios, viewer: Viewer, area: Area, a: Assumptions) -> None:
+def _warm_comparisons(source: PlannerSource, found: Scenarios, viewer: Viewer, area: Area, a: Assumptions) -> None:
     """Derive every comparison the viewer's scope can ask for (each ordered pair of models, each role and
-    all roles) in a background thread, once the allocations are worked out: a few seconds of CPU for
+    all roles), and its unfiltered page, in a background thread once the allocations are worked out: seconds of CPU for
     Scotland at a lower priority, so that later pages only read. Pages asking first build their own
     (ReleasedCache's single flight: never twice)."""
     key = (area.plan_key, a.model_dump_json(), roster_version(), scope_key(viewer))
@@ -829,7 +833,10 @@ def _warm_comparisons(found: Scenarios, viewer: Viewer, area: Area, a: Assumptio
                     for model_b in names:
                         if model_a != model_b:
                             with contextlib.suppress(Exception):  # the page reports it when asked
-                                derived_comparison(found, viewer, area, model_a, model_b, role, a)
+                                result = derived_comparison(found, viewer, area, model_a, model_b, role, a)
+                                if result is not None:
+                                    compare_view_for(source, viewer, area, found, result, model_a, model_b, role,
+                                                     a, {})
                             time.sleep(0)  # let request threads have the interpreter between comparisons
         finally:
             with _WARMING_LOCK:
@@ -990,13 +997,15 @@ async def planner_home(request: Request, role: str = "", q: str = "", page_no: s
                 is_planner=_is_planner(viewer), models=[load_model(m) for m in model_names()], roles=ROLES, **view)
 
 
-def _compare_view(request: Request, area: Area, found: Scenarios, result: Comparison, model_a: str, model_b: str,
+def _compare_view(source: Source, area: Area, found: Scenarios, result: Comparison, model_a: str, model_b: str,
                   role: str | None, query: dict, filters: dict[str, str]) -> dict:
     """Who gains and who loses as the page shows it: filtered, one page of rows, and (a role chosen, a few
     practices) their allocations in plain words."""
     rows = result.tables["practices"]
     outcome = filters.get("outcome", "") if filters.get("outcome") in ("gains", "loses", "no change") else ""
-    hscps = _hscp_options(request, area, set(rows["practice_code"]))
+    if result.hscps is None:  # the same for every filter of this comparison
+        result.hscps = _hscp_options(source, area, set(rows["practice_code"]))
+    hscps = result.hscps
     hscp = filters.get("hscp", "") if filters.get("hscp") in {c for c, _ in hscps} else ""
     q = filters.get("q", "")
     chosen = filtered(rows, q, PRACTICE_SEARCH, result.search, outcome=outcome, hscp_code=hscp)
@@ -1023,14 +1032,12 @@ async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: s
         return _busy(request, exc)
     except (JobFailed, UserError) as exc:
         result, problems = None, [*problems, str(exc)]
-    query = {"a": model_a, "b": model_b, "role": role or "", **_changed(base, assumptions)}
+    query = _compare_query(base, assumptions, model_a, model_b, role)
     _audit(request, "view_plan", viewer, target=area.label, detail=f"{model_a} vs {model_b} {role or 'all roles'}")
     context = {}
     if result is not None:
-        key = ("plan-compare-view", area.plan_key, model_a, model_b, role, assumptions.model_dump_json(),
-               roster_version(), *(filters.get(k, "") for k in _FILTERS))
-        context = await run_in_threadpool(_VIEWS.get, key, viewer, lambda: _compare_view(
-            request, area, found, result, model_a, model_b, role, query, filters))
+        context = await run_in_threadpool(compare_view_for, planner_source(request), viewer, area, found, result,
+                                          model_a, model_b, role, assumptions, filters)
     return page(request, "planner/compare.html", status_code=422 if problems else 200,
                 title="Compare models", area=area, result=result, problems=problems, model_a=model_a,
                 model_b=model_b, role=role, roles=ROLES, models=[load_model(m) for m in model_names()],
@@ -1039,6 +1046,21 @@ async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: s
 
 
 _FILTERS = ("outcome", "hscp", "q", "page")
+
+
+def _compare_query(base: Assumptions, assumptions: Assumptions, model_a: str, model_b: str, role: str | None) -> dict:
+    """The comparison's parameters as links and downloads carry them (only the overridden numbers)."""
+    return {"a": model_a, "b": model_b, "role": role or "", **_changed(base, assumptions)}
+
+
+def compare_view_for(source: Source, viewer: Viewer, area: Area, found: Scenarios, result: Comparison, model_a: str,
+                     model_b: str, role: str | None, assumptions: Assumptions, filters: dict[str, str]) -> dict:
+    """_compare_view, kept per comparison and filters (the background thread builds the unfiltered one)."""
+    key = ("plan-compare-view", area.plan_key, model_a, model_b, role, assumptions.model_dump_json(),
+           roster_version(), *(filters.get(k, "") for k in _FILTERS))
+    query = _compare_query(load_assumptions(), assumptions, model_a, model_b, role)
+    return _VIEWS.get(key, viewer, lambda: _compare_view(source, area, found, result, model_a, model_b, role, query,
+                                                         filters))
 
 
 @router.get("/compare", summary="Compare two allocation models")
