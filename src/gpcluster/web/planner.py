@@ -11,10 +11,10 @@ CSV/Excel downloads.
 Speed: with the shipped assumptions, the allocations of every model for the viewer's planning area (all
 roles at once) are worked out in the server once per planning area, roster version and warehouse version
 (a few tenths of a second for Scotland; concurrent first requests wait for the same work), and every
-comparison of two models and a role is then derived from them in a background thread at a lower priority,
-so pages only read, filter and page what is kept. Edited assumptions are worked out per user in a worker
-process (gpcluster.web.jobs) with its limits. Each page summarises in a few sentences; long tables are
-filtered and paged.
+comparison of two models and a role (and its unfiltered page) is then derived from them in a background
+thread that pauses between comparisons, so pages only read, filter and page what is kept. Edited
+assumptions are worked out per user in a worker process (gpcluster.web.jobs) with its limits. Each page
+summarises in a few sentences; long tables are filtered and paged.
 
 The roster can be uploaded (whole, or an HSCP/board planner's own posts) or edited one post at a time;
 both go through workforce.store.import_roster. The warehouse is read-only while the app runs, so a roster
@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import contextvars
 import csv
-import os
 import tempfile
 import threading
 import time
@@ -808,15 +807,16 @@ def derived_comparison(found: Scenarios, viewer: Viewer, area: Area, model_a: st
 #: comparisons derived in the background, one thread per planning area and data version at a time
 _WARMING: set = set()
 _WARMING_LOCK = threading.Lock()
-#: the background thread's CPU priority (Linux: per thread), below the threads serving requests
-WARM_NICENESS = 10
+#: the background thread's pause between two comparisons (it then holds the interpreter at most about
+#: half the time while it works)
+WARM_PAUSE_SECONDS = 0.02
 
 
 def _warm_comparisons(source: PlannerSource, found: Scenarios, viewer: Viewer, area: Area, a: Assumptions) -> None:
     """Derive every comparison the viewer's scope can ask for (each ordered pair of models, each role and
-    all roles), and its unfiltered page, in a background thread once the allocations are worked out: seconds of CPU for
-    Scotland at a lower priority, so that later pages only read. Pages asking first build their own
-    (ReleasedCache's single flight: never twice)."""
+    all roles), and its unfiltered page, in a background thread once the allocations are worked out
+    (seconds of CPU for Scotland, with pauses that leave the interpreter to requests), so that later pages
+    only read. Pages asking first build their own (ReleasedCache's single flight: never twice)."""
     key = (area.plan_key, a.model_dump_json(), roster_version(), scope_key(viewer))
     with _WARMING_LOCK:
         if key in _WARMING:
@@ -824,8 +824,6 @@ def _warm_comparisons(source: PlannerSource, found: Scenarios, viewer: Viewer, a
         _WARMING.add(key)
 
     def run() -> None:
-        with contextlib.suppress(OSError, AttributeError):  # not Linux: at the normal priority
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WARM_NICENESS)
         try:
             names = model_names()
             for role in [None, *found.roles]:
@@ -837,7 +835,9 @@ def _warm_comparisons(source: PlannerSource, found: Scenarios, viewer: Viewer, a
                                 if result is not None:
                                     compare_view_for(source, viewer, area, found, result, model_a, model_b, role,
                                                      a, {})
-                            time.sleep(0)  # let request threads have the interpreter between comparisons
+                            # between comparisons the interpreter is the request threads': a lower OS priority
+                            # would be worse (a descheduled thread holding the GIL stalls every request)
+                            time.sleep(WARM_PAUSE_SECONDS)
         finally:
             with _WARMING_LOCK:
                 _WARMING.discard(key)
