@@ -3,7 +3,7 @@ immutable versions, and the loop around them (PQL responses, the CQL's meeting, 
 
     source.py     the period's figures, read once from the warehouse (read-only)
     content.py    one cluster's pack as data, released for the cluster's own viewers; its hash
-    charts.py     the web app's Vega-Lite charts drawn by vl-convert (SVG; PNG for the PDF)
+    charts.py     Vega-Lite charts drawn by vl-convert (SVG; JPEG images for the PDF), trends from templates
     render.py     HTML (inline CSS and SVG, no script) and PDF (WeasyPrint)
     build.py      one pack, or every cluster's in parallel over the cores
     publish.py    numbered immutable versions, registered in the store, under a file lock

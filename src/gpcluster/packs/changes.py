@@ -30,15 +30,16 @@ def _figure_changes(before: dict, after: dict) -> list[str]:
             o = old.get((p["code"], r["indicator_id"]))
             if o is None or (_close(o["value"], r["value"]) and o["suppressed"] == r["suppressed"]):
                 continue
-            was = "*" if o["suppressed"] else figure(o["value"])
-            now = "*" if r["suppressed"] else figure(r["value"])
+            indicator = after.get("indicators", {}).get(r["indicator_id"])
+            was, now = figure(o["value"], indicator, o["suppressed"]), figure(r["value"], indicator, r["suppressed"])
             lines.append(f"{names[p['code']]}, {titles.get(r['indicator_id'], r['indicator_id'])}: {was} is now {now}")
     old_rows = {r["indicator_id"]: r for r in before.get("comparison", {}).get("rows", [])}
     for r in after.get("comparison", {}).get("rows", []):
         o = old_rows.get(r["indicator_id"])
         if o is not None and not _close(o["cluster"]["value"], r["cluster"]["value"]):
+            indicator = after.get("indicators", {}).get(r["indicator_id"])
             lines.append(f"The cluster's {titles.get(r['indicator_id'], r['indicator_id'])}: "
-                         f"{figure(o['cluster']['value'])} is now {figure(r['cluster']['value'])}")
+                         f"{figure(o['cluster']['value'], indicator)} is now {figure(r['cluster']['value'], indicator)}")
     return lines
 
 

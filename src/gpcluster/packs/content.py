@@ -21,16 +21,17 @@ import pandas as pd
 
 from gpcluster import config
 from gpcluster.errors import UserError
+from gpcluster.packs.charts import CHART_WIDTH
 from gpcluster.packs.formatting import period_key
 from gpcluster.packs.source import EQUITY_INDICATORS, TREND_QUARTERS, URBAN_RURAL_6, PackSource, pack_viewer
 from gpcluster.signals import quarter_words
 from gpcluster.web import charts
 from gpcluster.web.release import Pseudonyms, release_signals
 
-PACK_FORMAT = 1
+PACK_FORMAT = 2  # 2: trends as figures (periods, Scotland's centiles, the cluster), not chart specifications
 FLAGS = {"high_998": ("▲▲", "far above what is expected"), "high_95": ("▲", "above what is expected"),
          "low_95": ("▼", "below what is expected"), "low_998": ("▼▼", "far below what is expected")}
-CHART_WIDTH = 620  # points across an A4 page's text block
+
 #: parts of the content that are figures (hashed and compared between versions), in the pack's order
 DATA_SECTIONS = ("changes", "signals", "practices", "context", "comparison", "equity", "quality", "provenance")
 
@@ -99,8 +100,8 @@ def _indicator_order(source: PackSource) -> list[str]:
 
 def _indicator(source: PackSource, indicator_id: str) -> dict:
     d = source.data.indicators[indicator_id]
-    return {"id": indicator_id, "title": d.title, "unit": d.unit, "purpose": d.purpose, "polarity": d.polarity,
-            "synthetic": bool(d.synthetic)}
+    return {"id": indicator_id, "title": d.title, "unit": d.unit, "measure_type": d.measure_type,
+            "purpose": d.purpose, "polarity": d.polarity, "synthetic": bool(d.synthetic)}
 
 
 def build_content(source: PackSource, cluster_id: str) -> dict:
@@ -276,13 +277,9 @@ def _comparison(source: PackSource, cluster_id: str, released: pd.DataFrame, vie
     history = source.history[(source.history["level"] == "cluster") & (source.history["area_code"] == cluster_id)]
     own_series = {(r["indicator_id"], r["period"]): r["value"]
                   for r in _records(source.released(history, viewer, pseudonyms))}
-    for indicator_id, deciles in source.deciles.items():
-        frame = deciles.copy()
-        frame["your_cluster"] = [own_series.get((indicator_id, p)) for p in frame["period"]]
-        spec = charts.deciles_spec(source.data.indicators[indicator_id], frame)
-        spec["height"] = 180
-        spec["mark"] = {"type": "line"}  # points add little on paper and cost most of the drawing
-        trends.append({"indicator_id": indicator_id, "spec": _static(spec)})
+    for indicator_id, band in source.bands.items():
+        trends.append({"indicator_id": indicator_id, "periods": band["periods"], "band": band["band"],
+                       "cluster": [own_series.get((indicator_id, p)) for p in band["dates"]]})
     return {"names": names, "rows": rows, "trends": trends}
 
 

@@ -1,53 +1,27 @@
-"""Numbers and dates for people: '15,133' not '15133.0', '0.0' not '-0.0', '*' for a suppressed figure and
-'–' for one that does not exist, never 'nan'. Halves round up as Public Health Scotland publishes."""
+"""Numbers and dates for people in the packs: '15,133' not '15133.0', '0.0' not '-0.0', '*' for a
+suppressed figure and '–' for one that does not exist, never 'nan'. The numbers follow the web app's rules
+(gpcluster.formatting, shared by both), so a pack and a page show a figure alike."""
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 
+from gpcluster.formatting import MISSING, SUPPRESSED, indicator_figure, is_missing, number
+from gpcluster.formatting import whole as whole_number
 from gpcluster.stats.disclosure import round_half_up
 
-SUPPRESSED = "*"
-MISSING = "–"
 
-
-def _number(value) -> float | None:
-    if value is None or isinstance(value, bool | str):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) or math.isinf(number) else number
-
-
-def figure(value, digits: int = 1, suppressed: bool = False) -> str:
-    """A value with `digits` decimals and thousands separators; '*' when suppressed, '–' when absent."""
-    if suppressed:
-        return SUPPRESSED
-    number = _number(value)
-    if number is None:
-        return MISSING
-    rounded = float(round_half_up(number, digits))
-    if rounded == 0:
-        rounded = 0.0  # no '-0.0'
-    return f"{rounded:,.{digits}f}"
+def figure(value, indicator: dict | None = None, suppressed: bool = False) -> str:
+    """An indicator's value as the web app shows it (`indicator`: the pack content's entry, with its unit
+    and measure type); without an indicator, one decimal. '*' when suppressed, '–' when absent."""
+    if indicator is None:
+        return SUPPRESSED if suppressed else number(value, 1)
+    return indicator_figure(value, indicator.get("unit"), indicator.get("measure_type"), suppressed)
 
 
 def whole(value, suppressed: bool = False) -> str:
     """A count: '15,133'."""
-    return figure(value, 0, suppressed)
-
-
-#: units whose figures are whole numbers (counts of people, ranks)
-WHOLE_UNITS = ("patients", "GPs", "weighted patients")
-WHOLE_UNIT_STARTS = ("SIMD rank",)
-
-
-def unit_digits(unit: str) -> int:
-    """Decimals a figure in this unit is shown with: none for counts and ranks, one otherwise."""
-    return 0 if unit in WHOLE_UNITS or unit.startswith(WHOLE_UNIT_STARTS) else 1
+    return SUPPRESSED if suppressed else whole_number(value)
 
 
 def _words(text: str) -> list[str]:
@@ -70,9 +44,9 @@ def unit_note(title: str, unit: str) -> str:
 
 def percent_change(now, before) -> str:
     """'up 4.2%', 'down 0.3%', 'no change' or '–' when either is missing or the base is zero."""
-    a, b = _number(now), _number(before)
-    if a is None or b is None or b == 0:
+    if is_missing(now) or is_missing(before) or float(before) == 0:
         return MISSING
+    a, b = float(now), float(before)
     change = float(round_half_up((a - b) / abs(b) * 100, 1))
     if change == 0:
         return "no change"

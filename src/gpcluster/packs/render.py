@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from gpcluster.errors import UserError
 from gpcluster.packs import charts
-from gpcluster.packs.formatting import day, figure, percent_change, unit_digits, unit_note, whole
+from gpcluster.packs.formatting import day, figure, percent_change, unit_note, whole
 
 RESPONSE_WORDS = {"explained": "Explained", "accepted": "Accepted", "action_agreed": "Action agreed",
                   "not_relevant": "Not relevant"}
@@ -22,8 +22,7 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("gpcluster.packs", "templates"), autoescape=select_autoescape(["html"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(figure=figure, whole=whole, day=day)
-    env.globals.update(percent_change=percent_change, response_words=RESPONSE_WORDS, unit_digits=unit_digits,
-                       unit_note=unit_note)
+    env.globals.update(percent_change=percent_change, response_words=RESPONSE_WORDS, unit_note=unit_note)
     return env
 
 
@@ -33,7 +32,8 @@ def _stylesheet() -> Markup:
 
 
 class _Figures:
-    """The template's `chart(spec, label)`: an inline SVG figure, or a PNG image for the PDF."""
+    """The template's `chart(spec, label)` and `trend(trend, label)`: an inline SVG figure, or for the PDF
+    an image (with the cluster's line laid over a trend chart as a small SVG)."""
 
     def __init__(self, drawing: charts.Drawing, for_pdf: bool):
         self.drawing, self.for_pdf = drawing, for_pdf
@@ -43,8 +43,15 @@ class _Figures:
             return Markup("")
         if self.for_pdf:
             return Markup('<figure class="chart"><img src="{}" alt="{}"></figure>').format(
-                self.drawing.png(spec, label), label)
+                self.drawing.image(spec, label), label)
         return Markup('<figure class="chart">{}</figure>').format(self.drawing.svg(spec, label))
+
+    def trend(self, content: dict, trend: dict, label: str) -> Markup:
+        indicator = content["indicators"][trend["indicator_id"]]
+        if self.for_pdf:
+            url, line = self.drawing.trend_pdf(indicator, trend)
+            return Markup('<figure class="chart trend"><img src="{}" alt="{}">{}</figure>').format(url, label, line)
+        return Markup('<figure class="chart">{}</figure>').format(self.drawing.trend_svg(indicator, trend, label))
 
 
 def render_html(content: dict, loop: dict, *, for_pdf: bool = False, drawing: charts.Drawing | None = None) -> str:
@@ -52,9 +59,11 @@ def render_html(content: dict, loop: dict, *, for_pdf: bool = False, drawing: ch
     and the version being published. Pass the same `drawing` to render the HTML and the PDF of one pack, so
     each chart is drawn once."""
     template = _environment().get_template("pack.html")
-    return template.render(c=content, state=loop, chart=_Figures(drawing or charts.Drawing(), for_pdf),
-                           stylesheet=_stylesheet(), for_pdf=for_pdf,
-                           indicator=lambda i: content["indicators"][i])
+    figures = _Figures(drawing or charts.Drawing(), for_pdf)
+    indicators = content["indicators"]
+    return template.render(c=content, state=loop, chart=figures, stylesheet=_stylesheet(), for_pdf=for_pdf,
+                           trend=functools.partial(figures.trend, content), indicator=indicators.__getitem__,
+                           cell=lambda value, i, suppressed=False: figure(value, indicators[i], suppressed))
 
 
 def pdf_unavailable() -> str | None:
@@ -68,6 +77,28 @@ def pdf_unavailable() -> str | None:
     return None
 
 
+class _ChartFetcher:
+    """WeasyPrint's only source of resources for a pack: the pack's own chart images (chart:// addresses);
+    anything else is refused, so a PDF never fetches a file or a network address."""
+
+    def __new__(cls, images: dict[str, bytes]):
+        from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+        class Fetcher(URLFetcher):
+            def fetch(self, url, headers=None):
+                if url not in images:
+                    raise ValueError(f"a pack fetches nothing but its own charts, not {url[:80]!r}")
+                return URLFetcherResponse(url, images[url], {"Content-Type": "image/jpeg"})
+
+        return Fetcher(fail_on_errors=True)
+
+
+#: WeasyPrint's image cache, kept across the packs a process renders: a trend chart's image is the same for
+#: every cluster drawn on its template, so it is read once (its address is its template's hash)
+_IMAGE_CACHE: dict = {}
+_IMAGE_CACHE_LIMIT = 400
+
+
 def render_pdf(content: dict, loop: dict, drawing: charts.Drawing | None = None) -> bytes:
     """The pack as a PDF (A4), from the HTML with charts as images."""
     reason = pdf_unavailable()
@@ -75,4 +106,8 @@ def render_pdf(content: dict, loop: dict, drawing: charts.Drawing | None = None)
         raise UserError(reason)
     from weasyprint import HTML
 
-    return HTML(string=render_html(content, loop, for_pdf=True, drawing=drawing)).write_pdf()
+    drawing = drawing or charts.Drawing()
+    html = render_html(content, loop, for_pdf=True, drawing=drawing)
+    if len(_IMAGE_CACHE) > _IMAGE_CACHE_LIMIT:
+        _IMAGE_CACHE.clear()
+    return HTML(string=html, url_fetcher=_ChartFetcher(drawing.images)).write_pdf(cache=_IMAGE_CACHE)

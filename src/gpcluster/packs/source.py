@@ -70,6 +70,7 @@ class PackSource:
     attributes: pd.DataFrame  # each practice's SIMD quintile, urban-rural class and list size in the period
     signals: pd.DataFrame  # every cluster's signals in the period
     deciles: dict[str, pd.DataFrame] = field(default_factory=dict)  # released centiles per performance indicator
+    bands: dict[str, dict] = field(default_factory=dict)  # the same as the trend charts' shared series
     spread: pd.DataFrame = field(default_factory=pd.DataFrame)  # released practice spread per indicator
     equity_reference: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list[dict] = field(default_factory=list)
@@ -89,6 +90,7 @@ class PackSource:
                      objects(_signals(data, period)))
         source.spread = objects(tables.indicator_spread(data, _NATIONAL, Pseudonyms(), period))
         source.deciles = {i: objects(_deciles(data, i, period)) for i in performance}
+        source.bands = {i: _band(frame) for i, frame in source.deciles.items()}
         source.equity_reference = _equity_reference(data, source)
         source.notes = _quality_notes(data, period)
         source.provenance = _provenance(data, period, _window_start(data, period))
@@ -145,6 +147,19 @@ def _deciles(data: WebData, indicator_id: str, period: date) -> pd.DataFrame:
     frame = tables.indicator_deciles(data, _NATIONAL, Pseudonyms(), indicator_id)
     frame = frame[[p <= period for p in frame["period"]]]
     return frame.tail(TREND_QUARTERS).drop(columns="your_cluster").reset_index(drop=True)
+
+
+def _band(deciles: pd.DataFrame) -> dict:
+    """A trend chart's series shared by every cluster: the periods (as dates and ISO text) and Scotland's
+    practice centiles and Scotland's value in each, as plain numbers (None where there is none)."""
+    from gpcluster.packs.charts import BAND_SERIES
+
+    def plain(values) -> list:
+        return [None if pd.isna(v) else float(v) for v in values]
+
+    dates = list(deciles["period"])
+    return {"dates": dates, "periods": [pd.Timestamp(d).date().isoformat() for d in dates],
+            "band": {key: plain(deciles[key]) for key in BAND_SERIES}}
 
 
 def _equity_reference(data: WebData, source: PackSource) -> pd.DataFrame:

@@ -8,7 +8,6 @@ an open-ended date says so; times to the minute, in UTC, without microseconds.
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import date, datetime
 
@@ -16,34 +15,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
-from gpcluster.stats.disclosure import round_half_up
-
-SUPPRESSED = "*"
-MISSING = "–"
-
-#: measure types whose values are counts of people or posts: shown whole
-_WHOLE_MEASURES = {"count"}
-
-
-def is_missing(value) -> bool:
-    """True for None, NaN, NaT and pandas' NA."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    try:
-        return bool(isinstance(value, float | np.floating) and math.isnan(value))
-    except TypeError:
-        return False
-
-
-def number(value, digits: int = 1, missing: str = MISSING) -> str:
-    """A number with thousands separators, rounded half-up as PHS publishes: 15133.0 -> '15,133' with
-    digits=0; -0.04 -> '0.0' (never '-0.0')."""
-    if is_missing(value):
-        return missing
-    rounded = round_half_up(float(value), digits)
-    if rounded == 0:
-        rounded = 0.0  # no negative zero
-    return f"{rounded:,.{digits}f}"
+from gpcluster.formatting import MISSING, SUPPRESSED, indicator_figure, is_missing, number, unit_digits, whole
 
 
 def signed(value, digits: int = 1) -> str:
@@ -52,11 +24,6 @@ def signed(value, digits: int = 1) -> str:
     if text in (MISSING, SUPPRESSED) or float(text.replace(",", "")) == 0:
         return text
     return ("+" + text) if not text.startswith("-") else "−" + text[1:]
-
-
-def whole(value, missing: str = MISSING) -> str:
-    """A count: 15,133."""
-    return number(value, 0, missing)
 
 
 def ordinal(n) -> str:
@@ -78,24 +45,18 @@ def digits_for(indicator) -> int:
     """Decimals an indicator's values are shown with: counts and ranks whole, everything else one."""
     if indicator is None:
         return 1
-    unit = (getattr(indicator, "unit", "") or "").lower()
-    if getattr(indicator, "measure_type", "") in _WHOLE_MEASURES or "rank" in unit:
-        return 0
-    return 1
+    return unit_digits(getattr(indicator, "unit", "") or "", getattr(indicator, "measure_type", ""))
 
 
 def figure(value, indicator=None, suppressed: bool = False) -> str:
     """An indicator's value as a table shows it: '*' when suppressed, '–' when there is none, else
     rounded for its unit (a mean of a whole-number class keeps its decimal only when it has one)."""
-    if not is_missing(suppressed) and bool(suppressed):
-        return SUPPRESSED
-    if is_missing(value):
-        return MISSING
-    digits = digits_for(indicator)
-    unit = (getattr(indicator, "unit", "") or "").lower()
-    if unit.startswith("class") and float(value) == round(float(value)):
-        digits = 0  # a practice's urban-rural class is 3, not 3.0; a cluster's mean class is 2.4
-    return number(value, digits)
+    if indicator is None:
+        if not is_missing(suppressed) and bool(suppressed):
+            return SUPPRESSED
+        return number(value, 1)
+    return indicator_figure(value, getattr(indicator, "unit", "") or "", getattr(indicator, "measure_type", ""),
+                            suppressed)
 
 
 def with_unit(value, indicator=None, suppressed: bool = False) -> str:
