@@ -59,6 +59,7 @@ class DemoReport:
     roster_wte: float
     accounts: list[DemoAccount] = field(default_factory=list)
     evaluations: int = 0
+    packs: int = 0
 
 
 Step = Callable[[str], None]
@@ -98,7 +99,29 @@ def build_demo(seed: int | None = None, step: Step | None = None, scale: int = 1
         say("Registering and evaluating the planted interventions")
         evaluations = _register_interventions(con, seed)
         report = DemoReport(summary(con), computed.rows, posts, wte, accounts, evaluations)
+    say("Publishing the latest quarter's cluster packs")
+    report.packs = _publish_packs(accounts)
     return report
+
+
+def _publish_packs(accounts: list[DemoAccount]) -> int:
+    """Publish the latest quarter's packs (once the new warehouse version is current), so the demo accounts
+    find one under Packs: every cluster's HTML pack, and the PDF too for the demo CQL's cluster (every
+    cluster's PDF would add minutes; `gpcluster pack publish --all` makes them). Returns the packs published."""
+    from gpcluster.packs.publish import clusters_with_practices, publish
+    from gpcluster.warehouse.versions import current_file
+    from gpcluster.web.data import WebData
+
+    data = WebData(current_file(None))
+    try:
+        clusters = clusters_with_practices(data, data.latest_period) if data.latest_period else []
+    finally:
+        data.close()
+    showcase = [a.scope_code for a in accounts if a.role == "cluster" and a.scope_code in clusters][:1]
+    published = publish(showcase, formats=("html", "pdf"), published_by="demo") if showcase else []
+    others = [c for c in clusters if c not in showcase]
+    published += publish(others, formats=("html",), published_by="demo") if others else []
+    return sum(p.version is not None for p in published)
 
 
 def _import_roster(con, out_dir: Path, seed: int) -> tuple[int, float]:

@@ -97,3 +97,34 @@ def test_demo_passwords_are_printed_whole_in_an_80_column_log():
     console.print(accounts_table(accounts))
     text = console.export_text()
     assert all(a.password in text for a in accounts)  # each on one line, never cut to "kha9_aNj…"
+
+
+def test_demo_publishes_the_latest_quarters_packs(demo_output, monkeypatch):
+    """A demo user signing in finds a pack: every cluster's HTML pack of the latest quarter is published,
+    and the demo CQL's cluster's PDF too."""
+    home, result = demo_output
+    monkeypatch.setenv("GPCLUSTER_HOME", str(home))
+    config.clear_cache()
+    from sqlalchemy import select
+
+    from gpcluster.demo import _showcase_scopes
+    from gpcluster.store import open_store
+    from gpcluster.store.models import Pack
+
+    assert "cluster packs published" in result.output
+    with open_store().session() as session:
+        packs = session.scalars(select(Pack)).all()
+        showcase = session.execute(select(Pack.cluster_id, Pack.pdf_sha256)).all()
+    assert len({p.cluster_id for p in packs}) >= 140 and {p.version for p in packs} == {1}
+    assert len({p.period for p in packs}) == 1  # the latest quarter
+    with_pdf = [cluster for cluster, pdf in showcase if pdf]
+    import duckdb
+
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        cql_cluster = _showcase_scopes(con, int(config.get("synthetic_seed")))["cluster"][0]
+    finally:
+        con.close()
+    assert with_pdf == [cql_cluster]
+    folder = home / "packs" / cql_cluster.replace("/", "-")
+    assert any(folder.rglob("pack.pdf")) and any(folder.rglob("pack.html"))

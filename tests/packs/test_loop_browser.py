@@ -5,79 +5,44 @@ shows the action and its status. Screenshots go to test-artifacts/screenshots/pa
 from __future__ import annotations
 
 import io
-import socket
-import threading
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from pack_fixtures import EARLIER, LATEST, OWN_CLUSTER, PASSWORD, add_loop_users, publish_one
 
+from browser_support import BROWSER_MARKS, chromium, serving, sign_in
 from gpcluster.packs.render import pdf_unavailable
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
 PDF_REASON = pdf_unavailable()
 
 pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"),
+    *BROWSER_MARKS,
     pytest.mark.skipif(PDF_REASON is not None, reason=f"PDF packs cannot be made here: {PDF_REASON}"),
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served(loop_warehouse, tmp_path, packs_home):
-    import uvicorn
-
     from gpcluster.store import open_store
     from gpcluster.web import create_app
 
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
     add_loop_users(store)
     publish_one(loop_warehouse, store, EARLIER, formats=("html", "pdf"))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(loop_warehouse, store=store), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", store, loop_warehouse
-    server.should_exit = True
-    thread.join(timeout=5)
+    with serving(create_app(loop_warehouse, store=store)) as base_url:
+        yield base_url, store, loop_warehouse
 
 
 @pytest.fixture
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as opened:
+        yield opened
 
 
 def _sign_in(browser, base_url: str, username: str):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.goto(f"{base_url}/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button:has-text('Sign in')")
-    page.wait_for_selector("h1:has-text('Scotland overview')")
-    return context, page
+    return sign_in(browser, base_url, username, PASSWORD)
 
 
 def test_publish_respond_meet_and_see_it_in_the_next_pack(browser, served):

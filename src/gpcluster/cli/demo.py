@@ -29,6 +29,8 @@ def demo(
         f"{report.indicator_rows:,} indicator values computed; MDT roster: {report.roster_posts:,} posts, "
         f"{report.roster_wte:,.0f} WTE (synthetic)."
     )
+    if report.packs:
+        console.print(f"{report.packs:,} cluster packs published (Packs, in the web app).")
     console.print(accounts_table(report.accounts))
     if serve:
         from gpcluster.cli.serve import serve as run_server
