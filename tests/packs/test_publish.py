@@ -9,6 +9,7 @@ import stat
 import threading
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from pack_fixtures import (
     EARLIER,
     EARLIER_SIGNALS,
@@ -21,6 +22,7 @@ from pack_fixtures import (
 from sqlalchemy import func, select
 
 from gpcluster.packs import loop
+from gpcluster.packs.render import pdf_unavailable
 from gpcluster.store.models import AuditEvent, Pack, User
 
 NOW = datetime(2024, 10, 15, 9, 0, tzinfo=UTC)
@@ -53,6 +55,19 @@ def test_publishing_the_same_figures_again_changes_nothing(loop_warehouse, loop_
     assert again.version is None and again.changes == "unchanged (version 1)"
     assert sorted(p.relative_to(packs_home) for p in packs_home.rglob("*") if p.is_file()) == before
     assert [p.version for p in _packs(loop_store)] == [1]
+
+
+@pytest.mark.skipif(pdf_unavailable() is not None, reason=f"PDF packs cannot be made here: {pdf_unavailable()}")
+def test_a_pack_published_without_its_pdf_gets_it_in_the_next_version(loop_warehouse, loop_store, packs_home):
+    first = publish_one(loop_warehouse, loop_store, EARLIER, formats=("html",), now=NOW)
+    html_again = publish_one(loop_warehouse, loop_store, EARLIER, formats=("html",), now=NOW + timedelta(days=1))
+    with_pdf = publish_one(loop_warehouse, loop_store, EARLIER, formats=("html", "pdf"), now=NOW + timedelta(days=2))
+    pdf_again = publish_one(loop_warehouse, loop_store, EARLIER, formats=("html", "pdf"), now=NOW + timedelta(days=3))
+    assert (first.version, html_again.version, with_pdf.version, pdf_again.version) == (1, None, 2, None)
+    v1, v2 = _packs(loop_store)
+    assert v1.pdf_sha256 is None and v2.pdf_sha256 and v1.content_hash == v2.content_hash
+    assert v2.changes == "The PDF is added; no figure changed"
+    assert (packs_home / v2.folder / "pack.pdf").read_bytes().startswith(b"%PDF")
 
 
 def test_a_correction_makes_version_2_that_says_what_changed(loop_warehouse, loop_store, packs_home, tmp_path):

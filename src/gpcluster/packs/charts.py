@@ -103,7 +103,8 @@ def _tick_step(lo: float, hi: float, count: int) -> float:
 
 
 def nice_domain(values, count: int = 5) -> tuple[float, float]:
-    """The smallest range of round numbers holding every value (d3's `nice`, as Vega rounds an axis)."""
+    """The smallest range holding every value whose ends are multiples of a round step (1, 2 or 5 times a
+    power of ten, for about `count` ticks: d3's tick increment, as Vega rounds a linear axis)."""
     finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     if not finite:
         return 0.0, 1.0

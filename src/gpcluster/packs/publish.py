@@ -91,20 +91,24 @@ def draft_state(content: dict, digest: str, store_url: str | None = None, as_of:
 
 
 def publish_state(content: dict, digest: str, store_url: str | None, root: str, as_of: date | None,
-                  published_at: datetime) -> dict:
+                  published_at: datetime, with_pdf: bool = False) -> dict:
     """The loop part of the version about to be published, or {'skip': True} when the newest published
-    version has the same figures."""
+    version has the same figures (and its PDF, when `with_pdf`: a version published without one is followed
+    by one that adds it, saying so, since a published version never changes)."""
     from gpcluster.packs.changes import describe_changes
     from gpcluster.packs.loop import current_pack, snapshot
 
     cluster_id, period = content["cluster"]["id"], date.fromisoformat(content["period"])
     with _store(store_url).session() as session:
         newest = current_pack(session, cluster_id, period)
-        if newest is not None and newest.content_hash == digest:
+        same = newest is not None and newest.content_hash == digest
+        if same and (newest.pdf_sha256 or not with_pdf):
             return {"skip": True, "version": newest.version}
         version = newest.version + 1 if newest is not None else 1
         correction = None
-        if newest is not None:
+        if same:
+            correction = {"replaces": newest.version, "changes": ["The PDF is added; no figure changed"]}
+        elif newest is not None:
             before = read_content(Path(root) / newest.folder)
             lines = describe_changes(before, content) if before else ["the figures were rebuilt; the earlier "
                                                                       "version's content could not be read"]
@@ -230,7 +234,8 @@ def publish(cluster_ids: list[str] | None = None, period: date | None = None, *,
         published_at = now or utcnow()
         url = store.engine.url.render_as_string(hide_password=False)
         _STORES[url] = store  # a build in this process reads the caller's store; worker processes open their own
-        state_for = partial(publish_state, store_url=url, root=str(root), as_of=as_of, published_at=published_at)
+        state_for = partial(publish_state, store_url=url, root=str(root), as_of=as_of, published_at=published_at,
+                            with_pdf="pdf" in formats)
         results: list[Published] = []
 
         def done(built: BuiltPack) -> None:
