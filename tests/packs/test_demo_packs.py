@@ -69,8 +69,16 @@ def packs(world):
 
 @pytest.fixture(scope="module")
 def pdf_texts(packs):
-    """Each cluster's PDF as text (pypdf), whitespace made single spaces."""
-    return {cluster_id: re.sub(r"\s+", " ", _pdf_text(built.pdf)) for cluster_id, built in packs.items()}
+    """Each cluster's PDF as text (pypdf, about a second of processor time a PDF: over the cores), whitespace
+    made single spaces."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from gpcluster.packs.build import default_workers
+
+    ids = list(packs)
+    with ProcessPoolExecutor(max_workers=default_workers()) as pool:
+        texts = pool.map(_pdf_text, [packs[c].pdf for c in ids], chunksize=8)
+        return {cluster_id: re.sub(r"\s+", " ", text) for cluster_id, text in zip(ids, texts, strict=True)}
 
 
 def _pdf_text(pdf: bytes) -> str:
