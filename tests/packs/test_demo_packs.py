@@ -2,9 +2,10 @@
 HTML and PDF: no practice name or code from outside the cluster anywhere in either file, every section
 present in order, pages that render, numbers for people, and nothing fetched or run when the HTML is read.
 
-Built once for the module, in parallel over the cores: every cluster's pack (147), HTML and PDF (the PDF at
-about 2.4 s of processor time each, some three minutes of the suite on two cores). Every PDF's text
-(pypdf) is searched as every HTML is; the pages of a few are rendered (pypdfium2). The PDF tests skip with
+Built once for the module, in parallel over the cores: every cluster's pack (147), HTML and PDF. Every PDF's
+text (pypdf) is searched as every HTML is; the pages of a few are rendered (pypdfium2). The PDFs cost about
+3.2 s of processor time each and their text about 1 s, so this module takes some 6 minutes of the suite on
+two idle cores (about 9 minutes of processor time). The PDF tests skip with
 the reason when WeasyPrint cannot load its libraries (the HTML packs are then built alone)."""
 
 from __future__ import annotations
