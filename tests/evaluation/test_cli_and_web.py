@@ -167,3 +167,43 @@ def test_a_single_small_practice_never_shows_its_counts(web):
     observed = [r for r in spec["data"]["values"] if r["series"] == "Observed"]
     assert observed == []  # every quarter's count (3) is at or below the threshold
     assert "at or below the disclosure threshold, or that include a suppressed figure, are not shown" in page.text
+
+
+
+@pytest.fixture(scope="module")
+def in_chromium(web):
+    """The app served once for the module (stopping a server ends the app's lifespan) and Chromium."""
+    from browser_support import CHROMIUM, chromium, serving
+
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
+    with serving(web) as base_url, chromium() as browser:
+        yield base_url, browser
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("username", ["national", "cql"])
+def test_evaluation_pages_in_chromium_draw_their_charts_with_no_serious_axe_findings(in_chromium, username):
+    """As each role reads them: the list and the evaluation page, charts drawn, no serious or critical
+    accessibility finding (axe-core), screenshots kept in test-artifacts/screenshots/."""
+    from pathlib import Path
+
+    from axe_playwright_python.sync_playwright import Axe
+
+    from browser_support import sign_in
+
+    base_url, browser = in_chromium
+    shots = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    context, page = sign_in(browser, base_url, username, PASSWORD)
+    for path in ("/evaluations", "/evaluations/pharmacy-pilot"):
+        page.goto(base_url + path)
+        for i in range(page.locator("div.chart[data-spec]").count()):
+            page.locator("div.chart[data-spec]").nth(i).locator("svg").first.wait_for(timeout=15000)
+        page.screenshot(path=str(shots / f"evaluation-{username}-{path.strip('/').replace('/', '-')}.png"),
+                        full_page=True)
+        serious = [(v["id"], v["help"]) for v in Axe().run(page).response["violations"]
+                   if v["impact"] in ("serious", "critical")]
+        assert serious == [], (path, serious)
+    assert page.locator("div.chart[data-spec] svg").count() >= 2  # the series and the event study
+    context.close()
