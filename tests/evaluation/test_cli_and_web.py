@@ -207,3 +207,9 @@ def test_evaluation_pages_in_chromium_draw_their_charts_with_no_serious_axe_find
         assert serious == [], (path, serious)
     assert page.locator("div.chart[data-spec] svg").count() >= 2  # the series and the event study
     context.close()
+
+
+def test_a_retrospective_registration_reads_as_one(web):
+    page = _client(web, "national").get("/evaluations/pharmacy-pilot").text
+    assert "retrospective evaluation" in page
+    assert "None" not in page and "the plan registered before the start" not in page

@@ -134,10 +134,14 @@ def run_view(registered: Registered, result: EvaluationResult, rule: IndicatorRu
     if not registered.preregistered:
         notes.append("Registered after the change had started: this is a retrospective evaluation, not a "
                      "pre-registered one.")
+    planned = registered.planned.number
     for v in registered.amendments_after_start:
-        notes.append(f"Version {v.number} was registered on {v.registered_at.date().isoformat()}, after the start "
-                     f"(reason: {v.reason}). The analysis follows version {registered.planned.number}, the plan "
-                     "registered before the start.")
+        if v.number == planned:
+            continue  # the retrospective registration itself, said above
+        reason = f" (reason: {v.reason})" if v.reason else ""
+        which = "the plan registered before the start" if registered.preregistered else "the first registration"
+        notes.append(f"Version {v.number} was registered on {v.registered_at.date().isoformat()}, after the "
+                     f"start{reason}. The analysis follows version {planned}, {which}.")
     if not registered.intact:
         notes.append("INTEGRITY CHECK FAILED: a stored version no longer matches its fingerprint.")
     if series.get("suppressed", pd.Series(dtype=bool)).any():
