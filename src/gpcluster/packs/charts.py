@@ -10,7 +10,7 @@ share everything but one line (Scotland's practice centiles and Scotland are the
 Drawing each with Vega cost some 60 ms of processor time, 882 charts for Scotland's 147 clusters: more than
 the rest of the packs together. So each indicator's chart is drawn once, with a stand-in for the cluster's
 line on an explicit scale, and each pack puts its cluster's line into it with the same linear scale Vega
-uses (tests/packs/test_charts.py checks the result against Vega drawing the whole chart). The y axis covers
+uses (tests/packs/test_pack_charts.py checks the result against Vega drawing the whole chart). The y axis covers
 the centiles, Scotland and the cluster, rounded outwards to round numbers, so most clusters share their
 indicator's template and a cluster outside the band gets its own.
 """
