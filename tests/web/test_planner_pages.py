@@ -421,3 +421,16 @@ def test_the_planner_follows_a_new_warehouse_version():
     assert first.warehouse == "/w/000001.duckdb" and planner_source(request) is first
     data.file = Path("/w/000002.duckdb")
     assert planner_source(request).warehouse == "/w/000002.duckdb"
+
+
+def test_search_text_of_a_practice_with_no_cluster_name():
+    """A practice outside every cluster has no cluster name: its search text is built, not a TypeError
+    (which broke the comparison pages of the browser tests' Scotland)."""
+    import pandas as pd
+
+    from gpcluster.web.planner import searchable
+
+    frame = pd.DataFrame({"practice_name": ["Hill Surgery", "Glen Practice"], "practice_code": ["10001", "10002"],
+                          "cluster_name": pd.Series(["North", None], dtype="string")})
+    assert searchable(frame, ("practice_name", "practice_code", "cluster_name")) == [
+        "hill surgery\n10001\nnorth", "glen practice\n10002\n"]

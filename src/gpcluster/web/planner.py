@@ -894,7 +894,7 @@ def filtered(frame: pd.DataFrame, q: str = "", search: tuple[str, ...] = (), hay
             keep &= np.array([str(v) == value for v in frame[column].tolist()], dtype=bool)
     text = q.strip().lower()
     if text and search and "\n" in text:  # cannot span the lines of a haystack: each column on its own
-        for_each = [frame[c].astype(str).str.lower().tolist() for c in search]
+        for_each = [_lower_text(frame[c]) for c in search]
         keep &= np.array([any(text in v for v in values) for values in zip(*for_each, strict=True)], dtype=bool)
     elif text and search:
         texts = haystack if haystack is not None else searchable(frame, search)
@@ -902,10 +902,15 @@ def filtered(frame: pd.DataFrame, q: str = "", search: tuple[str, ...] = (), hay
     return frame[keep]
 
 
+def _lower_text(column: pd.Series) -> list[str]:
+    """A column as lower-case text, a missing value (a practice with no cluster name) as ''."""
+    return column.where(column.notna(), "").astype(str).str.lower().tolist()
+
+
 def searchable(frame: pd.DataFrame, search: tuple[str, ...]) -> list[str]:
     """Per row, the lower-case text of its `search` columns, one column per line (a search for `q` does
     not match across two columns, as it did not when each column was searched on its own)."""
-    columns = [frame[c].astype(str).str.lower().tolist() for c in search]
+    columns = [_lower_text(frame[c]) for c in search]
     return ["\n".join(parts) for parts in zip(*columns, strict=True)] if columns else [""] * len(frame)
 
 
