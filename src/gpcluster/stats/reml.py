@@ -21,7 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg, optimize
 
+from gpcluster.stats import kenward_roger
+
 RHO_BOUND = 0.95
+_EDGE = 1e-4  # a correlation parameter this close to the edge of its range counts as on it
 _GRID = [(w, r) for w in (0.2, 0.5, 0.8) for r in (0.2, 0.5, 0.8)]
 
 
@@ -40,10 +43,34 @@ class RemlFit:
     rho: float  # AR(1) coefficient of that part
     whitened_resid: np.ndarray  # L^-1 (y - X b), white noise if the model holds
     df_resid: int  # n - k - 2 (the two correlation parameters spent as well)
+    design: np.ndarray  # X
 
     @property
     def lag1_autocorrelation(self) -> float:
         return self.weight * self.rho
+
+    def kenward_roger(self, L) -> kenward_roger.KenwardRoger:
+        """Small-sample inference for L' b allowing for the uncertainty in the estimated error model.
+
+        The covariance parameters are the variances of the two error parts and the AR(1) coefficient,
+        Sigma = s_ar R(rho) + s_white I. A parameter estimated on the edge of its range (no AR part, no
+        white part, rho at its bound) is held fixed, as pbkrtest does with a variance estimated as zero."""
+        n = len(self.whitened_resid)
+        lag = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :])
+        ar_part = self.rho**lag
+        s_ar, s_white = self.sigma2 * self.weight, self.sigma2 * (1 - self.weight)
+        has_ar, has_white = self.weight > _EDGE, self.weight < 1 - _EDGE
+        free_rho = has_ar and abs(self.rho) < RHO_BOUND - _EDGE
+        first = []
+        if has_ar:
+            first.append(ar_part)
+        if has_white:
+            first.append(np.eye(n))
+        if free_rho:
+            first.append(s_ar * np.where(lag > 0, lag * self.rho ** np.maximum(lag - 1, 0), 0.0))
+        sigma = s_ar * ar_part + s_white * np.eye(n)
+        W = np.linalg.pinv(kenward_roger.reml_information(self.design, sigma, first))
+        return kenward_roger.adjust(self.design, sigma, first, W, L)
 
 
 def _gls(y: np.ndarray, X: np.ndarray, V: np.ndarray):
@@ -81,4 +108,4 @@ def fit(y, X) -> RemlFit:
     _, Xs, b, r = _gls(y, X, correlation(n, weight, rho))
     s2 = float(r @ r) / (n - k)
     return RemlFit(params=b, cov=s2 * np.linalg.inv(Xs.T @ Xs), sigma2=s2, weight=weight, rho=rho,
-                   whitened_resid=r, df_resid=n - k - 2)
+                   whitened_resid=r, df_resid=n - k - 2, design=X)
