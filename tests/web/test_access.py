@@ -192,3 +192,47 @@ def test_pql_sees_own_cluster_with_own_practice_highlighted(client_for):
     own_row = page.split("Amber Health Centre")[0].rsplit("<tr", 1)[1]
     assert "highlight" in own_row
     assert "(your practice)" in page.split("Amber Health Centre")[1].split("</th>")[0]
+
+
+@pytest.fixture(scope="module")
+def moved_app(tmp_path_factory):
+    """The fixture warehouse with Bravo Medical Centre (70001) moved from Dundee West into the CQL's cluster
+    in the last quarter, and Acorn Medical Practice (10003) moved out of it into Dundee West."""
+    import duckdb
+    from warehouse_fixture import PERIODS, build_warehouse
+
+    from conftest import make_store
+    from gpcluster.web import create_app
+
+    path = build_warehouse(tmp_path_factory.mktemp("moved") / "warehouse.duckdb")
+    con = duckdb.connect(str(path))
+    for table in ("indicator_value", "practice_release"):
+        column, date_column = ("area_code", "period") if table == "indicator_value" else ("practice_code",
+                                                                                          "release_date")
+        level = "AND level = 'practice'" if table == "indicator_value" else ""
+        for code, cluster in (("70001", OWN_CLUSTER), ("10003", "S37000007/dundee-west")):
+            con.execute(f"UPDATE {table} SET cluster_id = ? WHERE {column} = ? AND {date_column} = ? {level}",
+                        [cluster, code, PERIODS[-1]])
+    con.close()
+    return create_app(path, store=make_store(tmp_path_factory.mktemp("moved-store")))
+
+
+def test_a_practice_that_joined_the_cluster_opens_with_its_history(moved_app):
+    """A CQL opens a practice in their cluster now, with every quarter named, including those it spent in
+    another cluster; a practice that has left their cluster is not found, as for one that never existed."""
+    from fastapi.testclient import TestClient
+    from warehouse_fixture import PERIODS
+
+    from conftest import login
+
+    with TestClient(moved_app, base_url="http://testserver") as cql:
+        assert login(cql, "cql").status_code == 303
+        joined = cql.get("/practices/70001")
+        assert joined.status_code == 200
+        assert "Bravo Medical Centre" in joined.text
+        # its expected range is drawn for every quarter, as only for a named practice's own figures
+        ranges = re.findall(r'"period": "([0-9-]+)", "label": "[^"]+", "expected_value"', joined.text)
+        assert set(ranges) == {p.isoformat() for p in PERIODS}
+        left, missing = cql.get("/practices/10003"), cql.get("/practices/99999")
+        assert left.status_code == missing.status_code == 404
+        assert left.text.replace("10003", "") == missing.text.replace("99999", "")

@@ -3,12 +3,13 @@ so a page, its chart data, its CSV/Excel download and the API all show exactly t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
-from gpcluster.web.access import Viewer
+from gpcluster.web.access import Viewer, named_mask
 from gpcluster.web.data import WebData, _as_dates
 from gpcluster.web.release import Pseudonyms, release, release_signals
 
@@ -58,15 +59,20 @@ def cluster_history(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, clust
 
 
 def practice_series(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, practice_code: str) -> pd.DataFrame:
-    """All periods of all indicators for one named practice. NotFound unless the viewer may name it."""
+    """All periods of all indicators for one practice the viewer may name now. NotFound otherwise.
+
+    "Now" is the practice's latest quarter: a practice that joined the viewer's cluster brings its earlier
+    quarters with it, named, though it was then in another cluster (they are its own history, and its lead
+    works with it now). A practice that has left the viewer's cluster is no longer theirs to open; it still
+    counts in the cluster's figures of the quarters it was a member."""
     rows = data.values(levels=["practice"], area_codes=[practice_code])
     if rows.empty:
         raise NotFound(practice_code)
-    released = release(rows, data.rules, viewer, pseudonyms, data.suppression, disclosed=True)
-    if not released["named"].all():
+    if not named_mask(viewer, rows[rows["period"] == rows["period"].max()]).all():
         # outside the viewer's scope: answer exactly as for a practice that does not exist
         raise NotFound(practice_code)
-    return released
+    as_its_own = replace(viewer, scope_level="practice", scope_code=practice_code, own_cluster_by_period={})
+    return release(rows, data.rules, as_its_own, pseudonyms, data.suppression, disclosed=True)
 
 
 def indicator_funnel(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: str,
