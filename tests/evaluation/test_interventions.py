@@ -60,3 +60,14 @@ def test_the_planted_step_is_visible_in_the_activity():
     # the year after against the year before (the treated practices' share drifts slowly with list growth)
     ratio = share.loc[dates[k:k + 4]].mean() / share.loc[dates[k - 4:k]].mean()
     assert ratio == pytest.approx(0.92, abs=0.02)
+
+
+def test_the_demo_registers_the_pilot_a_second_time_for_an_interrupted_time_series():
+    from gpcluster.synthetic.interventions import registrations
+
+    truth = build_scotland(20180401).interventions
+    by_id = {r["id"]: r for r in registrations(truth)}
+    assert set(by_id) == {p.intervention_id for p in PLANS} | {"pharmacotherapy-pilot-its"}
+    pilot, twin = by_id["pharmacotherapy-pilot"], by_id["pharmacotherapy-pilot-its"]
+    assert twin["plan"]["method"] == "its" and pilot["plan"]["method"] == "did"
+    assert twin["units"] == pilot["units"] and twin["outcomes"] == pilot["outcomes"]

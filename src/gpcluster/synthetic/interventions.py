@@ -194,10 +194,15 @@ def mean_log_effect(shape: str, effect: float, ramp_quarters: int, window: int) 
     return float(np.mean(np.log(multiplier(shape, effect, np.arange(window), ramp_quarters))))
 
 
+#: planted interventions registered a second time, analysed as an interrupted time series of the same units
+#: (no comparison group), so the demo shows that method beside the planned one on the same planted effect
+ITS_TWINS = ("pharmacotherapy-pilot",)
+
+
 def registrations(truth: pd.DataFrame, plans: tuple[Plan, ...] = PLANS) -> list[dict]:
     """Registration content for each planted intervention (what the demo registers), with units as
     practices, HSCP codes, or `cluster_of_practice` (the demo resolves it to the cluster id in the
-    warehouse). Dates are ISO strings."""
+    warehouse), and the ITS twins (`ITS_TWINS`, id suffixed "-its"). Dates are ISO strings."""
     out = []
     for plan in plans:
         rows = truth[truth["intervention_id"] == plan.intervention_id]
@@ -208,8 +213,16 @@ def registrations(truth: pd.DataFrame, plans: tuple[Plan, ...] = PLANS) -> list[
         else:
             first = rows.drop_duplicates("unit")
             units = [{"code": str(u), "start": s.isoformat()} for u, s in zip(first["unit"], first["start"], strict=True)]
-        out.append({"id": plan.intervention_id, "title": plan.title, "what_changed": plan.what_changed,
-                    "level": plan.level, "units": units,
-                    "outcomes": [{"indicator_id": plan.indicator_id, "expected": plan.expected, "primary": True}],
-                    "plan": {"method": plan.method, "post_quarters": 8}})
+        content = {"id": plan.intervention_id, "title": plan.title, "what_changed": plan.what_changed,
+                   "level": plan.level, "units": units,
+                   "outcomes": [{"indicator_id": plan.indicator_id, "expected": plan.expected, "primary": True}],
+                   "plan": {"method": plan.method, "post_quarters": 8}}
+        out.append(content)
+        if plan.intervention_id in ITS_TWINS:
+            out.append({**content, "id": f"{plan.intervention_id}-its",
+                        "title": f"{plan.title}, without a comparison group",
+                        "what_changed": f"{plan.what_changed} The same practices as '{plan.intervention_id}', "
+                                        "analysed by interrupted time series: their own trend before the start "
+                                        "is the comparison.",
+                        "plan": {"method": "its", "post_quarters": 8}})
     return out
