@@ -60,6 +60,9 @@ declare("port", 8000, "Port `gpcluster serve` listens on.", int)
 declare("workers", 1, "Server processes for `gpcluster serve` (one per core suits a dedicated server).", int)
 declare("web_cache_mb", 256, "Memory, in MB per server process, for released tables and rendered pages kept for "
         "reuse (per warehouse version and viewer scope); the least recently used go first.", int)
+declare("web_prerender", True, "Have `gpcluster serve` render the pages and tables every national viewer shares once "
+        "per warehouse version, in a low-priority process, and keep them on disk beside the version for every "
+        "server process.", bool)
 declare("oidc_issuer", "", "OpenID Connect issuer URL; empty disables OIDC sign-in.")
 declare("oidc_client_id", "", "OpenID Connect client id.")
 declare("oidc_client_secret", "", "OpenID Connect client secret (set it in the environment, never in a file).")

@@ -42,13 +42,13 @@ def serve(
             import secrets
 
             os.environ["GPCLUSTER_SECRET_KEY"] = secrets.token_urlsafe(32)
-        uvicorn.run("gpcluster.web.app:create_app", factory=True, host=host, port=port, workers=workers,
+        uvicorn.run("gpcluster.web.app:create_served_app", factory=True, host=host, port=port, workers=workers,
                     log_level="warning", proxy_headers=False)
         return
     from gpcluster.web import create_app
 
     # proxy headers are read by the app itself, from the addresses in the `trusted_proxies` setting
-    uvicorn.run(create_app(warehouse), host=host, port=port, log_level="warning", proxy_headers=False)
+    uvicorn.run(create_app(warehouse, prerender=bool(config.get("web_prerender"))), host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -29,6 +29,16 @@ def _envelope(request: Request, rows: list[dict], **meta) -> dict:
     return {"synthetic": request.app.state.services.data.synthetic, **meta, "rows": rows}
 
 
+def table_body(cache, data, viewer: Viewer, name: str, key: str) -> bytes:
+    """A released table as the API's JSON for the viewer's scope, once per version (kept on disk)."""
+    def build() -> bytes:
+        frame = build_table(cache, data, viewer, name, key)
+        return json.dumps({"synthetic": data.synthetic, "table": name, "key": key, "rows": records(frame)},
+                          allow_nan=False).encode()
+
+    return cache.get(("api", name, key), viewer, build, persist=True)
+
+
 @router.get("/indicators", summary="Indicator definitions")
 def api_indicators(request: Request) -> dict:
     data = request.app.state.services.data
@@ -47,12 +57,9 @@ def api_clusters(request: Request) -> dict:
             response_class=JSONResponse)
 def api_table(request: Request, name: str, key: str, viewer: Viewer = Depends(require_viewer)) -> Response:
     """`key` is the cluster_id, practice code or indicator id the table needs (see /api/tables)."""
-    def build() -> bytes:
-        frame = build_table(request, viewer, name, key)
-        return json.dumps(_envelope(request, records(frame), table=name, key=key), allow_nan=False).encode()
-
+    services = request.app.state.services
     try:
-        body = request.app.state.services.cache.get(("api", name, key), viewer, build)
+        body = table_body(services.cache, services.data, viewer, name, key)
     except tables.NotFound as exc:
         raise HTTPException(status_code=404, detail="Not found or not available to you.") from exc
     return Response(body, media_type="application/json")

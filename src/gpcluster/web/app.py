@@ -37,8 +37,17 @@ PERMISSIONS_POLICY = ("accelerometer=(), camera=(), display-capture=(), geolocat
 HSTS_SECONDS = 365 * 24 * 3600
 
 
-def create_app(warehouse: Path | str | None = None, store_url: str | None = None, store=None) -> FastAPI:
-    """The web application on a warehouse (read-only) and an operational store."""
+def create_served_app() -> FastAPI:
+    """The app as `gpcluster serve` runs it (uvicorn's factory in each server process): from the settings,
+    with the shared pages of each warehouse version prerendered (the `web_prerender` setting)."""
+    return create_app(prerender=bool(config.get("web_prerender")))
+
+
+def create_app(warehouse: Path | str | None = None, store_url: str | None = None, store=None,
+               prerender: bool = False) -> FastAPI:
+    """The web application on a warehouse (read-only) and an operational store. `prerender`: have the
+    pages every national viewer shares rendered once per warehouse version in a separate low-priority
+    process (gpcluster.web.prerender)."""
     from gpcluster.store import open_store
 
     @asynccontextmanager
@@ -56,7 +65,7 @@ def create_app(warehouse: Path | str | None = None, store_url: str | None = None
                   dependencies=[Depends(check_csrf)],
                   description="Indicators for Scotland's GP clusters. Same access rules and disclosure "
                               "control as the pages.")
-    live = LiveWebData(warehouse)  # follows new warehouse versions (refresh without downtime)
+    live = LiveWebData(warehouse, prerender=prerender)  # follows new warehouse versions (refresh without downtime)
     app.state.services = Services(live, store if store is not None else open_store(store_url))
     app.state.oidc = _oidc_client()
     app.state.secret_key = config.get("secret_key") or secrets.token_urlsafe(32)

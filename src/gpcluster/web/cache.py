@@ -13,7 +13,8 @@ from typing import Any
 
 from gpcluster import config
 from gpcluster.web.access import Viewer
-from gpcluster.web.data import pinned_version
+from gpcluster.web.data import pinned_data
+from gpcluster.web.persisted import MISSING
 
 CACHE_SIZE = 20_000
 #: what an object of a kind the estimate does not know is counted as
@@ -38,6 +39,14 @@ def size_of(value: Any, depth: int = 0) -> int:
     return max(sys.getsizeof(value, UNKNOWN_BYTES), UNKNOWN_BYTES) if depth < 3 else UNKNOWN_BYTES
 
 
+def full_key(key: Hashable, viewer: Viewer) -> tuple:
+    """What a cached result depends on: the request's key, the viewer's scope, the disclosure settings and
+    the warehouse version the request reads (a new version never serves the old one's results)."""
+    data = pinned_data()
+    return (key, scope_key(viewer), config.get("disclosure_threshold"), config.get("suppress_zeros"),
+            config.get("disclosure_min_group"), data.file if data is not None else None)
+
+
 class ReleasedCache:
     """Least-recently-used cache; safe to share between request threads."""
 
@@ -60,10 +69,15 @@ class ReleasedCache:
     def __len__(self) -> int:
         return len(self._items)
 
-    def get(self, key: Hashable, viewer: Viewer, build: Callable[[], Any]) -> Any:
-        """The cached result for (key, viewer's scope, disclosure settings), building it when absent."""
-        full = (key, scope_key(viewer), config.get("disclosure_threshold"), config.get("suppress_zeros"),
-                config.get("disclosure_min_group"), pinned_version())  # a new warehouse version never serves the old one's results
+    def get(self, key: Hashable, viewer: Viewer, build: Callable[[], Any], persist: bool = False) -> Any:
+        """The cached result for (key, viewer's scope, disclosure settings), building it when absent.
+
+        `persist`: also keep it on disk beside the warehouse version (gpcluster.web.persisted), shared by
+        every server process and kept across restarts; for values that are small and picklable (rendered
+        pages, serialised tables)."""
+        data = pinned_data()
+        full = full_key(key, viewer)
+        store = data.pages if persist and data is not None else None
         with self._lock:
             if full in self._items:
                 self._items.move_to_end(full)
@@ -76,7 +90,11 @@ class ReleasedCache:
                 if full in self._items:
                     return self._items[full][0]
             try:
-                value = build()
+                value = store.get(full) if store is not None else MISSING
+                if value is MISSING:
+                    value = build()
+                    if store is not None:
+                        store.put(full, value)
             finally:
                 with self._lock:
                     self._building.pop(full, None)

@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import weakref
+from collections.abc import Iterator
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,6 +31,7 @@ from gpcluster import config
 from gpcluster.errors import UserError
 from gpcluster.exports import IndicatorRule, disclosed_select, stored_rules, warehouse_is_synthetic
 from gpcluster.warehouse import open_warehouse
+from gpcluster.web.persisted import PageStore
 
 VALUE_NAMES = [
     "indicator_id", "period", "level", "area_code", "cluster_id", "hscp_code", "board_code", "numerator",
@@ -96,7 +98,9 @@ class WebData:
     """The warehouse, opened read-only once; each query uses its own cursor (thread-safe).
 
     `hold_release`: read the whole release, disclosed, into memory in a background thread (the app does;
-    about 350 MB for demo Scotland), after which `values` selects its rows there instead of querying.
+    about 350 MB for demo Scotland), after which `values` selects its rows there instead of querying. It
+    starts on the first call of `values` (a page built, not one served from the page store), so a server
+    whose pages are already persisted starts without that work.
     """
 
     def __init__(self, path: Path | str | None = None, hold_release: bool = False):
@@ -138,12 +142,19 @@ class WebData:
         # asked for would grow without bound)
         self._value_locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self._released: ReleasedRows | None = None
+        self._pages: PageStore | None = None
         self._holder: threading.Thread | None = None
         self._holder_cursor: duckdb.DuckDBPyConnection | None = None
-        if hold_release:
+        self._hold_wanted = hold_release
+
+    def _start_holding(self) -> None:
+        """Start reading the release into memory in the background (once)."""
+        with self._lock:
+            if self._holder is not None or not self._hold_wanted:
+                return
             self._holder = threading.Thread(target=self._hold_release, name="gpcluster-release-holder", daemon=True)
             self._holder.start()
-            _HOLDING.add(self)
+        _HOLDING.add(self)
 
     def _hold_release(self) -> None:
         try:
@@ -161,6 +172,15 @@ class WebData:
             cur.close()
         self._released = ReleasedRows(frame)
         self._cached_values_clear()
+
+    @property
+    def pages(self) -> PageStore:
+        """Rendered pages and serialised tables of this version kept on disk (gpcluster.web.persisted)."""
+        if self._pages is None:
+            with self._lock:
+                if self._pages is None:
+                    self._pages = PageStore(self.file)
+        return self._pages
 
     @property
     def release_held(self) -> bool:
@@ -250,6 +270,8 @@ class WebData:
         if isinstance(period, datetime):
             period = period.date()
         released = self._released
+        if released is None and self._hold_wanted and self._holder is None:
+            self._start_holding()
         if released is not None:
             return released.select(indicator_id=indicator_ids, level=levels, area_code=area_codes,
                                    period=None if period is None else [period],
@@ -437,6 +459,21 @@ def pinned_version() -> Path | None:
     return data.file if data is not None else None
 
 
+def pinned_data() -> WebData | None:
+    """The warehouse version the current request reads (None outside a request)."""
+    return _pinned.get()
+
+
+@contextlib.contextmanager
+def pinned(data: WebData) -> Iterator[WebData]:
+    """Read `data` in this block as a request pinned to it would (for work done outside requests)."""
+    token = _pinned.set(data)
+    try:
+        yield data
+    finally:
+        _pinned.reset(token)
+
+
 class LiveWebData:
     """The app's warehouse across versions (see gpcluster.warehouse.versions).
 
@@ -447,9 +484,11 @@ class LiveWebData:
     A version that cannot be opened (e.g. no indicator results) is logged and skipped; the old one stays.
     """
 
-    def __init__(self, path: Path | str | None = None, poll_seconds: float | None = None):
+    def __init__(self, path: Path | str | None = None, poll_seconds: float | None = None, prerender: bool = False):
         self._link = Path(path) if path is not None else config.warehouse_path()
         self._current = WebData(self._link, hold_release=True)
+        self._prerender = prerender
+        self._start_prerender(self._current)
         self._lock = threading.Lock()
         self._in_flight: dict[int, int] = {}
         self._retired: dict[int, WebData] = {}
@@ -490,6 +529,21 @@ class LiveWebData:
         if finished is not None:
             finished.close()
 
+    def _start_prerender(self, data: WebData) -> None:
+        """Have the shared pages of this version rendered into its page store, in another process
+        (gpcluster.web.prerender), when this app was asked to."""
+        if not self._prerender:
+            return
+        from gpcluster.web.prerender import start_in_background
+
+        try:
+            process = start_in_background(data.file)
+        except OSError:
+            log.warning("the shared pages of %s are not prerendered", data.file, exc_info=True)
+            return
+        if process is not None:  # reaped by a thread of its own: no zombie
+            threading.Thread(target=process.wait, name="gpcluster-prerender-reaper", daemon=True).start()
+
     def refresh(self) -> bool:
         """Switch to the warehouse's current version if it is not the one served; True when switched."""
         from gpcluster.warehouse.versions import current_file
@@ -512,6 +566,7 @@ class LiveWebData:
         if old is not None:
             old.close()
         log.info("now serving warehouse version %s", fresh.file)
+        self._start_prerender(fresh)
         return True
 
     def __del__(self) -> None:

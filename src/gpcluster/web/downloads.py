@@ -43,17 +43,25 @@ TABLES = {
 }
 
 
-def build_table(request: Request, viewer: Viewer, name: str, key: str) -> pd.DataFrame:
+def build_table(cache, data, viewer: Viewer, name: str, key: str) -> pd.DataFrame:
     """A named table for the viewer; raises tables.NotFound for unknown names or areas."""
     if name not in TABLES:
         raise tables.NotFound(name)
-    services = request.app.state.services
 
     def build() -> pd.DataFrame:
-        frame = TABLES[name].build(services.data, viewer, Pseudonyms(), key)
+        frame = TABLES[name].build(data, viewer, Pseudonyms(), key)
         return frame.drop(columns=["named"], errors="ignore")
 
-    return services.cache.get(("table", name, key), viewer, build)
+    return cache.get(("table", name, key), viewer, build)
+
+
+def download_body(cache, data, viewer: Viewer, name: str, key: str, fmt: str) -> bytes:
+    """A table serialised as CSV or Excel for the viewer's scope, once per version (kept on disk)."""
+    def serialise() -> bytes:
+        frame = build_table(cache, data, viewer, name, key)
+        return csv_bytes(frame, data.synthetic) if fmt == "csv" else excel_bytes(frame, data.synthetic, sheet=name)
+
+    return cache.get(("download", name, key, fmt), viewer, serialise, persist=True)
 
 
 @router.get("/download/{name}.{fmt}", summary="Download a table as CSV or Excel")
@@ -61,13 +69,8 @@ def download(request: Request, name: str, fmt: str, key: str = "", viewer: Viewe
     services = request.app.state.services
     if fmt not in MEDIA or not viewer.can(DOWNLOAD):
         return page(request, "error.html", status_code=404, title="Not found", message="No such download.")
-    def serialise() -> bytes:
-        frame = build_table(request, viewer, name, key)
-        return csv_bytes(frame, services.data.synthetic) if fmt == "csv" else excel_bytes(
-            frame, services.data.synthetic, sheet=name)
-
     try:
-        body = services.cache.get(("download", name, key, fmt), viewer, serialise)
+        body = download_body(services.cache, services.data, viewer, name, key, fmt)
     except tables.NotFound:
         return page(request, "error.html", status_code=404, title="Not found",
                     message="No such table is available to you.")

@@ -10,7 +10,7 @@ from gpcluster.web import charts, formatting, heat, loop, summary, tables, theme
 from gpcluster.web.access import Viewer, named_mask
 from gpcluster.web.auth import client_ip, require_viewer
 from gpcluster.web.release import Pseudonyms
-from gpcluster.web.render import cached_page, page, render_fragment
+from gpcluster.web.render import cached_blocks, page, render_fragment
 
 router = APIRouter(dependencies=[Depends(require_viewer)], default_response_class=HTMLResponse)
 
@@ -133,21 +133,31 @@ def _cluster_model(data, viewer: Viewer, cluster_id: str):
             "print_html": print_html}
 
 
+def cluster_model(cache, data, viewer: Viewer, cluster_id: str) -> dict:
+    """The cluster page's content for the viewer's scope, built once per version (kept on disk)."""
+    return cache.get(("cluster", cluster_id), viewer, lambda: _cluster_model(data, viewer, cluster_id), persist=True)
+
+
+def cluster_table_html(cache, viewer: Viewer, cluster_id: str, model: dict, shown: list[str]):
+    """The cluster's table with the chosen columns, rendered once per version and scope (kept on disk)."""
+    return cache.get(
+        ("cluster-table", cluster_id, tuple(shown)), viewer,
+        lambda: render_fragment("_heat_table.html", rows=model["rows"], groups=heat.column_groups(model["indicators"], shown),
+                                viewer=viewer, level_words=heat.LEVEL_WORDS, shown=len(shown),
+                                total=len(model["indicators"])), persist=True)
+
+
 @router.get("/clusters/{cluster_id:path}", summary="Cluster page")
 def cluster_page(request: Request, cluster_id: str, viewer: Viewer = Depends(require_viewer)):
     services = _services(request)
     data = services.data
     try:
-        model = services.cache.get(("cluster", cluster_id), viewer, lambda: _cluster_model(data, viewer, cluster_id))
+        model = cluster_model(services.cache, data, viewer, cluster_id)
     except tables.NotFound:
         return not_found(request, "cluster")
     services.audit("view_cluster", viewer, target=cluster_id, ip=client_ip(request))
     shown, choice = heat.chosen_columns(request.query_params.getlist("show"), model["indicators"], model["flagged"])
-    table_html = services.cache.get(
-        ("cluster-table", cluster_id, tuple(shown)), viewer,
-        lambda: render_fragment("_heat_table.html", rows=model["rows"], groups=heat.column_groups(model["indicators"], shown),
-                                viewer=viewer, level_words=heat.LEVEL_WORDS, shown=len(shown),
-                                total=len(model["indicators"])))
+    table_html = cluster_table_html(services.cache, viewer, cluster_id, model, shown)
     signals = model["signals"]
     live = [s for s in signals if s["status"] != "resolved"]
     return page(request, "cluster.html", title=data.clusters[cluster_id].cluster_name,
@@ -201,12 +211,17 @@ def practice_page(request: Request, practice_code: str, indicator: str | None = 
     data = services.data
     chosen = indicator if indicator in data.indicators else None  # anything else opens the default
     try:
-        response = cached_page(request, "practice.html", ("practice", practice_code, chosen),
-                               lambda: _practice_context(data, viewer, practice_code, chosen))
+        blocks = practice_blocks(services.cache, data, viewer, practice_code, chosen)
     except tables.NotFound:
         return not_found(request, "practice")
     services.audit("view_practice", viewer, target=practice_code, ip=client_ip(request))
-    return response
+    return page(request, "_blocks.html", **blocks)
+
+
+def practice_blocks(cache, data, viewer: Viewer, practice_code: str, chosen: str | None) -> dict:
+    """The practice page's content for the viewer's role and scope (gpcluster.web.render.cached_blocks)."""
+    return cached_blocks(cache, "practice.html", ("practice", practice_code, chosen), viewer,
+                         lambda: _practice_context(data, viewer, practice_code, chosen))
 
 
 def _practice_context(data, viewer: Viewer, practice_code: str, indicator: str | None) -> dict:
@@ -264,14 +279,19 @@ def indicator_list(request: Request):
 
 @router.get("/indicators/{indicator_id}", summary="Indicator page")
 def indicator_page(request: Request, indicator_id: str, viewer: Viewer = Depends(require_viewer)):
-    data = _services(request).data
+    services = _services(request)
     try:
-        response = cached_page(request, "indicator.html", ("indicator", indicator_id),
-                               lambda: _indicator_context(data, viewer, indicator_id))
+        blocks = indicator_blocks(services.cache, services.data, viewer, indicator_id)
     except tables.NotFound:
         return not_found(request, "indicator")
-    _services(request).audit("view_practice", viewer, target=f"indicator:{indicator_id}", ip=client_ip(request))
-    return response
+    services.audit("view_practice", viewer, target=f"indicator:{indicator_id}", ip=client_ip(request))
+    return page(request, "_blocks.html", **blocks)
+
+
+def indicator_blocks(cache, data, viewer: Viewer, indicator_id: str) -> dict:
+    """The indicator page's content for the viewer's role and scope (gpcluster.web.render.cached_blocks)."""
+    return cached_blocks(cache, "indicator.html", ("indicator", indicator_id), viewer,
+                         lambda: _indicator_context(data, viewer, indicator_id))
 
 
 def _indicator_context(data, viewer: Viewer, indicator_id: str) -> dict:

@@ -80,13 +80,12 @@ def render_fragment(name: str, **context) -> Markup:
     return Markup(templates.get_template(name).render(**context))
 
 
-def cached_page(request: Request, name: str, key: Hashable, build: Callable[[], dict]):
-    """A page whose content is the same for every viewer with the same role and scope (no form, no name,
-    no store data in its blocks): `build()` gives the template's context (raising as the page would) and
-    runs once per (key, role, scope, disclosure settings, warehouse version); the rendered blocks are kept
-    in the app's bounded cache (gpcluster.web.cache) and wrapped in the layout for each request."""
-    services = request.app.state.services
-    viewer = request.state.viewer
+def cached_blocks(cache, name: str, key: Hashable, viewer, build: Callable[[], dict]) -> dict:
+    """The rendered blocks of a page whose content is the same for every viewer with the same role and
+    scope (no form, no name, no store data in its blocks): `build()` gives the template's context (raising
+    as the page would) and runs once per (key, role, scope, disclosure settings, warehouse version); the
+    blocks are kept in `cache` (gpcluster.web.cache) and on disk beside the warehouse version
+    (gpcluster.web.persisted), shared by every server process."""
 
     def render() -> dict:
         context = build()
@@ -94,7 +93,12 @@ def cached_page(request: Request, name: str, key: Hashable, build: Callable[[], 
         content, scripts = text.split(_BLOCKS_SPLIT)
         return {"title": context["title"], "content": Markup(content), "scripts": Markup(scripts)}
 
-    blocks = services.cache.get(("page", name, key, viewer.role), viewer, render)
+    return cache.get(("page", name, key, viewer.role), viewer, render, persist=True)
+
+
+def cached_page(request: Request, name: str, key: Hashable, build: Callable[[], dict]):
+    """A page from `cached_blocks`, wrapped in the layout for this request (menu, name, CSRF token)."""
+    blocks = cached_blocks(request.app.state.services.cache, name, key, request.state.viewer, build)
     return page(request, "_blocks.html", **blocks)
 
 

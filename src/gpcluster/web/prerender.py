@@ -1,0 +1,132 @@
+"""Render the pages every national viewer shares, once per warehouse version, into the version's page
+store (gpcluster.web.persisted), so that no user's request pays for a first render.
+
+`gpcluster serve` starts this in a separate process at low CPU priority when it opens a warehouse version
+(at start-up and after a load) unless the `web_prerender` setting is off; one process per version does
+the work (a file lock), the others find it done or running. It renders, for the national role and
+scope (role `national`, scope Scotland): every indicator page, every cluster page's content and its
+default table, every practice page as it opens (the default indicator), and every table of the API and of
+the CSV downloads (cluster, practice, funnel, deciles). The entries are written under exactly the keys the
+requests use (`gpcluster.web.cache.full_key`), so every other role and scope still gets pages built for
+its own scope, on first request, and kept the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: the store's mark saying the shared pages of its version are all rendered (value: JSON, seconds taken by kind)
+DONE = "prerendered"
+NATIONAL = ("national", "scotland", None)
+
+
+def lock_path(version_file: Path) -> Path:
+    return Path(str(version_file) + ".prerender.lock")
+
+
+def start_in_background(version_file: Path) -> subprocess.Popen | None:
+    """Start prerendering `version_file` in a separate low-priority process, unless it is already done;
+    returns the process (None when done). A process that finds another already at work exits at once."""
+    from gpcluster.web.persisted import PageStore
+
+    store = PageStore(version_file)
+    try:
+        if not store.enabled or store.marked(DONE) is not None:
+            return None
+    finally:
+        store.close()
+    return subprocess.Popen([sys.executable, "-m", "gpcluster.web.prerender", str(version_file),
+                             "--parent", str(os.getpid())],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
+
+
+def shared_work(data, viewer) -> Iterator[tuple[str, Callable[[object], object]]]:
+    """(what, render) for every shared page and table; each render takes the cache to fill."""
+    from gpcluster.web import heat, pages
+    from gpcluster.web.api import table_body
+    from gpcluster.web.downloads import download_body
+
+    for indicator_id in data.indicators:
+        yield f"indicator {indicator_id}", lambda c, i=indicator_id: pages.indicator_blocks(c, data, viewer, i)
+    for cluster_id in data.clusters:
+        def cluster(c, cluster_id=cluster_id):
+            model = pages.cluster_model(c, data, viewer, cluster_id)
+            shown, _ = heat.chosen_columns([], model["indicators"], model["flagged"])
+            return pages.cluster_table_html(c, viewer, cluster_id, model, shown)
+        yield f"cluster {cluster_id}", cluster
+    practices = sorted(set(data.values(levels=["practice"], period=data.latest_period)["area_code"]))
+    keys = {"cluster": list(data.clusters), "practice": practices, "funnel": list(data.indicators),
+            "deciles": list(data.indicators)}
+    for name, names in keys.items():
+        for key in names:
+            yield f"api {name} {key}", lambda c, n=name, k=key: table_body(c, data, viewer, n, k)
+            yield f"csv {name} {key}", lambda c, n=name, k=key: download_body(c, data, viewer, n, k, "csv")
+    for code in practices:
+        yield f"practice {code}", lambda c, p=code: pages.practice_blocks(c, data, viewer, p, None)
+
+
+def prerender(version_file: Path, parent: int | None = None) -> int | None:
+    """Render the shared pages of one warehouse version into its page store; the number rendered, or None
+    when another process holds the work or it was done already."""
+    from gpcluster.web import tables
+    from gpcluster.web.access import Viewer
+    from gpcluster.web.cache import ReleasedCache
+    from gpcluster.web.data import WebData, pinned
+
+    version_file = Path(os.path.realpath(version_file))
+    with open(lock_path(version_file), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        began = time.monotonic()
+        data = WebData(version_file)
+        try:
+            if data.pages.marked(DONE) is not None:
+                return None
+            data.load_release()
+            viewer = Viewer(0, "prerender", "prerender", *NATIONAL)
+            cache = ReleasedCache(size=64, max_bytes=64 * 1024 * 1024)  # the store keeps them; memory need not
+            done, seconds = 0, {"release": time.monotonic() - began}
+            with pinned(data):
+                for what, render in shared_work(data, viewer):
+                    if parent is not None and os.getppid() != parent:
+                        log.info("the server stopped; prerendering left unfinished")
+                        return done
+                    start = time.monotonic()
+                    try:
+                        render(cache)
+                        done += 1
+                    except tables.NotFound:
+                        log.info("nothing to render for %s", what)
+                    kind = what.rsplit(" ", 1)[0]
+                    seconds[kind] = seconds.get(kind, 0.0) + time.monotonic() - start
+            seconds["total"] = time.monotonic() - began
+            data.pages.mark(DONE, json.dumps({k: round(v, 1) for k, v in seconds.items()}))
+            return done
+        finally:
+            data.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Render the shared pages of a warehouse version.")
+    parser.add_argument("version_file", type=Path)
+    parser.add_argument("--parent", type=int, default=None, help="stop when this process is gone")
+    args = parser.parse_args()
+    os.nice(10)  # the server's requests come first
+    prerender(args.version_file, args.parent)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""Pages and tables kept on disk beside the warehouse version (gpcluster.web.persisted) and the shared
+pages rendered once per version (gpcluster.web.prerender): served only under exactly the key they were
+written for (page, entity, role, scope, disclosure settings, version), dropped when the version file or
+the code changes, and never served to another scope."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from datetime import date
+
+import pytest
+from conftest import login, make_store
+from fastapi.testclient import TestClient
+from warehouse_fixture import FORBIDDEN, OWN_CLUSTER
+
+from gpcluster.web import pages
+from gpcluster.web.access import Viewer
+from gpcluster.web.persisted import MISSING, PageStore, _digest, key_text, store_path
+
+NATIONAL = Viewer(1, "n", "N", "national", "scotland", None)
+CQL = Viewer(2, "c", "C", "cluster", "cluster", OWN_CLUSTER)
+
+
+@pytest.fixture
+def version_file(warehouse_file, tmp_path):
+    """A private copy of the test warehouse (each test gets its own page store)."""
+    folder = tmp_path / "warehouse.versions"
+    folder.mkdir()
+    copy = folder / "000001.duckdb"
+    shutil.copyfile(warehouse_file, copy)
+    return copy
+
+
+def test_an_entry_is_returned_only_for_exactly_its_key(version_file):
+    store = PageStore(version_file)
+    national = (("page", "practice.html", ("practice", "10001", None), "national"), ("scotland", None, ()), 5)
+    cluster = (("page", "practice.html", ("practice", "10001", None), "cluster"), ("cluster", OWN_CLUSTER, ()), 5)
+    store.put(national, {"content": "every practice named"})
+    assert store.get(national) == {"content": "every practice named"}
+    assert store.get(cluster) is MISSING
+    # a row whose digest matches but whose key text does not (a collision, or a tampered row) is not served
+    con = sqlite3.connect(store.path)
+    con.execute("UPDATE entry SET digest = ? WHERE key = ?", [_digest(key_text(cluster)), key_text(national)])
+    con.commit()
+    con.close()
+    assert store.get(cluster) is MISSING
+    assert oct(os.stat(store.path).st_mode & 0o777) == "0o600"
+
+
+def test_the_store_is_emptied_when_the_version_file_or_the_code_changes(version_file, monkeypatch):
+    store = PageStore(version_file)
+    store.put(("k",), "v")
+    store.close()
+    assert PageStore(version_file).get(("k",)) == "v"
+    with open(version_file, "ab") as f:  # a plain warehouse file rewritten in place
+        f.write(b"\0")
+    assert PageStore(version_file).get(("k",)) is MISSING
+    again = PageStore(version_file)
+    again.put(("k",), "v")
+    from gpcluster.web import persisted
+
+    monkeypatch.setattr(persisted, "code_fingerprint", lambda: "another release of gpcluster")
+    assert PageStore(version_file).get(("k",)) is MISSING
+
+
+def test_a_new_version_starts_empty_and_a_removed_one_loses_its_store(version_file):
+    PageStore(version_file).put(("k",), "v")
+    newer = version_file.with_name("000002.duckdb")
+    shutil.copyfile(version_file, newer)
+    assert PageStore(newer).get(("k",)) is MISSING
+    version_file.unlink()  # pruned
+    PageStore(newer)
+    assert not store_path(version_file).exists() and store_path(newer).exists()
+
+
+def _app(version_file, tmp_path, name):
+    from gpcluster.web import create_app
+
+    return create_app(version_file, store=make_store(tmp_path / name))
+
+
+def _client(app, username):
+    client = TestClient(app, base_url="http://testserver")
+    assert login(client, username).status_code == 303
+    return client
+
+
+def test_a_page_persisted_for_one_scope_is_never_served_to_another(version_file, tmp_path, monkeypatch):
+    """A second app (another server process, or a restart) serves the national viewer's indicator page
+    from disk without building it, and builds the CQL's own, which names only their cluster's practices."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = _app(version_file, tmp_path, "a")
+    with _client(first, "national") as national:
+        wide = national.get("/indicators/high_risk_prescribing")
+    assert wide.status_code == 200 and "Bravo Medical Centre" in wide.text
+    built = []
+    original = pages._indicator_context
+    monkeypatch.setattr(pages, "_indicator_context", lambda *args: built.append(args[1].scope_level) or original(*args))
+    second = _app(version_file, tmp_path, "b")
+    with _client(second, "national") as national, _client(second, "cql") as cql:
+        again = national.get("/indicators/high_risk_prescribing")
+        narrow = cql.get("/indicators/high_risk_prescribing")
+    assert again.status_code == narrow.status_code == 200
+    assert built == ["cluster"]  # the national page came from disk; the CQL's was built for their scope
+    assert again.text.split("<footer>")[0].count("Bravo Medical Centre") == wide.text.split("<footer>")[0].count(
+        "Bravo Medical Centre")
+    body = narrow.text.split("<footer>")[0]
+    assert "Practice A" in body
+    assert not [s for s in FORBIDDEN if s in body]
+
+
+def test_a_page_persisted_under_other_disclosure_settings_is_not_served(version_file, tmp_path, monkeypatch):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with _client(_app(version_file, tmp_path, "a"), "national") as national:
+        assert national.get("/download/practice.csv?key=10003").status_code == 200
+    built = []
+    from gpcluster.web import downloads
+
+    original = downloads.csv_bytes
+    monkeypatch.setattr(downloads, "csv_bytes", lambda *a: built.append(1) or original(*a))
+    monkeypatch.setenv("GPCLUSTER_DISCLOSURE_THRESHOLD", "10")
+    from gpcluster import config
+
+    config.clear_cache()
+    with _client(_app(version_file, tmp_path, "b"), "national") as national:
+        assert national.get("/download/practice.csv?key=10003").status_code == 200
+    assert built == [1]
+
+
+def test_prerendered_pages_are_the_pages_the_requests_build(version_file, tmp_path, monkeypatch):
+    """After `prerender`, every shared page is served from disk (no build at all), byte for byte what a
+    server without the store renders; a new version file is not prerendered by the old one's work."""
+    from gpcluster.web import api, downloads, prerender
+
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "served").mkdir()
+    urls = ["/practices/10001", "/practices/70001", "/clusters/" + OWN_CLUSTER, "/indicators/high_risk_prescribing",
+            "/api/tables/practice?key=10002", "/download/funnel.csv?key=high_risk_prescribing"]
+    with _client(_app(version_file, tmp_path, "plain"), "national") as national:
+        expected = {url: national.get(url) for url in urls}
+    for extra in ("", "-wal", "-shm"):
+        (store_path(version_file).parent / (store_path(version_file).name + extra)).unlink(missing_ok=True)
+    assert prerender.prerender(version_file) > 0
+    assert prerender.prerender(version_file) is None  # done already
+    assert PageStore(version_file).marked(prerender.DONE) is not None
+
+    def never(*args, **kwargs):
+        raise AssertionError("built although prerendered")
+
+    for module, name in ((pages, "_practice_context"), (pages, "_indicator_context"), (pages, "_cluster_model"),
+                         (downloads, "build_table")):
+        monkeypatch.setattr(module, name, never)
+    monkeypatch.setattr(api, "build_table", never)
+    with _client(_app(version_file, tmp_path, "served"), "national") as national:
+        for url in urls:
+            got = national.get(url)
+            assert got.status_code == expected[url].status_code == 200, url
+            if url.startswith(("/api", "/download")):
+                assert got.content == expected[url].content, url
+            else:  # the layout carries each response's own CSRF token
+                assert got.text.split("<main")[1].split("</main>")[0] == \
+                    expected[url].text.split("<main")[1].split("</main>")[0], url
+
+
+def test_the_release_is_read_into_memory_only_when_a_page_is_built(version_file):
+    from gpcluster.web.data import WebData
+
+    data = WebData(version_file, hold_release=True)
+    try:
+        assert data._holder is None
+        data.values(levels=["scotland"], period=date(2024, 10, 1))
+        assert data._holder is not None
+        data._holder.join(timeout=60)
+        assert data.release_held
+    finally:
+        data.close()
