@@ -11,16 +11,12 @@ import sqlite3
 from datetime import date
 
 import pytest
-from conftest import login, make_store
 from fastapi.testclient import TestClient
 from warehouse_fixture import FORBIDDEN, OWN_CLUSTER
 
+from conftest import login, make_store
 from gpcluster.web import pages
-from gpcluster.web.access import Viewer
 from gpcluster.web.persisted import MISSING, PageStore, _digest, key_text, store_path
-
-NATIONAL = Viewer(1, "n", "N", "national", "scotland", None)
-CQL = Viewer(2, "c", "C", "cluster", "cluster", OWN_CLUSTER)
 
 
 @pytest.fixture

@@ -376,11 +376,15 @@ class WebData:
         """Number of practices in each cluster in the latest period (an aggregate)."""
         if self.latest_period is None:
             return {}
-        rows = self.query(
-            "SELECT cluster_id, count(DISTINCT area_code) AS n FROM indicator_value "
-            "WHERE level = 'practice' AND period = ? AND cluster_id IS NOT NULL GROUP BY cluster_id",
-            [self.latest_period])
-        return dict(zip(rows["cluster_id"], rows["n"], strict=True))
+
+        def count() -> dict[str, int]:
+            rows = self.query(
+                "SELECT cluster_id, count(DISTINCT area_code) AS n FROM indicator_value "
+                "WHERE level = 'practice' AND period = ? AND cluster_id IS NOT NULL GROUP BY cluster_id",
+                [self.latest_period])
+            return dict(zip(rows["cluster_id"], rows["n"], strict=True))
+
+        return dict(self.memo(("cluster_practice_counts",), count))  # every overview and area page asks
 
     def practice_exists(self, practice_code: str) -> bool:
         rows = self.query("SELECT 1 FROM practice WHERE practice_code = ?", [practice_code])

@@ -312,21 +312,29 @@ def _indicator_context(data, viewer: Viewer, indicator_id: str) -> dict:
 
 @router.get("/search", summary="Search practices and clusters")
 def search(request: Request, q: str = "", viewer: Viewer = Depends(require_viewer)):
-    data = _services(request).data
+    services = _services(request)
+    data = services.data
     term = q.strip()
     clusters, practices = [], []
     if len(term) >= 2:
-        low = term.lower()
-        clusters = [c for c in data.clusters.values() if low in c.cluster_name.lower() or low in c.cluster_id.lower()]
-        found = data.query(
-            """SELECT DISTINCT v.period, v.area_code, p.practice_name, v.cluster_id, v.hscp_code, v.board_code
-               FROM indicator_value v JOIN practice p ON p.practice_code = v.area_code
-               WHERE v.level = 'practice' AND v.period = ?
-                 AND (v.area_code = ? OR p.practice_name ILIKE '%' || ? || '%')
-               ORDER BY p.practice_name LIMIT 200""",
-            [data.latest_period, term, term])
-        if not found.empty:
-            found["period"] = [ts.date() for ts in pd.to_datetime(found["period"])]
-            found = found[named_mask(viewer, found)]  # practices outside scope are never found by name
-            practices = found.to_dict("records")
+        clusters, practices = services.cache.get(("search", term), viewer, lambda: _search(data, viewer, term))
     return page(request, "search.html", title="Search", q=term, clusters=clusters, practices=practices)
+
+
+def _search(data, viewer: Viewer, term: str) -> tuple[list, list]:
+    """Clusters and practices (those the viewer may name) matching a search term, for the viewer's scope."""
+    low = term.lower()
+    clusters = [c for c in data.clusters.values() if low in c.cluster_name.lower() or low in c.cluster_id.lower()]
+    found = data.query(
+        """SELECT DISTINCT v.period, v.area_code, p.practice_name, v.cluster_id, v.hscp_code, v.board_code
+           FROM indicator_value v JOIN practice p ON p.practice_code = v.area_code
+           WHERE v.level = 'practice' AND v.period = ?
+             AND (v.area_code = ? OR p.practice_name ILIKE '%' || ? || '%')
+           ORDER BY p.practice_name LIMIT 200""",
+        [data.latest_period, term, term])
+    practices = []
+    if not found.empty:
+        found["period"] = [ts.date() for ts in pd.to_datetime(found["period"])]
+        found = found[named_mask(viewer, found)]  # practices outside scope are never found by name
+        practices = found.to_dict("records")
+    return clusters, practices

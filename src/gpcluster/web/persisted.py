@@ -107,6 +107,7 @@ class PageStore:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # entries dropped: do not keep their copy in the log
 
     def get(self, full_key: Any) -> Any:
         """The value stored under exactly this key, or MISSING."""
