@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
 from gpcluster.web import charts, formatting, heat, loop, summary, tables, themes
 from gpcluster.web.access import Viewer, named_mask
@@ -38,7 +39,17 @@ def signal_link(s: dict) -> str | None:
 
 @router.get("/", summary="Scotland overview")
 def overview(request: Request, viewer: Viewer = Depends(require_viewer)):
-    data = _services(request).data
+    services = _services(request)
+    return page(request, "_blocks.html", **overview_blocks(services.cache, services.data, viewer))
+
+
+def overview_blocks(cache, data, viewer: Viewer) -> dict:
+    """The overview's content for the viewer's role and scope (gpcluster.web.render.cached_blocks)."""
+    return cached_blocks(cache, "overview.html", ("overview",), viewer, lambda: _overview_context(data, viewer))
+
+
+def _overview_context(data, viewer: Viewer) -> dict:
+    """The overview: the same for every viewer with the same role and scope (their own cluster or area)."""
     counts = data.cluster_practice_counts()
     boards: dict = {}
     for c in data.clusters.values():
@@ -52,8 +63,8 @@ def overview(request: Request, viewer: Viewer = Depends(require_viewer)):
             c.board_code: c.board_name for c in data.clusters.values()}
         own_area = {"level": viewer.scope_level, "code": viewer.scope_code,
                     "name": names.get(viewer.scope_code, viewer.scope_code)}
-    return page(request, "overview.html", title="Scotland overview", boards=boards, home=home, own_area=own_area,
-                period=data.latest_period, indicators=themes.grouped(data.indicators.values()))
+    return dict(title="Scotland overview", boards=boards, home=home, own_area=own_area, period=data.latest_period,
+                indicators=themes.grouped(data.indicators.values()))
 
 
 def _area_page(request: Request, viewer: Viewer, level: str, code: str):
@@ -152,25 +163,46 @@ def cluster_page(request: Request, cluster_id: str, viewer: Viewer = Depends(req
     services = _services(request)
     data = services.data
     try:
-        model = cluster_model(services.cache, data, viewer, cluster_id)
+        blocks = cluster_blocks(services.cache, data, viewer, cluster_id, request.query_params.getlist("show"),
+                                request.query_params.get("signals") == "all")
     except tables.NotFound:
         return not_found(request, "cluster")
     services.audit("view_cluster", viewer, target=cluster_id, ip=client_ip(request))
-    shown, choice = heat.chosen_columns(request.query_params.getlist("show"), model["indicators"], model["flagged"])
-    table_html = cluster_table_html(services.cache, viewer, cluster_id, model, shown)
+    # the cluster's actions due come from the store: the only part rendered for every request
+    due = render_fragment("_actions_due.html", actions_due=loop.actions_due_for(request, viewer, cluster_id))
+    return page(request, "_blocks.html", **{**blocks, "content": Markup(str(blocks["content"]).replace(ACTIONS_DUE, str(due)))})
+
+
+def cluster_blocks(cache, data, viewer: Viewer, cluster_id: str, show: list[str], show_all: bool) -> dict:
+    """The cluster page's content for the viewer's role and scope, the columns asked for and whether every
+    signal is listed, without its actions due (gpcluster.web.render.cached_blocks)."""
+    model = cluster_model(cache, data, viewer, cluster_id)
+    shown, choice = heat.chosen_columns(show, model["indicators"], model["flagged"])
+    return cached_blocks(cache, "cluster.html", ("cluster", cluster_id, tuple(shown), choice, show_all), viewer,
+                         lambda: _cluster_context(cache, data, viewer, cluster_id, model, shown, choice, show_all),
+                         persist=choice != "custom")  # a chosen set of columns is kept in memory only
+
+
+#: where the cluster page's actions due go in its cached content
+ACTIONS_DUE = "<!--gpcluster:actions-due-->"
+
+
+def _cluster_context(cache, data, viewer: Viewer, cluster_id: str, model: dict, shown: list[str], choice: str,
+                     show_all: bool) -> dict:
+    """The cluster page without its actions due: the same for every viewer with the same role and scope."""
     signals = model["signals"]
     live = [s for s in signals if s["status"] != "resolved"]
-    return page(request, "cluster.html", title=data.clusters[cluster_id].cluster_name,
+    return dict(title=data.clusters[cluster_id].cluster_name,
                 cluster=data.clusters[cluster_id], period=data.latest_period, line=model["line"],
                 worth=[s for s in live if s["worth_discussing"]],
                 more=[s for s in live if not s["worth_discussing"]],
-                resolved=[s for s in signals if s["status"] == "resolved"],
-                show_all=request.query_params.get("signals") == "all",
-                has_performance=bool(data.performance_indicators), table_html=table_html,
+                resolved=[s for s in signals if s["status"] == "resolved"], show_all=show_all,
+                has_performance=bool(data.performance_indicators),
+                table_html=cluster_table_html(cache, viewer, cluster_id, model, shown),
                 print_html=model["print_html"], choice=choice, shown=set(shown),
                 chooser=themes.grouped(model["indicators"]), legend=heat.LEGEND, total=len(model["indicators"]),
                 key_count=len(heat.default_columns(model["indicators"], model["flagged"])),
-                actions_due=loop.actions_due_for(request, viewer, cluster_id))
+                actions_due_html=Markup(ACTIONS_DUE))
 
 
 def _trend(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator, series: pd.DataFrame, level: str, code: str,

@@ -4,9 +4,10 @@ store (gpcluster.web.persisted), so that no user's request pays for a first rend
 `gpcluster serve` starts this in a separate process at low CPU priority when it opens a warehouse version
 (at start-up and after a load) unless the `web_prerender` setting is off; one process per version does
 the work (a file lock), the others find it done or running. It renders, for the national role and
-scope (role `national`, scope Scotland): every indicator page, every cluster page's content and its
-default table, every practice page as it opens (the default indicator), and every table of the API and of
-the CSV downloads (cluster, practice, funnel, deciles). The entries are written under exactly the keys the
+scope (role `national`, scope Scotland): the overview, every indicator page, every cluster page as it
+opens (all but its actions due, which come from the store), every practice page as it opens (the default
+indicator), and every table of the API and of the CSV downloads (cluster, practice, funnel, deciles).
+The entries are written under exactly the keys the
 requests use (`gpcluster.web.cache.full_key`), so every other role and scope still gets pages built for
 its own scope, on first request, and kept the same way.
 """
@@ -53,18 +54,15 @@ def start_in_background(version_file: Path) -> subprocess.Popen | None:
 
 def shared_work(data, viewer) -> Iterator[tuple[str, Callable[[object], object]]]:
     """(what, render) for every shared page and table; each render takes the cache to fill."""
-    from gpcluster.web import heat, pages
+    from gpcluster.web import pages
     from gpcluster.web.api import table_body
     from gpcluster.web.downloads import download_body
 
     for indicator_id in data.indicators:
         yield f"indicator {indicator_id}", lambda c, i=indicator_id: pages.indicator_blocks(c, data, viewer, i)
     for cluster_id in data.clusters:
-        def cluster(c, cluster_id=cluster_id):
-            model = pages.cluster_model(c, data, viewer, cluster_id)
-            shown, _ = heat.chosen_columns([], model["indicators"], model["flagged"])
-            return pages.cluster_table_html(c, viewer, cluster_id, model, shown)
-        yield f"cluster {cluster_id}", cluster
+        yield f"cluster {cluster_id}", lambda c, i=cluster_id: pages.cluster_blocks(c, data, viewer, i, [], False)
+    yield "overview", lambda c: pages.overview_blocks(c, data, viewer)
     practices = sorted(set(data.values(levels=["practice"], period=data.latest_period)["area_code"]))
     keys = {"cluster": list(data.clusters), "practice": practices, "funnel": list(data.indicators),
             "deciles": list(data.indicators)}

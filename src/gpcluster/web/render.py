@@ -80,7 +80,7 @@ def render_fragment(name: str, **context) -> Markup:
     return Markup(templates.get_template(name).render(**context))
 
 
-def cached_blocks(cache, name: str, key: Hashable, viewer, build: Callable[[], dict]) -> dict:
+def cached_blocks(cache, name: str, key: Hashable, viewer, build: Callable[[], dict], persist: bool = True) -> dict:
     """The rendered blocks of a page whose content is the same for every viewer with the same role and
     scope (no form, no name, no store data in its blocks): `build()` gives the template's context (raising
     as the page would) and runs once per (key, role, scope, disclosure settings, warehouse version); the
@@ -93,7 +93,7 @@ def cached_blocks(cache, name: str, key: Hashable, viewer, build: Callable[[], d
         content, scripts = text.split(_BLOCKS_SPLIT)
         return {"title": context["title"], "content": Markup(content), "scripts": Markup(scripts)}
 
-    return cache.get(("page", name, key, viewer.role), viewer, render, persist=True)
+    return cache.get(("page", name, key, viewer.role), viewer, render, persist=persist)
 
 
 def cached_page(request: Request, name: str, key: Hashable, build: Callable[[], dict]):
