@@ -174,3 +174,19 @@ def test_the_release_is_read_into_memory_only_when_a_page_is_built(version_file)
         assert data.release_held
     finally:
         data.close()
+
+
+def test_a_cached_cluster_page_shows_the_actions_due_of_the_moment(version_file, tmp_path, monkeypatch):
+    """The cluster page's content is kept, its actions due (from the store) are read for every request."""
+    (tmp_path / "a").mkdir()
+    due = []
+    monkeypatch.setattr(pages.loop, "actions_due_for", lambda request, viewer, cluster_id: list(due))
+    with _client(_app(version_file, tmp_path, "a"), "cql") as cql:
+        before = cql.get(f"/clusters/{OWN_CLUSTER}")
+        due.append({"description": "Review <repeat> prescribing", "practice": "Practice A", "owner": "Dr Lead",
+                    "due_on": "2025-01-31", "status_words": "open", "overdue": True, "signal": None})
+        after = cql.get(f"/clusters/{OWN_CLUSTER}")
+    assert before.status_code == after.status_code == 200
+    assert "Actions due" not in before.text
+    assert "Review &lt;repeat&gt; prescribing" in after.text and 'id="heat-h"' in after.text
+    assert after.text.index('id="signals-h"') < after.text.index("actions-due-h") < after.text.index('id="heat-h"')
