@@ -190,3 +190,27 @@ def test_a_cached_cluster_page_shows_the_actions_due_of_the_moment(version_file,
     assert "Actions due" not in before.text
     assert "Review &lt;repeat&gt; prescribing" in after.text and 'id="heat-h"' in after.text
     assert after.text.index('id="signals-h"') < after.text.index("actions-due-h") < after.text.index('id="heat-h"')
+
+
+def test_two_viewers_of_one_role_never_share_a_persisted_page(version_file, tmp_path):
+    """Two cluster leads (same role, different clusters): each app process (here: two apps) serves each its
+    own indicator page, whichever was persisted first; only the scope tells them apart."""
+    from warehouse_fixture import OTHER_CLUSTER
+
+    from conftest import PASSWORD
+    from gpcluster.store.accounts import add_user
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    apps = [_app(version_file, tmp_path, name) for name in ("a", "b")]
+    for app in apps:
+        with app.state.services.store.session() as session:
+            add_user(session, "cql_west", PASSWORD, "cluster", "cluster", OTHER_CLUSTER, display_name="WEST")
+    with _client(apps[0], "cql_west") as west:
+        first = west.get("/indicators/high_risk_prescribing").text.split("<footer>")[0]
+    with _client(apps[1], "cql") as east, _client(apps[1], "cql_west") as west:
+        own = east.get("/indicators/high_risk_prescribing").text.split("<footer>")[0]
+        again = west.get("/indicators/high_risk_prescribing").text.split("<footer>")[0]
+    assert "Bravo Medical Centre" in first and "Alpha Surgery" not in first
+    assert "Alpha Surgery" in own and not [s for s in FORBIDDEN if s in own]
+    assert "Bravo Medical Centre" in again and "Alpha Surgery" not in again
