@@ -176,7 +176,7 @@ def routes(e: Entities, seed: int) -> list[tuple[str, str, list[str]]]:
     def compare_query() -> str:
         a, b = rng.sample(models, 2)
         role = pick(["", *e.roster_roles])  # all roles, or one the roster has (others are a 422 by design)
-        return f"a={a}&b={b}&role={role}"
+        return f"a={a}&b={b}&role={quote(role)}"
 
     def table_url(prefix: str, clusters: list[str], practices: list[str], suffix: str = "") -> str:
         name = pick(tables)
@@ -202,7 +202,7 @@ def routes(e: Entities, seed: int) -> list[tuple[str, str, list[str]]]:
          many(lambda: f"/plan?role={pick(['', *e.roster_roles])}&q={quote(pick(['', *e.names]))}"
                       f"&page={rng.randint(1, 3)}")),
         ("planner compare, gains/losses filtered, paged (national)", "national",
-         many(lambda: f"/plan/compare?{compare_query()}&outcome={pick(['gains', 'loses', 'no change'])}"
+         many(lambda: f"/plan/compare?{compare_query()}&outcome={quote(pick(['gains', 'loses', 'no change']))}"
                       f"&q={quote(pick(['', *e.names]))}&page={rng.randint(1, 5)}")),
         ("planner roster /plan/roster (national)", "national", ["/plan/roster"]),
         ("planner roster, random role, search and page (national)", "national",
