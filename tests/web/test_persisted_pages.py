@@ -162,18 +162,19 @@ def test_prerendered_pages_are_the_pages_the_requests_build(version_file, tmp_pa
                     expected[url].text.split("<main")[1].split("</main>")[0], url
 
 
-def test_the_release_is_read_into_memory_only_when_a_page_is_built(version_file):
+def test_the_release_is_read_into_memory_in_the_background_from_the_start(version_file):
+    """Without waiting for a page: a cluster lead's first pages (never prerendered) then read it."""
     from gpcluster.web.data import WebData
 
     data = WebData(version_file, hold_release=True)
+    queried = WebData(version_file, hold_release=False)
     try:
-        assert data._holder is None
-        data.values(levels=["scotland"], period=date(2024, 10, 1))
-        assert data._holder is not None
+        assert data._holder is not None and queried._holder is None
         data._holder.join(timeout=60)
-        assert data.release_held
+        assert data.release_held and not queried.release_held
     finally:
         data.close()
+        queried.close()
 
 
 def test_a_cached_cluster_page_shows_the_actions_due_of_the_moment(version_file, tmp_path, monkeypatch):

@@ -99,8 +99,9 @@ class WebData:
 
     `hold_release`: read the whole release, disclosed, into memory in a background thread (the app does;
     about 350 MB for demo Scotland), after which `values` selects its rows there instead of querying. It
-    starts on the first call of `values` (a page built, not one served from the page store), so a server
-    whose pages are already persisted starts without that work.
+    starts when the warehouse is opened. Starting it on the first page built instead (so that a server whose
+    pages are persisted starts without that work) made the first pages of every scope nobody prerenders (a
+    cluster lead's) wait for it under load: p95 7.3 s on a cluster lead's indicator pages against 0.25-0.35 s.
     """
 
     def __init__(self, path: Path | str | None = None, hold_release: bool = False):
@@ -146,6 +147,7 @@ class WebData:
         self._holder: threading.Thread | None = None
         self._holder_cursor: duckdb.DuckDBPyConnection | None = None
         self._hold_wanted = hold_release
+        self._start_holding()
 
     def _start_holding(self) -> None:
         """Start reading the release into memory in the background (once)."""
