@@ -31,7 +31,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -270,6 +269,8 @@ def main() -> int:
     print(f"building the synthetic warehouse (scale {args.scale}) in {folder} (not timed) ...", flush=True)
     path = build_in_child(folder, args.seed, args.scale)
     definitions = load_catalogue()
+    import duckdb  # after gpcluster, which sets DuckDB's allocator up (gpcluster/__init__.py)
+
     con = duckdb.connect(str(path))
     con.execute("SET enable_progress_bar = false")
     practices, periods = con.execute(
