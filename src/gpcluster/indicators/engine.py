@@ -9,7 +9,7 @@ in numpy via gpcluster.stats -> joined back and stored, or returned as a frame.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from importlib import resources
@@ -358,6 +358,26 @@ def compute_frame(con: duckdb.DuckDBPyConnection, definitions: list[Definition])
     del run
     return table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True,
                            types_mapper={pa.int32(): pd.Int32Dtype()}.get)
+
+
+def compute_batches(con: duckdb.DuckDBPyConnection, definitions: list[Definition],
+                    rows: int = STORE_CHUNK_ROWS) -> Iterator[pa.RecordBatch]:
+    """The rows of compute_frame as Arrow record batches of at most `rows` rows, in stored order (level,
+    area code, indicator id, period), strings dictionary-encoded (a dictionary may hold a null entry: cast
+    a column to its value type to decode it). Nothing is written to the warehouse.
+
+    For consumers that can take the catalogue a batch at a time (a file, another store, a running
+    aggregate): only the run's numbers are held, never the whole result with its strings at once.
+    """
+    if not definitions:
+        return
+    try:
+        run = _compute(con, definitions)
+    finally:
+        _drop_temp_tables(con)
+    order = run.stored_order()
+    for first in range(0, order.size, rows):
+        yield from run.table(order[first:first + rows]).to_batches()
 
 
 def _insert_chunks(con: duckdb.DuckDBPyConnection, run: _Run, target: str, order: np.ndarray) -> None:
