@@ -2,7 +2,7 @@
 statistics; against a straightforward pandas implementation of the same computation, in the same run.
 
     .venv/bin/python benchmarks/bench_indicators.py [--seed N] [--repeat 3] [--keep DIR] [--scale K]
-                                                    [--skip-baseline]
+                                                    [--skip-baseline] [--frame-only]
 
 Builds the synthetic Scotland (about 930 practices x 36 quarters; with --scale K, K synthetic Scotlands side
 by side: 8 is about England) in a temporary warehouse, in a child process so that the peak RSS printed is
@@ -271,6 +271,9 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="Folder for the synthetic warehouse (reused if present).")
     parser.add_argument("--scale", type=int, default=1, help="Synthetic Scotlands side by side (8 is about England).")
     parser.add_argument("--skip-baseline", action="store_true", help="Time the engine only (no pandas, no agreement).")
+    parser.add_argument("--frame-only", action="store_true",
+                        help="Time the batch and frame paths only (no temporary table, no store, no planted "
+                             "signals): keeps a large --scale run short.")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench-indicators-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -300,20 +303,24 @@ def main() -> int:
     rows = len(frame)
     if args.skip_baseline:
         del frame
-    table_s, _ = timed(lambda: compute_table(con, definitions), args.repeat)
-    con.execute("DROP TABLE IF EXISTS temp.indicator_result")
-    stored_s, _ = timed(lambda: compute(con, definitions), args.repeat)
-    all_rss = peak_rss_mb()  # before the baseline runs
+    if not args.frame_only:
+        table_s, _ = timed(lambda: compute_table(con, definitions), args.repeat)
+        con.execute("DROP TABLE IF EXISTS temp.indicator_result")
+        stored_s, _ = timed(lambda: compute(con, definitions), args.repeat)
+        all_rss = peak_rss_mb()  # before the baseline runs
     print(f"engine (frame):   {engine_s:7.2f} s  ({rows:,} result rows as pandas)   target <= {target_s:.1f} s")
     print(f"engine (batches): {batches_s:7.2f} s  (the same rows as Arrow record batches of "
           f"{STORE_CHUNK_ROWS:,}, in stored order, consumed one at a time)")
-    print(f"engine (DuckDB):  {table_s:7.2f} s  (results in a temporary table)")
-    print(f"engine (stored):  {stored_s:7.2f} s  (same, written to indicator_value; with the suppression "
-          "pattern and signals rebuilt)")
+    if not args.frame_only:
+        print(f"engine (DuckDB):  {table_s:7.2f} s  (results in a temporary table)")
+        print(f"engine (stored):  {stored_s:7.2f} s  (same, written to indicator_value; with the suppression "
+              "pattern and signals rebuilt)")
     print(f"peak RSS:         {engine_rss:7.0f} MB after the frame runs (process at start, with its imports and "
           f"the open warehouse: {start_rss:.0f} MB); target <= {target_mb} MB")
     print(f"                  {batches_rss:7.0f} MB after the batch runs alone (measured first)")
-    print(f"                  {all_rss:7.0f} MB after the temporary-table and stored runs too, before the baseline")
+    if not args.frame_only:
+        print(f"                  {all_rss:7.0f} MB after the temporary-table and stored runs too, before the "
+              "baseline")
     ok = engine_s <= target_s and engine_rss <= target_mb
     if not args.skip_baseline:
         pandas_s, baseline = timed(lambda: pandas_version(con, definitions), 1)
@@ -324,8 +331,9 @@ def main() -> int:
         print(f"agreement:        {rows:,} rows compared, max relative difference in value {max_rel:.2e}, "
               f"{spc_diff} SPC label(s) differ")
         ok = ok and speedup >= TARGET_SPEEDUP and max_rel < 1e-9 and spc_diff == 0
-    found, planted = planted_found(con, args.seed)
-    print(f"planted signals:  {found} of {planted} found (steps/trends by SPC, outliers by the funnel)")
+    if not args.frame_only:
+        found, planted = planted_found(con, args.seed)
+        print(f"planted signals:  {found} of {planted} found (steps/trends by SPC, outliers by the funnel)")
     print(f"load average now {os.getloadavg()[0]:.1f} (other processes share the CPUs)")
     print("RESULT: " + ("targets met" if ok else "targets NOT met"))
     return 0 if ok else 1
