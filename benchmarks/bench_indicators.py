@@ -2,7 +2,7 @@
 statistics; against a straightforward pandas implementation of the same computation, in the same run.
 
     .venv/bin/python benchmarks/bench_indicators.py [--seed N] [--repeat 3] [--keep DIR] [--scale K]
-                                                    [--skip-baseline]
+                                                    [--skip-baseline] [--frame-only]
 
 Builds the synthetic Scotland (about 930 practices x 36 quarters; with --scale K, K synthetic Scotlands side
 by side: 8 is about England) in a temporary warehouse, in a child process so that the peak RSS printed is
@@ -10,6 +10,8 @@ the engine's own (not timed), then times:
   * engine (DuckDB):  gpcluster.indicators.engine.compute_table, results in a DuckDB temporary table;
   * engine (frame):   gpcluster.indicators.engine.compute_frame, results as a pandas frame (the figure
                       held to the targets, as the baseline also ends with a pandas frame);
+  * engine (batches): gpcluster.indicators.engine.compute_batches, the same rows as Arrow record batches
+                      consumed one at a time (timed first, so its peak RSS is its own);
   * engine (stored):  gpcluster.indicators.engine.compute, results written to the warehouse;
   * pandas baseline:  per indicator, merges and one groupby per level, comparators by merge, ranks by
                       groupby-rank, the project's public vectorised CI and funnel functions, and SPC by one
@@ -31,13 +33,18 @@ import tempfile
 import time
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from gpcluster.indicators.compile import SCOTLAND_CODE, series_query
 from gpcluster.indicators.definition import LEVELS, Definition, load_catalogue
-from gpcluster.indicators.engine import compute, compute_frame, compute_table
+from gpcluster.indicators.engine import (
+    STORE_CHUNK_ROWS,
+    compute,
+    compute_batches,
+    compute_frame,
+    compute_table,
+)
 from gpcluster.stats import ci, funnel, spc
 
 TARGET_SECONDS = 1.5  # per Scotland-worth at 1x; 15 s at 8x (England)
@@ -264,12 +271,17 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="Folder for the synthetic warehouse (reused if present).")
     parser.add_argument("--scale", type=int, default=1, help="Synthetic Scotlands side by side (8 is about England).")
     parser.add_argument("--skip-baseline", action="store_true", help="Time the engine only (no pandas, no agreement).")
+    parser.add_argument("--frame-only", action="store_true",
+                        help="Time the batch and frame paths only (no temporary table, no store, no planted "
+                             "signals): keeps a large --scale run short.")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench-indicators-"))
     folder.mkdir(parents=True, exist_ok=True)
     print(f"building the synthetic warehouse (scale {args.scale}) in {folder} (not timed) ...", flush=True)
     path = build_in_child(folder, args.seed, args.scale)
     definitions = load_catalogue()
+    import duckdb  # after gpcluster, which sets DuckDB's allocator up (gpcluster/__init__.py)
+
     con = duckdb.connect(str(path))
     con.execute("SET enable_progress_bar = false")
     practices, periods = con.execute(
@@ -279,23 +291,36 @@ def main() -> int:
     target_s, target_mb = (TARGET_SECONDS, TARGET_RSS_MB) if args.scale == 1 else TARGETS_AT_8X
 
     start_rss = peak_rss_mb()
-    compute_frame(con, definitions)  # warm-up: file cache and DuckDB plans
+    # the batch path first: its peak RSS is then its own (the figure only grows)
+    def streamed() -> int:
+        return sum(batch.num_rows for batch in compute_batches(con, definitions))
+
+    streamed()  # warm-up: file cache and DuckDB plans
+    batches_s, _ = timed(streamed, args.repeat)
+    batches_rss = peak_rss_mb()
     engine_s, frame = timed(lambda: compute_frame(con, definitions), args.repeat)
     engine_rss = peak_rss_mb()  # the frame path alone (the figure held to the target)
     rows = len(frame)
     if args.skip_baseline:
         del frame
-    table_s, _ = timed(lambda: compute_table(con, definitions), args.repeat)
-    con.execute("DROP TABLE IF EXISTS temp.indicator_result")
-    stored_s, _ = timed(lambda: compute(con, definitions), args.repeat)
-    all_rss = peak_rss_mb()  # before the baseline runs
+    if not args.frame_only:
+        table_s, _ = timed(lambda: compute_table(con, definitions), args.repeat)
+        con.execute("DROP TABLE IF EXISTS temp.indicator_result")
+        stored_s, _ = timed(lambda: compute(con, definitions), args.repeat)
+        all_rss = peak_rss_mb()  # before the baseline runs
     print(f"engine (frame):   {engine_s:7.2f} s  ({rows:,} result rows as pandas)   target <= {target_s:.1f} s")
-    print(f"engine (DuckDB):  {table_s:7.2f} s  (results in a temporary table)")
-    print(f"engine (stored):  {stored_s:7.2f} s  (same, written to indicator_value; with the suppression "
-          "pattern and signals rebuilt)")
+    print(f"engine (batches): {batches_s:7.2f} s  (the same rows as Arrow record batches of "
+          f"{STORE_CHUNK_ROWS:,}, in stored order, consumed one at a time)")
+    if not args.frame_only:
+        print(f"engine (DuckDB):  {table_s:7.2f} s  (results in a temporary table)")
+        print(f"engine (stored):  {stored_s:7.2f} s  (same, written to indicator_value; with the suppression "
+              "pattern and signals rebuilt)")
     print(f"peak RSS:         {engine_rss:7.0f} MB after the frame runs (process at start, with its imports and "
           f"the open warehouse: {start_rss:.0f} MB); target <= {target_mb} MB")
-    print(f"                  {all_rss:7.0f} MB after the temporary-table and stored runs too, before the baseline")
+    print(f"                  {batches_rss:7.0f} MB after the batch runs alone (measured first)")
+    if not args.frame_only:
+        print(f"                  {all_rss:7.0f} MB after the temporary-table and stored runs too, before the "
+              "baseline")
     ok = engine_s <= target_s and engine_rss <= target_mb
     if not args.skip_baseline:
         pandas_s, baseline = timed(lambda: pandas_version(con, definitions), 1)
@@ -306,8 +331,9 @@ def main() -> int:
         print(f"agreement:        {rows:,} rows compared, max relative difference in value {max_rel:.2e}, "
               f"{spc_diff} SPC label(s) differ")
         ok = ok and speedup >= TARGET_SPEEDUP and max_rel < 1e-9 and spc_diff == 0
-    found, planted = planted_found(con, args.seed)
-    print(f"planted signals:  {found} of {planted} found (steps/trends by SPC, outliers by the funnel)")
+    if not args.frame_only:
+        found, planted = planted_found(con, args.seed)
+        print(f"planted signals:  {found} of {planted} found (steps/trends by SPC, outliers by the funnel)")
     print(f"load average now {os.getloadavg()[0]:.1f} (other processes share the CPUs)")
     print("RESULT: " + ("targets met" if ok else "targets NOT met"))
     return 0 if ok else 1

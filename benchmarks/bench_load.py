@@ -14,7 +14,6 @@ import time
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from gpcluster.sources import read_file
@@ -56,6 +55,8 @@ def naive_rate(population_file: Path) -> tuple[float, float, int]:
 
 
 def main() -> None:
+    import duckdb  # after gpcluster, which sets DuckDB's allocator up (gpcluster/__init__.py)
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--skip-synthetic", action="store_true")

@@ -354,3 +354,28 @@ def test_an_empty_warehouse_computes_nothing_without_error(tmp_path):
         summary = compute(con, load_catalogue())
         assert (summary.rows, summary.periods) == (0, 0)
         assert con.execute("SELECT count(*) FROM indicator_definition").fetchone()[0] == len(load_catalogue())
+
+
+def test_compute_batches_give_the_rows_of_compute_frame_in_stored_order(fixture_con):
+    import pyarrow as pa
+
+    from gpcluster.indicators.engine import RESULT_COLUMNS, compute_batches
+
+    definitions = [load_definition(i) for i in ("aged_65_plus", "list_size_change")]
+    expected = compute_frame(fixture_con, definitions)
+    batches = list(compute_batches(fixture_con, definitions, rows=7))
+    assert len(batches) > 1 and all(b.num_rows <= 7 for b in batches)
+    assert all(b.schema.names == RESULT_COLUMNS for b in batches)
+    assert pa.types.is_dictionary(batches[0].schema.field("area_code").type)  # strings stay encoded
+    table = pa.Table.from_batches(batches)
+    got = pa.table({name: table[name].cast(table[name].type.value_type) if pa.types.is_dictionary(table[name].type)
+                    else table[name] for name in table.column_names}).to_pandas(date_as_object=False)
+    keys = ["level", "area_code", "indicator_id", "period"]
+    assert list(got[keys].itertuples(index=False)) == sorted(got[keys].itertuples(index=False))
+    got = got.sort_values(keys).reset_index(drop=True)
+    expected = expected.sort_values(keys).reset_index(drop=True)
+    for column in RESULT_COLUMNS:
+        left, right = got[column].astype(object), expected[column].astype(object)
+        same = (left == right) | (left.isna() & right.isna())
+        assert same.all(), column
+    assert not list(compute_batches(fixture_con, []))

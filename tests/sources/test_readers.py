@@ -172,3 +172,30 @@ def test_list_size_must_be_a_whole_non_negative_number(tmp_path, value):
     reading = read_file(write(tmp_path, "contacts_apr2024.csv", text.replace(" 1,234 ", '" 1,234 "')))
     assert [(p.row, p.column) for p in reading.problems] == [(2, "PracticeListSize")]
     assert reading.frame["list_size"].iloc[1] == 1234
+
+
+def _pops_row(sex: str, all_ages: int | str, bands: list[int | str]) -> str:
+    """A list-size row; a band given as 'c' is blank with PHS's suppression flag."""
+    cells = "".join(",,c" if band == "c" else f",{band}," for band in bands)
+    return f"20240401,10002,S08000030,S37000007,{sex},,{all_ages},{cells}"
+
+
+def test_suppressed_cell_is_not_compared_but_other_sex_mismatches_are_reported(tmp_path):
+    """A suppressed Male cell skips that age's Male + Female = All check (nothing to compare) and the
+    Male row's sum check; a real mismatch in another age of the same practice is still reported."""
+    rows = [_pops_row("Male", 10, ["c", 1, 1, 2, 2, 1, 1, 1]),
+            _pops_row("Female", 12, [2, 1, 1, 2, 2, 2, 1, 1]),
+            _pops_row("All", 22, [3, 2, 2, 4, 4, 3, 3, 1])]  # 75-84: 1 + 1 = 2, not 3; 85+: 1 + 1 = 2, not 1
+    reading = read_file(write(tmp_path, "pops.csv", "\n".join([POPS, *rows]) + "\n"))
+    assert [(p.kind, p.row, p.column) for p in reading.problems] == [("sex_mismatch", 4, "Ages75to84")]
+    assert "Male + Female = 2 but All is 3" in reading.problems[0].message
+    kept = reading.frame.set_index(["sex", "age_band"])["population"]
+    assert ("Male", "0-4") not in kept.index and kept[("Female", "0-4")] == 2 and len(kept) == 26
+
+
+def test_blank_cell_flagged_in_one_row_does_not_excuse_a_blank_in_another(tmp_path):
+    rows = [_pops_row("Male", 10, ["c", 1, 1, 2, 2, 1, 1, 1]),
+            _pops_row("Female", 12, ["", 1, 1, 2, 2, 2, 1, 1]),  # blank without the flag
+            _pops_row("All", 22, [3, 2, 2, 4, 4, 3, 2, 2])]
+    reading = read_file(write(tmp_path, "pops.csv", "\n".join([POPS, *rows]) + "\n"))
+    assert [(p.kind, p.row, p.column) for p in reading.problems] == [("not_integer", 3, "Ages0to4")]

@@ -9,7 +9,7 @@ in numpy via gpcluster.stats -> joined back and stored, or returned as a frame.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from importlib import resources
@@ -18,7 +18,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from gpcluster.errors import UserError
 from gpcluster.indicators.compile import (
@@ -162,12 +161,12 @@ def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
-def _numbers(column: pa.ChunkedArray, fill: float) -> np.ndarray:
-    """A fetched column as a plain numpy array, NULL replaced by `fill`."""
-    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if column.null_count:
-        column = pc.fill_null(column, pa.scalar(fill).cast(column.type))
-    return column.to_numpy(zero_copy_only=False)
+def _row_select(con: duckdb.DuckDBPyConnection) -> str:
+    """_ROW_COLUMNS of indicator_valued with NULL numbers as NaN and NULL integers (no area) as 0."""
+    types = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() "
+                             "WHERE table_name = 'indicator_valued' AND schema_name = 'main' AND database_name = 'temp'").fetchall())
+    fill = {name: "CAST('NaN' AS DOUBLE)" if types[name] == "DOUBLE" else "0" for name in _ROW_COLUMNS}
+    return ", ".join(f"coalesce({name}, {fill[name]}) AS {name}" for name in _ROW_COLUMNS)
 
 
 @dataclass
@@ -199,8 +198,12 @@ class _Run:
         n = self.rows if rows is None else rows.size
 
         def strings(labels: pa.Array, codes: np.ndarray) -> pa.Array:
-            encoded = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), labels)
-            return encoded if dictionary else encoded.dictionary_decode()
+            if dictionary:
+                return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), labels)
+            # decoded as large strings, the storage of pandas' string columns: the frame takes them as they
+            # are instead of copying every column once more
+            return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
+                                                  labels.cast(pa.large_string())).dictionary_decode()
 
         def nullable(values: np.ndarray) -> pa.Array:
             return pa.array(values, mask=np.isnan(values))
@@ -282,11 +285,10 @@ def _compute(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> _
     con.execute(_VALUED_SQL)
     con.execute("DROP TABLE temp.indicator_rolled")
     con.execute(NOTE_SQL)
-    fetched = con.sql(f"SELECT {', '.join((*_ROW_COLUMNS, *_DATE_COLUMNS))} FROM indicator_valued"
-                          ).to_arrow_table()
+    fetched = con.sql(f"SELECT {_row_select(con)}, {', '.join(_DATE_COLUMNS)} FROM indicator_valued").to_arrow_table()
     con.execute("DROP TABLE temp.indicator_valued")
-    cols = {name: _numbers(fetched[name], np.nan if fetched[name].type == pa.float64() else 0)
-            for name in _ROW_COLUMNS}
+    # NULLs were filled in DuckDB: each column is one concatenation, never a fill_null pass in Arrow
+    cols = {name: fetched[name].to_numpy() for name in _ROW_COLUMNS}
     dates = {name: fetched[name].combine_chunks() for name in _DATE_COLUMNS}
     del fetched
     cols["series_no"] = cols["area_no"]
@@ -356,6 +358,26 @@ def compute_frame(con: duckdb.DuckDBPyConnection, definitions: list[Definition])
     del run
     return table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True,
                            types_mapper={pa.int32(): pd.Int32Dtype()}.get)
+
+
+def compute_batches(con: duckdb.DuckDBPyConnection, definitions: list[Definition],
+                    rows: int = STORE_CHUNK_ROWS) -> Iterator[pa.RecordBatch]:
+    """The rows of compute_frame as Arrow record batches of at most `rows` rows, in stored order (level,
+    area code, indicator id, period), strings dictionary-encoded (a dictionary may hold a null entry: cast
+    a column to its value type to decode it). Nothing is written to the warehouse.
+
+    For consumers that can take the catalogue a batch at a time (a file, another store, a running
+    aggregate): only the run's numbers are held, never the whole result with its strings at once.
+    """
+    if not definitions:
+        return
+    try:
+        run = _compute(con, definitions)
+    finally:
+        _drop_temp_tables(con)
+    order = run.stored_order()
+    for first in range(0, order.size, rows):
+        yield from run.table(order[first:first + rows]).to_batches()
 
 
 def _insert_chunks(con: duckdb.DuckDBPyConnection, run: _Run, target: str, order: np.ndarray) -> None:

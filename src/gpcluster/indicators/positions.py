@@ -63,21 +63,33 @@ def comparators(cols: dict[str, np.ndarray], scotland_area: int) -> dict[str, np
     }
 
 
-def _min_rank(group: np.ndarray, value: np.ndarray) -> np.ndarray:
-    """Rank of each value within its group, ascending, ties sharing the lowest rank (SQL rank())."""
+def _min_ranks(group: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rank of each value within its group, descending and ascending, ties sharing the lowest rank (SQL
+    rank() ORDER BY value DESC, and ASC), from one sort: a value's descending rank is one more than the
+    number of larger values in its group, i.e. the rows after its run of ties."""
     order = np.argsort(value, kind="stable")
     order = order[np.argsort(group[order], kind="stable")]  # by group, then value (as np.lexsort, faster)
     g, v = group[order], value[order]
-    position = np.arange(order.size)
-    new_group = np.ones(order.size, dtype=bool)
+    n = order.size
+    position = np.arange(n)
+    new_group = np.ones(n, dtype=bool)
     new_group[1:] = g[1:] != g[:-1]
     new_run = new_group.copy()
     new_run[1:] |= v[1:] != v[:-1]
     group_start = np.maximum.accumulate(np.where(new_group, position, 0))
     run_start = np.maximum.accumulate(np.where(new_run, position, 0))
-    rank = np.empty(order.size, dtype=np.int64)
-    rank[order] = run_start - group_start + 1
-    return rank
+    # the last position of each run and group: the same scan from the other end
+    end_group = np.ones(n, dtype=bool)
+    end_group[:-1] = new_group[1:]
+    end_run = np.ones(n, dtype=bool)
+    end_run[:-1] = new_run[1:]
+    group_end = np.minimum.accumulate(np.where(end_group, position, n)[::-1])[::-1]
+    run_end = np.minimum.accumulate(np.where(end_run, position, n)[::-1])[::-1]
+    ascending = np.empty(n, dtype=np.int64)
+    descending = np.empty(n, dtype=np.int64)
+    ascending[order] = run_start - group_start + 1
+    descending[order] = group_end - run_end + 1
+    return descending, ascending
 
 
 def national_positions(cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -89,9 +101,7 @@ def national_positions(cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndar
         return rows, empty, empty
     period_at, periods = period_index(cols["period_no"][rows])
     group = cols["indicator_no"][rows].astype(np.int64) * periods + period_at
-    value = cols["value"][rows]
-    rank = _min_rank(group, -value)
-    ascending = _min_rank(group, value)
+    rank, ascending = _min_ranks(group, cols["value"][rows])
     count = np.bincount(group)[group]
     decile = 1 + np.floor(10 * (ascending - 1) / count)
     return rows, rank, decile.astype(np.int64)

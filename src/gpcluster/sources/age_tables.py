@@ -17,14 +17,15 @@ def check_and_melt(raw: RawTable, base: pd.DataFrame, age_columns: dict[str, obj
     Values PHS suppressed (blank, with a 'c' quality flag) are allowed and left out of the result.
     """
     columns = list(age_columns)
-    block = plain_counts(raw, columns)  # the usual case, checked in one pass; else column by column
+    flags = {column: suppressed(raw, column) for column in columns}
+    block = plain_counts(raw, columns, flags)  # the usual case, checked in one pass; else column by column
     if block is not None:
         wide = pd.concat([base.reset_index(drop=True), pd.DataFrame(block, columns=columns)], axis=1)
         wide.index = base.index
     else:
         wide = base.copy()
         for column in columns:
-            wide[column] = to_int(raw, column, allow_blank=suppressed(raw, column))
+            wide[column] = to_int(raw, column, allow_blank=flags[column])
     band_columns = [c for c in age_columns if c != "AllAges"]
     if "AllAges" in age_columns:
         summed = wide[band_columns].sum(axis=1, min_count=len(band_columns))
@@ -61,8 +62,11 @@ def _check_sexes(raw: RawTable, wide: pd.DataFrame, keys: list[str], columns: li
         raw.problem("missing_row", f"no Male/Female rows for {key} to match its All row",
                     row=int(total.loc[key, LINE]))
     common = total.index.intersection(male.index).intersection(female.index)
-    diff = (male.loc[common, columns] + female.loc[common, columns]) != total.loc[common, columns]
-    diff = diff.fillna(False).astype(bool)
+    # a suppressed (missing) cell is compared with nothing
+    both = (male.loc[common, columns].to_numpy("float64", na_value=np.nan)
+            + female.loc[common, columns].to_numpy("float64", na_value=np.nan))
+    whole = total.loc[common, columns].to_numpy("float64", na_value=np.nan)
+    diff = pd.DataFrame((both != whole) & ~np.isnan(both) & ~np.isnan(whole), index=common, columns=columns)
     for key in diff.index[diff.any(axis=1)][:20]:
         column = diff.columns[diff.loc[key]][0]
         raw.problem("sex_mismatch", f"Male + Female = {int(male.loc[key, column] + female.loc[key, column])} but "

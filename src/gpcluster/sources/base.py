@@ -276,19 +276,30 @@ def to_int(raw: RawTable, column: str, *, minimum: int | None = 0, maximum: int 
     return numbers.where(whole & ~out).astype("Int64")
 
 
-def plain_counts(raw: RawTable, columns: list[str]) -> np.ndarray | None:
-    """`columns` as one float64 block (rows x columns) when every cell is a whole number in 0..LARGEST_COUNT,
-    cast in one Arrow call per column; None otherwise, so the caller checks column by column and reports
-    each problem (to_int). Wide PHS tables (90+ age columns) are almost always clean."""
+def plain_counts(raw: RawTable, columns: list[str], allow_blank: dict[str, pd.Series] | None = None
+                 ) -> np.ndarray | None:
+    """`columns` as one float64 block (rows x columns) when every cell is a whole number in 0..LARGEST_COUNT
+    or a blank that `allow_blank` (column -> per-row mask) lets through (NaN), cast in one Arrow call per
+    column; None otherwise, so the caller checks column by column and reports each problem (to_int). Wide
+    PHS tables (90+ age columns) are almost always clean, apart from cells PHS suppressed."""
     block = np.empty((len(raw.frame), len(columns)), dtype="float64")
+    allowed = np.zeros(block.shape, dtype=bool)  # a missing cell is a problem unless allowed below
     try:
         for j, column in enumerate(columns):
-            block[:, j] = pc.cast(pa.array(raw.frame[column], type=pa.string()), pa.float64()).to_numpy(
-                zero_copy_only=False)
+            text = pa.array(raw.frame[column], type=pa.string())
+            blank = pc.equal(text, "")
+            if allow_blank is not None and column in allow_blank and pc.any(blank).as_py():
+                text = pc.if_else(blank, pa.scalar(None, pa.string()), text)  # NULL: cast to NaN
+                allowed[:, j] = np.asarray(allow_blank[column], dtype=bool)
+            block[:, j] = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
         return None
-    if not (np.isfinite(block).all() and (block >= 0).all() and (block <= LARGEST_COUNT).all()
-            and (block == np.floor(block)).all()):
+    blank = np.isnan(block)
+    if (blank & ~allowed).any():
+        return None
+    cells = block[~blank]
+    if not (np.isfinite(cells).all() and (cells >= 0).all() and (cells <= LARGEST_COUNT).all()
+            and (cells == np.floor(cells)).all()):
         return None
     return block
 
