@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient

@@ -57,7 +57,7 @@ from gpcluster.web.cache import ReleasedCache, scope_key
 from gpcluster.web.filenames import content_disposition, safe_upload_name
 from gpcluster.web.jobs import JobFailed, JobRefused
 from gpcluster.web.paging import Paging, page_number
-from gpcluster.web.render import page
+from gpcluster.web.render import cached_blocks, page, with_csrf
 from gpcluster.web.serialise import csv_bytes, excel_bytes
 from gpcluster.workforce import (
     allocate_roles,
@@ -735,6 +735,8 @@ _DERIVED = ReleasedCache(512)
 _COMPARISONS = ReleasedCache(1024)
 #: pages as filtered and paged (many, each asked for rarely: kept apart so they never push out the above)
 _VIEWS = ReleasedCache(512)
+#: rendered comparison pages (their blocks, without the layout or the CSRF token)
+_PAGES = ReleasedCache(256)
 #: downloads made from them (CSV and Excel bytes)
 _DOWNLOADS = ReleasedCache(128)
 
@@ -1039,15 +1041,25 @@ async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: s
         result, problems = None, [*problems, str(exc)]
     query = _compare_query(base, assumptions, model_a, model_b, role)
     _audit(request, "view_plan", viewer, target=area.label, detail=f"{model_a} vs {model_b} {role or 'all roles'}")
-    context = {}
-    if result is not None:
-        context = await run_in_threadpool(compare_view_for, planner_source(request), viewer, area, found, result,
-                                          model_a, model_b, role, assumptions, filters)
-    return page(request, "planner/compare.html", status_code=422 if problems else 200,
-                title="Compare models", area=area, result=result, problems=problems, model_a=model_a,
-                model_b=model_b, role=role, roles=ROLES, models=[load_model(m) for m in model_names()],
-                fields=assumption_fields(assumptions), download_query=urlencode(query),
-                hidden_fields=query, **context)
+    status_code = 422 if problems else 200
+
+    def build(context: dict) -> dict:
+        return dict(title="Compare models", area=area, result=result, problems=problems, model_a=model_a,
+                    model_b=model_b, role=role, roles=ROLES, models=[load_model(m) for m in model_names()],
+                    fields=assumption_fields(assumptions), download_query=urlencode(query), hidden_fields=query,
+                    **context)
+
+    if result is None:
+        return page(request, "planner/compare.html", status_code=status_code, **build({}))
+    source = planner_source(request)
+    # rendered once per comparison, filters and viewer scope (35-40 ms of Jinja a request before)
+    key = ("plan-compare-page", area.plan_key, model_a, model_b, role, assumptions.model_dump_json(),
+           roster_version(), tuple(problems), *(filters.get(k, "") for k in _FILTERS))
+    blocks = await run_in_threadpool(
+        cached_blocks, _PAGES, "planner/compare.html", key, viewer,
+        lambda: build(compare_view_for(source, viewer, area, found, result, model_a, model_b, role, assumptions,
+                                       filters)), persist=False)
+    return page(request, "_blocks.html", status_code=status_code, **with_csrf(request, blocks))
 
 
 _FILTERS = ("outcome", "hscp", "q", "page")

@@ -9,7 +9,7 @@ from importlib.resources import files
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, DictLoader
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from gpcluster.web import formatting
 from gpcluster.web.auth import csrf_token
@@ -80,16 +80,21 @@ def render_fragment(name: str, **context) -> Markup:
     return Markup(templates.get_template(name).render(**context))
 
 
+#: stands for the CSRF token in kept blocks; each response puts the requester's own token in its place
+CSRF_SLOT = "gpcluster-csrf-slot"
+
+
 def cached_blocks(cache, name: str, key: Hashable, viewer, build: Callable[[], dict], persist: bool = True) -> dict:
     """The rendered blocks of a page whose content is the same for every viewer with the same role and
-    scope (no form, no name, no store data in its blocks): `build()` gives the template's context (raising
-    as the page would) and runs once per (key, role, scope, disclosure settings, warehouse version); the
-    blocks are kept in `cache` (gpcluster.web.cache) and on disk beside the warehouse version
+    scope (no name, no store data in its blocks; a form's CSRF token is left as `CSRF_SLOT`, filled by
+    `with_csrf`): `build()` gives the template's context (raising as the page would) and runs once per
+    (key, role, scope, disclosure settings, warehouse version); the blocks are kept in `cache`
+    (gpcluster.web.cache) and, with `persist`, on disk beside the warehouse version
     (gpcluster.web.persisted), shared by every server process."""
 
     def render() -> dict:
         context = build()
-        text = _blocks.get_template(name).render(**context, request=None, viewer=None, csrf_token=None)
+        text = _blocks.get_template(name).render(**context, request=None, viewer=None, csrf_token=CSRF_SLOT)
         content, scripts = text.split(_BLOCKS_SPLIT)
         return {"title": context["title"], "content": Markup(content), "scripts": Markup(scripts)}
 
@@ -99,7 +104,13 @@ def cached_blocks(cache, name: str, key: Hashable, viewer, build: Callable[[], d
 def cached_page(request: Request, name: str, key: Hashable, build: Callable[[], dict]):
     """A page from `cached_blocks`, wrapped in the layout for this request (menu, name, CSRF token)."""
     blocks = cached_blocks(request.app.state.services.cache, name, key, request.state.viewer, build)
-    return page(request, "_blocks.html", **blocks)
+    return page(request, "_blocks.html", **with_csrf(request, blocks))
+
+
+def with_csrf(request: Request, blocks: dict) -> dict:
+    """Kept blocks with this request's CSRF token in every form."""
+    token = str(escape(csrf_token(request)))
+    return {**blocks, "content": Markup(str(blocks["content"]).replace(CSRF_SLOT, token))}
 
 
 def page(request: Request, name: str, status_code: int = 200, **context):
