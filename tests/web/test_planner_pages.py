@@ -434,3 +434,19 @@ def test_search_text_of_a_practice_with_no_cluster_name():
                           "cluster_name": pd.Series(["North", None], dtype="string")})
     assert searchable(frame, ("practice_name", "practice_code", "cluster_name")) == [
         "hill surgery\n10001\nnorth", "glen practice\n10002\n"]
+
+
+def test_a_kept_comparison_page_carries_each_requests_own_csrf_token(client_as):
+    """The comparison page is rendered once per comparison and scope and kept; its form's token is the
+    requester's own, so a second user's page (served from the kept one) posts with theirs, not the first's."""
+    first, second = client_as("national"), client_as("national")
+    url = "/plan/compare?a=per_capita&b=need_weighted&role=pharmacist"
+    first_page, second_page = first.get(url).text, second.get(url).text
+    first_token, second_token = csrf_from(first_page), csrf_from(second_page)
+    assert first_token != second_token
+    assert "gpcluster-csrf-slot" not in first_page + second_page
+    assert first_page.split("<main")[1].replace(first_token, "") == second_page.split("<main")[1].replace(
+        second_token, "")
+    form = {"a": "per_capita", "b": "need_weighted", "role": "pharmacist"}
+    assert second.post("/plan/compare", data={**form, "csrf_token": second_token}).status_code == 200
+    assert second.post("/plan/compare", data={**form, "csrf_token": first_token}).status_code == 403
