@@ -113,18 +113,14 @@ def build_content(source: PackSource, cluster_id: str) -> dict:
         raise UserError(f"no cluster {cluster_id!r} in the warehouse")
     viewer = pack_viewer(cluster_id)
     pseudonyms = Pseudonyms()
-    current = source.current
-    mine = current[((current["level"] == "practice") & (current["cluster_id"] == cluster_id))
-                   | ((current["level"] == "cluster") & (current["area_code"] == cluster_id))
-                   | ((current["level"] == "hscp") & (current["area_code"] == cluster.hscp_code))
-                   | ((current["level"] == "board") & (current["area_code"] == cluster.board_code))
-                   | (current["level"] == "scotland")]
+    mine = source.cluster_rows("current", cluster)
     if not (mine["level"] == "practice").any():
         raise UserError(f"cluster {cluster_id!r} has no practices in {quarter_words(source.period)}")
     released = source.released(mine, viewer, pseudonyms)
     if not released.loc[released["level"] == "practice", "named"].all():
         raise AssertionError("a pack's own practices must be named for its viewers")  # access rules changed
     signals = _signals(source, cluster_id, viewer, pseudonyms)
+    rows = _records(released)
     content = {
         "format": PACK_FORMAT,
         "cluster": {"id": cluster_id, "name": cluster.cluster_name, "hscp_code": cluster.hscp_code,
@@ -141,28 +137,29 @@ def build_content(source: PackSource, cluster_id: str) -> dict:
         "indicators": {i: _indicator(source, i) for i in _indicator_order(source)},
         "changes": _changes(source, cluster_id, released, signals, viewer, pseudonyms),
         "signals": signals,
-        "practices": (practices := _practices(source, released, signals)),
-        "context": _context(source, released, practices),
-        "comparison": _comparison(source, cluster_id, released, viewer, pseudonyms),
-        "equity": _equity(source, released),
-        "quality": _quality(source, released),
+        "practices": (practices := _practices(source, rows, signals)),
+        "context": _context(source, rows, practices),
+        "comparison": _comparison(source, cluster_id, rows, viewer, pseudonyms),
+        "equity": _equity(source, rows),
+        "quality": _quality(source, released, rows),
         "provenance": source.provenance,
     }
     return jsonable(content)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
-    columns = [str(c) for c in frame.columns]  # a plain list: iterating pandas' Arrow-backed index costs per row
-    return [dict(zip(columns, row, strict=True)) for row in frame.itertuples(index=False, name=None)]
+    """The rows as dicts of Python values (as itertuples gives them), a column at a time: itertuples takes
+    every column of a wide frame as a Series first, which cost more than the rest of a pack's content."""
+    columns = [str(c) for c in frame.columns]
+    values = [frame[c].tolist() for c in frame.columns]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def _signals(source: PackSource, cluster_id: str, viewer, pseudonyms: Pseudonyms) -> list[dict]:
     """The cluster's signals this quarter (its practices' and its own), released: worth discussing first."""
-    frame = source.signals
-    if frame.empty:
+    if source.signals.empty:
         return []
-    own = frame[((frame["level"] == "practice") & (frame["cluster_id"] == cluster_id))
-                | ((frame["level"] == "cluster") & (frame["area_code"] == cluster_id))]
+    own = source.rows("signals", ("practice", "cluster_id", cluster_id), ("cluster", "area_code", cluster_id))
     released = release_signals(own, viewer, pseudonyms, source.data.suppression)
     out = []
     for s in _records(released):
@@ -190,9 +187,8 @@ def _signal_chart(source: PackSource, signal: dict, viewer) -> dict | None:
         rows = data.values(levels=["practice"], area_codes=[signal["area_code"]],
                            indicator_ids=[indicator.indicator_id])
     else:
-        history = source.history
-        rows = history[(history["level"] == "cluster") & (history["area_code"] == signal["area_code"])
-                       & (history["indicator_id"] == indicator.indicator_id)]
+        rows = source.rows("history", ("cluster", "area_code", signal["area_code"]))
+        rows = rows[rows["indicator_id"] == indicator.indicator_id]
     rows = rows[[p <= source.period for p in rows["period"]]]
     series = source.released(rows, viewer, Pseudonyms()).sort_values("period").tail(TREND_QUARTERS)
     if series["value"].notna().sum() < 2:
@@ -205,11 +201,10 @@ def _signal_chart(source: PackSource, signal: dict, viewer) -> dict | None:
     return _static(spec)
 
 
-def _practice_rows(rows: pd.DataFrame, source: PackSource) -> list[dict]:
+def _practice_rows(rows: list[dict], source: PackSource) -> list[dict]:
     order = {i: n for n, i in enumerate(_indicator_order(source))}
-    rows = rows.assign(_order=rows["indicator_id"].map(order)).sort_values("_order")
     out = []
-    for r in _records(rows):
+    for r in sorted(rows, key=lambda r: order.get(r["indicator_id"], len(order))):
         out.append({"indicator_id": r["indicator_id"], "value": r["value"], "lower95": r["lower95"],
                     "upper95": r["upper95"], "cluster": r["cluster_value"], "hscp": r["hscp_value"],
                     "scotland": r["scotland_value"], "decile": r["national_decile"], "flag": _flag(r),
@@ -217,32 +212,44 @@ def _practice_rows(rows: pd.DataFrame, source: PackSource) -> list[dict]:
     return out
 
 
-def _practices(source: PackSource, released: pd.DataFrame, signals: list[dict]) -> list[dict]:
+def _by_practice(rows: list[dict]) -> dict[str, list[dict]]:
+    """The released practice rows by practice code, practices in the order they first appear."""
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["level"] == "practice":
+            out.setdefault(r["area_code"], []).append(r)
+    return out
+
+
+def _practices(source: PackSource, rows: list[dict], signals: list[dict]) -> list[dict]:
     """One entry per practice: facts, its performance figures (the practice's page) and its signals."""
     performance = set(source.data.performance_indicators)
-    practices = released[released["level"] == "practice"]
     attributes = source.practice_attributes
     out = []
-    for code, rows in practices.groupby("area_code", sort=False):
+    for code, own in _by_practice(rows).items():
         attrs = attributes.get(code, {})
-        list_rows = rows[rows["indicator_id"] == "list_size"]
+        list_rows = [r for r in own if r["indicator_id"] == "list_size"]
         quintile, rurality = attrs.get("simd_quintile"), attrs.get("urban_rural_6")
         out.append({
-            "code": code, "name": rows["area_name"].iloc[0],
-            "list_size": list_rows["value"].iloc[0] if len(list_rows) else None,
+            "code": code, "name": own[0]["area_name"],
+            "list_size": list_rows[0]["value"] if list_rows else None,
             "simd_quintile": None if quintile is None or pd.isna(quintile) else int(quintile),
             "urban_rural": None if rurality is None or pd.isna(rurality) else URBAN_RURAL_6.get(int(rurality)),
-            "rows": _practice_rows(rows[rows["indicator_id"].isin(performance)], source),
+            "rows": _practice_rows([r for r in own if r["indicator_id"] in performance], source),
             "signals": [s["signal_id"] for s in signals if s["level"] == "practice" and s["area_code"] == code
                         and s["status"] != "resolved"],
         })
     return sorted(out, key=lambda p: p["name"])
 
 
-def _context(source: PackSource, released: pd.DataFrame, practices: list[dict]) -> dict:
+def _cells(rows: list[dict]) -> dict[tuple, dict]:
+    """The released rows by (level, practice code or "", indicator)."""
+    return {(r["level"], r["area_code"] if r["level"] == "practice" else "", r["indicator_id"]): r for r in rows}
+
+
+def _context(source: PackSource, rows: list[dict], practices: list[dict]) -> dict:
     """The context indicators of every practice side by side, with the cluster and Scotland."""
-    cell = {(r["level"], r["area_code"] if r["level"] == "practice" else "", r["indicator_id"]): r
-            for r in _records(released)}
+    cell = _cells(rows)
     rows = []
     for indicator_id in _indicator_order(source):
         if source.data.indicators[indicator_id].purpose == "performance":
@@ -259,9 +266,9 @@ def _context(source: PackSource, released: pd.DataFrame, practices: list[dict]) 
     return {"rows": rows}
 
 
-def _comparison(source: PackSource, cluster_id: str, released: pd.DataFrame, viewer, pseudonyms) -> dict:
+def _comparison(source: PackSource, cluster_id: str, rows: list[dict], viewer, pseudonyms) -> dict:
     """Every indicator for the cluster, its HSCP, its board and Scotland; trends of the performance ones."""
-    areas = _records(released[released["level"] != "practice"])
+    areas = [r for r in rows if r["level"] != "practice"]
     cell = {(r["level"], r["indicator_id"]): r for r in areas}
     rows = []
     for indicator_id in _indicator_order(source):
@@ -274,7 +281,7 @@ def _comparison(source: PackSource, cluster_id: str, released: pd.DataFrame, vie
         rows.append({"indicator_id": indicator_id, **cells, "flag": _flag(own) if own else None})
     names = {r["level"]: r["area_name"] for r in areas}
     trends = []
-    history = source.history[(source.history["level"] == "cluster") & (source.history["area_code"] == cluster_id)]
+    history = source.rows("history", ("cluster", "area_code", cluster_id))
     own_series = {(r["indicator_id"], r["period"]): r["value"]
                   for r in _records(source.released(history, viewer, pseudonyms))}
     for indicator_id, band in source.bands.items():
@@ -283,11 +290,10 @@ def _comparison(source: PackSource, cluster_id: str, released: pd.DataFrame, vie
     return {"names": names, "rows": rows, "trends": trends}
 
 
-def _equity(source: PackSource, released: pd.DataFrame) -> dict:
+def _equity(source: PackSource, rows: list[dict]) -> dict:
     """The cluster's deprivation and rurality against its HSCP, board and Scotland; each practice's
     performance figures against Scotland's practices in the same SIMD quintile and urban-rural class."""
-    cell = {(r["level"], r["area_code"] if r["level"] == "practice" else "", r["indicator_id"]): r
-            for r in _records(released)}
+    cell = _cells(rows)
     profile = []
     for indicator_id in [i for i in EQUITY_INDICATORS if i in source.data.indicators]:
         cells = {}
@@ -299,8 +305,8 @@ def _equity(source: PackSource, released: pd.DataFrame) -> dict:
     performance = source.data.performance_indicators
     attributes = source.practice_attributes
     gradient = []
-    practices = released[released["level"] == "practice"].drop_duplicates("area_code")
-    for code, name in zip(practices["area_code"], practices["area_name"], strict=True):
+    for code, own in _by_practice(rows).items():
+        name = own[0]["area_name"]
         attrs = attributes.get(code, {})
         q, u = attrs.get("simd_quintile"), attrs.get("urban_rural_6")
         q = None if q is None or pd.isna(q) else int(q)
@@ -320,17 +326,19 @@ def _equity(source: PackSource, released: pd.DataFrame) -> dict:
             "urban_rural_labels": [URBAN_RURAL_6[k] for k in range(1, 7)]}
 
 
-def _quality(source: PackSource, released: pd.DataFrame) -> dict:
+def _quality(source: PackSource, released: pd.DataFrame, rows: list[dict]) -> dict:
     """The period's data-quality notes (aggregates only), notes on this cluster's figures, and how many
     figures disclosure control held back."""
     titles = {i: d.title for i, d in source.data.indicators.items()}
     figure_notes = []
-    for r in _records(released[released["note"].notna()]):
+    for r in [r for r in rows if pd.notna(r["note"])]:
         figure_notes.append({"area": r["area_name"], "indicator": titles.get(r["indicator_id"], r["indicator_id"]),
                              "note": r["note"]})
-    dated = []
-    for r in _records(released[released["numerator_date"].notna() | released["denominator_date"].notna()]
-                      .drop_duplicates("indicator_id")):
+    dated, seen = [], set()
+    for r in rows:
+        if r["indicator_id"] in seen or not (pd.notna(r["numerator_date"]) or pd.notna(r["denominator_date"])):
+            continue
+        seen.add(r["indicator_id"])
         dated.append({"indicator": titles.get(r["indicator_id"], r["indicator_id"]), "dates": _dates(r)})
     return {"notes": source.notes, "figure_notes": figure_notes, "dated": dated,
             "suppressed": int(released["suppressed"].sum())}
@@ -344,14 +352,13 @@ def _changes(source: PackSource, cluster_id: str, released: pd.DataFrame, signal
     resolved = [{"area_name": s["area_name"], "title": s["title"]} for s in signals if s["status"] == "resolved"]
     ongoing = sum(1 for s in signals if s["status"] == "ongoing")
     now_codes = set(released.loc[released["level"] == "practice", "area_code"])
-    before = source.before
-    before_codes = set(before.loc[(before["level"] == "practice") & (before["cluster_id"] == cluster_id),
-                                  "area_code"]) if source.previous else now_codes
+    before_codes = (set(source.rows("before", ("practice", "cluster_id", cluster_id))["area_code"])
+                    if source.previous else now_codes)
     names = released[released["level"] == "practice"].drop_duplicates("area_code").set_index("area_code")["area_name"]
     joined = sorted(names[c] for c in now_codes - before_codes)
     moves = []
     if source.previous is not None:
-        rows = before[(before["level"] == "cluster") & (before["area_code"] == cluster_id)]
+        rows = source.rows("before", ("cluster", "area_code", cluster_id))
         earlier = source.released(rows, viewer, pseudonyms).set_index("indicator_id")
         now = released[released["level"] == "cluster"].set_index("indicator_id")
         for indicator_id in [*source.data.performance_indicators, "list_size"]:

@@ -110,4 +110,15 @@ def render_pdf(content: dict, loop: dict, drawing: charts.Drawing | None = None)
     html = render_html(content, loop, for_pdf=True, drawing=drawing)
     if len(_IMAGE_CACHE) > _IMAGE_CACHE_LIMIT:
         _IMAGE_CACHE.clear()
-    return HTML(string=html, url_fetcher=_ChartFetcher(drawing.images)).write_pdf(cache=_IMAGE_CACHE)
+    return HTML(string=html, url_fetcher=_ChartFetcher(drawing.images)).write_pdf(cache=_IMAGE_CACHE,
+                                                                              font_config=_font_config())
+
+
+@functools.cache
+def _font_config():
+    """One WeasyPrint font configuration per process, kept across the packs it renders: WeasyPrint otherwise
+    loads Fontconfig's configuration and starts a new Pango font map (cold font caches) for every PDF. The
+    packs declare no @font-face, so nothing of one pack's fonts can reach another's."""
+    from weasyprint.text.fonts import FontConfiguration
+
+    return FontConfiguration()

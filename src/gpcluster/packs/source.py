@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from gpcluster.errors import UserError
@@ -29,6 +30,7 @@ _NATIONAL = Viewer(0, "pack-builder", "Cluster pack", "national", "scotland", No
 TREND_QUARTERS = 12  # trend charts show the last three years: the pack is read on paper, not zoomed
 EQUITY_INDICATORS = ("list_in_simd_quintile_1", "list_in_simd_quintile_5", "simd_rank_mean",
                      "list_in_rural_practices", "need_index")
+_NO_ROWS = np.array([], dtype=np.intp)
 URBAN_RURAL_6 = {1: "Large urban area", 2: "Other urban area", 3: "Accessible small town",
                  4: "Remote small town", 5: "Accessible rural", 6: "Remote rural"}
 
@@ -76,6 +78,7 @@ class PackSource:
     notes: list[dict] = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
     _attributes: dict | None = None
+    _groups: dict = field(default_factory=dict)
 
     @classmethod
     def open(cls, data: WebData, period: date | None = None) -> PackSource:
@@ -101,6 +104,25 @@ class PackSource:
         present = set(self.current.loc[self.current["level"] == "practice", "cluster_id"].dropna())
         return [c for c in self.data.clusters if c in present]
 
+    def rows(self, frame: str, *selections: tuple[str, str, str]) -> pd.DataFrame:
+        """The rows of a shared frame ("current", "before", "history" or "signals") that match any of the
+        `(level, column, value)` selections, in the frame's order: what a mask of `(level == ...) & (column ==
+        ...)` terms gives, without comparing every row of the period for every pack (each column's row
+        positions are grouped once)."""
+        table = getattr(self, frame)
+        found = []
+        for level, column, value in selections:
+            if (frame, column) not in self._groups:
+                self._groups[frame, column] = _positions(table, column)
+            found += [self._groups[frame, column].get((level, value), _NO_ROWS)]
+        return table.take(np.sort(np.concatenate(found))) if found else table.iloc[0:0]
+
+    def cluster_rows(self, frame: str, cluster) -> pd.DataFrame:
+        """The rows of the cluster's practices and of the cluster, its HSCP, its board and Scotland."""
+        return self.rows(frame, ("practice", "cluster_id", cluster.cluster_id),
+                         ("cluster", "area_code", cluster.cluster_id), ("hscp", "area_code", cluster.hscp_code),
+                         ("board", "area_code", cluster.board_code), ("scotland", "level", "scotland"))
+
     @property
     def practice_attributes(self) -> dict[str, dict]:
         if self._attributes is None:
@@ -112,6 +134,15 @@ class PackSource:
     def released(self, rows: pd.DataFrame, viewer: Viewer, pseudonyms: Pseudonyms) -> pd.DataFrame:
         data = self.data
         return objects(release(rows, data.rules, viewer, pseudonyms, data.suppression, disclosed=True))
+
+
+def _positions(frame: pd.DataFrame, column: str) -> dict[tuple, np.ndarray]:
+    """Row positions of the frame by (level, value of `column`)."""
+    if frame.empty:
+        return {}
+    if column == "level":
+        return {(level, level): rows for level, rows in frame.groupby("level", sort=False).indices.items()}
+    return frame.groupby(["level", column], sort=False).indices
 
 
 def objects(frame: pd.DataFrame) -> pd.DataFrame:
