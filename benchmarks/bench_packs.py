@@ -46,7 +46,9 @@ def build_demo_warehouse(folder: Path, seed: int | None) -> Path:
     from gpcluster.warehouse import load_sourced, open_warehouse
 
     seed = int(config.get("synthetic_seed")) if seed is None else seed
-    written = write_synthetic_scotland(folder / "files", seed)
+    # as `gpcluster demo` writes it, prescribing included: without it every pack is about half the work
+    written = write_synthetic_scotland(folder / "files", seed,
+                                       prescribing_months=int(config.get("demo_prescribing_months")))
     path = folder / "warehouse.duckdb"
     load_sourced(written, synthetic=True, warehouse=path)
     with open_warehouse(path) as con:
