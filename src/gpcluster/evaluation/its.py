@@ -30,6 +30,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,9 @@ from scipy import stats
 from gpcluster.errors import UserError
 from gpcluster.evaluation.panel import Panel, aggregate, quarter_index
 from gpcluster.evaluation.result import Diagnostic, Effect, EvaluationResult
+
+if TYPE_CHECKING:
+    from gpcluster.stats.reml import RemlFit
 
 MIN_PRE_QUARTERS = 6
 SEASONAL_MIN_PRE = 8  # quarter-of-year terms need two years before the start
@@ -74,7 +78,7 @@ class SegmentedFit:
     error_rho: float | None = None  # its AR(1) coefficient (reml)
     hac_lags: int | None = None
     overdispersion: float | None = None
-    reml: object | None = None  # the gpcluster.stats.reml.RemlFit, for Kenward-Roger inference
+    reml: RemlFit | None = None  # for Kenward-Roger inference
 
 
 def segmented_fit(series: pd.DataFrame, start: date, counts: bool, maxlags: int | None = None,

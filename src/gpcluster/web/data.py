@@ -146,17 +146,10 @@ class WebData:
         self._pages: PageStore | None = None
         self._holder: threading.Thread | None = None
         self._holder_cursor: duckdb.DuckDBPyConnection | None = None
-        self._hold_wanted = hold_release
-        self._start_holding()
-
-    def _start_holding(self) -> None:
-        """Start reading the release into memory in the background (once)."""
-        with self._lock:
-            if self._holder is not None or not self._hold_wanted:
-                return
+        if hold_release:
             self._holder = threading.Thread(target=self._hold_release, name="gpcluster-release-holder", daemon=True)
             self._holder.start()
-        _HOLDING.add(self)
+            _HOLDING.add(self)
 
     def _hold_release(self) -> None:
         try:
@@ -272,8 +265,6 @@ class WebData:
         if isinstance(period, datetime):
             period = period.date()
         released = self._released
-        if released is None and self._hold_wanted and self._holder is None:
-            self._start_holding()
         if released is not None:
             return released.select(indicator_id=indicator_ids, level=levels, area_code=area_codes,
                                    period=None if period is None else [period],
