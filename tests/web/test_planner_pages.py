@@ -344,6 +344,36 @@ def test_shipped_assumptions_are_worked_out_in_the_server_and_every_comparison_k
             pd.testing.assert_frame_equal(kept_one.tables[name], table)
 
 
+def test_plain_words_of_filtered_practices_are_the_per_practice_sentences(client_as, planner_app, fresh_planner):
+    """The comparison page's plain words come from one pass over each allocation; they must be exactly the
+    sentences workforce.plain.describe_practice gives practice by practice (as the CLI prints them), in the
+    page's order: practice by practice, A then B, only practices the viewer may name."""
+    from gpcluster.web.access import Viewer
+    from gpcluster.workforce.params import model_names
+    from gpcluster.workforce.plain import describe_practice
+
+    page = client_as("national").get("/plan/compare?a=per_capita&b=rurality_aware&role=pharmacist&q=alpha")
+    assert page.status_code == 200 and "In plain words" in page.text
+    found = next(iter(fresh_planner._SCENARIOS.values()))
+    viewer = Viewer(0, "x", "x", "national", "scotland", None)
+    area = fresh_planner.planning_area(planner_app.state.planner_source, viewer)
+    codes = sorted(area.practices["practice_code"])
+    for model_a, model_b in zip(model_names(), model_names()[1:], strict=False):
+        for role in found.roles:
+            expected = [sentence for code in codes for model in (model_a, model_b)
+                        for sentence in describe_practice(found.allocations[model], area.practices, code, role)]
+            assert expected
+            assert fresh_planner.describe_practices(found, area, model_a, model_b, role, codes) == expected
+    expected = describe_practice(found.allocations["per_capita"], area.practices, codes[0], found.roles[0])
+    area.named.discard(codes[0])
+    try:
+        assert not set(expected) & set(fresh_planner.describe_practices(found, area, "per_capita", "need_weighted",
+                                                                         found.roles[0], codes))
+    finally:
+        area.named.add(codes[0])
+    _wait_for_warm_threads(fresh_planner)
+
+
 def test_edited_assumptions_go_to_a_worker(client_as, planner_app, fresh_planner, monkeypatch):
     from gpcluster.web.jobs import JobRefused
 

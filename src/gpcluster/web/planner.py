@@ -63,7 +63,6 @@ from gpcluster.workforce import (
     allocate_roles,
     compare_summaries,
     coverage,
-    describe_practice,
     practices_with_need,
     roster_budgets,
     template_path,
@@ -71,6 +70,7 @@ from gpcluster.workforce import (
 from gpcluster.workforce.compare import summarise_roles
 from gpcluster.workforce.export import PATIENT_COUNT_COLUMNS, disclose
 from gpcluster.workforce.params import Assumptions, load_assumptions, load_model, model_names
+from gpcluster.workforce.plain import describe_allocation
 from gpcluster.workforce.roles import ROLES, URBAN_RURAL_8, role_label
 from gpcluster.workforce.roster import POST_COLUMNS, SESSION_COLUMNS, write_roster_csv
 from gpcluster.workforce.roster import read_roster as read_roster_file
@@ -484,7 +484,7 @@ class Scenarios:
     summaries: dict  # (model, role or None) -> ModelSummary
     prepared: pd.DataFrame  # the area's practices with need (workforce.compare.practices_with_need)
     roles: list[str]
-    described: dict = field(default_factory=dict)  # (model, practice, role) -> its sentences, as asked for
+    described: dict = field(default_factory=dict)  # (model, role) -> {practice: its sentences}, as asked for
 
 
 #: allocation columns kept for plain-language sentences (workforce.plain)
@@ -625,15 +625,27 @@ def describe_practices(scenarios: Scenarios, area: Area, model_a: str, model_b: 
                        codes: list[str]) -> list[str]:
     """Plain sentences about a few named practices' allocations under A and B."""
     wanted = [code for code in codes if code in area.named]
-    kept = scenarios.described
-    missing = {code for code in wanted for m in (model_a, model_b) if (m, code, role) not in kept}
-    if missing:  # the few practices' rows first (one pass over each allocation), then their sentences
-        practices = area.practices[[c in missing for c in area.practices["practice_code"].tolist()]]
-        for m in (model_a, model_b):
-            rows = scenarios.allocations[m][[c in missing for c in scenarios.allocations[m]["practice_code"].tolist()]]
-            for code in missing:
-                kept[(m, code, role)] = describe_practice(rows, practices, code, role)
-    return [sentence for code in wanted for m in (model_a, model_b) for sentence in kept[(m, code, role)]]
+    by_model = [_sentences_by_practice(scenarios, area, m, role) for m in (model_a, model_b)]
+    return [sentence for code in wanted for sentences in by_model for sentence in sentences.get(code, ())]
+
+
+def _sentences_by_practice(scenarios: Scenarios, area: Area, model: str, role: str | None) -> dict[str, list[str]]:
+    """Every practice's sentences (workforce.plain) under one model and role, written in one pass over the
+    allocation the first time any practice's are asked for (each filtered page used to slice the allocation
+    per practice: about 1 ms of pandas a practice and model)."""
+    key = (model, role)
+    found = scenarios.described.get(key)
+    if found is None:
+        allocation = scenarios.allocations[model]
+        if role is not None:
+            allocation = allocation[allocation["role"] == role]
+        practices = {row["practice_code"]: row for row in area.practices.to_dict("records")}
+        found = {}
+        for row in allocation.to_dict("records"):
+            code = row["practice_code"]
+            found.setdefault(code, []).append(describe_allocation(row, practices.get(code, {})))
+        scenarios.described[key] = found
+    return found
 
 
 def compare_tables(source: Source, viewer: Viewer, model_a: str, model_b: str, role: str | None,
@@ -735,10 +747,13 @@ _DERIVED = ReleasedCache(512)
 _COMPARISONS = ReleasedCache(1024)
 #: pages as filtered and paged (many, each asked for rarely: kept apart so they never push out the above)
 _VIEWS = ReleasedCache(512)
-#: rendered comparison pages (their blocks, without the layout or the CSRF token)
+#: rendered comparison pages (their blocks, without the layout or the CSRF token); filtered and paged ones
+#: apart, so that the many of those never push out the pages of the comparisons themselves
 _PAGES = ReleasedCache(256)
-#: downloads made from them (CSV and Excel bytes)
-_DOWNLOADS = ReleasedCache(128)
+_FILTERED_PAGES = ReleasedCache(512)
+#: downloads made from them (CSV and Excel bytes): one per table, format and comparison (about 1,300 CSV
+#: files for Scotland's tables, mostly small; 128 kept meant a miss on nearly every request)
+_DOWNLOADS = ReleasedCache(2048)
 
 
 async def scenarios(request: Request, viewer: Viewer, area: Area, a: Assumptions) -> Scenarios | None:
@@ -840,6 +855,11 @@ def _warm_comparisons(source: PlannerSource, found: Scenarios, viewer: Viewer, a
                             # between comparisons the interpreter is the request threads': a lower OS priority
                             # would be worse (a descheduled thread holding the GIL stalls every request)
                             time.sleep(WARM_PAUSE_SECONDS)
+            for role in found.roles:  # the sentences a filtered page of one role shows
+                for model in names:
+                    with contextlib.suppress(Exception):
+                        _sentences_by_practice(found, area, model, role)
+                    time.sleep(WARM_PAUSE_SECONDS)
         finally:
             with _WARMING_LOCK:
                 _WARMING.discard(key)
@@ -1056,7 +1076,7 @@ async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: s
     key = ("plan-compare-page", area.plan_key, model_a, model_b, role, assumptions.model_dump_json(),
            roster_version(), tuple(problems), *(filters.get(k, "") for k in _FILTERS))
     blocks = await run_in_threadpool(
-        cached_blocks, _PAGES, "planner/compare.html", key, viewer,
+        cached_blocks, _FILTERED_PAGES if any(filters.values()) else _PAGES, "planner/compare.html", key, viewer,
         lambda: build(compare_view_for(source, viewer, area, found, result, model_a, model_b, role, assumptions,
                                        filters)), persist=False)
     return page(request, "_blocks.html", status_code=status_code, **with_csrf(request, blocks))
