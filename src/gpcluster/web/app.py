@@ -12,6 +12,7 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -73,28 +74,8 @@ def create_app(warehouse: Path | str | None = None, store_url: str | None = None
                        same_site="lax", https_only=bool(config.get("cookie_secure")),
                        max_age=int(config.get("session_max_age")))
 
-    @app.middleware("http")
-    async def one_warehouse_version_per_request(request: Request, call_next):
-        token = live.pin()
-        try:
-            return await call_next(request)
-        finally:
-            live.unpin(token)
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)  # a pack file sets a stricter one
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
-        response.headers["Permissions-Policy"] = PERMISSIONS_POLICY
-        response.headers["X-Frame-Options"] = "DENY"
-        if request.url.scheme == "https":
-            response.headers["Strict-Transport-Security"] = f"max-age={HSTS_SECONDS}"
-            _mark_cookies_secure(response)
-        if not request.url.path.startswith("/static/"):
-            response.headers["Cache-Control"] = "no-store"
-        return response
+    app.add_middleware(OneWarehouseVersionPerRequest, live=live)
+    app.add_middleware(SecurityHeaders)
 
     # outermost: the client's address and scheme come from a trusted reverse proxy's X-Forwarded-* headers
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=_trusted_proxies())
@@ -149,15 +130,64 @@ def _trusted_proxies() -> list[str]:
     return [part.strip() for part in str(config.get("trusted_proxies")).split(",") if part.strip()]
 
 
-def _mark_cookies_secure(response) -> None:
+class OneWarehouseVersionPerRequest:
+    """Each request reads one warehouse version from its start to the last byte of its answer, even when a
+    new version arrives meanwhile. Plain ASGI: Starlette's BaseHTTPMiddleware costs a task and a memory
+    stream per request, about a tenth of a cached page's processor time."""
+
+    def __init__(self, app, live: LiveWebData):
+        self.app, self.live = app, live
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        token = self.live.pin()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.live.unpin(token)
+
+
+class SecurityHeaders:
+    """The security headers of every answer (plain ASGI, as above); no caching of pages, which hold
+    figures a signed-in user may see, while the static files may be cached."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        https = scope.get("scheme") == "https"
+        static = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)  # a pack file sets a stricter one
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "same-origin"
+                headers["Permissions-Policy"] = PERMISSIONS_POLICY
+                headers["X-Frame-Options"] = "DENY"
+                if https:
+                    headers["Strict-Transport-Security"] = f"max-age={HSTS_SECONDS}"
+                    _mark_cookies_secure(headers)
+                if not static:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _mark_cookies_secure(headers: MutableHeaders) -> None:
     """Over https every cookie is Secure, whatever `cookie_secure` says."""
-    cookies = response.headers.getlist("set-cookie")
+    cookies = headers.getlist("set-cookie")
     if not cookies:
         return
-    del response.headers["set-cookie"]
+    del headers["set-cookie"]
     for cookie in cookies:
         flags = {part.strip().lower() for part in cookie.split(";")[1:]}
-        response.headers.append("set-cookie", cookie if "secure" in flags else cookie + "; Secure")
+        headers.append("set-cookie", cookie if "secure" in flags else cookie + "; Secure")
 
 
 def _oidc_client():

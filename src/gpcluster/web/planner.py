@@ -523,6 +523,7 @@ class Comparison:
     shown: dict = field(default_factory=dict)  # the detail tables as the page shows them (display())
     search: list[str] = field(default_factory=list)  # searchable(tables["practices"], PRACTICE_SEARCH)
     hscps: list | None = None  # the HSCP filter's choices (_hscp_options), once asked for
+    practice_rows: dict | None = None  # tables["practices"] as the page's table shows it (display()), once asked for
 
 
 PRACTICE_LABELS = {"practice_code": "code", "practice_name": "practice", "cluster_name": "cluster", "area": "area",
@@ -532,6 +533,8 @@ PRACTICE_LABELS = {"practice_code": "code", "practice_name": "practice", "cluste
                    "gp_net_hours_b": "GP hours released, net, B"}
 #: the columns a search of who gains and who loses looks in
 PRACTICE_SEARCH = ("practice_name", "practice_code", "cluster_name")
+#: columns of who gains and who loses used to filter it, not shown
+PRACTICE_FILTER_COLUMNS = ["cluster_id", "hscp_code", "simd_decile", "urban_rural_8"]
 PRACTICE_COLUMNS = ["practice_code", "practice_name", "cluster_id", "cluster_name", "hscp_code", "list_size",
                     "need_weighted_population", "simd_decile", "urban_rural_8", "hours_a", "hours_b",
                     "change_hours", "change_pct", "outcome", "gp_net_hours_a", "gp_net_hours_b"]
@@ -910,6 +913,12 @@ def filtered(frame: pd.DataFrame, q: str = "", search: tuple[str, ...] = (), hay
              **exact: str) -> pd.DataFrame:
     """Rows whose `search` columns contain `q` (case-insensitive) and whose other columns equal the given
     values (empty values filter nothing). `haystack`: searchable(frame, search), when kept with the table."""
+    return frame[filter_mask(frame, q, search, haystack, **exact)]
+
+
+def filter_mask(frame: pd.DataFrame, q: str = "", search: tuple[str, ...] = (), haystack: list[str] | None = None,
+                **exact: str) -> np.ndarray:
+    """filtered()'s choice of rows, as a boolean mask."""
     keep = np.ones(len(frame), dtype=bool)
     for column, value in exact.items():
         if value:
@@ -921,7 +930,7 @@ def filtered(frame: pd.DataFrame, q: str = "", search: tuple[str, ...] = (), hay
     elif text and search:
         texts = haystack if haystack is not None else searchable(frame, search)
         keep &= np.fromiter((text in t for t in texts), dtype=bool, count=len(texts))
-    return frame[keep]
+    return keep
 
 
 def _lower_text(column: pd.Series) -> list[str]:
@@ -1035,15 +1044,19 @@ def _compare_view(source: Source, area: Area, found: Scenarios, result: Comparis
     hscps = result.hscps
     hscp = filters.get("hscp", "") if filters.get("hscp") in {c for c, _ in hscps} else ""
     q = filters.get("q", "")
-    chosen = filtered(rows, q, PRACTICE_SEARCH, result.search, outcome=outcome, hscp_code=hscp)
+    chosen = np.flatnonzero(filter_mask(rows, q, PRACTICE_SEARCH, result.search, outcome=outcome, hscp_code=hscp))
     paging = Paging(page_number(filters.get("page")), len(chosen),
                     params=(*query.items(), ("outcome", outcome), ("hscp", hscp), ("q", q)))
     described = []
     if role and 0 < len(chosen) <= SENTENCES_SHOWN:
-        described = describe_practices(found, area, model_a, model_b, role, list(chosen["practice_code"]))
-    shown = paging.rows(chosen).drop(columns=["cluster_id", "hscp_code", "simd_decile", "urban_rural_8"])
-    return dict(practice_table=display(shown, PRACTICE_LABELS), paging=paging, outcome=outcome, hscp=hscp,
-                hscps=hscps, q=q, described=described, matched=len(chosen))
+        codes = rows["practice_code"].tolist()
+        described = describe_practices(found, area, model_a, model_b, role, [codes[i] for i in chosen])
+    if result.practice_rows is None:  # every row formatted once per comparison; a page takes its slice
+        result.practice_rows = display(rows.drop(columns=PRACTICE_FILTER_COLUMNS), PRACTICE_LABELS)
+    table = result.practice_rows
+    shown = {"columns": table["columns"], "rows": [table["rows"][i] for i in paging.rows(chosen.tolist())]}
+    return dict(practice_table=shown, paging=paging, outcome=outcome, hscp=hscp, hscps=hscps, q=q,
+                described=described, matched=len(chosen))
 
 
 async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: str, role: str | None,
@@ -1353,11 +1366,11 @@ async def planner_download(request: Request, name: str, fmt: str, a: str = "per_
             frame = (await run_in_threadpool(home_tables, request, viewer, assumptions)).get(name)
     elif name == "roster":
         _require_planner(viewer)
-        area = await run_in_threadpool(planning_area, request, viewer)
+        area = await run_in_threadpool(planning_area_for, request, viewer)
         frame = disclose(await run_in_threadpool(_DERIVED.get, ("plan-roster", area.plan_key, roster_version()),
                                                  viewer, lambda: roster_table(request, viewer)))
     else:
-        area = await run_in_threadpool(planning_area, request, viewer)
+        area = await run_in_threadpool(planning_area_for, request, viewer)
         try:
             result, _ = await comparison(request, viewer, area, _model(a), _model(b), _role(role), assumptions)
         except JobRefused as exc:
