@@ -379,6 +379,8 @@ def actions_due(session: Session, cluster_id: str, today: date, up_to: date | No
     if up_to is not None:
         query = query.where(LoopAction.period <= up_to)
     rows = list(session.scalars(query))
+    if not rows:  # most clusters on most days: the labels' queries (every pack's practices and signals) not needed
+        return []
     names, sentences = labels(session, cluster_id)
     items = [action_item(a, today, names, sentences) for a in rows]
     return sorted(items, key=lambda a: (not a["overdue"], a["due_on"], a["id"]))

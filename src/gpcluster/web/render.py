@@ -15,6 +15,8 @@ from gpcluster.web import formatting
 from gpcluster.web.auth import csrf_token
 
 templates = Jinja2Templates(directory=str(files("gpcluster.web") / "templates"))
+# templates are package files, replaced only with the code (and a restart): no stat of each one per request
+templates.env.auto_reload = False
 
 
 def spec_json(spec: dict) -> Markup:
