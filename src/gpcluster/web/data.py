@@ -158,14 +158,30 @@ class WebData:
             log.info("the release of %s was not held in memory; pages query it", self.file, exc_info=True)
 
     def load_release(self) -> None:
-        """Read every row of the release, disclosed, into memory (see ReleasedRows); `values` then reads there."""
-        cur = self._holder_cursor = self._cursor()
-        try:
-            frame = self._select(cur, [], [])
-        finally:
-            self._holder_cursor = None
-            cur.close()
-        self._released = ReleasedRows(frame)
+        """Read every row of the release, disclosed, into memory (see ReleasedRows); `values` then reads there.
+
+        Built once per warehouse version, disclosure settings and code, and kept beside the version
+        (gpcluster.web.persisted_release): later starts read that file instead of querying."""
+        from gpcluster.indicators.suppression import settings
+        from gpcluster.web import persisted_release
+
+        key = persisted_release.release_key(self.file, self._pattern, self.rules, settings())
+        stored = persisted_release.read(self.file, key)
+        if stored is not None:
+            released = ReleasedRows(*stored)
+        else:
+            cur = self._holder_cursor = self._cursor()
+            try:
+                frame = self._select(cur, [], [])
+            finally:
+                self._holder_cursor = None
+                cur.close()
+            released = ReleasedRows(frame)
+            try:
+                persisted_release.write(self.file, key, released.frame, released.factorised)
+            except (OSError, persisted_release.NotPersistable) as exc:  # a read-only folder: kept in memory
+                log.warning("the release of %s is not kept on disk: %s", self.file, exc)
+        self._released = released
         self._cached_values_clear()
 
     @property
@@ -394,19 +410,26 @@ class ReleasedRows:
 
     FILTERS = ("indicator_id", "level", "area_code", "period", "cluster_id")
 
-    def __init__(self, frame: pd.DataFrame):
+    def __init__(self, frame: pd.DataFrame, factorised: dict[str, tuple[np.ndarray, np.ndarray]] | None = None):
+        """`factorised`: (codes, distinct values) of text columns already held as Python objects (as
+        gpcluster.web.persisted_release reads them); the others are factorised here."""
+        self.factorised: dict[str, tuple[np.ndarray, np.ndarray]] = dict(factorised or {})
         # text columns as Python strings shared between rows (each distinct string once): selecting and
         # iterating rows of Arrow-backed strings costs pandas a conversion per row, every page
         for column, dtype in frame.dtypes.items():
-            if isinstance(dtype, pd.StringDtype):
+            if isinstance(dtype, pd.StringDtype) and column not in self.factorised:
                 codes, distinct = pd.factorize(frame[column])
-                frame[column] = np.append(np.asarray(distinct, dtype=object), np.nan)[codes]
+                distinct = np.asarray(distinct, dtype=object)
+                frame[column] = np.append(distinct, np.nan)[codes]
+                self.factorised[column] = (codes, distinct)
         self.frame = frame
         self._codes: dict[str, np.ndarray] = {}
         self._lookup: dict[str, dict] = {}
         self._groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for column in self.FILTERS:
-            codes, distinct = pd.factorize(frame[column].to_numpy(dtype=object))
+            if column not in self.factorised:
+                self.factorised[column] = pd.factorize(frame[column].to_numpy(dtype=object))
+            codes, distinct = self.factorised[column]
             order = np.argsort(codes, kind="stable")  # each value's rows in ascending position
             bounds = np.searchsorted(codes[order], np.arange(len(distinct) + 1))
             self._codes[column] = codes
