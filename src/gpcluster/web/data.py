@@ -411,8 +411,9 @@ class ReleasedRows:
     FILTERS = ("indicator_id", "level", "area_code", "period", "cluster_id")
 
     def __init__(self, frame: pd.DataFrame, factorised: dict[str, tuple[np.ndarray, np.ndarray]] | None = None):
-        """`factorised`: (codes, distinct values) of text columns already held as Python objects (as
-        gpcluster.web.persisted_release reads them); the others are factorised here."""
+        """`factorised`: (codes, distinct values) of columns already factorised (as
+        gpcluster.web.persisted_release reads them from the dictionaries it stores); the others are
+        factorised here."""
         self.factorised: dict[str, tuple[np.ndarray, np.ndarray]] = dict(factorised or {})
         # text columns as Python strings shared between rows (each distinct string once): selecting and
         # iterating rows of Arrow-backed strings costs pandas a conversion per row, every page
