@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -164,3 +165,34 @@ def test_files_of_versions_that_are_gone_are_removed(version):
         path.unlink()
     _release(version)  # writing a release tidies the folder
     assert not _stored(older) and len(_stored(version)) == 1
+
+
+def test_a_process_starting_while_another_builds_the_release_waits_and_reads_it(version):
+    built, _ = _release(version)
+    [path] = _stored(version)
+    content = path.read_bytes()
+    path.unlink()
+    outcome = {}
+
+    def start():
+        outcome["release"], outcome["queried"] = _release(version)
+
+    with persisted_release.building(version):  # another process is building it
+        second = threading.Thread(target=start)
+        second.start()
+        second.join(timeout=1.0)
+        assert second.is_alive(), "the release was built while another process held the lock"
+        path.write_bytes(content)  # the other process's file lands
+    second.join(timeout=60)
+    assert not outcome["queried"], "a process waiting for another's release built its own"
+    _assert_same_release(outcome["release"], built)
+
+
+def test_closing_a_version_stops_waiting_for_its_release(version):
+    with persisted_release.building(version):
+        data = WebData(version, hold_release=True)
+        time.sleep(0.3)
+        began = time.monotonic()
+        data.close()
+        assert time.monotonic() - began < 5
+        assert not data.release_held

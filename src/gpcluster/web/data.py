@@ -146,6 +146,7 @@ class WebData:
         self._pages: PageStore | None = None
         self._holder: threading.Thread | None = None
         self._holder_cursor: duckdb.DuckDBPyConnection | None = None
+        self._stopping = threading.Event()
         if hold_release:
             self._holder = threading.Thread(target=self._hold_release, name="gpcluster-release-holder", daemon=True)
             self._holder.start()
@@ -170,19 +171,28 @@ class WebData:
         if stored is not None:
             released = ReleasedRows(*stored)
         else:
-            cur = self._holder_cursor = self._cursor()
-            try:
-                frame = self._select(cur, [], [])
-            finally:
-                self._holder_cursor = None
-                cur.close()
-            released = ReleasedRows(frame)
-            try:
-                persisted_release.write(self.file, key, released.frame, released.factorised)
-            except (OSError, persisted_release.NotPersistable) as exc:  # a read-only folder: kept in memory
-                log.warning("the release of %s is not kept on disk: %s", self.file, exc)
+            with persisted_release.building(self.file, self._stopping):  # processes starting at once build it once
+                stored = persisted_release.read(self.file, key)  # built by another meanwhile
+                released = ReleasedRows(*stored) if stored is not None else self._build_release(key)
         self._released = released
         self._cached_values_clear()
+
+    def _build_release(self, key: str) -> ReleasedRows:
+        """The release queried from the warehouse, then kept beside the version under `key`."""
+        from gpcluster.web import persisted_release
+
+        cur = self._holder_cursor = self._cursor()
+        try:
+            frame = self._select(cur, [], [])
+        finally:
+            self._holder_cursor = None
+            cur.close()
+        released = ReleasedRows(frame)
+        try:
+            persisted_release.write(self.file, key, released.frame, released.factorised)
+        except (OSError, persisted_release.NotPersistable) as exc:  # a read-only folder: kept in memory
+            log.warning("the release of %s is not kept on disk: %s", self.file, exc)
+        return released
 
     @property
     def pages(self) -> PageStore:
@@ -200,6 +210,7 @@ class WebData:
 
     def stop_holding(self) -> None:
         """Interrupt the reading of the release into memory, if still running, and wait for its thread."""
+        self._stopping.set()  # also stops waiting for another process to build it
         holder, cursor = self._holder, self._holder_cursor
         if holder is not None and holder.is_alive():
             if cursor is not None:

@@ -9,10 +9,10 @@ rules, and the code that selects and encodes the rows. A change of any of them n
 stale figures are never read. The CRC-32 of the file's bytes is in its name and checked before it is
 read: a partial or damaged file is removed and the release built afresh.
 
-Written once, by whichever process first builds the release of a version under a key: into a temporary
-file in the same folder, flushed to disk, then renamed into place (atomic). Processes starting at once
-may each build it; the last rename wins and every copy is identical, and a reader only ever sees a
-complete file. Files of other keys of the version and of versions that are gone are removed when one is
+Written once, by the process that first builds the release of a version under a key (`building`: a
+file lock, so that server processes starting at once build it once; the others wait, then read it):
+into a temporary file in the same folder, flushed to disk, then renamed into place (atomic), so a reader
+only ever sees a complete file. Files of other keys of the version and of versions that are gone are removed when one is
 written.
 
 Text columns are stored dictionary-encoded: the dictionary's indices are the codes ReleasedRows indexes
@@ -26,8 +26,11 @@ import logging
 import os
 import re
 import tempfile
+import threading
 import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 FORMAT = "1"
 _NAME = re.compile(r"\.release-(?P<key>[0-9a-f]{32})-(?P<crc>[0-9a-f]{8})\.arrow$")
 _TEMPORARY_MAX_AGE = 3600.0
+LOCK_SUFFIX = ".release.lock"
 #: the modules whose code decides what the rows are (selection, disclosure, encoding)
 _CODE = ("web/data.py", "exports.py", "web/persisted_release.py", "indicators/suppression.py")
 
@@ -64,6 +68,33 @@ def release_key(version_file: Path, pattern: pd.DataFrame, rules: dict, settings
     for module in _CODE:
         digest.update((package / module).read_bytes())
     return digest.hexdigest()[:32]
+
+
+@contextmanager
+def building(version_file: Path, stop: threading.Event | None = None, poll: float = 0.05) -> Iterator[None]:
+    """Hold the lock on building the release of `version_file` (one process at a time). Waits for it,
+    raising InterruptedError when `stop` is set meanwhile (the server closing this version)."""
+    import fcntl
+
+    try:
+        lock = open(str(version_file) + LOCK_SUFFIX, "a")  # noqa: SIM115 - closed below
+    except OSError as exc:  # a read-only folder: nothing can be kept there either
+        log.warning("building the release of %s without a lock: %s", version_file, exc)
+        yield
+        return
+    waiting = stop if stop is not None else threading.Event()
+    with lock:
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if waiting.wait(poll):
+                    raise InterruptedError(f"stopped waiting to build the release of {version_file}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _files_of(version_file: Path) -> list[Path]:
@@ -135,6 +166,9 @@ def _remove_stale(version_file: Path, keep: Path) -> None:
         version = Path(str(path)[: _NAME.search(str(path)).start()])
         if version == version_file or not version.exists():
             path.unlink(missing_ok=True)
+    for lock in folder.glob("*" + LOCK_SUFFIX):
+        if not Path(str(lock)[: -len(LOCK_SUFFIX)]).exists():
+            lock.unlink(missing_ok=True)
     now = time.time()
     for path in folder.glob(".*.release-*.tmp"):
         try:
