@@ -196,3 +196,23 @@ def test_closing_a_version_stops_waiting_for_its_release(version):
         data.close()
         assert time.monotonic() - began < 5
         assert not data.release_held
+
+
+def test_the_low_priority_prerender_never_makes_a_server_wait_for_its_build(version):
+    """The prerender (niced) builds without the lock: holding it while slow would hold up every server process."""
+    done = {}
+
+    def prerender_load():
+        data = WebData(version)
+        try:
+            data.load_release(wait_for_others=False)
+            done["held"] = data.release_held
+        finally:
+            data.close()
+
+    with persisted_release.building(version):  # a server process is building it
+        thread = threading.Thread(target=prerender_load)
+        thread.start()
+        thread.join(timeout=60)
+        assert not thread.is_alive() and done["held"], "the prerender waited for the lock"
+    assert len(_stored(version)) == 1

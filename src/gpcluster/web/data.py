@@ -158,11 +158,14 @@ class WebData:
         except Exception:  # closed meanwhile (a newer version), or interrupted: pages keep querying
             log.info("the release of %s was not held in memory; pages query it", self.file, exc_info=True)
 
-    def load_release(self) -> None:
+    def load_release(self, wait_for_others: bool = True) -> None:
         """Read every row of the release, disclosed, into memory (see ReleasedRows); `values` then reads there.
 
         Built once per warehouse version, disclosure settings and code, and kept beside the version
-        (gpcluster.web.persisted_release): later starts read that file instead of querying."""
+        (gpcluster.web.persisted_release): later starts read that file instead of querying.
+        `wait_for_others`: when it is not kept yet, build it under the lock that makes processes starting
+        at once build it once (waiting for one that is building it). A low-priority process (the
+        prerender) passes False and builds its own if need be: a server process must never wait for it."""
         from gpcluster.indicators.suppression import settings
         from gpcluster.web import persisted_release
 
@@ -170,6 +173,8 @@ class WebData:
         stored = persisted_release.read(self.file, key)
         if stored is not None:
             released = ReleasedRows(*stored)
+        elif not wait_for_others:
+            released = self._build_release(key)
         else:
             with persisted_release.building(self.file, self._stopping):  # processes starting at once build it once
                 stored = persisted_release.read(self.file, key)  # built by another meanwhile
