@@ -25,7 +25,9 @@ Pages every national viewer shares are rendered once per warehouse version by `g
 (gpcluster.web.prerender, in a low-priority process) and kept beside the version (`<version>.pages.sqlite`):
 the benchmark prints whether that store was complete when the server started and how long rendering it
 took. `--cold` deletes it first, so the run meets a server with nothing rendered (the prerender then runs
-during the benchmark, as it would after a load).
+during the benchmark, as it would after a load). The disclosed release is kept beside the version too
+(gpcluster.web.persisted_release, built at a version's first start); `--first-start` deletes it so that
+the server builds it, as the first start of a new version does.
 
     .venv/bin/python benchmarks/bench_web.py [--warehouse PATH] [--clients 50] [--duration 30]
         [--workers 2] [--timeout 60] [--client process|wrk] [--only SUBSTRING]
@@ -319,10 +321,14 @@ from gpcluster.web.data import WebData
 t1, c1 = time.perf_counter(), time.process_time()
 data = WebData(sys.argv[1])
 t2, c2 = time.perf_counter(), time.process_time()
+from gpcluster.indicators.suppression import settings
+from gpcluster.web.persisted_release import release_key
+key = release_key(data.file, data._pattern, data.rules, settings())
+stored = any(data.file.parent.glob(f"{data.file.name}.release-{key}-*.arrow"))
 data.load_release()
 t3 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "webdata": t2 - t1, "hold": t3 - t2, "import_cpu": c1 - c0,
-                  "webdata_cpu": c2 - c1}))
+                  "webdata_cpu": c2 - c1, "stored": stored}))
 """
 
 
@@ -393,6 +399,9 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true",
                         help="delete the warehouse version's persisted pages first (the server prerenders them "
                              "again, in the background, during the run)")
+    parser.add_argument("--first-start", action="store_true",
+                        help="delete the disclosed release kept beside the version before the server starts (as at "
+                             "the first start of a new version: the server builds it by querying, then keeps it)")
     parser.add_argument("--passes", type=int, default=1,
                         help="runs of each route in a row (the first meets empty caches; later ones show the "
                              "route once pages are cached)")
@@ -413,6 +422,9 @@ def main() -> None:
             Path(str(store_path(warehouse)) + extra).unlink(missing_ok=True)
     store_state = page_store_state(warehouse)
     parts = startup_parts(warehouse)
+    if args.first_start:
+        for stored in warehouse.parent.glob(f"{warehouse.name}.release-*.arrow"):
+            stored.unlink()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         store_url = f"sqlite:///{Path(tmp) / 'store.db'}"
@@ -459,14 +471,18 @@ def main() -> None:
           f"{len(entities.indicators)} indicators; {args.clients} clients x {args.duration} s per route; "
           f"client timeout {args.timeout} s (an error); {args.workers} server process(es); {os.cpu_count()} CPU(s); "
           f"load generator {generator}")
-    print(f"persisted pages of this warehouse version when the server started: {store_state}")
+    print(f"persisted pages of this warehouse version when the server started: {store_state}; disclosed release "
+          + ("not kept (deleted: --first-start)" if args.first_start else "kept beside the version"))
     print(f"start-up (load average {load_at_start:.1f}): ready to serve pages {pages_ready:.2f} s after process start "
           f"(target <= 3 s: signed in, a round of cluster, practice and indicator pages, API table and CSV, random "
           f"entities, each 200 within {PAGE_TARGET_MS:.0f} ms; {rounds} round(s)); /health first answered {ready:.2f} s after start")
     print(f"start-up parts: in a fresh "
           f"process: import of the app {parts['import']:.2f} s (CPU {parts['import_cpu']:.2f} s), opening the warehouse view (WebData: definitions, "
           f"suppression pattern, clusters) {parts['webdata']:.2f} s (CPU {parts['webdata_cpu']:.2f} s); then, in the background after start-up, "
-          f"reading the disclosed release into memory {parts['hold']:.2f} s; load average {os.getloadavg()[0]:.1f}")
+          f"reading the disclosed release into memory {parts['hold']:.2f} s ("
+          + ("read from the file kept beside the version" if parts["stored"] else
+             "built by querying the warehouse, then kept beside the version: the server read that file")
+          + f"); load average {os.getloadavg()[0]:.1f}")
     print(f"{'route':<64} {'requests':>8} {'errors':>6} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'req/s':>8} {'load':>5}")
     misses = []
     for label, r in results:

@@ -146,6 +146,7 @@ class WebData:
         self._pages: PageStore | None = None
         self._holder: threading.Thread | None = None
         self._holder_cursor: duckdb.DuckDBPyConnection | None = None
+        self._stopping = threading.Event()
         if hold_release:
             self._holder = threading.Thread(target=self._hold_release, name="gpcluster-release-holder", daemon=True)
             self._holder.start()
@@ -157,16 +158,46 @@ class WebData:
         except Exception:  # closed meanwhile (a newer version), or interrupted: pages keep querying
             log.info("the release of %s was not held in memory; pages query it", self.file, exc_info=True)
 
-    def load_release(self) -> None:
-        """Read every row of the release, disclosed, into memory (see ReleasedRows); `values` then reads there."""
+    def load_release(self, wait_for_others: bool = True) -> None:
+        """Read every row of the release, disclosed, into memory (see ReleasedRows); `values` then reads there.
+
+        Built once per warehouse version, disclosure settings and code, and kept beside the version
+        (gpcluster.web.persisted_release): later starts read that file instead of querying.
+        `wait_for_others`: when it is not kept yet, build it under the lock that makes processes starting
+        at once build it once (waiting for one that is building it). A low-priority process (the
+        prerender) passes False and builds its own if need be: a server process must never wait for it."""
+        from gpcluster.indicators.suppression import settings
+        from gpcluster.web import persisted_release
+
+        key = persisted_release.release_key(self.file, self._pattern, self.rules, settings())
+        stored = persisted_release.read(self.file, key)
+        if stored is not None:
+            released = ReleasedRows(*stored)
+        elif not wait_for_others:
+            released = self._build_release(key)
+        else:
+            with persisted_release.building(self.file, self._stopping):  # processes starting at once build it once
+                stored = persisted_release.read(self.file, key)  # built by another meanwhile
+                released = ReleasedRows(*stored) if stored is not None else self._build_release(key)
+        self._released = released
+        self._cached_values_clear()
+
+    def _build_release(self, key: str) -> ReleasedRows:
+        """The release queried from the warehouse, then kept beside the version under `key`."""
+        from gpcluster.web import persisted_release
+
         cur = self._holder_cursor = self._cursor()
         try:
             frame = self._select(cur, [], [])
         finally:
             self._holder_cursor = None
             cur.close()
-        self._released = ReleasedRows(frame)
-        self._cached_values_clear()
+        released = ReleasedRows(frame)
+        try:
+            persisted_release.write(self.file, key, released.frame, released.factorised)
+        except (OSError, persisted_release.NotPersistable) as exc:  # a read-only folder: kept in memory
+            log.warning("the release of %s is not kept on disk: %s", self.file, exc)
+        return released
 
     @property
     def pages(self) -> PageStore:
@@ -184,6 +215,7 @@ class WebData:
 
     def stop_holding(self) -> None:
         """Interrupt the reading of the release into memory, if still running, and wait for its thread."""
+        self._stopping.set()  # also stops waiting for another process to build it
         holder, cursor = self._holder, self._holder_cursor
         if holder is not None and holder.is_alive():
             if cursor is not None:
@@ -394,19 +426,27 @@ class ReleasedRows:
 
     FILTERS = ("indicator_id", "level", "area_code", "period", "cluster_id")
 
-    def __init__(self, frame: pd.DataFrame):
+    def __init__(self, frame: pd.DataFrame, factorised: dict[str, tuple[np.ndarray, np.ndarray]] | None = None):
+        """`factorised`: (codes, distinct values) of columns already factorised (as
+        gpcluster.web.persisted_release reads them from the dictionaries it stores); the others are
+        factorised here."""
+        self.factorised: dict[str, tuple[np.ndarray, np.ndarray]] = dict(factorised or {})
         # text columns as Python strings shared between rows (each distinct string once): selecting and
         # iterating rows of Arrow-backed strings costs pandas a conversion per row, every page
         for column, dtype in frame.dtypes.items():
-            if isinstance(dtype, pd.StringDtype):
+            if isinstance(dtype, pd.StringDtype) and column not in self.factorised:
                 codes, distinct = pd.factorize(frame[column])
-                frame[column] = np.append(np.asarray(distinct, dtype=object), np.nan)[codes]
+                distinct = np.asarray(distinct, dtype=object)
+                frame[column] = np.append(distinct, np.nan)[codes]
+                self.factorised[column] = (codes, distinct)
         self.frame = frame
         self._codes: dict[str, np.ndarray] = {}
         self._lookup: dict[str, dict] = {}
         self._groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for column in self.FILTERS:
-            codes, distinct = pd.factorize(frame[column].to_numpy(dtype=object))
+            if column not in self.factorised:
+                self.factorised[column] = pd.factorize(frame[column].to_numpy(dtype=object))
+            codes, distinct = self.factorised[column]
             order = np.argsort(codes, kind="stable")  # each value's rows in ascending position
             bounds = np.searchsorted(codes[order], np.arange(len(distinct) + 1))
             self._codes[column] = codes

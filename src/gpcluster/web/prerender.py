@@ -93,7 +93,7 @@ def prerender(version_file: Path, parent: int | None = None) -> int | None:
         try:
             if data.pages.marked(DONE) is not None:
                 return None
-            data.load_release()
+            data.load_release(wait_for_others=False)  # niced: the servers must not wait for its build
             viewer = Viewer(0, "prerender", "prerender", *NATIONAL)
             cache = ReleasedCache(size=64, max_bytes=64 * 1024 * 1024)  # the store keeps them; memory need not
             done, seconds = 0, {"release": time.monotonic() - began}
