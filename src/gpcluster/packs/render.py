@@ -15,6 +15,26 @@ from gpcluster.packs.formatting import day, figure, percent_change, unit_note, w
 
 RESPONSE_WORDS = {"explained": "Explained", "accepted": "Accepted", "action_agreed": "Action agreed",
                   "not_relevant": "Not relevant"}
+#: the context rows each practice's page names beside its list size, deprivation and location (in this order)
+AGE_ROWS = {"aged_under_15": "under 15", "aged_15_64": "15 to 64", "aged_65_plus": "65 and over",
+            "aged_75_plus": "75 and over"}
+
+
+def print_rows(practice: dict, signals: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The print edition of a practice's performance table: the rows the PDF gives in full (the indicator is
+    outside its expected range, or has a live signal of this practice) and the others, which it lists
+    compactly. The HTML pack keeps every row in full."""
+    signalled = {s["indicator_id"] for s in signals
+                 if s["area_code"] == practice["code"] and s["status"] != "resolved"}
+    full = [r for r in practice["rows"] if r["flag"] or r["indicator_id"] in signalled]
+    return full, [r for r in practice["rows"] if not (r["flag"] or r["indicator_id"] in signalled)]
+
+
+def practice_ages(content: dict, index: int) -> list[tuple[str, str, dict]]:
+    """The practice's age profile from the context rows: (words, indicator id, the practice's figure) in
+    AGE_ROWS order, for the indicators the warehouse has."""
+    rows = {r["indicator_id"]: r["practices"][index] for r in content["context"]["rows"]}
+    return [(words, i, rows[i]) for i, words in AGE_ROWS.items() if i in rows]
 
 
 @functools.cache
@@ -22,7 +42,8 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("gpcluster.packs", "templates"), autoescape=select_autoescape(["html"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(figure=figure, whole=whole, day=day)
-    env.globals.update(percent_change=percent_change, response_words=RESPONSE_WORDS, unit_note=unit_note)
+    env.globals.update(percent_change=percent_change, response_words=RESPONSE_WORDS, unit_note=unit_note,
+                       print_rows=print_rows, practice_ages=practice_ages)
     return env
 
 
