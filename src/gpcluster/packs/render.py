@@ -30,6 +30,19 @@ def print_rows(practice: dict, signals: list[dict]) -> tuple[list[dict], list[di
     return full, [r for r in practice["rows"] if not (r["flag"] or r["indicator_id"] in signalled)]
 
 
+#: the context rows the PDF keeps side by side for every practice (who the practice serves: size, need, age,
+#: deprivation, rurality, GPs); it gives the others for the cluster and Scotland only
+PRINT_CONTEXT_ROWS = ("list_size", "need_weighted_list_size", "need_index", "aged_under_15", "aged_65_plus",
+                      "aged_75_plus", "simd_rank_mean", "urban_rural_class", "gps_per_1000")
+
+
+def print_context(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The print edition of the side-by-side context table: the PRINT_CONTEXT_ROWS for every practice, and
+    the other rows (given with the cluster's and Scotland's figures), each in the content's order."""
+    kept = [r for r in rows if r["indicator_id"] in PRINT_CONTEXT_ROWS]
+    return kept, [r for r in rows if r["indicator_id"] not in PRINT_CONTEXT_ROWS]
+
+
 def practice_ages(content: dict, index: int) -> list[tuple[str, str, dict]]:
     """The practice's age profile from the context rows: (words, indicator id, the practice's figure) in
     AGE_ROWS order, for the indicators the warehouse has."""
@@ -43,7 +56,8 @@ def _environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(figure=figure, whole=whole, day=day)
     env.globals.update(percent_change=percent_change, response_words=RESPONSE_WORDS, unit_note=unit_note,
-                       print_rows=print_rows, practice_ages=practice_ages)
+                       print_rows=print_rows, print_context=print_context,
+                       practice_ages=practice_ages)
     return env
 
 
