@@ -1,7 +1,9 @@
-"""The PDF's print edition of the practice pages: every indicator outside its expected range or with a live
-signal of the practice is given in full (value, 95% interval, cluster, HSCP, Scotland, decile, position),
-the others compactly with the practice's and Scotland's figures, and the page says the HTML pack has the
-full table. The HTML pack keeps every row of every practice's table."""
+"""The PDF's print edition. Practice pages: every indicator outside its expected range or with a live signal
+of the practice is given in full (value, 95% interval, cluster, HSCP, Scotland, decile, position), the
+others compactly with the practice's and Scotland's figures, and the page says the HTML pack has the full
+table. The side-by-side context table keeps the rows of who a practice serves for every practice and gives
+the others for the cluster and Scotland. The equity section keeps every figure (other tables, medians as
+text). The HTML pack keeps every row of every table."""
 
 from __future__ import annotations
 
@@ -67,6 +69,17 @@ def pack(loop_warehouse):
         "concern": "worse", "evidence": "level", "persistence": 1, "worth_discussing": False,
         "rank_in_cluster": 1, "sentence": "A test signal's sentence.", "method": "m", "since_words": "",
         "chart": None}]
+    # the fixture loads no context indicators: one the PDF keeps side by side, one it gives for the cluster only
+    n = len(content["practices"])
+    for indicator_id, title, unit, values, cluster, scotland in (
+            ("list_size", "Registered list size", "patients", [4711.0 + k for k in range(n)], 30123.0, 5945406.0),
+            ("female_patients", "Female patients", "%", [47.3 + k / 10 for k in range(n)], 51.6, 51.3)):
+        content["indicators"][indicator_id] = {"id": indicator_id, "title": title, "unit": unit,
+                                               "measure_type": "count" if unit == "patients" else "percentage",
+                                               "purpose": "context", "polarity": None, "synthetic": True}
+        content["context"]["rows"].append({
+            "indicator_id": indicator_id, "practices": [{"value": v, "suppressed": False} for v in values],
+            "cluster": {"value": cluster, "suppressed": False}, "scotland": {"value": scotland, "suppressed": False}})
     state = snapshot(None, content, as_of=LATEST, content_hash=content_hash(content))
     return content, state, practice, flagged, signalled
 
@@ -149,3 +162,49 @@ def test_the_html_pack_keeps_every_row_in_full(pack):
         if row["lower95"] is not None and not row["suppressed"]:
             indicator = content["indicators"][row["indicator_id"]]
             assert f"{figure(row['lower95'], indicator)} to {figure(row['upper95'], indicator)}" in page
+
+
+def _pdf_text(pdf_pages):
+    return " ".join(pdf_pages)
+
+
+def test_the_context_table_keeps_the_practices_rows_and_lists_the_others(pack, pdf_pages):
+    content = pack[0]
+    text = _pdf_text(pdf_pages)
+    section = text[text.index("Who each practice serves"):text.index(f"{content['practices'][0]['name']} "
+                                                                       f"{content['practices'][0]['code']}")]
+    rows = {r["indicator_id"]: r for r in content["context"]["rows"]}
+    assert all(f"{4711 + k:,}" in section for k in range(len(content["practices"])))  # list size, each practice
+    assert "30,123" in section and "5,945,406" in section
+    assert all(f"{47.3 + k / 10:.1f}" not in section for k in range(len(content["practices"])))
+    assert "Female patients (%) 51.6 (51.3)" in section and "Registered list size (patients)" not in section
+    assert "the HTML pack has every context figure of every practice side by side" in section
+    assert rows["female_patients"]["cluster"]["value"] == 51.6  # the figures the checks above look for
+
+
+def test_the_html_context_table_has_every_practice_figure(pack):
+    from gpcluster.packs.render import render_html
+
+    content, state, *_ = pack
+    html = render_html(content, state)
+    assert all(f">{47.3 + k / 10:.1f}<" in html for k in range(len(content["practices"])))
+    assert "every context figure of every practice" not in html
+
+
+def test_the_equity_section_keeps_every_figure(pack, pdf_pages):
+    from gpcluster.packs.formatting import figure
+
+    content = pack[0]
+    text = _pdf_text(pdf_pages)
+    start = text.index("Each practice against practices like it")
+    section = text[start:text.index("Data quality", start)]
+    for practice in content["equity"]["practices"]:
+        for x in practice["cells"]:
+            indicator = content["indicators"][x["indicator_id"]]
+            triple = " / ".join(figure(v, indicator, s) for v, s in (
+                (x["value"], x["suppressed"]), (x["simd_median"], False), (x["rural_median"], False)))
+            assert triple in section, (practice["code"], x["indicator_id"])
+    for r in content["equity"]["reference"]:
+        indicator = content["indicators"][r["indicator_id"]]
+        for medians in (r["simd"], r["rural"]):
+            assert "; ".join(figure(v, indicator) for v in medians) in section, r["indicator_id"]
