@@ -4,8 +4,8 @@ present in order, pages that render, numbers for people, and nothing fetched or 
 
 Built once for the module, in parallel over the cores: every cluster's pack (147), HTML and PDF. Every PDF's
 text (pypdf) is searched as every HTML is; the pages of a few are rendered (pypdfium2). The PDFs cost about
-3.2 s of processor time each and their text about 1 s, so this module takes some 6 minutes of the suite on
-two idle cores (about 9 minutes of processor time). The PDF tests skip with
+2.7 s of processor time each and their text about 1 s, so this module takes some 5 minutes of the suite on
+two idle cores (about 10 minutes of processor time). The PDF tests skip with
 the reason when WeasyPrint cannot load its libraries (the HTML packs are then built alone)."""
 
 from __future__ import annotations
