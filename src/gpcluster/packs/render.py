@@ -20,14 +20,26 @@ AGE_ROWS = {"aged_under_15": "under 15", "aged_15_64": "15 to 64", "aged_65_plus
             "aged_75_plus": "75 and over"}
 
 
+def _split_in_full(rows: list[dict], area_code: str, signals: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The rows the print edition gives in full (the area's figure is outside its expected range, or the
+    indicator has a live signal of the area) and the others, each in the given order."""
+    signalled = {s["indicator_id"] for s in signals if s["area_code"] == area_code and s["status"] != "resolved"}
+    full = [r for r in rows if r["flag"] or r["indicator_id"] in signalled]
+    return full, [r for r in rows if not (r["flag"] or r["indicator_id"] in signalled)]
+
+
 def print_rows(practice: dict, signals: list[dict]) -> tuple[list[dict], list[dict]]:
     """The print edition of a practice's performance table: the rows the PDF gives in full (the indicator is
     outside its expected range, or has a live signal of this practice) and the others, which it lists
     compactly. The HTML pack keeps every row in full."""
-    signalled = {s["indicator_id"] for s in signals
-                 if s["area_code"] == practice["code"] and s["status"] != "resolved"}
-    full = [r for r in practice["rows"] if r["flag"] or r["indicator_id"] in signalled]
-    return full, [r for r in practice["rows"] if not (r["flag"] or r["indicator_id"] in signalled)]
+    return _split_in_full(practice["rows"], practice["code"], signals)
+
+
+def print_comparison(content: dict) -> tuple[list[dict], list[dict]]:
+    """The print edition of the cluster's comparison with its HSCP, board and Scotland: the rows given in full
+    (the cluster outside its expected range, or a live signal of the cluster, as on the practice pages) and
+    the others, listed with the cluster's and Scotland's figures. The HTML pack keeps every row in full."""
+    return _split_in_full(content["comparison"]["rows"], content["cluster"]["id"], content["signals"])
 
 
 #: the context rows the PDF keeps side by side for every practice (who the practice serves: size, need, age,
@@ -56,7 +68,7 @@ def _environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(figure=figure, whole=whole, day=day)
     env.globals.update(percent_change=percent_change, response_words=RESPONSE_WORDS, unit_note=unit_note,
-                       print_rows=print_rows, print_context=print_context,
+                       print_rows=print_rows, print_context=print_context, print_comparison=print_comparison,
                        practice_ages=practice_ages)
     return env
 
