@@ -1,7 +1,9 @@
 """The PDF's print edition. Practice pages: every indicator outside its expected range or with a live signal
 of the practice is given in full (value, 95% interval, cluster, HSCP, Scotland, decile, position), the
 others compactly with the practice's and Scotland's figures, and the page says the HTML pack has the full
-table. The side-by-side context table keeps the rows of who a practice serves for every practice and gives
+table. The cluster's comparison with its HSCP, board and Scotland likewise (in full where the cluster is
+outside its expected range or signalled, the others with the cluster's and Scotland's figures); what changed
+since the last pack lists every change as text. The side-by-side context table keeps the rows of who a practice serves for every practice and gives
 the others for the cluster and Scotland. The equity section keeps every figure (other tables, medians as
 text). The HTML pack keeps every row of every table."""
 
@@ -14,7 +16,7 @@ import re
 import pytest
 from pack_fixtures import LATEST, OWN_CLUSTER
 
-from gpcluster.packs.render import pdf_unavailable, print_rows
+from gpcluster.packs.render import pdf_unavailable, print_comparison, print_rows
 
 PDF_REASON = pdf_unavailable()
 POINTER = "the HTML pack has this practice's full table"
@@ -80,6 +82,23 @@ def pack(loop_warehouse):
         content["context"]["rows"].append({
             "indicator_id": indicator_id, "practices": [{"value": v, "suppressed": False} for v in values],
             "cluster": {"value": cluster, "suppressed": False}, "scotland": {"value": scotland, "suppressed": False}})
+    # the comparison: one indicator flagged for the cluster, one (a copy) with a live signal of the cluster, one
+    # within range and a context row; HSCP and board figures unlike any other figure in the pack
+    rows = {r["indicator_id"]: r for r in content["comparison"]["rows"]}
+    flag = {"symbol": FLAGS["low_95"][0], "words": FLAGS["low_95"][1], "code": "low_95"}
+    rows["emergency_admission_rate"]["flag"] = flag
+    copied = f"{base['indicator_id']}_copy1"
+    for indicator_id, figures in ((copied, (11.11, 22.22, 33.33, 44.44)), ("high_risk_prescribing", (8.46, 17.77, 18.88, 8.42)),
+                                  ("female_patients", (51.6, 52.22, 53.33, 51.3))):
+        row = rows.setdefault(indicator_id, {"indicator_id": indicator_id, "flag": None})
+        if row not in content["comparison"]["rows"]:
+            content["comparison"]["rows"].append(row)
+        for level, value in zip(("cluster", "hscp", "board", "scotland"), figures, strict=True):
+            row[level] = {"value": value, "suppressed": False}
+    cluster = content["cluster"]
+    content["signals"].append({**content["signals"][-1], "signal_id": "cluster-test", "indicator_id": copied,
+                               "level": "cluster", "area_code": cluster["id"], "area_name": cluster["name"],
+                               "sentence": "A test signal of the cluster."})
     state = snapshot(None, content, as_of=LATEST, content_hash=content_hash(content))
     return content, state, practice, flagged, signalled
 
@@ -208,3 +227,93 @@ def test_the_equity_section_keeps_every_figure(pack, pdf_pages):
         indicator = content["indicators"][r["indicator_id"]]
         for medians in (r["simd"], r["rural"]):
             assert "; ".join(figure(v, indicator) for v in medians) in section, r["indicator_id"]
+
+
+def test_print_comparison_keeps_the_clusters_flagged_and_signalled_rows_in_full():
+    low = {"symbol": "▼", "words": "below what is expected", "code": "low_95"}
+    content = {"cluster": {"id": "S1/east"}, "comparison": {"rows": [_row("a"), _row("b", low), _row("c"), _row("d"),
+                                                                     _row("e")]},
+               "signals": [_signal("S1/east", "c"), _signal("10001", "d"), _signal("S1/east", "e", status="resolved")]}
+    full, others = print_comparison(content)
+    assert [r["indicator_id"] for r in full] == ["b", "c"]  # flagged; a live signal of the cluster
+    assert [r["indicator_id"] for r in others] == ["a", "d", "e"]  # a practice's signal; a resolved one
+
+
+def _section(text, start, end, after=""):
+    """The text from `start` to `end`, both after `after` (in a PDF: the contents list, which names them too)."""
+    begin = text.index(start, text.index(after) + len(after))
+    return text[begin:text.index(end, begin)]
+
+
+CONTENTS_END = "Where the figures come from"
+
+
+def test_the_comparison_gives_flagged_and_signalled_rows_in_full_and_the_others_compactly(pack, pdf_pages):
+    from gpcluster.packs.formatting import figure
+
+    content = pack[0]
+    section = _section(_pdf_text(pdf_pages), f"The cluster against {content['cluster']['hscp_name']}",
+                       "Performance over the last three years" if content["comparison"]["trends"] else "Equity",
+                       CONTENTS_END).replace("- ", "-")  # a hyphen at a line's end
+    full, others = print_comparison(content)
+    assert {r["indicator_id"] for r in full} == {"emergency_admission_rate", f"{pack[3]['indicator_id']}_copy1"}
+    table, compact = section[:section.index("none flagged")], section[section.index("none flagged"):]
+    for row in full:
+        indicator = content["indicators"][row["indicator_id"]]
+        assert _title(content, row) in table
+        for level in ("cluster", "hscp", "board", "scotland"):
+            assert figure(row[level]["value"], indicator) in table, (row["indicator_id"], level)
+    assert "below what is expected" in table and "A test signal of the cluster." in _pdf_text(pdf_pages)
+    assert f"The other {len(others)} indicators" in section
+    for row in others:
+        indicator = content["indicators"][row["indicator_id"]]
+        assert _title(content, row) in compact, row["indicator_id"]
+        assert f"{figure(row['cluster']['value'], indicator)} ({figure(row['scotland']['value'], indicator)})" \
+            in compact, row["indicator_id"]
+        for level in ("hscp", "board"):  # in the HTML only
+            assert figure(row[level]["value"], indicator) not in section, (row["indicator_id"], level)
+    assert "the HTML pack has the full table, every indicator for the cluster" in section
+
+
+def test_the_html_keeps_the_comparison_and_what_changed_as_full_tables(pack):
+    from gpcluster.packs.formatting import figure
+    from gpcluster.packs.render import render_html
+
+    content, state, *_ = pack
+    html = render_html(content, state)
+    section = _section(html, 'id="comparison"', "</table>")
+    assert section.count('<th scope="row">') == len(content["comparison"]["rows"])
+    for row in content["comparison"]["rows"]:
+        indicator = content["indicators"][row["indicator_id"]]
+        assert all(f">{figure(row[level]['value'], indicator)}<" in section for level in ("hscp", "board"))
+    assert "every indicator for the cluster" not in html
+    moves = _section(html, "The cluster's figures, this period and last", "</table>")
+    assert moves.count('<th scope="row">') == len(content["changes"]["moves"])
+    assert "these figures as a table" not in html
+
+
+def test_what_changed_lists_every_move_of_the_clusters_figures(pack, pdf_pages):
+    from gpcluster.packs.formatting import figure, percent_change
+
+    content = pack[0]
+    moves = content["changes"]["moves"]
+    assert len(moves) >= 2
+    section = _section(_pdf_text(pdf_pages), "What changed since the last pack", "Worth discussing",
+                       CONTENTS_END).replace("- ", "-")
+    for m in moves:
+        indicator = content["indicators"][m["indicator_id"]]
+        change = f"{figure(m['now'], indicator)}, {figure(m['before'], indicator)}, {percent_change(m['now'], m['before'])}"
+        assert change in section and indicator["title"] in section, m["indicator_id"]
+    assert "the HTML pack has these figures as a table" in section
+
+
+def test_the_pdf_keeps_every_provenance_fact(pack, pdf_pages):
+    content, state, *_ = pack
+    text = _pdf_text(pdf_pages)
+    section = text[text.index("Where the figures come from", text.index("Data quality")):]
+    prov = content["provenance"]
+    assert prov["software"] in section and state["content_hash"][:16] in section.replace(" ", "")
+    for d in prov["definitions"]:
+        assert f"{d['title']} ({d['indicator_id']}, {d['purpose']}" in section and d["version"] in section
+    for f in prov["files"]:
+        assert f["source"] in section and f["file_name"] in section and f["sha256"][:12] in section
