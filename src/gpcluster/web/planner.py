@@ -523,7 +523,7 @@ class Comparison:
     shown: dict = field(default_factory=dict)  # the detail tables as the page shows them (display())
     search: list[str] = field(default_factory=list)  # searchable(tables["practices"], PRACTICE_SEARCH)
     hscps: list | None = None  # the HSCP filter's choices (_hscp_options), once asked for
-    practice_rows: dict | None = None  # tables["practices"] as the page's table shows it (display()), once asked for
+    practice_digits: dict | None = None  # decimals of tables["practices"]' columns (column_decimals), once asked for
 
 
 PRACTICE_LABELS = {"practice_code": "code", "practice_name": "practice", "cluster_name": "cluster", "area": "area",
@@ -678,16 +678,16 @@ def roster_table(source: Source, viewer: Viewer) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def display(frame: pd.DataFrame, labels: dict[str, str] | None = None) -> dict:
+def display(frame: pd.DataFrame, labels: dict[str, str] | None = None, digits: dict[str, int] | None = None) -> dict:
     """A table for the page: column headings and rows of (text, numeric) cells, formatted for people
     (gpcluster.web.formatting.cell): counts whole, suppressed counts '*', missing '–', open end dates
     'open-ended', dates as dates. Numeric columns are rounded a column at a time (formatting.number's rule,
-    vectorised); other cells go through formatting.cell."""
+    vectorised); other cells go through formatting.cell. `digits`: column_decimals of the whole table, when
+    `frame` is one page of it (each column then reads at one precision on every page)."""
     columns = {c: frame[c] for c in frame.columns}
     whole = {c for c, v in columns.items() if c in PATIENT_COUNT_COLUMNS or pd.api.types.is_integer_dtype(v)}
     numeric = {c for c, v in columns.items() if pd.api.types.is_numeric_dtype(v) and not pd.api.types.is_bool_dtype(v)}
-    digits = {c: formatting.column_digits(columns[c], c) for c in numeric - whole
-              if pd.api.types.is_float_dtype(columns[c])}
+    digits = digits if digits is not None else column_decimals(frame)
     formatted = []
     for column, values in columns.items():
         missing = formatting.SUPPRESSED if column in PATIENT_COUNT_COLUMNS else formatting.MISSING
@@ -701,6 +701,12 @@ def display(frame: pd.DataFrame, labels: dict[str, str] | None = None) -> dict:
     rows = [list(cells) for cells in zip(*formatted, strict=True)] if formatted else []
     labels = labels or {}
     return {"columns": [labels.get(c, str(c).replace("_", " ")) for c in frame.columns], "rows": rows}
+
+
+def column_decimals(frame: pd.DataFrame) -> dict[str, int]:
+    """Decimals of each measured (float, not whole-number) column of a table, as display() rounds them."""
+    return {c: formatting.column_digits(frame[c], c) for c in frame.columns
+            if c not in PATIENT_COUNT_COLUMNS and pd.api.types.is_float_dtype(frame[c])}
 
 
 def _numbers(values: np.ndarray, digits: int, missing: str) -> list[str]:
@@ -1051,12 +1057,11 @@ def _compare_view(source: Source, area: Area, found: Scenarios, result: Comparis
     if role and 0 < len(chosen) <= SENTENCES_SHOWN:
         codes = rows["practice_code"].tolist()
         described = describe_practices(found, area, model_a, model_b, role, [codes[i] for i in chosen])
-    if result.practice_rows is None:  # every row formatted once per comparison; a page takes its slice
-        result.practice_rows = display(rows.drop(columns=PRACTICE_FILTER_COLUMNS), PRACTICE_LABELS)
-    table = result.practice_rows
-    shown = {"columns": table["columns"], "rows": [table["rows"][i] for i in paging.rows(chosen.tolist())]}
-    return dict(practice_table=shown, paging=paging, outcome=outcome, hscp=hscp, hscps=hscps, q=q,
-                described=described, matched=len(chosen))
+    if result.practice_digits is None:  # once per comparison: each column at one precision on every page
+        result.practice_digits = column_decimals(rows.drop(columns=PRACTICE_FILTER_COLUMNS))
+    shown = rows.iloc[paging.rows(chosen)].drop(columns=PRACTICE_FILTER_COLUMNS)
+    return dict(practice_table=display(shown, PRACTICE_LABELS, result.practice_digits), paging=paging,
+                outcome=outcome, hscp=hscp, hscps=hscps, q=q, described=described, matched=len(chosen))
 
 
 async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: str, role: str | None,
