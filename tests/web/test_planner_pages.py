@@ -301,6 +301,8 @@ def fresh_planner(monkeypatch):
     monkeypatch.setattr(planner, "_SCENARIOS", OrderedDict())
     monkeypatch.setattr(planner, "_COMPARISONS", ReleasedCache(1024))
     monkeypatch.setattr(planner, "_VIEWS", ReleasedCache(512))
+    monkeypatch.setattr(planner, "_PAGES", ReleasedCache(256))
+    monkeypatch.setattr(planner, "_FILTERED_PAGES", ReleasedCache(512))
     return planner
 
 
@@ -325,6 +327,8 @@ def test_shipped_assumptions_are_worked_out_in_the_server_and_every_comparison_k
         raise AssertionError("a worker process was asked for the shipped assumptions")
 
     monkeypatch.setattr(planner_app.state.services.jobs, "run", no_worker)
+    # as if no server process had kept a page on disk yet (else the background thread skips those pages)
+    monkeypatch.setattr(fresh_planner, "kept_blocks", lambda *args, **kwargs: None)
     client = client_as("national")
     page = client.get("/plan/compare?a=per_capita&b=rurality_aware&role=pharmacist")
     assert page.status_code == 200 and "Under per capita, Alpha Surgery" in page.text
@@ -480,3 +484,47 @@ def test_a_kept_comparison_page_carries_each_requests_own_csrf_token(client_as):
     form = {"a": "per_capita", "b": "need_weighted", "role": "pharmacist"}
     assert second.post("/plan/compare", data={**form, "csrf_token": second_token}).status_code == 200
     assert second.post("/plan/compare", data={**form, "csrf_token": first_token}).status_code == 403
+
+
+def test_a_comparison_page_one_server_process_rendered_is_served_by_another_without_working_it_out(
+        client_as, planner_app, fresh_planner, monkeypatch):
+    """The unfiltered comparison pages (shipped assumptions) are kept on disk beside the warehouse
+    version: a server process that has worked nothing out serves them as they are, with its own CSRF
+    token. A filtered page, or edited assumptions, are still worked out."""
+    import re
+    from collections import OrderedDict
+
+    from gpcluster.web.cache import ReleasedCache
+
+    url = "/plan/compare?a=need_weighted&b=per_capita&role=pharmacist"
+    client = client_as("national")
+    first = client.get(url)
+    assert first.status_code == 200 and "Alpha Surgery" in first.text
+    _wait_for_warm_threads(fresh_planner)
+
+    # another process: nothing in memory, and no allocation may be worked out
+    for name, empty in (("_SCENARIOS", OrderedDict()), ("_COMPARISONS", ReleasedCache(1024)),
+                        ("_VIEWS", ReleasedCache(512)), ("_PAGES", ReleasedCache(256)),
+                        ("_FILTERED_PAGES", ReleasedCache(512))):
+        monkeypatch.setattr(fresh_planner, name, empty)
+    worked_out = []
+
+    def refuse(*args, **kwargs):
+        from gpcluster.errors import UserError
+
+        worked_out.append(args)
+        raise UserError("worked out again")
+
+    monkeypatch.setattr(fresh_planner, "scenarios_for", refuse)
+    other = client_as("national")
+    again = other.get(url)
+    assert again.status_code == 200 and not worked_out
+
+    def without_token(text: str) -> str:
+        return re.sub(r'name="csrf_token" value="[^"]*"', "", text)
+
+    assert without_token(again.text) == without_token(first.text)
+    assert csrf_from(again.text) != csrf_from(first.text)  # the other session's own token
+
+    filtered = other.get(url + "&outcome=gains")
+    assert worked_out and filtered.status_code == 422  # asked for the allocations, did not read a page

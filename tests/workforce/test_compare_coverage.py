@@ -112,3 +112,43 @@ def test_every_role_summarised_at_once_matches_each_role_summarised_alone(practi
     # the pharmacist's own hours exclude the ANP's: Harbour gets ANP time only under its own row
     harbour = prepared.index[prepared["practice_code"] == "90006"][0]
     assert every["pharmacist"].hours[harbour] + every["anp"].hours[harbour] == pytest.approx(every[None].hours[harbour])
+
+
+def test_practices_are_ordered_as_a_pandas_sort_by_change_orders_them():
+    """compare_summaries sorts by index arithmetic rather than DataFrame.sort_values (one take of the
+    columns instead of a frame built and sorted): ties (many practices with no change), a missing change
+    and the other columns must come out exactly as a plain pandas sort of the unsorted table gives them."""
+    import numpy as np
+
+    from gpcluster.workforce.compare import ModelSummary, compare_summaries
+
+    rng = np.random.default_rng(7)
+    n = 60
+    prepared = pd.DataFrame({
+        "practice_code": [f"{10000 + i}" for i in range(n)], "practice_name": [f"Practice {i}" for i in range(n)],
+        "cluster_id": [f"c{i % 7}" for i in range(n)], "hscp_code": [f"h{i % 3}" for i in range(n)],
+        "list_size": rng.integers(2000, 12000, n).astype(float),
+        "need_weighted_population": rng.uniform(2000, 12000, n),
+        "simd_decile": rng.integers(1, 11, n), "simd_quintile": rng.integers(1, 6, n),
+        "urban_rural_8": rng.integers(1, 9, n)})
+    hours_a = rng.choice([0.0, 4.0, 8.0, 12.0], n)
+    hours_b = hours_a + rng.choice([0.0, 0.0, 0.0, -2.0, 3.5], n)  # mostly ties at no change
+    hours_b[5] = np.nan
+    net_a, net_b = rng.uniform(0, 5, n), rng.uniform(0, 5, n)
+    sa = ModelSummary("a", hours_a, net_a, {}, {})
+    sb = ModelSummary("b", hours_b, net_b, {}, {})
+
+    got = compare_summaries(sa, sb, prepared)["practices"]
+
+    change = hours_b - hours_a
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = np.where(hours_a > 0, 100 * change / np.where(hours_a > 0, hours_a, np.nan), np.nan)
+    expected = prepared[["practice_code", "practice_name", "cluster_id", "hscp_code", "list_size",
+                         "need_weighted_population", "simd_decile", "simd_quintile", "urban_rural_8"]].copy()
+    expected["hours_a"], expected["hours_b"], expected["change_hours"], expected["change_pct"] = \
+        hours_a, hours_b, change, pct
+    expected["outcome"] = np.select([change > 0.05, change < -0.05], ["gains", "loses"], "no change")
+    expected["gp_net_hours_a"], expected["gp_net_hours_b"] = net_a, net_b
+    expected = expected.sort_values("change_hours").reset_index(drop=True)
+    assert got["practice_code"].iloc[-1] == "10005"  # the missing change last
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)

@@ -98,13 +98,30 @@ class ReleasedCache:
             finally:
                 with self._lock:
                     self._building.pop(full, None)
-            size = size_of(value)
-            with self._lock:
-                if full not in self._items:
-                    self._items[full] = (value, size)
-                    self._bytes += size
-                limit = self.max_bytes
-                while self._items and (len(self._items) > self._size or self._bytes > limit):
-                    _, (_, dropped) = self._items.popitem(last=False)
-                    self._bytes -= dropped
+            self._keep(full, value)
         return value
+
+    def peek(self, key: Hashable, viewer: Viewer, persist: bool = False) -> Any:
+        """get()'s result when it is kept (in memory or, with `persist`, on disk by any server process),
+        else MISSING: never builds."""
+        data = pinned_data()
+        full = full_key(key, viewer)
+        with self._lock:
+            if full in self._items:
+                self._items.move_to_end(full)
+                return self._items[full][0]
+        value = data.pages.get(full) if persist and data is not None else MISSING
+        if value is not MISSING:
+            self._keep(full, value)
+        return value
+
+    def _keep(self, full: tuple, value: Any) -> None:
+        size = size_of(value)
+        with self._lock:
+            if full not in self._items:
+                self._items[full] = (value, size)
+                self._bytes += size
+            limit = self.max_bytes
+            while self._items and (len(self._items) > self._size or self._bytes > limit):
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= dropped

@@ -140,10 +140,13 @@ def column_digits(values, column: str = "") -> int:
     """Decimals for one column of measured figures, from its typical size, so a column reads at one
     precision: whole when every value is whole or the typical value is 100 or more (hours a week: 1,174,
     not 1,174.0), one decimal from 10 (and for percentages), two below, three under 0.1."""
-    finite = np.asarray([float(v) for v in values if not is_missing(v)], dtype=float)
-    finite = finite[np.isfinite(finite)]
     if column.endswith(("pct", "percent")):
         return 1
+    if isinstance(values, pd.Series) and pd.api.types.is_float_dtype(values):  # one conversion, not one per cell
+        finite = values.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        finite = np.asarray([float(v) for v in values if not is_missing(v)], dtype=float)
+    finite = finite[np.isfinite(finite)]
     if not len(finite) or np.all(finite == np.round(finite)):
         return 0
     size = float(np.median(np.abs(finite[finite != 0]))) if np.any(finite != 0) else 0.0
@@ -154,6 +157,8 @@ def cell(value, column: str = "", whole_number: bool = False, digits: int | None
     """One cell of a generic table (planner tables, downloads shown on a page): dates as dates, open end
     dates as 'open-ended', whole numbers whole, other numbers to `digits` decimals (column_digits of the
     column) or, alone, by their own size; text as text."""
+    if isinstance(value, str):  # most cells of a text column: none of the checks below applies
+        return value
     if column.endswith("end_date") and is_missing(value):
         return "open-ended"
     if is_missing(value):

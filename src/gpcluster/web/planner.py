@@ -28,6 +28,8 @@ import asyncio
 import contextlib
 import contextvars
 import csv
+import os
+import random
 import tempfile
 import threading
 import time
@@ -57,7 +59,7 @@ from gpcluster.web.cache import ReleasedCache, scope_key
 from gpcluster.web.filenames import content_disposition, safe_upload_name
 from gpcluster.web.jobs import JobFailed, JobRefused
 from gpcluster.web.paging import Paging, page_number
-from gpcluster.web.render import cached_blocks, page, with_csrf
+from gpcluster.web.render import cached_blocks, kept_blocks, page, with_csrf
 from gpcluster.web.serialise import csv_bytes, excel_bytes
 from gpcluster.workforce import (
     allocate_roles,
@@ -485,6 +487,9 @@ class Scenarios:
     prepared: pd.DataFrame  # the area's practices with need (workforce.compare.practices_with_need)
     roles: list[str]
     described: dict = field(default_factory=dict)  # (model, role) -> {practice: its sentences}, as asked for
+    # the same in every comparison of the area, kept as first worked out:
+    search_text: dict = field(default_factory=dict)  # practice -> its line of searchable(PRACTICE_SEARCH)
+    hscp_choices: dict = field(default_factory=dict)  # the practices listed -> _hscp_options
 
 
 #: allocation columns kept for plain-language sentences (workforce.plain)
@@ -565,12 +570,39 @@ def derive_comparison(scenarios: Scenarios, area: Area, model_a: str, model_b: s
     else:
         tables = {"practices": listed[PRACTICE_COLUMNS], **{k: v for k, v in result.items() if k != "practices"}}
         tables["by_urban_rural"].insert(1, "urban_rural_class", tables["by_urban_rural"]["urban_rural_8"].map(URBAN_RURAL_8))
-    tables["assumptions"] = pd.DataFrame(assumption_fields(a))[["name", "value", "source"]]
+    tables["assumptions"] = _assumptions_table(a)
     sentences = comparison_sentences(visible, listed, result, area, labels, role)
     released = {k: disclose(v) for k, v in tables.items()}
     shown = {k: display(v, PRACTICE_LABELS) for k, v in released.items() if k not in ("practices", "assumptions")}
     return Comparison(released, sentences, len(visible) - len(listed), labels, len(listed), shown,
-                      searchable(released["practices"], PRACTICE_SEARCH))
+                      _search_texts(scenarios, released["practices"]))
+
+
+def _search_texts(scenarios: Scenarios, practices: pd.DataFrame) -> list[str]:
+    """searchable(practices, PRACTICE_SEARCH) from the lines kept per practice: a practice's name, code and
+    cluster are the same in every comparison of the area, only their order changes."""
+    kept = scenarios.search_text
+    codes = practices["practice_code"].tolist()
+    new = [i for i, code in enumerate(codes) if code not in kept]
+    if new:
+        kept.update(zip([codes[i] for i in new], searchable(practices.iloc[new], PRACTICE_SEARCH), strict=True))
+    return [kept[code] for code in codes]
+
+
+#: assumptions as a table, per assumptions (JSON): the same for every comparison made with them
+_ASSUMPTION_TABLES: dict[str, pd.DataFrame] = {}
+
+
+def _assumptions_table(a: Assumptions) -> pd.DataFrame:
+    """The assumptions' name, value and source, one row each (callers copy it, as disclose does)."""
+    key = a.model_dump_json()
+    found = _ASSUMPTION_TABLES.get(key)
+    if found is None:
+        found = pd.DataFrame(assumption_fields(a))[["name", "value", "source"]]
+        if len(_ASSUMPTION_TABLES) >= SCENARIOS_KEPT:
+            _ASSUMPTION_TABLES.clear()
+        _ASSUMPTION_TABLES[key] = found
+    return found
 
 
 def comparison_sentences(visible: pd.DataFrame, listed: pd.DataFrame, result: dict, area: Area,
@@ -684,20 +716,22 @@ def display(frame: pd.DataFrame, labels: dict[str, str] | None = None, digits: d
     'open-ended', dates as dates. Numeric columns are rounded a column at a time (formatting.number's rule,
     vectorised); other cells go through formatting.cell. `digits`: column_decimals of the whole table, when
     `frame` is one page of it (each column then reads at one precision on every page)."""
-    columns = {c: frame[c] for c in frame.columns}
-    whole = {c for c, v in columns.items() if c in PATIENT_COUNT_COLUMNS or pd.api.types.is_integer_dtype(v)}
-    numeric = {c for c, v in columns.items() if pd.api.types.is_numeric_dtype(v) and not pd.api.types.is_bool_dtype(v)}
-    digits = digits if digits is not None else column_decimals(frame)
     formatted = []
-    for column, values in columns.items():
+    for column, dtype in frame.dtypes.items():  # each column fetched once and typed by its dtype
+        values = frame[column]
+        whole = column in PATIENT_COUNT_COLUMNS or pd.api.types.is_integer_dtype(dtype)
+        numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+        if digits is not None:
+            decimals = digits.get(column)
+        else:
+            decimals = formatting.column_digits(values, column) if _measured(column, dtype) else None
         missing = formatting.SUPPRESSED if column in PATIENT_COUNT_COLUMNS else formatting.MISSING
-        if column in numeric and (column in whole or column in digits):
-            texts = _numbers(values.to_numpy(dtype=float, na_value=np.nan), 0 if column in whole else digits[column],
-                             missing)
+        if numeric and (whole or decimals is not None):
+            texts = _numbers(values.to_numpy(dtype=float, na_value=np.nan), 0 if whole else decimals, missing)
         else:
             texts = [missing if column in PATIENT_COUNT_COLUMNS and formatting.is_missing(v) else
-                     formatting.cell(v, column, column in whole, digits.get(column)) for v in values.tolist()]
-        formatted.append([(text, column in numeric) for text in texts])
+                     formatting.cell(v, column, whole, decimals) for v in values.tolist()]
+        formatted.append([(text, numeric) for text in texts])
     rows = [list(cells) for cells in zip(*formatted, strict=True)] if formatted else []
     labels = labels or {}
     return {"columns": [labels.get(c, str(c).replace("_", " ")) for c in frame.columns], "rows": rows}
@@ -705,8 +739,12 @@ def display(frame: pd.DataFrame, labels: dict[str, str] | None = None, digits: d
 
 def column_decimals(frame: pd.DataFrame) -> dict[str, int]:
     """Decimals of each measured (float, not whole-number) column of a table, as display() rounds them."""
-    return {c: formatting.column_digits(frame[c], c) for c in frame.columns
-            if c not in PATIENT_COUNT_COLUMNS and pd.api.types.is_float_dtype(frame[c])}
+    return {c: formatting.column_digits(frame[c], c) for c, dtype in frame.dtypes.items() if _measured(c, dtype)}
+
+
+def _measured(column: str, dtype) -> bool:
+    """A column whose decimals column_decimals chooses: floats other than patient counts."""
+    return column not in PATIENT_COUNT_COLUMNS and pd.api.types.is_float_dtype(dtype)
 
 
 def _numbers(values: np.ndarray, digits: int, missing: str) -> list[str]:
@@ -825,9 +863,13 @@ async def comparison(request: Request, viewer: Viewer, area: Area, model_a: str,
 def derived_comparison(found: Scenarios, viewer: Viewer, area: Area, model_a: str, model_b: str, role: str | None,
                        a: Assumptions) -> Comparison | None:
     """derive_comparison, kept per planning area, models, role, assumptions and roster version (and, by
-    _COMPARISONS, the viewer's scope and the data version)."""
-    key = ("plan-compare", area.plan_key, model_a, model_b, role, a.model_dump_json(), roster_version())
-    return _COMPARISONS.get(key, viewer, lambda: derive_comparison(found, area, model_a, model_b, role, a))
+    _COMPARISONS, the viewer's scope and the data version). With the shipped assumptions also on disk
+    beside the warehouse version (about 100 kB for Scotland's; read back in a tenth of the time it takes
+    to derive), so each comparison is derived by one server process, not by each."""
+    key = ("plan-compare", area.plan_key, model_a, model_b, role, a.model_dump_json(), roster_version(),
+           date.today().isoformat())
+    return _COMPARISONS.get(key, viewer, lambda: derive_comparison(found, area, model_a, model_b, role, a),
+                            persist=a == load_assumptions())
 
 
 #: comparisons derived in the background, one thread per planning area and data version at a time
@@ -842,7 +884,9 @@ def _warm_comparisons(source: PlannerSource, found: Scenarios, viewer: Viewer, a
     """Derive every comparison the viewer's scope can ask for (each ordered pair of models, each role and
     all roles), and its unfiltered page, in a background thread once the allocations are worked out
     (seconds of CPU for Scotland, with pauses that leave the interpreter to requests), so that later pages
-    only read. Pages asking first build their own (ReleasedCache's single flight: never twice)."""
+    only read. Pages asking first build their own (ReleasedCache's single flight: never twice). The
+    unfiltered pages first, each process in its own order, skipping those another process has kept on
+    disk; then the comparisons of those skipped (filtered pages and downloads need them)."""
     key = (area.plan_key, a.model_dump_json(), roster_version(), scope_key(viewer))
     with _WARMING_LOCK:
         if key in _WARMING:
@@ -852,18 +896,20 @@ def _warm_comparisons(source: PlannerSource, found: Scenarios, viewer: Viewer, a
     def run() -> None:
         try:
             names = model_names()
-            for role in [None, *found.roles]:
-                for model_a in names:
-                    for model_b in names:
-                        if model_a != model_b:
-                            with contextlib.suppress(Exception):  # the page reports it when asked
-                                result = derived_comparison(found, viewer, area, model_a, model_b, role, a)
-                                if result is not None:
-                                    compare_view_for(source, viewer, area, found, result, model_a, model_b, role,
-                                                     a, {})
-                            # between comparisons the interpreter is the request threads': a lower OS priority
-                            # would be worse (a descheduled thread holding the GIL stalls every request)
-                            time.sleep(WARM_PAUSE_SECONDS)
+            pages = [(role, model_a, model_b) for role in [None, *found.roles] for model_a in names
+                     for model_b in names if model_a != model_b]
+            # each server process in its own order: together they fill the shared page store sooner
+            random.Random(os.getpid()).shuffle(pages)
+            for role, model_a, model_b in pages:
+                with contextlib.suppress(Exception):  # the page reports it when asked
+                    _warm_page(source, found, viewer, area, model_a, model_b, role, a)
+                # between comparisons the interpreter is the request threads': a lower OS priority would be
+                # worse (a descheduled thread holding the GIL stalls every request)
+                time.sleep(WARM_PAUSE_SECONDS)
+            for role, model_a, model_b in pages:  # those whose page another process kept: for filtered pages
+                with contextlib.suppress(Exception):
+                    derived_comparison(found, viewer, area, model_a, model_b, role, a)
+                time.sleep(WARM_PAUSE_SECONDS)
             for role in found.roles:  # the sentences a filtered page of one role shows
                 for model in names:
                     with contextlib.suppress(Exception):
@@ -876,6 +922,18 @@ def _warm_comparisons(source: PlannerSource, found: Scenarios, viewer: Viewer, a
     # in the request's context: the warehouse version it pinned is part of every kept comparison's key
     context = contextvars.copy_context()
     threading.Thread(target=context.run, args=(run,), name="gpcluster-planner-warm", daemon=True).start()
+
+
+def _warm_page(source: PlannerSource, found: Scenarios, viewer: Viewer, area: Area, model_a: str, model_b: str,
+               role: str | None, a: Assumptions) -> None:
+    """One comparison's unfiltered page, derived, rendered and kept, unless a server process kept it
+    already (the comparison itself is then derived only if a filtered page or a download asks for it)."""
+    key = _compare_page_key(area, model_a, model_b, role, a, [], {})
+    if kept_blocks(_PAGES, "planner/compare.html", key, viewer) is not None:
+        return
+    result = derived_comparison(found, viewer, area, model_a, model_b, role, a)
+    if result is not None:
+        compare_blocks(source, viewer, area, found, result, model_a, model_b, role, a, [], {})
 
 
 async def _in_worker(request: Request, viewer: Viewer, function, *args, what: str):
@@ -951,7 +1009,7 @@ def searchable(frame: pd.DataFrame, search: tuple[str, ...]) -> list[str]:
     return ["\n".join(parts) for parts in zip(*columns, strict=True)] if columns else [""] * len(frame)
 
 
-def _hscp_options(source: Source, area: Area, codes: set[str]) -> list[tuple[str, str]]:
+def _hscp_options(source: Source, area: Area, codes: frozenset[str]) -> list[tuple[str, str]]:
     """(code, name) of the HSCPs of these practices, when there are several (a filter)."""
     names = _planning_inputs(source)[2]
     found = sorted(set(area.practices.loc[area.practices["practice_code"].isin(codes), "hscp_code"].dropna()))
@@ -1045,8 +1103,11 @@ def _compare_view(source: Source, area: Area, found: Scenarios, result: Comparis
     practices) their allocations in plain words."""
     rows = result.tables["practices"]
     outcome = filters.get("outcome", "") if filters.get("outcome") in ("gains", "loses", "no change") else ""
-    if result.hscps is None:  # the same for every filter of this comparison
-        result.hscps = _hscp_options(source, area, set(rows["practice_code"]))
+    if result.hscps is None:  # the same for every filter of this comparison and every comparison of the area
+        codes = frozenset(rows["practice_code"].tolist())
+        if codes not in found.hscp_choices:
+            found.hscp_choices[codes] = _hscp_options(source, area, codes)
+        result.hscps = found.hscp_choices[codes]
     hscps = result.hscps
     hscp = filters.get("hscp", "") if filters.get("hscp") in {c for c, _ in hscps} else ""
     q = filters.get("q", "")
@@ -1070,6 +1131,12 @@ async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: s
     assumptions, problems = apply_overrides(base, overrides)
     model_a, model_b, role = _model(a_name), _model(b_name), _role(role)
     area = await run_in_threadpool(planning_area_for, request, viewer)
+    _audit(request, "view_plan", viewer, target=area.label, detail=f"{model_a} vs {model_b} {role or 'all roles'}")
+    if _shared_page(assumptions, problems, filters):  # rendered by any server process already: nothing to work out
+        key = _compare_page_key(area, model_a, model_b, role, assumptions, problems, filters)
+        blocks = await run_in_threadpool(kept_blocks, _PAGES, "planner/compare.html", key, viewer)
+        if blocks is not None:
+            return page(request, "_blocks.html", **with_csrf(request, blocks))
     found = None
     try:
         result, found = await comparison(request, viewer, area, model_a, model_b, role, assumptions)
@@ -1077,27 +1144,52 @@ async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: s
         return _busy(request, exc)
     except (JobFailed, UserError) as exc:
         result, problems = None, [*problems, str(exc)]
-    query = _compare_query(base, assumptions, model_a, model_b, role)
-    _audit(request, "view_plan", viewer, target=area.label, detail=f"{model_a} vs {model_b} {role or 'all roles'}")
     status_code = 422 if problems else 200
-
-    def build(context: dict) -> dict:
-        return dict(title="Compare models", area=area, result=result, problems=problems, model_a=model_a,
-                    model_b=model_b, role=role, roles=ROLES, models=[load_model(m) for m in model_names()],
-                    fields=assumption_fields(assumptions), download_query=urlencode(query), hidden_fields=query,
-                    **context)
-
     if result is None:
-        return page(request, "planner/compare.html", status_code=status_code, **build({}))
-    source = planner_source(request)
-    # rendered once per comparison, filters and viewer scope (35-40 ms of Jinja a request before)
-    key = ("plan-compare-page", area.plan_key, model_a, model_b, role, assumptions.model_dump_json(),
-           roster_version(), tuple(problems), *(filters.get(k, "") for k in _FILTERS))
-    blocks = await run_in_threadpool(
-        cached_blocks, _FILTERED_PAGES if any(filters.values()) else _PAGES, "planner/compare.html", key, viewer,
-        lambda: build(compare_view_for(source, viewer, area, found, result, model_a, model_b, role, assumptions,
-                                       filters)), persist=False)
+        context = _compare_context(area, None, problems, model_a, model_b, role, base, assumptions)
+        return page(request, "planner/compare.html", status_code=status_code, **context)
+    blocks = await run_in_threadpool(compare_blocks, planner_source(request), viewer, area, found, result, model_a,
+                                     model_b, role, assumptions, problems, filters)
     return page(request, "_blocks.html", status_code=status_code, **with_csrf(request, blocks))
+
+
+def _shared_page(assumptions: Assumptions, problems: list[str], filters: dict[str, str]) -> bool:
+    """A comparison page every viewer of a scope asks for (shipped assumptions, no filter): kept on disk
+    beside the warehouse version, shared by every server process. Filtered pages and edited assumptions
+    are too many to keep there."""
+    return not problems and not any(filters.values()) and assumptions == load_assumptions()
+
+
+def _compare_page_key(area: Area, model_a: str, model_b: str, role: str | None, assumptions: Assumptions,
+                      problems: list[str], filters: dict[str, str]) -> tuple:
+    # the day too: the roster is read as at today, and a kept page outlives the process
+    return ("plan-compare-page", area.plan_key, model_a, model_b, role, assumptions.model_dump_json(),
+            roster_version(), date.today().isoformat(), tuple(problems), *(filters.get(k, "") for k in _FILTERS))
+
+
+def _compare_context(area: Area, result: Comparison | None, problems: list[str], model_a: str, model_b: str,
+                     role: str | None, base: Assumptions, assumptions: Assumptions) -> dict:
+    query = _compare_query(base, assumptions, model_a, model_b, role)
+    return dict(title="Compare models", area=area, result=result, problems=problems, model_a=model_a,
+                model_b=model_b, role=role, roles=ROLES, models=[load_model(m) for m in model_names()],
+                fields=assumption_fields(assumptions), download_query=urlencode(query), hidden_fields=query)
+
+
+def compare_blocks(source: Source, viewer: Viewer, area: Area, found: Scenarios, result: Comparison, model_a: str,
+                   model_b: str, role: str | None, assumptions: Assumptions, problems: list[str],
+                   filters: dict[str, str]) -> dict:
+    """The comparison page's rendered blocks, once per comparison, filters and viewer scope (35-40 ms of
+    Jinja a request before); the shared pages (_shared_page) also on disk for every server process."""
+    key = _compare_page_key(area, model_a, model_b, role, assumptions, problems, filters)
+    shared = _shared_page(assumptions, problems, filters)
+
+    def build() -> dict:
+        view = compare_view_for(source, viewer, area, found, result, model_a, model_b, role, assumptions, filters)
+        return {**_compare_context(area, result, problems, model_a, model_b, role, load_assumptions(), assumptions),
+                **view}
+
+    return cached_blocks(_PAGES if not any(filters.values()) else _FILTERED_PAGES, "planner/compare.html", key,
+                         viewer, build, persist=shared)
 
 
 _FILTERS = ("outcome", "hscp", "q", "page")

@@ -13,6 +13,7 @@ from markupsafe import Markup, escape
 
 from gpcluster.web import formatting
 from gpcluster.web.auth import csrf_token
+from gpcluster.web.persisted import MISSING
 
 templates = Jinja2Templates(directory=str(files("gpcluster.web") / "templates"))
 # templates are package files, replaced only with the code (and a restart): no stat of each one per request
@@ -101,6 +102,12 @@ def cached_blocks(cache, name: str, key: Hashable, viewer, build: Callable[[], d
         return {"title": context["title"], "content": Markup(content), "scripts": Markup(scripts)}
 
     return cache.get(("page", name, key, viewer.role), viewer, render, persist=persist)
+
+
+def kept_blocks(cache, name: str, key: Hashable, viewer, persist: bool = True) -> dict | None:
+    """cached_blocks' blocks when some process has rendered them already, else None (nothing is built)."""
+    found = cache.peek(("page", name, key, viewer.role), viewer, persist=persist)
+    return None if found is MISSING else found
 
 
 def cached_page(request: Request, name: str, key: Hashable, build: Callable[[], dict]):

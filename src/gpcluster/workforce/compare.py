@@ -146,26 +146,32 @@ def compare_summaries(sa: ModelSummary, sb: ModelSummary, prepared: pd.DataFrame
     positive = hours_a > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         change_pct = np.where(positive, 100 * change / np.where(positive, hours_a, np.nan), np.nan)
-    # only the columns the tables show (prepared holds a dozen more, several of them text)
-    df = prepared[["practice_code", "practice_name", "cluster_id", "hscp_code", "list_size",
-                   "need_weighted_population", "simd_decile", "simd_quintile", "urban_rural_8"]].copy()
-    df["hours_a"], df["hours_b"] = hours_a, hours_b
-    df["change_hours"], df["change_pct"] = change, change_pct
-    df["outcome"] = np.select([change > 0.05, change < -0.05], ["gains", "loses"], "no change")
-    df["gp_net_hours_a"], df["gp_net_hours_b"] = sa.gp_net_hours, sb.gp_net_hours
-    practice_table = df.sort_values("change_hours").reset_index(drop=True)
+    outcome = np.select([change > 0.05, change < -0.05], ["gains", "loses"], "no change")
+    # sorted by change as DataFrame.sort_values sorts (quicksort, missing last), and only the columns the
+    # tables show (prepared holds a dozen more, several of them text): one take, not one per column
+    missing = np.isnan(change)
+    order = np.concatenate([np.flatnonzero(~missing)[change[~missing].argsort(kind="quicksort")],
+                            np.flatnonzero(missing)])
+    shown = prepared[["practice_code", "practice_name", "cluster_id", "hscp_code", "list_size",
+                      "need_weighted_population", "simd_decile", "simd_quintile", "urban_rural_8"]]
+    practice_table = pd.concat([
+        shown.take(order).reset_index(drop=True),
+        pd.DataFrame({"hours_a": hours_a[order], "hours_b": hours_b[order], "change_hours": change[order],
+                      "change_pct": change_pct[order], "outcome": outcome[order].astype(object),
+                      "gp_net_hours_a": sa.gp_net_hours[order], "gp_net_hours_b": sb.gp_net_hours[order]}),
+    ], axis=1)
 
     def grouped(key: str) -> pd.DataFrame:
         a, b = sa.sums_by(prepared, key), sb.sums_by(prepared, key)
-        g = pd.DataFrame({key: a.index.to_numpy(), "practices": a["practices"].to_numpy(),
-                          "list_size": a["list_size"].to_numpy(),
-                          "need_weighted_population": a["need_weighted_population"].to_numpy(),
-                          "hours_a": a["hours"].to_numpy(), "hours_b": b["hours"].to_numpy(),
-                          "gp_net_hours_a": a["gp_net_hours"].to_numpy(), "gp_net_hours_b": b["gp_net_hours"].to_numpy()})
-        g["hours_per_10k_need_a"] = g["hours_a"] / g["need_weighted_population"] * 10_000
-        g["hours_per_10k_need_b"] = g["hours_b"] / g["need_weighted_population"] * 10_000
-        g["change_hours"] = g["hours_b"] - g["hours_a"]
-        return g
+        need = a["need_weighted_population"].to_numpy()
+        hours_a, hours_b = a["hours"].to_numpy(), b["hours"].to_numpy()
+        return pd.DataFrame({key: a.index.to_numpy(), "practices": a["practices"].to_numpy(),
+                             "list_size": a["list_size"].to_numpy(), "need_weighted_population": need,
+                             "hours_a": hours_a, "hours_b": hours_b,
+                             "gp_net_hours_a": a["gp_net_hours"].to_numpy(), "gp_net_hours_b": b["gp_net_hours"].to_numpy(),
+                             "hours_per_10k_need_a": hours_a / need * 10_000,
+                             "hours_per_10k_need_b": hours_b / need * 10_000,
+                             "change_hours": hours_b - hours_a})
 
     inverse = grouped("simd_decile")
     inverse["need_per_head"] = inverse["need_weighted_population"] / inverse["list_size"]
