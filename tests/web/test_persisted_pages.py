@@ -214,3 +214,25 @@ def test_two_viewers_of_one_role_never_share_a_persisted_page(version_file, tmp_
     assert "Bravo Medical Centre" in first and "Alpha Surgery" not in first
     assert "Alpha Surgery" in own and not [s for s in FORBIDDEN if s in own]
     assert "Bravo Medical Centre" in again and "Alpha Surgery" not in again
+
+
+
+def test_prerender_renders_every_page_people_open_before_any_table_programs_fetch(version_file):
+    """Right after a deploy the store fills while users arrive: indicator, cluster, overview and practice
+    pages first, then the API and CSV tables (which took 100 s for Scotland before the practice pages)."""
+    from gpcluster.web import prerender
+    from gpcluster.web.access import Viewer
+    from gpcluster.web.data import WebData
+
+    data = WebData(version_file)
+    try:
+        work = [what for what, _ in prerender.shared_work(data, Viewer(0, "p", "p", *prerender.NATIONAL))]
+        practices = set(data.values(levels=["practice"], period=data.latest_period)["area_code"])
+    finally:
+        data.close()
+    kinds = [what.split(" ")[0] for what in work]
+    first_table = min(kinds.index("api"), kinds.index("csv"))
+    page_kinds = {"indicator", "cluster", "overview", "practice"}
+    assert set(kinds[:first_table]) == page_kinds
+    assert not page_kinds & set(kinds[first_table:])
+    assert {what.split(" ")[1] for what in work if what.startswith("practice ")} == practices

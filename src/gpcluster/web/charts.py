@@ -205,25 +205,36 @@ def trend_band(indicator: Indicator, series: pd.DataFrame, models: pd.DataFrame 
     a context indicator or when no expected counts are stored."""
     if indicator.purpose != "performance" or "expected" not in series or not series["expected"].notna().any():
         return None
-    band = series[series["expected"].notna() & (series["expected"] > 0) & series["denominator"].notna()].copy()
-    band = band.sort_values("period")
-    band["expected_value"] = band["expected"] / band["denominator"] * indicator.multiplier
-    tau2 = pd.Series(0.0, index=band.index)
+    # plain arrays: a practice page's first render built this twice over pandas copies of a few dozen rows
+    expected = series["expected"].to_numpy(dtype=float)
+    denominator = series["denominator"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        keep = ~np.isnan(expected) & (expected > 0) & ~np.isnan(denominator)
+    periods = series["period"].to_numpy(dtype=object)[keep]
+    order = np.argsort(periods, kind="stable")
+    periods, expected, denominator = periods[order], expected[keep][order], denominator[keep][order]
+    expected_value = expected / denominator * indicator.multiplier
+    tau2 = np.zeros(len(periods))
     if models is not None and not models.empty:
-        fitted = models.assign(tau2=np.where(models["adjusted"].astype(bool), models["tau2"], 0.0))
-        tau2 = band["period"].map(dict(zip(fitted["period"], fitted["tau2"], strict=True))).fillna(0.0)
-    expected = band["expected"].to_numpy(float)
+        fitted = dict(zip(models["period"], np.where(models["adjusted"].astype(bool), models["tau2"], 0.0), strict=True))
+        tau2 = np.array([fitted.get(p, np.nan) for p in periods], dtype=float)
+        tau2[np.isnan(tau2)] = 0.0
+    columns = {"period": periods, "expected_value": expected_value}
     for name, z in (("95", _Z["95%"]), ("998", _Z["99.8%"])):
-        lo, hi = _limit_factors(expected, tau2.to_numpy(float), z)
-        band[f"lo{name}"], band[f"hi{name}"] = lo * band["expected_value"], hi * band["expected_value"]
-    return band[["period", "expected_value", "lo95", "hi95", "lo998", "hi998"]].reset_index(drop=True)
+        lo, hi = _limit_factors(expected, tau2, z)
+        columns[f"lo{name}"], columns[f"hi{name}"] = lo * expected_value, hi * expected_value
+    return pd.DataFrame(columns)
+
+
+_COMPUTE = object()
 
 
 def trend_spec(indicator: Indicator, series: pd.DataFrame, level: str, area_label: str,
-               models: pd.DataFrame | None = None, start=None) -> dict:
+               models: pd.DataFrame | None = None, start=None, band=_COMPUTE) -> dict:
     """One area's value over time with its cluster (for a practice), HSCP and Scotland; for a performance
     indicator also what was expected of it and the 95% and 99.8% limits of the adjusted funnel in each
-    quarter (the limits its signals were judged by); a rule marks when a signal started. y fits the data."""
+    quarter (the limits its signals were judged by); a rule marks when a signal started. y fits the data.
+    `band`: `trend_band(indicator, series, models)` when the caller has it already."""
     s = series.sort_values("period").copy()
     comparators = (["cluster_value"] if level == "practice" else []) + ["hscp_value", "scotland_value"]
     names = {"own": area_label, "cluster_value": "Cluster", "hscp_value": "HSCP", "scotland_value": "Scotland"}
@@ -231,7 +242,7 @@ def trend_spec(indicator: Indicator, series: pd.DataFrame, level: str, area_labe
         id_vars="period", var_name="series", value_name="value").dropna(subset=["value"])
     long["series"] = long["series"].map(names)
     long["label"] = [formatting.short_quarter(p) for p in long["period"]]
-    band = trend_band(indicator, s, models)
+    band = trend_band(indicator, s, models) if band is _COMPUTE else (band.copy() if band is not None else None)
     pairs = [(area_label, "#005eb8"), *zip(TREND_COLOURS["domain"], TREND_COLOURS["range"], strict=True)]
     present = set(long["series"]) | ({"Expected"} if band is not None and len(band) else set())
     colours = {"domain": [d for d, _ in pairs if d in present], "range": [c for d, c in pairs if d in present]}

@@ -355,15 +355,20 @@ class WebData:
 
     def _all_signals(self) -> pd.DataFrame:
         """Every stored signal with its indicator's title, best first (a few thousand rows: read once)."""
-        return self.memo(("signals",), lambda: self.query(
+        return self.memo(("signals",), lambda: _as_objects(self.query(
             """SELECT s.*, d.title
                FROM signal s JOIN (SELECT DISTINCT indicator_id, title FROM indicator_definition) d USING (indicator_id)
-               ORDER BY s.rank_in_cluster NULLS LAST, s.score DESC, s.indicator_id, s.area_code"""))
+               ORDER BY s.rank_in_cluster NULLS LAST, s.score DESC, s.indicator_id, s.area_code""")))
 
     def cluster_signals(self, cluster_id: str, period: date) -> pd.DataFrame:
         """Unreleased signals of a cluster (its practices' and its own) in one quarter, best first."""
         if not self.has_signals:
             return pd.DataFrame()
+        # the same for every viewer: found once per cluster and quarter of this version
+        return self.memo(("cluster_signals", cluster_id, period),
+                         lambda: self._cluster_signals(cluster_id, period)).copy()
+
+    def _cluster_signals(self, cluster_id: str, period: date) -> pd.DataFrame:
         signals = self._all_signals()
         level = signals["level"]
         frame = signals[(signals["period"] == pd.Timestamp(period))
@@ -433,12 +438,17 @@ class ReleasedRows:
         self.factorised: dict[str, tuple[np.ndarray, np.ndarray]] = dict(factorised or {})
         # text columns as Python strings shared between rows (each distinct string once): selecting and
         # iterating rows of Arrow-backed strings costs pandas a conversion per row, every page
+        # (explicitly object: pandas 3 would otherwise infer its Arrow-backed text type again, and every
+        # page's selection then took each text column through Arrow: a fifth of a practice page's time)
         for column, dtype in frame.dtypes.items():
-            if isinstance(dtype, pd.StringDtype) and column not in self.factorised:
-                codes, distinct = pd.factorize(frame[column])
-                distinct = np.asarray(distinct, dtype=object)
-                frame[column] = np.append(distinct, np.nan)[codes]
-                self.factorised[column] = (codes, distinct)
+            if isinstance(dtype, pd.StringDtype):
+                if column in self.factorised:
+                    codes, distinct = self.factorised[column]
+                else:
+                    codes, distinct = pd.factorize(frame[column])
+                    distinct = np.asarray(distinct, dtype=object)
+                    self.factorised[column] = (codes, distinct)
+                frame[column] = pd.Series(np.append(distinct, np.nan)[codes], index=frame.index, dtype=object)
         self.frame = frame
         self._codes: dict[str, np.ndarray] = {}
         self._lookup: dict[str, dict] = {}
@@ -473,6 +483,15 @@ class ReleasedRows:
             if column != first and len(positions):
                 positions = positions[np.isin(self._codes[column][positions], codes)]
         return self.frame.take(positions).reset_index(drop=True)
+
+
+def _as_objects(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as Python strings (object), not pandas' Arrow-backed text: a page selects and iterates
+    small frames of these many times, and each Arrow column costs a conversion every time."""
+    for column, dtype in frame.dtypes.items():
+        if isinstance(dtype, pd.StringDtype):
+            frame[column] = frame[column].astype(object)
+    return frame
 
 
 _HOLDING: weakref.WeakSet[WebData] = weakref.WeakSet()

@@ -77,8 +77,24 @@ def actions_due_for(request: Request, viewer: Viewer, cluster_id: str) -> list[d
     cluster = _services(request).data.clusters.get(cluster_id)
     if cluster is None or not may_name_cluster_members(viewer, cluster_id, cluster.hscp_code, cluster.board_code):
         return []
-    with _services(request).store.session() as session:
+    store = _services(request).store
+    if not _has_open_actions(store, cluster_id):
+        return []
+    with store.session() as session:
         return loop.actions_due(session, cluster_id, date.today())
+
+
+def _has_open_actions(store, cluster_id: str) -> bool:
+    """Whether the cluster has any open action: one indexed row looked up on a plain connection. Most
+    clusters have none on most days, and every cluster page asks: an ORM session per request (begin, query,
+    commit, close) was most of the page's own work under load."""
+    from sqlalchemy import select
+
+    from gpcluster.store.models import LoopAction
+
+    with store.engine.connect() as connection:
+        return connection.execute(select(LoopAction.id).where(
+            LoopAction.cluster_id == cluster_id, LoopAction.status == "open").limit(1)).first() is not None
 
 
 @router.get("/packs", summary="Cluster packs")

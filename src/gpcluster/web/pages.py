@@ -217,7 +217,7 @@ def _trend(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator, series: pd.D
         series = series.merge(band, on="period", how="left")
     return {"indicator": indicator, "series": series, "signal": signal, "label": label, "band": band is not None,
             "spec": charts.trend_spec(indicator, series, level, label, models,
-                                      signal["start_period"] if signal else None),
+                                      signal["start_period"] if signal else None, band=band),
             "spc": spc, "spc_points": charts.spc_points(series), "level": level,
             "comparators": ["cluster_value", "hscp_value", "scotland_value"] if level == "practice"
             else ["hscp_value", "scotland_value"]}

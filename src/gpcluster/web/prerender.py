@@ -4,9 +4,10 @@ store (gpcluster.web.persisted), so that no user's request pays for a first rend
 `gpcluster serve` starts this in a separate process at low CPU priority when it opens a warehouse version
 (at start-up and after a load) unless the `web_prerender` setting is off; one process per version does
 the work (a file lock), the others find it done or running. It renders, for the national role and
-scope (role `national`, scope Scotland): the overview, every indicator page, every cluster page as it
-opens (all but its actions due, which come from the store), every practice page as it opens (the default
-indicator), and every table of the API and of the CSV downloads (cluster, practice, funnel, deciles).
+scope (role `national`, scope Scotland), in this order: every indicator page, every cluster page as it
+opens (all but its actions due, which come from the store), the overview, every practice page as it opens
+(the default indicator), then every table of the API and of the CSV downloads (cluster, practice, funnel,
+deciles): the pages people open before the tables programs fetch.
 The entries are written under exactly the keys the
 requests use (`gpcluster.web.cache.full_key`), so every other role and scope still gets pages built for
 its own scope, on first request, and kept the same way.
@@ -64,14 +65,16 @@ def shared_work(data, viewer) -> Iterator[tuple[str, Callable[[object], object]]
         yield f"cluster {cluster_id}", lambda c, i=cluster_id: pages.cluster_blocks(c, data, viewer, i, [], False)
     yield "overview", lambda c: pages.overview_blocks(c, data, viewer)
     practices = sorted(set(data.values(levels=["practice"], period=data.latest_period)["area_code"]))
+    # the pages people open before the tables programs fetch: right after a deploy, practice pages were
+    # first renders for the 100 s the API and CSV tables took before them
+    for code in practices:
+        yield f"practice {code}", lambda c, p=code: pages.practice_blocks(c, data, viewer, p, None)
     keys = {"cluster": list(data.clusters), "practice": practices, "funnel": list(data.indicators),
             "deciles": list(data.indicators)}
     for name, names in keys.items():
         for key in names:
             yield f"api {name} {key}", lambda c, n=name, k=key: table_body(c, data, viewer, n, k)
             yield f"csv {name} {key}", lambda c, n=name, k=key: download_body(c, data, viewer, n, k, "csv")
-    for code in practices:
-        yield f"practice {code}", lambda c, p=code: pages.practice_blocks(c, data, viewer, p, None)
 
 
 def prerender(version_file: Path, parent: int | None = None) -> int | None:

@@ -168,6 +168,10 @@ def cluster_series(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, cluste
 
 def funnel_models(data: WebData, indicator_id: str, level: str) -> pd.DataFrame:
     """The adjusted funnel's model (φ, τ², adjusted) of a performance indicator at a level, every period."""
+    return data.memo(("funnel_models by quarter", indicator_id, level), lambda: _funnel_models(data, indicator_id, level)).copy()
+
+
+def _funnel_models(data: WebData, indicator_id: str, level: str) -> pd.DataFrame:
     try:
         frame = data.funnel_models(indicator_id, level)[["period", "phi", "tau2", "adjusted"]]
     except Exception:  # a warehouse computed before funnel models were stored: limits without τ
