@@ -23,7 +23,7 @@ from gpcluster.sources.base import LINE, PartialLoad, Reading, sha256_of
 from gpcluster.warehouse.connection import reference_codes
 from gpcluster.warehouse.derived import rebuild_derived
 from gpcluster.warehouse.versions import new_version
-from gpcluster.warehouse.writers import duplicate_key, write_reading
+from gpcluster.warehouse.writers import write_reading
 
 Progress = Callable[[str, int, int], None]  # (what is happening, steps done, total steps)
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
@@ -238,15 +238,12 @@ def _write_all(con: duckdb.DuckDBPyConnection, readings: list[Reading], syntheti
         for i, item in enumerate(readings):
             progress(f"Loading {item.path.name}", n_files + i, n_files * 2)
             writing = item.path.name
-            write_reading(con, item)
+            clash = write_reading(con, item)
+            if clash is not None:
+                raise UserError(f"{item.path.name}: the warehouse would hold two rows for {clash}; nothing was loaded")
             con.execute("""INSERT INTO load_ledger (source, file_name, sha256, row_count, release_date, synthetic)
                            VALUES (?, ?, ?, ?, ?, ?)""",
                         [item.source, item.path.name, item.sha256, item.row_count, item.release_date, synthetic])
-        for source in dict.fromkeys(r.source for r in readings):  # each table once, however many files
-            clash = duplicate_key(con, source)
-            if clash is not None:
-                names = ", ".join(r.path.name for r in readings if r.source == source)
-                raise UserError(f"{names}: the warehouse would hold two rows for {clash}; nothing was loaded")
         writing = "the derived tables"
         if readings:
             progress("Rebuilding clusters, practices and events", n_files * 2 - 1, n_files * 2)
