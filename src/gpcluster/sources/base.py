@@ -73,9 +73,23 @@ class RawTable:
         self.problems.append(Problem(self.file, kind, message, row, column))
 
 
+@dataclass(frozen=True)
+class Unpivot:
+    """How a wide reading becomes long rows: each of `columns` (named by its label, e.g. an age) becomes a
+    row of (`name` = the label, `value` = the cell); a missing (suppressed) cell becomes no row.
+    `name_type` is the SQL type of the label column ("INTEGER" for single years of age)."""
+
+    columns: tuple[str, ...]
+    name: str
+    value: str
+    name_type: str = "VARCHAR"
+
+
 @dataclass
 class Reading:
-    """A validated, tidy table ready for the warehouse. `frame` keeps the `_line` column."""
+    """A validated table ready for the warehouse. `frame` keeps the `_line` column. With `unpivot`, `frame`
+    is the file's wide table (checked, one column per label) and the warehouse writer unpivots it in SQL;
+    `tidy()` gives the long rows in pandas."""
 
     source: str
     path: Path
@@ -84,6 +98,22 @@ class Reading:
     problems: list[Problem]
     row_count: int
     release_date: date | None = None
+    unpivot: Unpivot | None = None
+
+    def tidy(self) -> pd.DataFrame:
+        """One row per fact: the frame itself, or the wide frame unpivoted (row by row, label by label)."""
+        if self.unpivot is None:
+            return self.frame
+        spec = self.unpivot
+        ids = [c for c in self.frame.columns if c not in spec.columns and c != LINE]
+        values = self.frame[list(spec.columns)].to_numpy(dtype="float64", na_value=np.nan)
+        rows, cells = np.nonzero(~np.isnan(values))
+        long = self.frame[ids].iloc[rows].reset_index(drop=True)
+        labels = np.array(spec.columns, dtype=object)[cells]
+        long[spec.name] = labels.astype(int) if spec.name_type == "INTEGER" else labels
+        long[spec.value] = values[rows, cells].astype(np.int64)
+        long[LINE] = self.frame[LINE].to_numpy()[rows]
+        return long
 
 
 @dataclass(frozen=True)
@@ -415,8 +445,9 @@ def release_date_of(raw: RawTable, given: date | None) -> date | None:
     return found
 
 
-def reading(source: Source, raw: RawTable, frame: pd.DataFrame, release: date | None = None) -> Reading:
-    return Reading(source.name, raw.path, raw.sha256, frame, raw.problems, len(raw.frame), release)
+def reading(source: Source, raw: RawTable, frame: pd.DataFrame, release: date | None = None,
+            unpivot: Unpivot | None = None) -> Reading:
+    return Reading(source.name, raw.path, raw.sha256, frame, raw.problems, len(raw.frame), release, unpivot)
 
 
 def usable(raw: RawTable) -> bool:

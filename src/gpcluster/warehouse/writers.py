@@ -15,6 +15,7 @@ import pyarrow as pa
 from gpcluster.sources.base import LINE, Reading
 
 INCOMING = "incoming"
+WIDE = "incoming_wide"  # a wide reading, registered as it is; INCOMING is then a view unpivoting it
 
 
 def _replace(table: str, key: str, columns: list[str], casts: dict[str, str] | None = None):
@@ -138,19 +139,33 @@ def duplicate_key(con: duckdb.DuckDBPyConnection, source: str) -> str | None:
 
 def write_reading(con: duckdb.DuckDBPyConnection, item: Reading) -> str | None:
     """Write one Reading with the writer registered for its source; return a key the table now holds twice
-    (as text), or None."""
+    (as text), or None. A wide reading is unpivoted in SQL, inside the caller's transaction."""
     frame = item.frame.drop(columns=[LINE], errors="ignore")
     for column in ("release_date", "snapshot_date", "period"):
         if column in frame:
             frame[column] = pd.to_datetime(frame[column])
     # DuckDB scans an Arrow table natively; a pandas frame of nullable and Arrow-string columns it
     # converts cell by cell (most of a large load's write time)
-    con.register(INCOMING, pa.Table.from_pandas(frame, preserve_index=False))
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
     table = TABLE_OF.get(item.source)
+    if item.unpivot is not None:
+        spec = item.unpivot
+        con.register(WIDE, arrow)
+        ids = ", ".join(f'"{c}"' for c in frame.columns if c not in spec.columns)
+        on = ", ".join(f'"{c}"' for c in spec.columns)
+        con.execute(f"""CREATE OR REPLACE TEMP VIEW {INCOMING} AS
+                        SELECT {ids}, CAST({spec.name} AS {spec.name_type}) AS {spec.name}, {spec.value}
+                        FROM (UNPIVOT {WIDE} ON {on} INTO NAME {spec.name} VALUE {spec.value})""")
+    else:
+        con.register(INCOMING, arrow)
     try:
         written = WRITERS[item.source](con, frame)
         if table is None or (isinstance(written, int) and _all_written(con, table, written)):
             return None
     finally:
-        con.unregister(INCOMING)
+        if item.unpivot is not None:
+            con.execute(f"DROP VIEW {INCOMING}")
+            con.unregister(WIDE)
+        else:
+            con.unregister(INCOMING)
     return duplicate_key(con, item.source)
