@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import calendar
 import csv
+import functools
 import hashlib
 import io
 import re
@@ -39,6 +40,7 @@ def name_key(path: Path) -> str:
     return re.sub(r"[^a-z0-9]", "", path.stem.lower())
 
 
+@functools.lru_cache(maxsize=8192)  # a wide file matches ~95 columns against ~95 names: 9,000 calls
 def header_key(name: str) -> str:
     """Column names compare case- and punctuation-insensitively: 'Ages85Plus' == 'ages85plus'."""
     return re.sub(r"[^a-z0-9]", "", name.lower())
@@ -52,8 +54,13 @@ class Column:
     variants: tuple[str, ...] = ()
     required: bool = True
 
-    def accepted_keys(self) -> set[str]:
-        return {header_key(self.name), *(header_key(v) for v in self.variants)}
+    def accepted_keys(self) -> frozenset[str]:
+        return _accepted_keys(self.name, self.variants)
+
+
+@functools.lru_cache(maxsize=4096)
+def _accepted_keys(name: str, variants: tuple[str, ...]) -> frozenset[str]:
+    return frozenset({header_key(name), *(header_key(v) for v in variants)})
 
 
 @dataclass
@@ -312,7 +319,7 @@ def plain_counts(raw: RawTable, columns: list[str], allow_blank: dict[str, pd.Se
     or a blank that `allow_blank` (column -> per-row mask) lets through (NaN), cast in one Arrow call per
     column; None otherwise, so the caller checks column by column and reports each problem (to_int). Wide
     PHS tables (90+ age columns) are almost always clean, apart from cells PHS suppressed."""
-    block = np.empty((len(raw.frame), len(columns)), dtype="float64")
+    block = np.empty((len(raw.frame), len(columns)), dtype="float64", order="F")  # filled column by column
     allowed = np.zeros(block.shape, dtype=bool)  # a missing cell is a problem unless allowed below
     try:
         for j, column in enumerate(columns):
