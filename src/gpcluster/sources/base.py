@@ -225,15 +225,18 @@ def read_csv(path: Path, columns: tuple[Column, ...], data: bytes | None = None)
     extra = widths > width
     for line, fields in zip(lines[extra][:20], widths[extra][:20], strict=False):
         raw.problem("malformed_row", f"row has {fields} fields but the header has {width}", row=int(line))
-    canonical = pd.DataFrame({LINE: frame[LINE]})
+    names = frame.columns.tolist()  # once: iterating an Arrow-backed Index builds each name anew
+    keys = [header_key(c) for c in names]
+    canonical = {LINE: frame[LINE]}
     for column in columns:
-        found = [c for c in frame.columns if header_key(c) in column.accepted_keys()]
+        accepted = column.accepted_keys()
+        found = [c for c, key in zip(names, keys, strict=True) if key in accepted]
         if found:
             canonical[column.name] = frame[found[0]]
         elif column.required:
             raw.problem("missing_column", f"required column {column.name!r} is missing", row=1, column=column.name)
-    others = [c for c in frame.columns if c not in canonical.columns]
-    raw.frame = pd.concat([canonical, frame[others]], axis=1)  # others keep e.g. the QF flag columns
+    others = [c for c in names if c not in canonical]
+    raw.frame = pd.concat([pd.DataFrame(canonical), frame[others]], axis=1)  # others keep e.g. the QF flags
     return raw
 
 
@@ -353,7 +356,7 @@ def to_float(raw: RawTable, column: str) -> pd.Series:
 def suppressed(raw: RawTable, column: str) -> pd.Series:
     """Rows where PHS's quality flag column (<column>QF) marks the value confidential ('c')."""
     key = header_key(column) + "qf"
-    flags = [c for c in raw.frame.columns if header_key(c) == key]
+    flags = [c for c in raw.frame.columns.tolist() if header_key(c) == key]
     if not flags:
         return pd.Series(False, index=raw.frame.index)
     return raw.frame[flags[0]].fillna("").str.strip().str.lower() == "c"
