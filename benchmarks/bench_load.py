@@ -41,7 +41,7 @@ def parse_only(files: list[Path], engine: str = "c") -> float:
 
 def naive_rate(population_file: Path) -> tuple[float, float, int]:
     """Rows per second: executemany row-by-row INSERT versus our set-based write of the same rows."""
-    frame = read_file(population_file).frame
+    frame = read_file(population_file).tidy()
     rows = frame[["release_date", "practice_code", "sex", "age_band", "population"]].astype(
         {"population": int}).values.tolist()
     with tempfile.TemporaryDirectory() as tmp:

@@ -29,13 +29,13 @@ def test_population_variants_bom_and_ckan_id(tmp_path):
     reading = read_file(write(tmp_path, "pops.csv", "\n".join([header, *rows]) + "\n", bom=True))
     assert reading.source == "gp_practice_populations" and reading.problems == []
     assert reading.release_date == date(2024, 4, 1)
-    frame = reading.frame.set_index(["sex", "age_band"])
-    assert set(reading.frame["practice_code"]) == {"01002"}  # integer code in the file, 5-digit text here
+    frame = reading.tidy().set_index(["sex", "age_band"])
+    assert set(reading.tidy()["practice_code"]) == {"01002"}  # integer code in the file, 5-digit text here
     assert frame.loc[("All", "All"), "population"] == 22
     assert frame.loc[("Female", "0-4"), "population"] == 2
     assert frame.loc[("Male", "85+"), "population"] == 1
     assert frame.loc[("All", "25-44"), "_line"] == 4
-    assert len(reading.frame) == 27
+    assert len(reading.tidy()) == 27
 
 
 def test_suppressed_cells_are_accepted_and_left_out(tmp_path):
@@ -44,7 +44,7 @@ def test_suppressed_cells_are_accepted_and_left_out(tmp_path):
             "20240401,25826,S08000019,S37000005,All,d,32," + ",,c" * 8]
     reading = read_file(write(tmp_path, "pops.csv", "\n".join([POPS, *rows]) + "\n"))
     assert reading.problems == []
-    assert reading.frame[["sex", "age_band", "population"]].values.tolist() == [["All", "All", 32]]
+    assert reading.tidy()[["sex", "age_band", "population"]].values.tolist() == [["All", "All", 32]]
 
 
 def test_blank_value_without_suppression_flag_is_a_problem(tmp_path):
@@ -65,7 +65,7 @@ def test_urban_rural_eight_fold_gives_six_and_two_fold(tmp_path):
         f"S0100{7000 + k},{k}," for k in range(1, 9)) + "\n"
     reading = read_file(write(tmp_path, "ur.csv", text))
     assert reading.source == "urban_rural" and reading.problems == []
-    got = reading.frame[["urban_rural_8", "urban_rural_6", "urban_rural_2"]].values.tolist()
+    got = reading.tidy()[["urban_rural_8", "urban_rural_6", "urban_rural_2"]].values.tolist()
     # Scottish Government: 6-fold merges 4+5 and 7+8; rural (2) = accessible and remote rural.
     assert got == [[1, 1, 1], [2, 2, 1], [3, 3, 1], [4, 4, 1], [5, 4, 1], [6, 5, 2], [7, 6, 2], [8, 6, 2]]
 
@@ -73,9 +73,9 @@ def test_urban_rural_eight_fold_gives_six_and_two_fold(tmp_path):
 def test_urban_rural_six_fold_only_layout(tmp_path):
     text = "dz11_code,ruc16_code,ruc,classification\nS01006517,1,Urban,Large urban areas\nS01006600,6,Rural,x\n"
     reading = read_file(write(tmp_path, "ruc16_dz11.csv", text))
-    assert reading.frame[["data_zone", "urban_rural_6", "urban_rural_2"]].values.tolist() == [
+    assert reading.tidy()[["data_zone", "urban_rural_6", "urban_rural_2"]].values.tolist() == [
         ["S01006517", 1, 1], ["S01006600", 6, 2]]
-    assert reading.frame["urban_rural_8"].isna().all()
+    assert reading.tidy()["urban_rural_8"].isna().all()
 
 
 def test_data_zone_population_layouts_agree(tmp_path):
@@ -89,8 +89,8 @@ def test_data_zone_population_layouts_agree(tmp_path):
     b = read_file(write(tmp_path, "population20_dz11.csv", "\n".join(nrs) + "\n"))
     assert a.source == b.source == "data_zone_populations" and a.problems == b.problems == []
     columns = ["year", "data_zone", "sex", "age", "population"]
-    assert a.frame[columns].values.tolist() == b.frame[columns].values.tolist()
-    assert sorted(set(a.frame["age"])) == ages and set(a.frame["year"]) == {2020}
+    assert a.tidy()[columns].values.tolist() == b.tidy()[columns].values.tolist()
+    assert sorted(set(a.tidy()["age"])) == ages and set(a.tidy()["year"]) == {2020}
 
 
 def test_contact_details_codes_are_checked(tmp_path):
@@ -171,7 +171,7 @@ def test_list_size_must_be_a_whole_non_negative_number(tmp_path, value):
             f"10002,A,{value},S08000030,S37000007,Dundee 4\n10017,B, 1,234 ,S08000030,S37000007,Dundee 4\n")
     reading = read_file(write(tmp_path, "contacts_apr2024.csv", text.replace(" 1,234 ", '" 1,234 "')))
     assert [(p.row, p.column) for p in reading.problems] == [(2, "PracticeListSize")]
-    assert reading.frame["list_size"].iloc[1] == 1234
+    assert reading.tidy()["list_size"].iloc[1] == 1234
 
 
 def _pops_row(sex: str, all_ages: int | str, bands: list[int | str]) -> str:
@@ -189,7 +189,7 @@ def test_suppressed_cell_is_not_compared_but_other_sex_mismatches_are_reported(t
     reading = read_file(write(tmp_path, "pops.csv", "\n".join([POPS, *rows]) + "\n"))
     assert [(p.kind, p.row, p.column) for p in reading.problems] == [("sex_mismatch", 4, "Ages75to84")]
     assert "Male + Female = 2 but All is 3" in reading.problems[0].message
-    kept = reading.frame.set_index(["sex", "age_band"])["population"]
+    kept = reading.tidy().set_index(["sex", "age_band"])["population"]
     assert ("Male", "0-4") not in kept.index and kept[("Female", "0-4")] == 2 and len(kept) == 26
 
 

@@ -138,6 +138,29 @@ def test_failure_while_writing_rolls_back(tmp_path, monkeypatch):
     assert fingerprint(config.warehouse_path()) == before
 
 
+def test_files_the_derived_tables_do_not_read_leave_them_unrebuilt(tmp_path, monkeypatch):
+    """A headcount file changes no cluster, practice or event: the load does not recompute them (a broken
+    rebuild would fail it), and they are what the previous load left."""
+    load_paths([contact_csv(tmp_path / "c_apr2024.csv", base_practices()),
+                population_csv(tmp_path / "p.csv", "20240401", base_practices())])
+    derived = "SELECT (SELECT count(*) FROM cluster), (SELECT count(*) FROM practice), " \
+              "(SELECT count(*) FROM practice_event), (SELECT count(*) FROM cluster_name_history)"
+    before = rows(derived)
+
+    def broken(con):
+        raise RuntimeError("rebuilt")
+
+    monkeypatch.setattr("gpcluster.warehouse.loader.rebuild_derived", broken)
+    headcount = tmp_path / "gp_contact_details_headcount_by_practice_2024-07-01.csv"
+    headcount.write_text("PracticeCode,HB,HSCP,GPDesignation,Sex,Headcount\n"
+                         f"{base_practices()[0].code},S08000030,S37000003,PERFORMER,Female,4\n", encoding="utf-8")
+    load_paths([headcount])
+    assert rows("SELECT count(*) FROM gp_headcount")[0][0] == 1
+    assert rows(derived) == before and before[0][1] == len(base_practices())
+    with pytest.raises(RuntimeError, match="rebuilt"):  # a list-size file does change them
+        load_paths([population_csv(tmp_path / "p_jul.csv", "20240701", base_practices())])
+
+
 def test_real_and_synthetic_data_are_kept_apart(tmp_path):
     demo = tmp_path / "demo"
     demo.mkdir()

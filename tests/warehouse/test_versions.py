@@ -162,3 +162,22 @@ def test_a_duplicate_key_that_escapes_validation_is_still_refused(tmp_path, monk
     with pytest.raises(UserError, match="p_apr_fixed.csv: the warehouse would hold two rows for release_date="):
         load_paths([changed])
     assert fingerprint(config.warehouse_path()) == before
+
+
+def test_a_writer_that_counts_what_it_wrote_is_still_checked(tmp_path, monkeypatch):
+    """The count that replaces the aggregate must catch an append too: the table then holds more rows for
+    the release than the writer says it wrote."""
+    from warehouse_builders import population_csv
+
+    load_paths([population_csv(tmp_path / "p_apr.csv", "20240401", base_practices())])
+    before = fingerprint(config.warehouse_path())
+
+    def appends(con, frame):
+        return con.execute("INSERT INTO list_population SELECT CAST(release_date AS DATE), practice_code, sex, "
+                           "age_band, population FROM incoming").fetchall()[0][0]
+
+    monkeypatch.setitem(__import__("gpcluster.warehouse.writers", fromlist=["WRITERS"]).WRITERS,
+                        "gp_practice_populations", appends)
+    with pytest.raises(UserError, match="p_apr_fixed.csv: the warehouse would hold two rows for release_date="):
+        load_paths([population_csv(tmp_path / "p_apr_fixed.csv", "20240401", base_practices()[:4])])
+    assert fingerprint(config.warehouse_path()) == before

@@ -3,18 +3,23 @@ checks every such PHS/NRS table must pass: ages sum to all ages, and Male + Fema
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
-from gpcluster.sources.base import LINE, RawTable, plain_counts, suppressed, to_int
+from gpcluster.sources.base import LINE, RawTable, Unpivot, plain_counts, suppressed, to_int
 
 
-def check_and_melt(raw: RawTable, base: pd.DataFrame, age_columns: dict[str, object], keys: list[str],
-                   age_name: str, value_name: str = "population") -> pd.DataFrame:
-    """Melt `age_columns` (file column -> age label) of `raw` onto `base` (which holds `keys`, 'sex', LINE).
+def check_wide(raw: RawTable, base: pd.DataFrame, age_columns: dict[str, object], keys: list[str],
+               age_name: str, value_name: str = "population", keep: Iterable[object] | None = None
+               ) -> tuple[pd.DataFrame, Unpivot]:
+    """`base` (which holds `keys`, 'sex', LINE) with the checked `age_columns` (file column -> age label)
+    of `raw`, each named by its label, and how the writer unpivots them into (`age_name`, `value_name`)
+    rows. `keep`: the labels written (default all; e.g. 'All' checked but not stored).
 
     Problems: non-integers, ages not summing to AllAges, Male + Female != All for any age.
-    Values PHS suppressed (blank, with a 'c' quality flag) are allowed and left out of the result.
+    Values PHS suppressed (blank, with a 'c' quality flag) are allowed, missing here and never written.
     """
     columns = list(age_columns)
     flags = {column: suppressed(raw, column) for column in columns}
@@ -34,17 +39,15 @@ def check_and_melt(raw: RawTable, base: pd.DataFrame, age_columns: dict[str, obj
             raw.problem("sum_mismatch", f"age groups sum to {int(row[band_columns].sum())} but AllAges is "
                         f"{int(row['AllAges'])}", row=int(row[LINE]), column="AllAges")
     _check_sexes(raw, wide, keys, list(age_columns))
-    # melt without pandas' per-cell object handling: one take of the id columns per kept cell
-    values = wide[columns].to_numpy(dtype="float64", na_value=np.nan)
-    rows, cells = np.nonzero(~np.isnan(values))
-    # text columns repeat each row's value for every age: take their category codes, not the strings
-    text = [c for c in base.columns if pd.api.types.is_string_dtype(base[c])]
-    long = base.astype({c: "category" for c in text}).iloc[rows].reset_index(drop=True)
-    labels = list(age_columns.values())
-    ages = pd.Categorical.from_codes(cells, categories=labels)
-    long[age_name] = ages.astype(str) if all(isinstance(x, str) for x in labels) else ages
-    long[value_name] = values[rows, cells].astype(np.int64)
-    return long
+    kept = [c for c in columns if keep is None or age_columns[c] in set(keep)]
+    labels = [str(age_columns[c]) for c in kept]
+    numbers = wide[kept].to_numpy(dtype="float64", na_value=np.nan)
+    counts = pd.DataFrame({label: pd.arrays.IntegerArray(np.nan_to_num(numbers[:, j]).astype(np.int64),
+                                                         np.isnan(numbers[:, j]))  # suppressed: missing
+                           for j, label in enumerate(labels)}, index=base.index)
+    ints = all(isinstance(age_columns[c], int) for c in kept)
+    out = pd.concat([base.drop(columns=[LINE]), counts, base[[LINE]]], axis=1)
+    return out, Unpivot(tuple(labels), age_name, value_name, "INTEGER" if ints else "VARCHAR")
 
 
 def _check_sexes(raw: RawTable, wide: pd.DataFrame, keys: list[str], columns: list[str]) -> None:

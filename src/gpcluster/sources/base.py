@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import calendar
 import csv
+import functools
 import hashlib
 import io
 import re
@@ -39,6 +40,7 @@ def name_key(path: Path) -> str:
     return re.sub(r"[^a-z0-9]", "", path.stem.lower())
 
 
+@functools.lru_cache(maxsize=8192)  # a wide file matches ~95 columns against ~95 names: 9,000 calls
 def header_key(name: str) -> str:
     """Column names compare case- and punctuation-insensitively: 'Ages85Plus' == 'ages85plus'."""
     return re.sub(r"[^a-z0-9]", "", name.lower())
@@ -52,8 +54,13 @@ class Column:
     variants: tuple[str, ...] = ()
     required: bool = True
 
-    def accepted_keys(self) -> set[str]:
-        return {header_key(self.name), *(header_key(v) for v in self.variants)}
+    def accepted_keys(self) -> frozenset[str]:
+        return _accepted_keys(self.name, self.variants)
+
+
+@functools.lru_cache(maxsize=4096)
+def _accepted_keys(name: str, variants: tuple[str, ...]) -> frozenset[str]:
+    return frozenset({header_key(name), *(header_key(v) for v in variants)})
 
 
 @dataclass
@@ -73,9 +80,23 @@ class RawTable:
         self.problems.append(Problem(self.file, kind, message, row, column))
 
 
+@dataclass(frozen=True)
+class Unpivot:
+    """How a wide reading becomes long rows: each of `columns` (named by its label, e.g. an age) becomes a
+    row of (`name` = the label, `value` = the cell); a missing (suppressed) cell becomes no row.
+    `name_type` is the SQL type of the label column ("INTEGER" for single years of age)."""
+
+    columns: tuple[str, ...]
+    name: str
+    value: str
+    name_type: str = "VARCHAR"
+
+
 @dataclass
 class Reading:
-    """A validated, tidy table ready for the warehouse. `frame` keeps the `_line` column."""
+    """A validated table ready for the warehouse. `frame` keeps the `_line` column. With `unpivot`, `frame`
+    is the file's wide table (checked, one column per label) and the warehouse writer unpivots it in SQL;
+    `tidy()` gives the long rows in pandas."""
 
     source: str
     path: Path
@@ -84,6 +105,22 @@ class Reading:
     problems: list[Problem]
     row_count: int
     release_date: date | None = None
+    unpivot: Unpivot | None = None
+
+    def tidy(self) -> pd.DataFrame:
+        """One row per fact: the frame itself, or the wide frame unpivoted (row by row, label by label)."""
+        if self.unpivot is None:
+            return self.frame
+        spec = self.unpivot
+        ids = [c for c in self.frame.columns if c not in spec.columns and c != LINE]
+        values = self.frame[list(spec.columns)].to_numpy(dtype="float64", na_value=np.nan)
+        rows, cells = np.nonzero(~np.isnan(values))
+        long = self.frame[ids].iloc[rows].reset_index(drop=True)
+        labels = np.array(spec.columns, dtype=object)[cells]
+        long[spec.name] = labels.astype(int) if spec.name_type == "INTEGER" else labels
+        long[spec.value] = values[rows, cells].astype(np.int64)
+        long[LINE] = self.frame[LINE].to_numpy()[rows]
+        return long
 
 
 @dataclass(frozen=True)
@@ -188,15 +225,18 @@ def read_csv(path: Path, columns: tuple[Column, ...], data: bytes | None = None)
     extra = widths > width
     for line, fields in zip(lines[extra][:20], widths[extra][:20], strict=False):
         raw.problem("malformed_row", f"row has {fields} fields but the header has {width}", row=int(line))
-    canonical = pd.DataFrame({LINE: frame[LINE]})
+    names = frame.columns.tolist()  # once: iterating an Arrow-backed Index builds each name anew
+    keys = [header_key(c) for c in names]
+    canonical = {LINE: frame[LINE]}
     for column in columns:
-        found = [c for c in frame.columns if header_key(c) in column.accepted_keys()]
+        accepted = column.accepted_keys()
+        found = [c for c, key in zip(names, keys, strict=True) if key in accepted]
         if found:
             canonical[column.name] = frame[found[0]]
         elif column.required:
             raw.problem("missing_column", f"required column {column.name!r} is missing", row=1, column=column.name)
-    others = [c for c in frame.columns if c not in canonical.columns]
-    raw.frame = pd.concat([canonical, frame[others]], axis=1)  # others keep e.g. the QF flag columns
+    others = [c for c in names if c not in canonical]
+    raw.frame = pd.concat([pd.DataFrame(canonical), frame[others]], axis=1)  # others keep e.g. the QF flags
     return raw
 
 
@@ -282,7 +322,7 @@ def plain_counts(raw: RawTable, columns: list[str], allow_blank: dict[str, pd.Se
     or a blank that `allow_blank` (column -> per-row mask) lets through (NaN), cast in one Arrow call per
     column; None otherwise, so the caller checks column by column and reports each problem (to_int). Wide
     PHS tables (90+ age columns) are almost always clean, apart from cells PHS suppressed."""
-    block = np.empty((len(raw.frame), len(columns)), dtype="float64")
+    block = np.empty((len(raw.frame), len(columns)), dtype="float64", order="F")  # filled column by column
     allowed = np.zeros(block.shape, dtype=bool)  # a missing cell is a problem unless allowed below
     try:
         for j, column in enumerate(columns):
@@ -316,7 +356,7 @@ def to_float(raw: RawTable, column: str) -> pd.Series:
 def suppressed(raw: RawTable, column: str) -> pd.Series:
     """Rows where PHS's quality flag column (<column>QF) marks the value confidential ('c')."""
     key = header_key(column) + "qf"
-    flags = [c for c in raw.frame.columns if header_key(c) == key]
+    flags = [c for c in raw.frame.columns.tolist() if header_key(c) == key]
     if not flags:
         return pd.Series(False, index=raw.frame.index)
     return raw.frame[flags[0]].fillna("").str.strip().str.lower() == "c"
@@ -415,8 +455,9 @@ def release_date_of(raw: RawTable, given: date | None) -> date | None:
     return found
 
 
-def reading(source: Source, raw: RawTable, frame: pd.DataFrame, release: date | None = None) -> Reading:
-    return Reading(source.name, raw.path, raw.sha256, frame, raw.problems, len(raw.frame), release)
+def reading(source: Source, raw: RawTable, frame: pd.DataFrame, release: date | None = None,
+            unpivot: Unpivot | None = None) -> Reading:
+    return Reading(source.name, raw.path, raw.sha256, frame, raw.problems, len(raw.frame), release, unpivot)
 
 
 def usable(raw: RawTable) -> bool:

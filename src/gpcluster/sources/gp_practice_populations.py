@@ -6,7 +6,7 @@ from datetime import date
 
 import pandas as pd
 
-from gpcluster.sources.age_tables import check_and_melt
+from gpcluster.sources.age_tables import check_wide
 from gpcluster.sources.base import (
     LINE,
     Column,
@@ -51,10 +51,8 @@ def parse(raw: RawTable, release: date | None) -> Reading:
         LINE: f[LINE],
     })
     duplicates(raw, base, ["practice_code", "sex"], "practice and sex")
-    long = check_and_melt(raw, base, AGE_BANDS, ["practice_code"], "age_band")
-    long = long[["release_date", "practice_code", "board_code", "hscp_code", "sex", "age_band", "population",
-                 LINE]]
-    return reading(SOURCE, raw, long, release)
+    wide, unpivot = check_wide(raw, base, AGE_BANDS, ["practice_code"], "age_band")
+    return reading(SOURCE, raw, wide, release, unpivot)
 
 
 SOURCE = Source(

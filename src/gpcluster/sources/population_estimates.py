@@ -11,7 +11,7 @@ from datetime import date
 
 import pandas as pd
 
-from gpcluster.sources.age_tables import check_and_melt
+from gpcluster.sources.age_tables import check_wide
 from gpcluster.sources.base import (
     CODE_PATTERNS,
     LINE,
@@ -54,10 +54,8 @@ def _melt(source: Source, raw: RawTable, release: date | None, area: str, area_c
     base = pd.DataFrame({"year": _year(raw, release), area_column: area_codes, "sex": sexes(raw),
                          LINE: raw.frame[LINE]})
     duplicates(raw, base, ["year", area_column, "sex"], f"{area} and sex")
-    long = check_and_melt(raw, base, AGES, ["year", area_column], "age")
-    long = long[long["age"] != "All"]  # ages are categorical: compared and cast once per category
-    long["age"] = long["age"].cat.remove_unused_categories().astype(int)
-    return reading(source, raw, long[["year", area_column, "sex", "age", "population", LINE]])
+    wide, unpivot = check_wide(raw, base, AGES, ["year", area_column], "age", keep=range(91))
+    return reading(source, raw, wide, unpivot=unpivot)
 
 
 def _parse_data_zones(raw: RawTable, release: date | None) -> Reading:

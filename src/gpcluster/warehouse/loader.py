@@ -21,9 +21,9 @@ from gpcluster.errors import Problem, UserError, ValidationFailed
 from gpcluster.sources import SOURCES, detect_source, get_source, header_of, read_file
 from gpcluster.sources.base import LINE, PartialLoad, Reading, sha256_of
 from gpcluster.warehouse.connection import reference_codes
-from gpcluster.warehouse.derived import rebuild_derived
+from gpcluster.warehouse.derived import rebuild_derived, refresh_data_zone_population
 from gpcluster.warehouse.versions import new_version
-from gpcluster.warehouse.writers import duplicate_key, write_reading
+from gpcluster.warehouse.writers import write_reading
 
 Progress = Callable[[str, int, int], None]  # (what is happening, steps done, total steps)
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
@@ -32,6 +32,11 @@ LOAD_ORDER = ["geography_boards", "geography_hscps", "geography_data_zones", "si
               "data_zone_populations", "board_populations", "gp_practice_contact_details",
               "gp_practice_populations", "gp_headcount", "practice_activity", "reference_rates"]
 SCOTLAND = "S92000003"
+# What the derived tables (derived.py) are computed from: clusters, practices and events from the
+# contact-details and list-size releases; each data zone's population from the data-zone tables. A batch of
+# other files (headcount, board populations, activity ...) leaves them as they are, so they are not rebuilt.
+PRACTICE_FACTS = {"gp_practice_contact_details", "gp_practice_populations"}
+DATA_ZONE_FACTS = {"data_zone_populations", "simd", "urban_rural", "geography_data_zones"}
 # Codes the synthetic generator uses precisely because they can never be real (see synthetic/README.md).
 SYNTHETIC_CODES = {"data_zone": "S019", "postcode": "ZZ"}
 
@@ -238,19 +243,19 @@ def _write_all(con: duckdb.DuckDBPyConnection, readings: list[Reading], syntheti
         for i, item in enumerate(readings):
             progress(f"Loading {item.path.name}", n_files + i, n_files * 2)
             writing = item.path.name
-            write_reading(con, item)
+            clash = write_reading(con, item)
+            if clash is not None:
+                raise UserError(f"{item.path.name}: the warehouse would hold two rows for {clash}; nothing was loaded")
             con.execute("""INSERT INTO load_ledger (source, file_name, sha256, row_count, release_date, synthetic)
                            VALUES (?, ?, ?, ?, ?, ?)""",
                         [item.source, item.path.name, item.sha256, item.row_count, item.release_date, synthetic])
-        for source in dict.fromkeys(r.source for r in readings):  # each table once, however many files
-            clash = duplicate_key(con, source)
-            if clash is not None:
-                names = ", ".join(r.path.name for r in readings if r.source == source)
-                raise UserError(f"{names}: the warehouse would hold two rows for {clash}; nothing was loaded")
         writing = "the derived tables"
-        if readings:
+        loaded = {r.source for r in readings}
+        if loaded & PRACTICE_FACTS:
             progress("Rebuilding clusters, practices and events", n_files * 2 - 1, n_files * 2)
             rebuild_derived(con)
+        elif loaded & DATA_ZONE_FACTS:
+            refresh_data_zone_population(con)
         con.execute("COMMIT")
     except duckdb.Error as exc:  # validation should have caught it: still a message, never a traceback
         con.execute("ROLLBACK")

@@ -15,16 +15,17 @@ import pyarrow as pa
 from gpcluster.sources.base import LINE, Reading
 
 INCOMING = "incoming"
+WIDE = "incoming_wide"  # a wide reading, registered as it is; INCOMING is then a view unpivoting it
 
 
 def _replace(table: str, key: str, columns: list[str], casts: dict[str, str] | None = None):
     casts = casts or {}
 
-    def write(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
+    def write(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> int:
         select = ", ".join(f"CAST({c} AS {casts[c]})" if c in casts else c for c in columns)
         key_expr = f"CAST({key} AS {casts[key]})" if key in casts else key
         con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT DISTINCT {key_expr} FROM {INCOMING})")
-        con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM {INCOMING}")
+        return _inserted(con, f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM {INCOMING}")
 
     return write
 
@@ -41,22 +42,28 @@ def _upsert(table: str, key: str, columns: list[str]):
     return write
 
 
-def _write_list_population(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
+def _inserted(con: duckdb.DuckDBPyConnection, insert: str) -> int:
+    """Run an INSERT and return how many rows it wrote."""
+    return int(con.execute(insert).fetchall()[0][0])
+
+
+def _write_list_population(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> int:
     """The list by sex and age band, and the board and HSCP the same file publishes for each practice."""
-    _replace("list_population", "release_date", ["release_date", "practice_code", "sex", "age_band", "population"],
+    written = _replace("list_population", "release_date", ["release_date", "practice_code", "sex", "age_band", "population"],
              DATE)(con, frame)
     con.execute(f"DELETE FROM practice_list_area WHERE release_date IN (SELECT DISTINCT CAST(release_date AS DATE) "
                 f"FROM {INCOMING})")
-    con.execute(f"""INSERT INTO practice_list_area
-                    SELECT CAST(release_date AS DATE), practice_code, any_value(board_code), any_value(hscp_code)
-                    FROM {INCOMING} GROUP BY ALL""")
+    _inserted(con, f"""INSERT INTO practice_list_area
+                       SELECT CAST(release_date AS DATE), practice_code, any_value(board_code), any_value(hscp_code)
+                       FROM {INCOMING} GROUP BY ALL""")
+    return written
 
 
-def _write_activity(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
+def _write_activity(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> int:
     con.execute(f"""DELETE FROM practice_activity WHERE (period, measure) IN
                     (SELECT DISTINCT CAST(period AS DATE), measure FROM {INCOMING})""")
-    con.execute(f"""INSERT INTO practice_activity SELECT CAST(period AS DATE), practice_code, measure, value
-                    FROM {INCOMING}""")
+    return _inserted(con, f"""INSERT INTO practice_activity SELECT CAST(period AS DATE), practice_code, measure,
+                              value FROM {INCOMING}""")
 
 
 def _write_reference_rates(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
@@ -73,7 +80,8 @@ DATA_ZONE_COLUMNS = [
     "simd_most15", "simd_least15", "urban_rural_6", "urban_rural_8", "urban_rural_2",
 ]
 
-WRITERS: dict[str, Callable[[duckdb.DuckDBPyConnection, pd.DataFrame], None]] = {
+# A writer returns how many rows it wrote to the table checked below (NATURAL_KEYS), or None.
+WRITERS: dict[str, Callable[[duckdb.DuckDBPyConnection, pd.DataFrame], int | None]] = {
     "gp_practice_contact_details": _replace(
         "practice_release", "release_date",
         ["release_date", "practice_code", "practice_name", "board_code", "hscp_code", "cluster_name",
@@ -95,16 +103,28 @@ WRITERS: dict[str, Callable[[duckdb.DuckDBPyConnection, pd.DataFrame], None]] = 
 }
 
 
-# Large fact tables have no primary-key index (maintaining one was most of a large load's time); their
-# keys are checked once per load instead, in one aggregate, before the load commits.
+# Large fact tables have no primary-key index (maintaining one was most of a large load's time). Each file's
+# parser refuses a key held twice within the file, and the writers replace every row of the releases (years,
+# periods) the file carries, so after a write the table holds exactly the file's rows for those releases:
+# one count checks that, and only when it fails does one aggregate over the table name a key held twice.
 NATURAL_KEYS = {
     "list_population": ("release_date", "practice_code", "sex", "age_band"),
     "data_zone_population": ("year", "data_zone", "sex", "age"),
     "board_population": ("year", "area_code", "sex", "age"),
     "practice_activity": ("period", "practice_code", "measure"),
 }
+REPLACED_BY = {"list_population": ("release_date",), "data_zone_population": ("year",),
+               "board_population": ("year",), "practice_activity": ("period", "measure")}
 TABLE_OF = {"gp_practice_populations": "list_population", "data_zone_populations": "data_zone_population",
             "board_populations": "board_population", "practice_activity": "practice_activity"}
+
+
+def _all_written(con: duckdb.DuckDBPyConnection, table: str, written: int) -> bool:
+    """True when the table holds exactly the `written` rows for the releases INCOMING carries."""
+    replaced = REPLACED_BY[table]
+    incoming = ", ".join(f"CAST({k} AS DATE)" if k in DATE or k == "period" else k for k in replaced)
+    return con.execute(f"SELECT count(*) FROM {table} WHERE ({', '.join(replaced)}) IN "
+                       f"(SELECT DISTINCT {incoming} FROM {INCOMING})").fetchall()[0][0] == written
 
 
 def duplicate_key(con: duckdb.DuckDBPyConnection, source: str) -> str | None:
@@ -117,16 +137,35 @@ def duplicate_key(con: duckdb.DuckDBPyConnection, source: str) -> str | None:
     return None if found is None else ", ".join(f"{k}={v}" for k, v in zip(keys, found, strict=True))
 
 
-def write_reading(con: duckdb.DuckDBPyConnection, item: Reading) -> None:
-    """Write one Reading with the writer registered for its source."""
+def write_reading(con: duckdb.DuckDBPyConnection, item: Reading) -> str | None:
+    """Write one Reading with the writer registered for its source; return a key the table now holds twice
+    (as text), or None. A wide reading is unpivoted in SQL, inside the caller's transaction."""
     frame = item.frame.drop(columns=[LINE], errors="ignore")
     for column in ("release_date", "snapshot_date", "period"):
         if column in frame:
             frame[column] = pd.to_datetime(frame[column])
     # DuckDB scans an Arrow table natively; a pandas frame of nullable and Arrow-string columns it
     # converts cell by cell (most of a large load's write time)
-    con.register(INCOMING, pa.Table.from_pandas(frame, preserve_index=False))
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    table = TABLE_OF.get(item.source)
+    if item.unpivot is not None:
+        spec = item.unpivot
+        con.register(WIDE, arrow)
+        ids = ", ".join(f'"{c}"' for c in frame.columns if c not in spec.columns)
+        on = ", ".join(f'"{c}"' for c in spec.columns)
+        con.execute(f"""CREATE OR REPLACE TEMP VIEW {INCOMING} AS
+                        SELECT {ids}, CAST({spec.name} AS {spec.name_type}) AS {spec.name}, {spec.value}
+                        FROM (UNPIVOT {WIDE} ON {on} INTO NAME {spec.name} VALUE {spec.value})""")
+    else:
+        con.register(INCOMING, arrow)
     try:
-        WRITERS[item.source](con, frame)
+        written = WRITERS[item.source](con, frame)
+        if table is None or (isinstance(written, int) and _all_written(con, table, written)):
+            return None
     finally:
-        con.unregister(INCOMING)
+        if item.unpivot is not None:
+            con.execute(f"DROP VIEW {INCOMING}")
+            con.unregister(WIDE)
+        else:
+            con.unregister(INCOMING)
+    return duplicate_key(con, item.source)
