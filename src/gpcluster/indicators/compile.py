@@ -398,12 +398,52 @@ WITH rolled AS ({_rollup_select(practice=True)}
     )
 )""" + _ROLLUP_OUTER
 
-# The same roll-up as the engine runs it in DuckDB: indicator_base has one row per practice and period for
-# definitions whose series cannot repeat a practice (`practice_unique`), so their practice rows are the base
-# rows themselves; grouping a million rows by practice only to take any_value of each cost most of the
-# roll-up. Other definitions (GP headcount, SQL series) keep the grouped practice row.
+# The same roll-up as the engine runs it in DuckDB, in two stages. First the usable practices' sums per
+# indicator, period and (cluster, HSCP, board): about seven times fewer rows than indicator_base, as most
+# practices of a cluster share its HSCP and board. The grouping sets then add those partial sums up (sums,
+# minimum dates, "any usable" and the count of usable practices without an expected count all combine),
+# instead of each of the four sets grouping every practice row again. Practice rows: indicator_base has
+# one row per practice and period for definitions whose series cannot repeat a practice
+# (`practice_unique`), so their practice rows are the base rows themselves; other definitions (GP
+# headcount, SQL series) keep the grouped practice row.
+_ENGINE_PARTIAL_SQL = """
+    SELECT indicator_no, period, cluster_area, hscp_area, board_area,
+           SUM(numerator) FILTER (WHERE usable) AS numerator,
+           SUM(denominator) FILTER (WHERE usable) AS denominator,
+           SUM(expected) FILTER (WHERE usable) AS expected,
+           count(*) FILTER (WHERE usable AND expected IS NULL) AS missing_expected,
+           min(numerator_date) FILTER (WHERE usable) AS numerator_date,
+           min(denominator_date) FILTER (WHERE usable) AS denominator_date,
+           bool_or(usable) AS usable
+    FROM indicator_base GROUP BY indicator_no, period, cluster_area, hscp_area, board_area"""
+
 ENGINE_ROLLUP_SQL = f"""
-WITH rolled AS ({_rollup_select(practice=False)}
+WITH partial AS ({_ENGINE_PARTIAL_SQL}
+),
+rolled AS (
+    SELECT
+        indicator_no,
+        period,
+        CASE WHEN GROUPING(cluster_area) = 0 THEN 1
+             WHEN GROUPING(hscp_area) = 0 THEN 2
+             WHEN GROUPING(board_area) = 0 THEN 3
+             ELSE 4 END AS level_no,
+        CASE WHEN GROUPING(cluster_area) = 0 THEN cluster_area
+             WHEN GROUPING(hscp_area) = 0 THEN hscp_area
+             WHEN GROUPING(board_area) = 0 THEN board_area END AS grouped_area,
+        any_value(cluster_area) AS any_cluster,
+        any_value(hscp_area) AS any_hscp,
+        any_value(board_area) AS any_board,
+        SUM(numerator) AS numerator,
+        SUM(denominator) AS denominator,
+        -- an area's expected count only when every practice counted in it has one (O and E alike)
+        CASE WHEN SUM(missing_expected) > 0 THEN NULL ELSE SUM(expected) END AS expected,
+        NULL AS case_deprivation,  -- (typed by the practice rows below)
+        NULL AS case_rurality,
+        min(numerator_date) AS numerator_date,
+        min(denominator_date) AS denominator_date,
+        bool_or(usable) AS usable
+    FROM partial
     GROUP BY GROUPING SETS ({_AREA_SETS}
     )
     UNION ALL BY NAME
