@@ -466,14 +466,15 @@ rolled AS (
 
 
 # Notes that travel with a figure: a practice's change in list size when it absorbed a practice that closed,
-# or continues one under a new code (from practice_event).
+# or continues one under a new code (from practice_event). Read from the rolled rows: a note of a row the
+# valued rows leave out (a series' first period) is never looked up.
 NOTE_SQL = """
 CREATE OR REPLACE TEMP TABLE indicator_note AS
 SELECT v.indicator_no, v.period, v.area_no,
        string_agg(CASE e.event WHEN 'merged_into' THEN 'absorbed practice ' || e.practice_code || ', which closed'
                                ELSE 'continues practice ' || e.practice_code || ' under a new code' END,
                   '; ' ORDER BY e.practice_code) AS note
-FROM indicator_valued v
+FROM indicator_rolled v
 JOIN indicator_meta m ON m.indicator_no = v.indicator_no AND m.measure_type = 'change'
 JOIN indicator_area a ON a.area_no = v.area_no AND a.level_no = 0
 JOIN main.practice_event e ON e.release_date = v.period AND e.detail = a.area_code
