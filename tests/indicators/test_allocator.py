@@ -32,6 +32,7 @@ import gpcluster, duckdb
 def rss():
     return next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmRSS')) // 1024
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")  # on a loaded machine it would print
 before = rss()
 con.execute("CREATE TEMP TABLE t AS SELECT range AS k, range * 2 AS v FROM range(12000000)")
 con.execute("DROP TABLE t")

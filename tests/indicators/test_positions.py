@@ -73,3 +73,23 @@ def test_comparators_match_a_merge_on_indicator_period_and_area(seed):
     no_cluster = (frame.level_no == 0) & frame.cluster_area.isin([0, 44])
     assert np.isnan(got["cluster_value"][no_cluster.to_numpy()]).all()
     assert np.isfinite(got["cluster_value"]).sum() > 100
+
+
+def test_rank_and_decile_match_pandas_with_many_ties_in_large_groups():
+    # large enough that numpy's unstable sort reorders tied values: ranks must not depend on that order
+    rng = np.random.default_rng(7)
+    n = 60_000
+    cols = {"indicator_no": rng.integers(0, 3, n), "level_no": np.zeros(n, dtype=np.int64),
+            "period_no": rng.choice([18_000, 18_091, 18_182], n), "value": np.round(rng.normal(50, 10, n), 0)}
+    cols["value"][rng.random(n) < 0.05] = np.nan
+    frame = pd.DataFrame(cols)
+    practices = frame[frame.value.notna()]
+    grouped = practices.groupby(["indicator_no", "period_no"])["value"]
+    ascending = grouped.rank(method="min", ascending=True)
+
+    rows, rank, decile = national_positions(cols)
+
+    assert list(rows) == list(practices.index)
+    np.testing.assert_array_equal(rank, grouped.rank(method="min", ascending=False).astype(int).to_numpy())
+    np.testing.assert_array_equal(
+        decile, (1 + np.floor(10 * (ascending - 1) / grouped.transform("count"))).astype(int).to_numpy())

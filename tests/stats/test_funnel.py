@@ -219,6 +219,70 @@ def test_overdispersion_alone_is_the_sqrt_scale_hand_calculation():
         funnel.overdispersion(o[:2], e[:2], "SR", "CQC", trim_by=0.05)
 
 
+def test_overdispersion_by_group_is_the_hand_calculation_of_each_group():
+    # the sqrt-scale hand calculation above, for two funnels fitted in one call (units interleaved),
+    # plus a funnel of the PR hand example above fitted alone
+    o = np.array([12, 30, 45, 25, 80, 60, 15, 95, 40, 70, 0, 33], dtype=float)
+    e = np.array([20, 25, 40, 30, 60, 65, 18, 70, 45, 60, 4, 30], dtype=float)
+    o2, e2 = o[::-1] * 1.5, e[::-1] + 3
+    group = np.array([0, 1] * 12)
+    num = np.empty(24)
+    den = np.empty(24)
+    num[0::2], num[1::2] = o, o2
+    den[0::2], den[1::2] = e, e2
+    got = funnel.overdispersion_by_group(num, den, group, "SR", "CQC", trim_by=0.05)
+    for g, (oo, ee) in enumerate(((o, e), (o2, e2))):
+        z = 2 * np.sqrt(ee) * (np.sqrt(oo / ee) - 1)
+        lo, hi = np.quantile(z, [0.05, 0.95])
+        phi = np.mean(np.clip(z, lo, hi) ** 2)
+        w = 4 * ee
+        tau2 = max(0.0, (12 * phi - 11) / (w.sum() - (w**2).sum() / w.sum()))
+        assert got.units[g] == 12
+        assert got.phi[g] == pytest.approx(phi, rel=1e-12)
+        assert got.tau2[g] == pytest.approx(tau2, rel=1e-12)
+        assert got.adjusted[g] == (phi > 1)
+    np.testing.assert_allclose(got.z[0::2], 2 * np.sqrt(e) * (np.sqrt(o / e) - 1), rtol=1e-12)
+    n = np.array([200, 500, 800, 1000, 1500, 2500, 3000, 4000, 6000, 9000], dtype=float)
+    x = np.round(n * np.array([0.10, 0.25, 0.18, 0.22, 0.30, 0.15, 0.21, 0.27, 0.19, 0.24]))
+    pbar = x.sum() / n.sum()
+    pr = funnel.overdispersion_by_group(x, n, np.zeros(10, dtype=int), "PR", trim_by=0.1, target=pbar)
+    single = spiegelhalter(x, n, data_type="PR")
+    assert pr.phi[0] == pytest.approx(single.phi, rel=1e-12)
+    assert pr.tau2[0] == pytest.approx(single.tau2, rel=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 200), st.integers(1, 300)), min_size=1, max_size=80),
+       st.sampled_from([0.05, 0.1, 0.25]))
+def test_overdispersion_by_group_equals_one_fit_per_group(units, trim):
+    # ties, tiny groups, empty group codes and zero counts: each group as `overdispersion` fits it alone
+    group = np.array([g for g, _, _ in units])
+    o = np.array([float(v) for _, v, _ in units])
+    e = np.array([float(v) for _, _, v in units])
+    got = funnel.overdispersion_by_group(o, e, group, "SR", "CQC", trim_by=trim)
+    for g in range(int(group.max()) + 1):
+        at = group == g
+        assert got.units[g] == at.sum()
+        if at.sum() < 3:
+            assert np.isnan(got.phi[g]) and np.isnan(got.tau2[g])
+            continue
+        one = funnel.overdispersion(o[at], e[at], "SR", "CQC", trim_by=trim)
+        assert got.phi[g] == pytest.approx(one.phi, rel=1e-12, abs=1e-300)
+        assert got.tau2[g] == pytest.approx(one.tau2, rel=1e-12, abs=1e-300)
+        assert bool(got.adjusted[g]) == one.adjusted
+        np.testing.assert_array_equal(got.z[at], one.z)
+
+
+def test_overdispersion_by_group_refuses_what_it_cannot_fit():
+    o, e = np.array([1.0, 2, 3]), np.array([1.0, 2, 3])
+    with pytest.raises(StatsInputError, match="SHMI"):
+        funnel.overdispersion_by_group(o, e, np.zeros(3, dtype=int), "SR", "SHMI")
+    with pytest.raises(StatsInputError, match="integer codes"):
+        funnel.overdispersion_by_group(o, e, np.array([0, -1, 0]), "SR", "CQC")
+    with pytest.raises(StatsInputError, match="same length"):
+        funnel.overdispersion_by_group(o, e, np.zeros(2, dtype=int), "SR", "CQC")
+
+
 def test_spiegelhalter_without_overdispersion_uses_exact_poisson():
     e = np.array([50.0, 80, 120, 200, 300, 400, 90, 150, 250, 60])
     o = np.round(e * np.array([1.01, 0.99, 1.0, 1.02, 0.98, 1.0, 1.01, 0.99, 1.0, 1.0]))

@@ -57,7 +57,6 @@ RESULT_COLUMNS = [
 # compares each area's total with its total in the immediately preceding period (lag over the area's own
 # series). Rows hold integers and numbers only: codes and labels are attached once, at the end.
 _VALUED_SQL = """
-CREATE OR REPLACE TEMP TABLE indicator_valued AS
 WITH change_rows AS (
     SELECT r.* FROM indicator_rolled r JOIN indicator_meta m USING (indicator_no)
     WHERE m.measure_type = 'change'
@@ -161,10 +160,9 @@ def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
-def _row_select(con: duckdb.DuckDBPyConnection) -> str:
-    """_ROW_COLUMNS of indicator_valued with NULL numbers as NaN and NULL integers (no area) as 0."""
-    types = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() "
-                             "WHERE table_name = 'indicator_valued' AND schema_name = 'main' AND database_name = 'temp'").fetchall())
+def _row_select(types: dict[str, str]) -> str:
+    """_ROW_COLUMNS (of a query with these column types) with NULL numbers as NaN and NULL integers (no
+    area) as 0."""
     fill = {name: "CAST('NaN' AS DOUBLE)" if types[name] == "DOUBLE" else "0" for name in _ROW_COLUMNS}
     return ", ".join(f"coalesce({name}, {fill[name]}) AS {name}" for name in _ROW_COLUMNS)
 
@@ -282,11 +280,13 @@ def _compute(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> _
         con.execute("CREATE OR REPLACE TEMP TABLE indicator_meta AS SELECT * FROM indicator_meta_frame")
     finally:
         con.unregister("indicator_meta_frame")
-    con.execute(_VALUED_SQL)
-    con.execute("DROP TABLE temp.indicator_rolled")
     con.execute(NOTE_SQL)
-    fetched = con.sql(f"SELECT {_row_select(con)}, {', '.join(_DATE_COLUMNS)} FROM indicator_valued").to_arrow_table()
-    con.execute("DROP TABLE temp.indicator_valued")
+    # the valued rows go straight to Arrow: never materialised as a table of their own
+    valued = con.sql(_VALUED_SQL)
+    types = {name: str(kind) for name, kind in zip(valued.columns, valued.types, strict=True)}
+    fetched = con.sql(f"SELECT {_row_select(types)}, {', '.join(_DATE_COLUMNS)} FROM ({_VALUED_SQL})").to_arrow_table()
+    del valued
+    con.execute("DROP TABLE temp.indicator_rolled")
     # NULLs were filled in DuckDB: each column is one concatenation, never a fill_null pass in Arrow
     cols = {name: fetched[name].to_numpy() for name in _ROW_COLUMNS}
     dates = {name: fetched[name].combine_chunks() for name in _DATE_COLUMNS}

@@ -137,25 +137,22 @@ def _case_mix(cols: dict[str, np.ndarray], idx: np.ndarray, definition: Definiti
             ratio = np.bincount(group, weights=o) / np.maximum(np.bincount(group, weights=e), 1e-12)
             e *= ratio[group]
     adjusted[at] = e
-    # every area's expected count is the sum of its usable practices'
+    # every area's expected count is the sum of its usable practices' (NaN for an area with none)
+    period_values, period_at = np.unique(period_no, return_inverse=True)
     for level, column in ((1, "cluster_area"), (2, "hscp_area"), (3, "board_area"), (4, None)):
         rows = np.flatnonzero((level_no == level) & ~np.isnan(exp))
         if not rows.size:
             continue
-        parent = (cols[column][idx][at] if column else np.zeros(at.size, dtype=np.int64))
-        target = (cols["series_no"][idx][rows] if column else np.zeros(rows.size, dtype=np.int64))
-        sums = pd.Series(e).groupby([parent, period_no[at]]).sum()
-        adjusted[rows] = sums.reindex(pd.MultiIndex.from_arrays([target, period_no[rows]])).to_numpy()
+        parent = (cols[column][idx][at] if column else np.zeros(at.size, dtype=np.int64)).astype(np.int64)
+        target = (cols["series_no"][idx][rows] if column else np.zeros(rows.size, dtype=np.int64)).astype(np.int64)
+        member = parent >= 0  # (a practice outside any such area: -1 from attach_statistics)
+        key = parent[member] * period_values.size + period_at[at][member]
+        wanted = target * period_values.size + period_at[rows]
+        size = int(max(key.max(initial=0), wanted.max(initial=0))) + 1
+        sums = np.bincount(key, weights=e[member], minlength=size)
+        sums[np.bincount(key, minlength=size) == 0] = np.nan
+        adjusted[rows] = sums[wanted]
     return adjusted
-
-
-def _groups(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows sorted by the keys (last key first, as np.lexsort; stable, so each group keeps its rows in
-    their original order) and the start of each group in that order."""
-    order = np.lexsort(keys[::-1])
-    sorted_keys = np.stack([k[order] for k in keys])
-    change = np.flatnonzero((sorted_keys[:, 1:] != sorted_keys[:, :-1]).any(axis=0)) + 1
-    return order, np.concatenate([[0], change, [order.size]]) if order.size else np.zeros(1, dtype=np.int64)
 
 
 def _adjusted_funnels(cols: dict[str, np.ndarray], out: dict[str, np.ndarray], idx: np.ndarray,
@@ -170,25 +167,25 @@ def _adjusted_funnels(cols: dict[str, np.ndarray], out: dict[str, np.ndarray], i
     y_all = np.full(idx.size, np.nan)
     s_all = np.full(idx.size, np.nan)
     z_all = np.full(idx.size, np.nan)
-    # one funnel per level (below Scotland) and period, over the rows with O and E > 0
+    # one funnel per level (below Scotland) and period, over the rows with O and E > 0, all fitted at once
     rows = np.flatnonzero((level_no <= 3) & ~np.isnan(obs) & (exp > 0))
-    order, bounds = _groups(level_no[rows], period_no[rows])
-    order = rows[order]
     periods = np.unique(period_no)
     tau2_of = np.zeros((4, periods.size))
-    for first, last in zip(bounds[:-1], bounds[1:], strict=True):
-        at = order[first:last]
-        level, period = int(level_no[at[0]]), int(period_no[at[0]])
-        y, s, y_target = funnel.spiegelhalter_scale(obs[at], exp[at], "SR", "CQC", 1.0)
-        tau2, phi, adjusted = 0.0, float("nan"), False
-        if at.size >= MIN_UNITS:
-            model = funnel.overdispersion(obs[at], exp[at], "SR", "CQC", trim_by=TRIM)
-            phi, adjusted = model.phi, model.adjusted
-            tau2 = model.tau2 if model.adjusted else 0.0
-        z_all[at] = (y - y_target) / np.sqrt(s**2 + tau2)
-        y_all[at], s_all[at] = y, s
-        tau2_of[level, np.searchsorted(periods, period)] = tau2
-        models.append((number, level, period, "sqrt(O/E)", int(at.size), phi, tau2, adjusted, 1.0))
+    if rows.size:
+        period_at = np.searchsorted(periods, period_no[rows])
+        group = level_no[rows].astype(np.int64) * periods.size + period_at
+        fit = funnel.overdispersion_by_group(obs[rows], exp[rows], group, "SR", "CQC", trim_by=TRIM)
+        fitted = fit.units >= MIN_UNITS
+        tau2 = np.where(fitted & fit.adjusted, fit.tau2, 0.0)
+        y, s, y_target = funnel.spiegelhalter_scale(obs[rows], exp[rows], "SR", "CQC", 1.0)
+        z_all[rows] = (y - y_target) / np.sqrt(s**2 + tau2[group])
+        y_all[rows], s_all[rows] = y, s
+        tau2_of.flat[: tau2.size] = tau2
+        for code in np.flatnonzero(fit.units):
+            level, period = divmod(int(code), periods.size)
+            models.append((number, level, int(periods[period]), "sqrt(O/E)", int(fit.units[code]),
+                           float(fit.phi[code]) if fitted[code] else float("nan"), float(tau2[code]),
+                           bool(fitted[code] and fit.adjusted[code]), 1.0))
     out["z_score"][idx[rows]] = z_all[rows]
     out["funnel_scotland"][idx[rows]] = _codes_from_z(z_all[rows])
     _against_hscp(cols, out, idx, obs, exp, y_all, s_all, tau2_of, periods)
