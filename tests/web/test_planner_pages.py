@@ -528,3 +528,16 @@ def test_a_comparison_page_one_server_process_rendered_is_served_by_another_with
 
     filtered = other.get(url + "&outcome=gains")
     assert worked_out and filtered.status_code == 422  # asked for the allocations, did not read a page
+
+
+def test_a_change_in_hours_reads_at_the_precision_of_the_hours():
+    """Who gains and who loses showed 'change (hours)' to two decimals beside hours to one (-13.01 beside
+    163.3 and 150.3) while the sentences gave -13.0: the change takes the hours' decimals."""
+    from gpcluster.web.planner import column_decimals, display
+
+    frame = pd.DataFrame({"hours_a": [163.3, 81.6, 12.0], "hours_b": [150.29, 75.1, 14.4],
+                          "change_hours": [-13.01, -6.5, 2.4]})
+    assert column_decimals(frame) == {"hours_a": 1, "hours_b": 1, "change_hours": 1}
+    assert [row[2][0] for row in display(frame)["rows"]] == ["-13.0", "-6.5", "2.4"]
+    small = pd.DataFrame({"hours_a": [3.21, 4.5], "hours_b": [3.0, 4.75], "change_hours": [-0.21, 0.25]})
+    assert column_decimals(small)["change_hours"] == 2  # small hours keep their two decimals

@@ -716,15 +716,13 @@ def display(frame: pd.DataFrame, labels: dict[str, str] | None = None, digits: d
     'open-ended', dates as dates. Numeric columns are rounded a column at a time (formatting.number's rule,
     vectorised); other cells go through formatting.cell. `digits`: column_decimals of the whole table, when
     `frame` is one page of it (each column then reads at one precision on every page)."""
+    digits = digits if digits is not None else column_decimals(frame)
     formatted = []
     for column, dtype in frame.dtypes.items():  # each column fetched once and typed by its dtype
         values = frame[column]
         whole = column in PATIENT_COUNT_COLUMNS or pd.api.types.is_integer_dtype(dtype)
         numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
-        if digits is not None:
-            decimals = digits.get(column)
-        else:
-            decimals = formatting.column_digits(values, column) if _measured(column, dtype) else None
+        decimals = digits.get(column)
         missing = formatting.SUPPRESSED if column in PATIENT_COUNT_COLUMNS else formatting.MISSING
         if numeric and (whole or decimals is not None):
             texts = _numbers(values.to_numpy(dtype=float, na_value=np.nan), 0 if whole else decimals, missing)
@@ -738,8 +736,13 @@ def display(frame: pd.DataFrame, labels: dict[str, str] | None = None, digits: d
 
 
 def column_decimals(frame: pd.DataFrame) -> dict[str, int]:
-    """Decimals of each measured (float, not whole-number) column of a table, as display() rounds them."""
-    return {c: formatting.column_digits(frame[c], c) for c, dtype in frame.dtypes.items() if _measured(c, dtype)}
+    """Decimals of each measured (float, not whole-number) column of a table, as display() rounds them. A
+    change in hours reads at the precision of the hours it is the change between (-13.0 beside 163.3 and
+    150.3, as the sentences give it, not -13.01)."""
+    digits = {c: formatting.column_digits(frame[c], c) for c, dtype in frame.dtypes.items() if _measured(c, dtype)}
+    if {"change_hours", "hours_a", "hours_b"} <= digits.keys():
+        digits["change_hours"] = max(digits["hours_a"], digits["hours_b"])
+    return digits
 
 
 def _measured(column: str, dtype) -> bool:
