@@ -236,3 +236,34 @@ def test_prerender_renders_every_page_people_open_before_any_table_programs_fetc
     assert set(kinds[:first_table]) == page_kinds
     assert not page_kinds & set(kinds[first_table:])
     assert {what.split(" ")[1] for what in work if what.startswith("practice ")} == practices
+
+
+def test_the_code_fingerprint_covers_every_module_pages_depend_on_not_only_the_web_package(tmp_path, monkeypatch):
+    """Kept pages show what the disclosure, statistics, formatting and planner modules make: a release
+    that changes any of them (a disclosure fix above all) must empty the page store, as one that changes
+    a template does. The web's static files (linked, not rendered) and byte code do not count."""
+    from importlib.resources import files
+
+    from gpcluster.web import persisted
+
+    package = tmp_path / "gpcluster"
+    shutil.copytree(str(files("gpcluster")), package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(persisted, "files", lambda name: package.joinpath(*name.split(".")[1:]))
+
+    def fingerprint() -> str:
+        return persisted.code_fingerprint.__wrapped__()
+
+    before = fingerprint()
+    assert fingerprint() == before
+    for changed in ("stats/disclosure.py", "workforce/compare.py", "formatting.py", "web/templates/base.html"):
+        path = package / changed
+        original = path.read_bytes()
+        path.write_bytes(original + b"\n")
+        assert fingerprint() != before, changed
+        path.write_bytes(original)
+    assert fingerprint() == before
+    static = next((package / "web" / "static").rglob("*.css"))
+    static.write_bytes(static.read_bytes() + b"\n")
+    (package / "stats" / "__pycache__").mkdir(exist_ok=True)
+    (package / "stats" / "__pycache__" / "x.pyc").write_bytes(b"byte code")
+    assert fingerprint() == before

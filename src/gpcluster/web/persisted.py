@@ -41,14 +41,17 @@ MISSING = object()
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """A digest of gpcluster's version and every file of the web package (code and templates): pages
-    persisted by other code are never served."""
+    """A digest of gpcluster's version and every file of the package (code, templates, indicator
+    definitions, model parameters, reference data; not the web's static files, which pages only link
+    to): pages persisted by other code are never served. The whole package, not only gpcluster.web:
+    pages show what the disclosure, statistics, formatting, indicator and planner modules make."""
     from gpcluster import __version__
 
     digest = hashlib.sha256(__version__.encode())
-    root = Path(str(files("gpcluster.web")))
+    root = Path(str(files("gpcluster")))
     for file in sorted(root.rglob("*")):
-        if file.is_file() and file.suffix in (".py", ".html", ".txt") and "static" not in file.parts:
+        parts = file.relative_to(root).parts
+        if file.is_file() and "__pycache__" not in parts and parts[:2] != ("web", "static"):
             digest.update(str(file.relative_to(root)).encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()
