@@ -216,3 +216,21 @@ def test_the_low_priority_prerender_never_makes_a_server_wait_for_its_build(vers
         thread.join(timeout=60)
         assert not thread.is_alive() and done["held"], "the prerender waited for the lock"
     assert len(_stored(version)) == 1
+
+
+def test_a_change_to_the_disclosure_module_names_another_release_file(monkeypatch, tmp_path):
+    """The release is what disclosure control made of the figures: a release of gpcluster that changes
+    stats/disclosure.py (not one of the modules the key once listed) must not read the old file."""
+    import pandas as pd
+
+    from gpcluster.web import persisted, persisted_release
+
+    version = tmp_path / "000001.duckdb"
+    version.write_bytes(b"a version")
+    pattern = pd.DataFrame({"practice_code": ["10001"], "suppressed": [True]})
+    key = persisted_release.release_key(version, pattern, {}, ("settings",))
+    assert persisted_release.release_key(version, pattern, {}, ("settings",)) == key
+    real = persisted.code_fingerprint()
+    monkeypatch.setattr(persisted_release, "code_fingerprint",
+                        lambda: real + "stats/disclosure.py changed")
+    assert persisted_release.release_key(version, pattern, {}, ("settings",)) != key

@@ -5,7 +5,7 @@ serving from memory in a fraction of a second instead of querying and converting
 One Arrow IPC file per (version, key): ``<version>.duckdb.release-<key>-<crc32>.arrow``. The key is a
 digest of everything the disclosed rows depend on (`release_key`): the version file (path, size,
 modification time), the disclosure settings, the suppression pattern itself, the indicators' disclosure
-rules, and the code that selects and encodes the rows. A change of any of them names another file, so
+rules, and the code (every module of the package: `persisted.code_fingerprint`). A change of any of them names another file, so
 stale figures are never read. The CRC-32 of the file's bytes is in its name and checked before it is
 read: a partial or damaged file is removed and the release built afresh.
 
@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gpcluster.web.persisted import code_fingerprint
+
 log = logging.getLogger(__name__)
 
 #: bump when the file layout changes (it is part of every key)
@@ -45,7 +47,6 @@ _NAME = re.compile(r"\.release-(?P<key>[0-9a-f]{32})-(?P<crc>[0-9a-f]{8})\.arrow
 _TEMPORARY_MAX_AGE = 3600.0
 LOCK_SUFFIX = ".release.lock"
 #: the modules whose code decides what the rows are (selection, disclosure, encoding)
-_CODE = ("web/data.py", "exports.py", "web/persisted_release.py", "indicators/suppression.py")
 
 
 class NotPersistable(ValueError):
@@ -64,9 +65,9 @@ def release_key(version_file: Path, pattern: pd.DataFrame, rules: dict, settings
         digest.update(b"\0")
     if len(pattern):
         digest.update(pd.util.hash_pandas_object(pattern, index=False).to_numpy().tobytes())
-    package = Path(__file__).resolve().parent.parent
-    for module in _CODE:
-        digest.update((package / module).read_bytes())
+    # the code: every module of the package, as for kept pages (the disclosure rules live in
+    # stats/disclosure.py, exports.py, indicators/suppression.py and web/data.py, and what they import)
+    digest.update(code_fingerprint().encode())
     return digest.hexdigest()[:32]
 
 
