@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 from gpcluster.web import formatting, themes
 from gpcluster.web.data import Indicator
 from gpcluster.web.heat import flag
-from gpcluster.web.serialise import records
+from gpcluster.web.serialise import json_value, records
 
 _Z = {"95%": 1.959964, "99.8%": 3.090232}
 WITHIN = "Within the expected range"
@@ -150,18 +151,21 @@ def spc_spec(indicator: Indicator, series: pd.DataFrame) -> dict | None:
     points for limits (the page says so instead: never "common cause" on a short series)."""
     from gpcluster.stats import spc
 
-    s = series.sort_values("period").copy()
-    values = s["value"].to_numpy(dtype=float)
-    latest = s["spc_signal"].dropna()
-    if spc_points(s) < spc.MIN_POINTS_FOR_LIMITS or (len(latest) and latest.iloc[-1] == "too_few_points") \
-            or latest.empty:
+    # plain arrays and lists: the few dozen quarters of one unit cost more as pandas frames than the chart
+    order = np.argsort(series["period"].to_numpy(dtype=object), kind="stable")
+    values = series["value"].to_numpy(dtype=float)[order]
+    signals = [None if formatting.is_missing(v) else v for v in series["spc_signal"].to_numpy(dtype=object)[order]]
+    labelled = [v for v in signals if v is not None]
+    if int((~np.isnan(values)).sum()) < spc.MIN_POINTS_FOR_LIMITS or not labelled \
+            or labelled[-1] == "too_few_points":
         return None
     fit = spc.xmr_signals_batch(values[None, :])
     mean, upper, lower = float(fit.mean[0]), float(fit.upl[0]), float(fit.lpl[0])
-    s["signal"] = s["spc_signal"].map(SPC_WORDS).fillna("Common cause")
-    s["rule"] = s["spc_rule"].fillna("")
-    s["label"] = [formatting.short_quarter(p) for p in s["period"]]
-    points = records(s.loc[s["value"].notna(), ["period", "label", "value", "signal", "rule"]])
+    rules = series["spc_rule"].to_numpy(dtype=object)[order]
+    points = [{"period": json_value(p), "label": _quarter_label(p), "value": float(v),
+               "signal": SPC_WORDS.get(signal, "Common cause"), "rule": "" if formatting.is_missing(rule) else rule}
+              for p, v, signal, rule in zip(series["period"].to_numpy(dtype=object)[order], values, signals, rules,
+                                            strict=True) if not np.isnan(v)]
     x = {"field": "period", "type": "temporal", "title": None,
          "axis": {"format": "%b %Y", "labelAngle": -40, "tickCount": {"interval": "month", "step": 6}}}
     y = {"field": "value", "type": "quantitative", "title": indicator.unit, "scale": {"zero": False}}
@@ -229,30 +233,48 @@ def trend_band(indicator: Indicator, series: pd.DataFrame, models: pd.DataFrame 
 _COMPUTE = object()
 
 
+@functools.lru_cache(maxsize=512)
+def _quarter_label(period) -> str:
+    """formatting.short_quarter of a quarter's date, worked out once per quarter (every chart labels each)."""
+    return formatting.short_quarter(period)
+
+
+def _band_records(band: pd.DataFrame) -> list[dict]:
+    """trend_band's rows as the chart's records (as serialise.records would give them, from arrays)."""
+    figures = ("expected_value", "lo95", "hi95", "lo998", "hi998")
+    columns = [band[c].to_numpy(dtype=float) for c in figures]
+    return [{"period": json_value(p), "label": _quarter_label(p),
+             **{c: None if np.isnan(v) else float(v) for c, v in zip(figures, values, strict=True)}}
+            for p, *values in zip(band["period"].to_numpy(dtype=object), *columns, strict=True)]
+
+
 def trend_spec(indicator: Indicator, series: pd.DataFrame, level: str, area_label: str,
                models: pd.DataFrame | None = None, start=None, band=_COMPUTE) -> dict:
     """One area's value over time with its cluster (for a practice), HSCP and Scotland; for a performance
     indicator also what was expected of it and the 95% and 99.8% limits of the adjusted funnel in each
     quarter (the limits its signals were judged by); a rule marks when a signal started. y fits the data.
     `band`: `trend_band(indicator, series, models)` when the caller has it already."""
-    s = series.sort_values("period").copy()
     comparators = (["cluster_value"] if level == "practice" else []) + ["hscp_value", "scotland_value"]
-    names = {"own": area_label, "cluster_value": "Cluster", "hscp_value": "HSCP", "scotland_value": "Scotland"}
-    long = s[["period", "value", *comparators]].rename(columns={"value": "own"}).melt(
-        id_vars="period", var_name="series", value_name="value").dropna(subset=["value"])
-    long["series"] = long["series"].map(names)
-    long["label"] = [formatting.short_quarter(p) for p in long["period"]]
-    band = trend_band(indicator, s, models) if band is _COMPUTE else (band.copy() if band is not None else None)
+    names = {"value": area_label, "cluster_value": "Cluster", "hscp_value": "HSCP", "scotland_value": "Scotland"}
+    # one row per series and quarter with a figure, series by series, built from arrays: a practice page's
+    # first render spent more time melting a few dozen rows in pandas than on anything else
+    order = np.argsort(series["period"].to_numpy(dtype=object), kind="stable")
+    periods = series["period"].to_numpy(dtype=object)[order]
+    when = [(json_value(p), _quarter_label(p)) for p in periods]
+    long = [{"period": iso, "series": names[column], "value": float(v), "label": label}
+            for column in ("value", *comparators)
+            for (iso, label), v in zip(when, series[column].to_numpy(dtype=float)[order], strict=True)
+            if not np.isnan(v)]
+    band = trend_band(indicator, series, models) if band is _COMPUTE else band
     pairs = [(area_label, "#005eb8"), *zip(TREND_COLOURS["domain"], TREND_COLOURS["range"], strict=True)]
-    present = set(long["series"]) | ({"Expected"} if band is not None and len(band) else set())
+    present = {r["series"] for r in long} | ({"Expected"} if band is not None and len(band) else set())
     colours = {"domain": [d for d, _ in pairs if d in present], "range": [c for d, c in pairs if d in present]}
     x = {"field": "period", "type": "temporal", "title": None,
          "axis": {"format": "%b %Y", "labelAngle": -40, "tickCount": {"interval": "month", "step": 6}}}
     y_title = indicator.unit
     layers = []
     if band is not None and len(band):
-        band["label"] = [formatting.short_quarter(p) for p in band["period"]]
-        rows = records(band[["period", "label", "expected_value", "lo95", "hi95", "lo998", "hi998"]])
+        rows = _band_records(band)
         layers += [
             {"data": {"values": rows}, "mark": {"type": "area", "color": "#e8edee"},
              "encoding": {"x": x, "y": {"field": "lo998", "type": "quantitative", "title": y_title,
@@ -268,7 +290,7 @@ def trend_spec(indicator: Indicator, series: pd.DataFrame, level: str, area_labe
                                       {"field": "hi998", "format": ",.1f", "title": "Upper 99.8% limit"}]}},
         ]
     layers.append({
-        "data": {"values": records(long)},
+        "data": {"values": long},
         "mark": {"type": "line", "point": {"filled": True, "size": 30}},
         "encoding": {"x": x, "y": {"field": "value", "type": "quantitative", "title": y_title, "scale": {"zero": False}},
                      "color": {"field": "series", "type": "nominal", "scale": colours, "title": None,
@@ -318,14 +340,18 @@ def spine_spec(rows: pd.DataFrame, spread: pd.DataFrame, indicators: dict[str, I
     0-1 scale (0 = lowest practice, 1 = highest) so different units sit on one chart; indicators in theme
     order (context first), full titles, an axis that says which way is which."""
     out = []
-    known = [indicators[i] for i in rows["indicator_id"] if i in indicators]
+    ids = rows["indicator_id"].tolist()
+    known = [indicators[i] for i in ids if i in indicators]
     order = {i.indicator_id: n for n, i in enumerate(themes.ordered(known))}
-    rows = rows.assign(_order=rows["indicator_id"].map(order).fillna(len(order))).sort_values("_order")
-    bounds = {r.indicator_id: (r.min, r.q1, r.q3, r.max) for r in spread.itertuples()}
-    for row in rows.itertuples():
-        if row.indicator_id not in bounds or pd.isna(row.value):
+    bounds = dict(zip(spread["indicator_id"], zip(*(spread[c].to_numpy(dtype=float) for c in ("min", "q1", "q3", "max")),
+                                                  strict=True), strict=True))
+    figures = zip(ids, *(rows[c].to_numpy(dtype=float) for c in ("value", "cluster_value", "scotland_value")),
+                  strict=True)
+    for indicator_id, value, cluster_value, scotland_value in sorted(
+            figures, key=lambda r: order.get(r[0], len(order))):  # stable: theme order, then as given
+        if indicator_id not in bounds or np.isnan(value):
             continue
-        lo, q1, q3, hi = (float(v) for v in bounds[row.indicator_id])
+        lo, q1, q3, hi = (float(v) for v in bounds[indicator_id])
         span = (hi - lo) or 1.0
 
         def pos(v, lo=lo, span=span):
@@ -336,11 +362,11 @@ def spine_spec(rows: pd.DataFrame, spread: pd.DataFrame, indicators: dict[str, I
             x = (float(v) - lo) / span
             return min(max(x, 0.0), 1.0) if -1e-9 <= x <= 1 + 1e-9 else None
 
-        indicator = indicators.get(row.indicator_id)
-        title = indicator.title if indicator else row.indicator_id
-        out.append({"indicator": title, "q1": pos(q1), "q3": pos(q3), "practice": pos(row.value),
-                    "cluster": pos(row.cluster_value), "scotland": pos(row.scotland_value),
-                    "value": formatting.with_unit(row.value, indicator),
+        indicator = indicators.get(indicator_id)
+        title = indicator.title if indicator else indicator_id
+        out.append({"indicator": title, "q1": pos(q1), "q3": pos(q3), "practice": pos(value),
+                    "cluster": pos(cluster_value), "scotland": pos(scotland_value),
+                    "value": formatting.with_unit(value, indicator),
                     "theme": themes.theme_of(indicator).title if indicator else ""})
     x_axis = {"values": [0, 0.5, 1], "labelExpr": "datum.value == 0 ? 'lowest' : datum.value == 1 ? 'highest' : "
               "'middle'", "grid": True}

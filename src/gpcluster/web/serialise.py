@@ -15,7 +15,8 @@ SUPPRESSION_NOTE = ("Counts at or below the disclosure threshold are suppressed 
                     "would reveal them. Practices outside your access scope are pseudonymised.")
 
 
-def _plain(value):
+def json_value(value):
+    """One cell as JSON has it: None for any missing value, Python numbers, dates as ISO strings."""
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, float | np.floating):
@@ -34,7 +35,7 @@ def _plain(value):
 def records(frame: pd.DataFrame) -> list[dict]:
     """JSON-safe list of row dicts: NaN becomes null, dates ISO strings."""
     columns = list(frame.columns)
-    return [{c: _plain(v) for c, v in zip(columns, row, strict=True)}
+    return [{c: json_value(v) for c, v in zip(columns, row, strict=True)}
             for row in frame.itertuples(index=False, name=None)]
 
 
