@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
@@ -212,9 +213,11 @@ def _trend(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator, series: pd.D
     models = tables.funnel_models(data, indicator.indicator_id, level) if indicator.purpose == "performance" else None
     spc = charts.spc_spec(indicator, series) if indicator.purpose == "performance" else None
     band = charts.trend_band(indicator, series, models)
-    series = series.sort_values("period")
-    if band is not None:
-        series = series.merge(band, on="period", how="left")
+    series = series.sort_values("period", kind="stable", ignore_index=True)
+    if band is not None:  # the band's quarters beside the series' (a left join on quarter, without a merge)
+        at = pd.Index(band["period"]).get_indexer(series["period"])  # -1: no band that quarter, the NaN appended
+        for column in band.columns.drop("period"):
+            series[column] = np.append(band[column].to_numpy(dtype=float), np.nan)[at]
     return {"indicator": indicator, "series": series, "signal": signal, "label": label, "band": band is not None,
             "spec": charts.trend_spec(indicator, series, level, label, models,
                                       signal["start_period"] if signal else None, band=band),
