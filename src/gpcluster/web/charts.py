@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 
 import numpy as np
@@ -162,7 +161,7 @@ def spc_spec(indicator: Indicator, series: pd.DataFrame) -> dict | None:
     fit = spc.xmr_signals_batch(values[None, :])
     mean, upper, lower = float(fit.mean[0]), float(fit.upl[0]), float(fit.lpl[0])
     rules = series["spc_rule"].to_numpy(dtype=object)[order]
-    points = [{"period": json_value(p), "label": _quarter_label(p), "value": float(v),
+    points = [{"period": json_value(p), "label": formatting.short_quarter(p), "value": float(v),
                "signal": SPC_WORDS.get(signal, "Common cause"), "rule": "" if formatting.is_missing(rule) else rule}
               for p, v, signal, rule in zip(series["period"].to_numpy(dtype=object)[order], values, signals, rules,
                                             strict=True) if not np.isnan(v)]
@@ -233,17 +232,11 @@ def trend_band(indicator: Indicator, series: pd.DataFrame, models: pd.DataFrame 
 _COMPUTE = object()
 
 
-@functools.lru_cache(maxsize=512)
-def _quarter_label(period) -> str:
-    """formatting.short_quarter of a quarter's date, worked out once per quarter (every chart labels each)."""
-    return formatting.short_quarter(period)
-
-
 def _band_records(band: pd.DataFrame) -> list[dict]:
     """trend_band's rows as the chart's records (as serialise.records would give them, from arrays)."""
     figures = ("expected_value", "lo95", "hi95", "lo998", "hi998")
     columns = [band[c].to_numpy(dtype=float) for c in figures]
-    return [{"period": json_value(p), "label": _quarter_label(p),
+    return [{"period": json_value(p), "label": formatting.short_quarter(p),
              **{c: None if np.isnan(v) else float(v) for c, v in zip(figures, values, strict=True)}}
             for p, *values in zip(band["period"].to_numpy(dtype=object), *columns, strict=True)]
 
@@ -260,7 +253,7 @@ def trend_spec(indicator: Indicator, series: pd.DataFrame, level: str, area_labe
     # first render spent more time melting a few dozen rows in pandas than on anything else
     order = np.argsort(series["period"].to_numpy(dtype=object), kind="stable")
     periods = series["period"].to_numpy(dtype=object)[order]
-    when = [(json_value(p), _quarter_label(p)) for p in periods]
+    when = [(json_value(p), formatting.short_quarter(p)) for p in periods]
     long = [{"period": iso, "series": names[column], "value": float(v), "label": label}
             for column in ("value", *comparators)
             for (iso, label), v in zip(when, series[column].to_numpy(dtype=float)[order], strict=True)

@@ -8,6 +8,7 @@ an open-ended date says so; times to the minute, in UTC, without microseconds.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, datetime
 
@@ -94,17 +95,24 @@ def month(value) -> str:
 
 def quarter(value) -> str:
     """The quarter a period opens: date(2024, 10, 1) -> 'Oct–Dec 2024' (as the signal sentences say)."""
-    if is_missing(value):
-        return MISSING
+    return MISSING if is_missing(value) else _quarter_words(value)
+
+
+def short_quarter(value) -> str:
+    """'Oct 2024' (chart axes and narrow tables)."""
+    return MISSING if is_missing(value) else _short_quarter(value)
+
+
+# a page names the same few dozen quarters many times (tables, chart labels): each worded once per process
+@functools.lru_cache(maxsize=1024)
+def _quarter_words(value) -> str:
     from gpcluster.signals.build import quarter_words
 
     return quarter_words(value)
 
 
-def short_quarter(value) -> str:
-    """'Oct 2024' (chart axes and narrow tables)."""
-    if is_missing(value):
-        return MISSING
+@functools.lru_cache(maxsize=1024)
+def _short_quarter(value) -> str:
     return f"{pd.Timestamp(value):%b %Y}"
 
 
