@@ -396,13 +396,17 @@ class Overdispersion:
     adjusted: bool  # φ > 1: limits are widened by τ²
 
 
-def _spiegelhalter_inputs(numerator, denominator, data_type: str, sr_method: str, trim_by: float):
+def _check_options(data_type: str, sr_method: str, trim_by: float) -> None:
     if data_type not in SPIEGELHALTER_TYPES:
         raise StatsInputError(f"data_type must be one of {SPIEGELHALTER_TYPES}, got {data_type!r}")
     if sr_method not in SR_METHODS:
         raise StatsInputError(f"sr_method must be one of {SR_METHODS}, got {sr_method!r}")
     if not 0 < trim_by < 0.5:
         raise StatsInputError(f"trim_by must be between 0 and 0.5, got {trim_by!r}")
+
+
+def _spiegelhalter_inputs(numerator, denominator, data_type: str, sr_method: str, trim_by: float):
+    _check_options(data_type, sr_method, trim_by)
     num, den = _check_xn(numerator, denominator, data_type == "PR")
     if num.ndim != 1 or num.size < 3:
         raise StatsInputError("an overdispersion analysis needs at least 3 units in a 1-D array")
@@ -504,12 +508,7 @@ def overdispersion_by_group(
     A group needs at least 3 units for an estimate; smaller ones get NaN."""
     if data_type == "SR" and sr_method == "SHMI":
         raise StatsInputError("SHMI truncation ranks each funnel's units: call overdispersion per group")
-    if data_type not in SPIEGELHALTER_TYPES:
-        raise StatsInputError(f"data_type must be one of {SPIEGELHALTER_TYPES}, got {data_type!r}")
-    if sr_method not in SR_METHODS:
-        raise StatsInputError(f"sr_method must be one of {SR_METHODS}, got {sr_method!r}")
-    if not 0 < trim_by < 0.5:
-        raise StatsInputError(f"trim_by must be between 0 and 0.5, got {trim_by!r}")
+    _check_options(data_type, sr_method, trim_by)
     num, den = _check_xn(numerator, denominator, data_type == "PR")
     group = np.asarray(group)
     if group.shape != num.shape or num.ndim != 1:

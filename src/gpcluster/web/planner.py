@@ -740,15 +740,11 @@ def column_decimals(frame: pd.DataFrame) -> dict[str, int]:
     """Decimals of each measured (float, not whole-number) column of a table, as display() rounds them. A
     change in hours reads at the precision of the hours it is the change between (-13.0 beside 163.3 and
     150.3, as the sentences give it, not -13.01)."""
-    digits = {c: formatting.column_digits(frame[c], c) for c, dtype in frame.dtypes.items() if _measured(c, dtype)}
+    digits = {c: formatting.column_digits(frame[c], c) for c, dtype in frame.dtypes.items()
+              if c not in PATIENT_COUNT_COLUMNS and pd.api.types.is_float_dtype(dtype)}
     if {"change_hours", "hours_a", "hours_b"} <= digits.keys():
         digits["change_hours"] = max(digits["hours_a"], digits["hours_b"])
     return digits
-
-
-def _measured(column: str, dtype) -> bool:
-    """A column whose decimals column_decimals chooses: floats other than patient counts."""
-    return column not in PATIENT_COUNT_COLUMNS and pd.api.types.is_float_dtype(dtype)
 
 
 def _numbers(values: np.ndarray, digits: int, missing: str) -> list[str]:
