@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from gpcluster.sources.base import LINE, RawTable, Unpivot, plain_counts, suppressed, to_int
+from gpcluster.sources.base import LINE, RawTable, Unpivot, plain_counts, suppression_flags, to_int
 
 
 def check_wide(raw: RawTable, base: pd.DataFrame, age_columns: dict[str, object], keys: list[str],
@@ -20,42 +20,43 @@ def check_wide(raw: RawTable, base: pd.DataFrame, age_columns: dict[str, object]
 
     Problems: non-integers, ages not summing to AllAges, Male + Female != All for any age.
     Values PHS suppressed (blank, with a 'c' quality flag) are allowed, missing here and never written.
+    The checks run on one numeric block (rows x ages, NaN where missing), never on a wide pandas frame.
     """
     columns = list(age_columns)
-    flags = {column: suppressed(raw, column) for column in columns}
+    flags = suppression_flags(raw, columns)
     block = plain_counts(raw, columns, flags)  # the usual case, checked in one pass; else column by column
-    if block is not None:
-        wide = pd.concat([base.reset_index(drop=True), pd.DataFrame(block, columns=columns)], axis=1)
-        wide.index = base.index
-    else:
-        wide = base.copy()
-        for column in columns:
-            wide[column] = to_int(raw, column, allow_blank=flags[column])
-    band_columns = [c for c in age_columns if c != "AllAges"]
+    if block is None:
+        block = np.column_stack([to_int(raw, column, allow_blank=flags.get(column, False)).to_numpy(
+            dtype="float64", na_value=np.nan) for column in columns]).reshape(len(base), len(columns))
+    lines = base[LINE].to_numpy()
     if "AllAges" in age_columns:
-        summed = wide[band_columns].sum(axis=1, min_count=len(band_columns))
-        off = summed.notna() & wide["AllAges"].notna() & (summed != wide["AllAges"])
-        for _, row in wide.loc[off].head(20).iterrows():
-            raw.problem("sum_mismatch", f"age groups sum to {int(row[band_columns].sum())} but AllAges is "
-                        f"{int(row['AllAges'])}", row=int(row[LINE]), column="AllAges")
-    _check_sexes(raw, wide, keys, list(age_columns))
-    kept = [c for c in columns if keep is None or age_columns[c] in set(keep)]
-    labels = [str(age_columns[c]) for c in kept]
-    numbers = wide[kept].to_numpy(dtype="float64", na_value=np.nan)
-    counts = pd.DataFrame({label: pd.arrays.IntegerArray(np.nan_to_num(numbers[:, j]).astype(np.int64),
-                                                         np.isnan(numbers[:, j]))  # suppressed: missing
-                           for j, label in enumerate(labels)}, index=base.index)
-    ints = all(isinstance(age_columns[c], int) for c in kept)
+        total = block[:, columns.index("AllAges")]
+        summed = block[:, [j for j, c in enumerate(columns) if c != "AllAges"]].sum(axis=1)  # NaN if any is
+        off = ~np.isnan(summed) & ~np.isnan(total) & (summed != total)
+        for i in np.flatnonzero(off)[:20]:
+            raw.problem("sum_mismatch", f"age groups sum to {int(summed[i])} but AllAges is {int(total[i])}",
+                        row=int(lines[i]), column="AllAges")
+    _check_sexes(raw, base, block, keys, columns)
+    wanted = None if keep is None else set(keep)
+    kept = [j for j, c in enumerate(columns) if wanted is None or age_columns[c] in wanted]
+    counts = pd.DataFrame({str(age_columns[columns[j]]): pd.arrays.IntegerArray(
+        np.nan_to_num(block[:, j]).astype(np.int64), np.isnan(block[:, j]))  # suppressed: missing
+        for j in kept}, index=base.index)
+    ints = all(isinstance(age_columns[columns[j]], int) for j in kept)
     out = pd.concat([base.drop(columns=[LINE]), counts, base[[LINE]]], axis=1)
-    return out, Unpivot(tuple(labels), age_name, value_name, "INTEGER" if ints else "VARCHAR")
+    return out, Unpivot(tuple(counts.columns), age_name, value_name, "INTEGER" if ints else "VARCHAR")
 
 
-def _check_sexes(raw: RawTable, wide: pd.DataFrame, keys: list[str], columns: list[str]) -> None:
-    by_sex = {s: wide[wide["sex"] == s].set_index(keys) for s in ("Male", "Female", "All")}
-    for sex, part in by_sex.items():
+def _check_sexes(raw: RawTable, base: pd.DataFrame, block: np.ndarray, keys: list[str], columns: list[str]) -> None:
+    """Male + Female = All for every age of every key; `block` holds the ages (rows of `base`, `columns`)."""
+    ids = base[[*keys, LINE]].reset_index(drop=True)
+    ids["_row"] = np.arange(len(ids))  # each key's row of `block`
+    sex = base["sex"].to_numpy(dtype=object)
+    by_sex = {s: ids[sex == s].set_index(keys) for s in ("Male", "Female", "All")}
+    for s, part in by_sex.items():
         if part.index.duplicated().any():
             return  # duplicates are reported by the caller; comparisons would be ambiguous
-        if part.empty and sex != "All":
+        if part.empty and s != "All":
             return
     if by_sex["All"].empty:
         return
@@ -65,12 +66,14 @@ def _check_sexes(raw: RawTable, wide: pd.DataFrame, keys: list[str], columns: li
         raw.problem("missing_row", f"no Male/Female rows for {key} to match its All row",
                     row=int(total.loc[key, LINE]))
     common = total.index.intersection(male.index).intersection(female.index)
-    # a suppressed (missing) cell is compared with nothing
-    both = (male.loc[common, columns].to_numpy("float64", na_value=np.nan)
-            + female.loc[common, columns].to_numpy("float64", na_value=np.nan))
-    whole = total.loc[common, columns].to_numpy("float64", na_value=np.nan)
-    diff = pd.DataFrame((both != whole) & ~np.isnan(both) & ~np.isnan(whole), index=common, columns=columns)
-    for key in diff.index[diff.any(axis=1)][:20]:
-        column = diff.columns[diff.loc[key]][0]
-        raw.problem("sex_mismatch", f"Male + Female = {int(male.loc[key, column] + female.loc[key, column])} but "
-                    f"All is {int(total.loc[key, column])}", row=int(total.loc[key, LINE]), column=column)
+
+    def rows(part: pd.DataFrame) -> np.ndarray:
+        return block[part["_row"].to_numpy()[part.index.get_indexer(common)]]
+
+    both, whole = rows(male) + rows(female), rows(total)  # a suppressed (missing) cell is compared with nothing
+    diff = (both != whole) & ~np.isnan(both) & ~np.isnan(whole)
+    total_lines = total[LINE].to_numpy()[total.index.get_indexer(common)]
+    for i in np.flatnonzero(diff.any(axis=1))[:20]:
+        j = int(np.argmax(diff[i]))
+        raw.problem("sex_mismatch", f"Male + Female = {int(both[i, j])} but All is {int(whole[i, j])}",
+                    row=int(total_lines[i]), column=columns[j])

@@ -355,11 +355,18 @@ def to_float(raw: RawTable, column: str) -> pd.Series:
 
 def suppressed(raw: RawTable, column: str) -> pd.Series:
     """Rows where PHS's quality flag column (<column>QF) marks the value confidential ('c')."""
-    key = header_key(column) + "qf"
-    flags = [c for c in raw.frame.columns.tolist() if header_key(c) == key]
-    if not flags:
-        return pd.Series(False, index=raw.frame.index)
-    return raw.frame[flags[0]].fillna("").str.strip().str.lower() == "c"
+    return suppression_flags(raw, [column]).get(column, pd.Series(False, index=raw.frame.index))
+
+
+def suppression_flags(raw: RawTable, columns: list[str]) -> dict[str, pd.Series]:
+    """`suppressed` for each of `columns` that has a quality flag column (the others have none), the file's
+    column names keyed once rather than once per column."""
+    flag_columns: dict[str, str] = {}
+    for name in raw.frame.columns.tolist():
+        flag_columns.setdefault(header_key(name), name)  # the first column of that name, as before
+    found = {column: flag_columns.get(header_key(column) + "qf") for column in columns}
+    return {column: raw.frame[flag].fillna("").str.strip().str.lower() == "c"
+            for column, flag in found.items() if flag is not None}
 
 
 def codes(raw: RawTable, column: str, kind: str, *, allow_blank: bool = False) -> pd.Series:
