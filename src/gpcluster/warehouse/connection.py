@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import io
 import os
 from importlib.resources import files
@@ -42,6 +44,20 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     hscp_rows = _csv_rows((REFERENCE / "hscps.csv").read_bytes())
     _insert_missing(con, "board", board_rows)
     _insert_missing(con, "hscp", hscp_rows)
+
+
+@functools.lru_cache(maxsize=1)
+def schema_fingerprint() -> str:
+    """A digest of everything ensure_schema applies: its SQL, the reference lists it seeds and the code that
+    runs them. A warehouse version recorded with this digest already has this schema (versions.new_version
+    then skips ensure_schema, a fifth of a small load's time)."""
+    digest = hashlib.sha256()
+    warehouse, prescribing = files("gpcluster.warehouse"), files("gpcluster.prescribing")
+    for part in (warehouse / "schema.sql", warehouse / "views.sql", warehouse / "connection.py",
+                 prescribing / "schema.sql", prescribing / "warehouse.py", prescribing / "bnf_names.csv",
+                 REFERENCE / "boards.csv", REFERENCE / "hscps.csv"):
+        digest.update(part.read_bytes())
+    return digest.hexdigest()
 
 
 def _insert_missing(con: duckdb.DuckDBPyConnection, table: str, rows: list[list[str]]) -> None:

@@ -149,8 +149,10 @@ def _adopt_plain_file(link: Path) -> None:
     wal.unlink(missing_ok=True)
 
 
-def _write_meta(file: Path, note: str, parent: int | None = None) -> None:
+def _write_meta(file: Path, note: str, parent: int | None = None, schema: str | None = None) -> None:
     meta = {"created": datetime.now(UTC).isoformat(timespec="seconds"), "note": note, "from": parent}
+    if schema is not None:  # the schema_fingerprint of the file's schema (see new_version)
+        meta["schema"] = schema
     file.with_suffix(".json").write_text(json.dumps(meta), encoding="utf-8")
 
 
@@ -166,7 +168,7 @@ def new_version(path: Path | str | None = None, note: str = "") -> Iterator[Draf
     Raises UserError when another command is writing the same warehouse. On any exception the copy is
     deleted and the current version is untouched.
     """
-    from gpcluster.warehouse.connection import connect, ensure_schema
+    from gpcluster.warehouse.connection import connect, ensure_schema, schema_fingerprint
 
     link = warehouse_link(path)
     with _writer_lock(link):
@@ -186,8 +188,10 @@ def new_version(path: Path | str | None = None, note: str = "") -> Iterator[Draf
             _remove(target)
             raise
         draft = Draft(con, target, number)
+        schema = schema_fingerprint()
         try:
-            ensure_schema(con)
+            if current is None or _read_meta(current).get("schema") != schema:
+                ensure_schema(con)  # else the copy already has this schema (same SQL, lists and code)
             yield draft
             con.execute("CHECKPOINT")
         except BaseException:
@@ -198,7 +202,7 @@ def new_version(path: Path | str | None = None, note: str = "") -> Iterator[Draf
         if not draft.keep:
             _remove(target)
             return
-        _write_meta(target, note, _number(current) if current else None)
+        _write_meta(target, note, _number(current) if current else None, schema)
         _publish(link, target)
         prune(link)
 
