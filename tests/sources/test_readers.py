@@ -199,3 +199,20 @@ def test_blank_cell_flagged_in_one_row_does_not_excuse_a_blank_in_another(tmp_pa
             _pops_row("All", 22, [3, 2, 2, 4, 4, 3, 2, 2])]
     reading = read_file(write(tmp_path, "pops.csv", "\n".join([POPS, *rows]) + "\n"))
     assert [(p.kind, p.row, p.column) for p in reading.problems] == [("not_integer", 3, "Ages0to4")]
+
+
+def test_checks_of_interleaved_wide_rows_name_each_practice_own_row(tmp_path):
+    """Rows in no particular order (All before Male, practices interleaved): each problem names the row of
+    its own practice, and a practice with only an All row is reported at that row."""
+    rows = [_pops_row("All", 22, [3, 2, 2, 4, 4, 3, 2, 2]).replace("10002", "10003"),    # line 2: 10003 All
+            _pops_row("Male", 10, [1, 1, 1, 2, 2, 1, 1, 1]),                            # line 3: 10002 Male
+            _pops_row("Female", 12, [2, 1, 1, 2, 2, 2, 1, 1]).replace("10002", "10003"),  # line 4
+            _pops_row("All", 22, [3, 2, 2, 4, 4, 3, 2, 2]).replace("10002", "10004"),    # line 5: no M/F
+            _pops_row("All", 23, [3, 2, 2, 4, 4, 3, 2, 3]),                              # line 6: 10002 All
+            _pops_row("Male", 10, [1, 1, 1, 2, 2, 1, 1, 1]).replace("10002", "10003"),   # line 7
+            _pops_row("Female", 12, [2, 1, 1, 2, 2, 2, 1, 1])]                           # line 8
+    reading = read_file(write(tmp_path, "pops.csv", "\n".join([POPS, *rows]) + "\n"))
+    found = [(p.kind, p.row, p.column) for p in reading.problems]
+    assert found == [("missing_row", 5, None), ("sex_mismatch", 6, "AllAges")]
+    assert "for 10004 " in reading.problems[0].message
+    assert "Male + Female = 22 but All is 23" in reading.problems[1].message

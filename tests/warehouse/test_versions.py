@@ -181,3 +181,29 @@ def test_a_writer_that_counts_what_it_wrote_is_still_checked(tmp_path, monkeypat
     with pytest.raises(UserError, match="p_apr_fixed.csv: the warehouse would hold two rows for release_date="):
         load_paths([population_csv(tmp_path / "p_apr_fixed.csv", "20240401", base_practices()[:4])])
     assert fingerprint(config.warehouse_path()) == before
+
+
+def test_the_schema_step_is_skipped_only_for_a_version_written_with_the_same_schema(tmp_path, monkeypatch):
+    import json
+
+    from gpcluster.warehouse import connection
+
+    load_paths([contact_csv(tmp_path / "c_apr2024.csv", base_practices()[:3])])
+    meta = versions_dir() / "000001.json"
+    assert json.loads(meta.read_text())["schema"] == connection.schema_fingerprint()
+    calls = []
+    real = connection.ensure_schema
+    monkeypatch.setattr(connection, "ensure_schema", lambda con: calls.append(1) or real(con))
+    load_paths([contact_csv(tmp_path / "c_jul2024.csv", base_practices())])
+    assert calls == [] and practices_loaded() == 5  # the copy already had this schema
+    # a version from other code (its schema recorded differently) lost a view: the next load restores it
+    with new_version() as draft:
+        draft.con.execute("DROP VIEW practice_period")
+    current = current_file()
+    stale = json.loads(current.with_suffix(".json").read_text())
+    current.with_suffix(".json").write_text(json.dumps({**stale, "schema": "older code"}))
+    load_paths([contact_csv(tmp_path / "c_oct2024.csv", base_practices()[:4])])
+    assert calls == [1] and current_file() != current
+    con = duckdb.connect(str(config.warehouse_path()), read_only=True)
+    assert con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'practice_period'").fetchone()[0] == 1
+    con.close()
