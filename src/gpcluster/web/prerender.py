@@ -77,9 +77,11 @@ def shared_work(data, viewer) -> Iterator[tuple[str, Callable[[object], object]]
             yield f"csv {name} {key}", lambda c, n=name, k=key: download_body(c, data, viewer, n, k, "csv")
 
 
-def prerender(version_file: Path, parent: int | None = None) -> int | None:
+def prerender(version_file: Path, parent: int | None = None, wait: bool = False) -> int | None:
     """Render the shared pages of one warehouse version into its page store; the number rendered, or None
-    when another process holds the work or it was done already."""
+    when another process holds the work or it was done already. `wait` (the deploy step, `prepare`):
+    wait for a process already at work instead of leaving, and share the release's build with servers
+    starting meanwhile."""
     from gpcluster.web import tables
     from gpcluster.web.access import Viewer
     from gpcluster.web.cache import ReleasedCache
@@ -88,7 +90,7 @@ def prerender(version_file: Path, parent: int | None = None) -> int | None:
     version_file = Path(os.path.realpath(version_file))
     with open(lock_path(version_file), "a") as lock:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return None
         began = time.monotonic()
@@ -96,7 +98,8 @@ def prerender(version_file: Path, parent: int | None = None) -> int | None:
         try:
             if data.pages.marked(DONE) is not None:
                 return None
-            data.load_release(wait_for_others=False)  # niced: the servers must not wait for its build
+            # niced in the background: the servers must not wait for its build
+            data.load_release(wait_for_others=wait)
             viewer = Viewer(0, "prerender", "prerender", *NATIONAL)
             cache = ReleasedCache(size=64, max_bytes=64 * 1024 * 1024)  # the store keeps them; memory need not
             done, seconds = 0, {"release": time.monotonic() - began}
@@ -118,6 +121,30 @@ def prerender(version_file: Path, parent: int | None = None) -> int | None:
             return done
         finally:
             data.close()
+
+
+def prepare(version_file: Path) -> dict[str, float]:
+    """The deploy step: the disclosed release and every shared page of a warehouse version, built now at
+    full priority and kept beside the version, so that a server started afterwards only opens and reads
+    them (`gpcluster prepare`). Returns the seconds taken by kind, as marked in the page store. Both are keyed by the code's fingerprint: run it after every deploy of
+    new code, as well as after every load."""
+    from gpcluster.errors import UserError
+    from gpcluster.web.persisted import PageStore
+
+    version_file = Path(os.path.realpath(version_file))
+    store = PageStore(version_file)
+    try:
+        if not store.enabled:
+            raise UserError(f"the pages of {version_file} cannot be kept beside it (is its folder writable?)")
+    finally:
+        store.close()
+    prerender(version_file, wait=True)
+    store = PageStore(version_file)
+    try:
+        done = store.marked(DONE)
+    finally:
+        store.close()
+    return json.loads(done) if done else {}
 
 
 def main() -> None:
