@@ -324,3 +324,23 @@ def test_the_deploy_step_refuses_a_version_whose_pages_cannot_be_kept(version_fi
     monkeypatch.setattr(PageStore, "_prepare", lambda self: (_ for _ in ()).throw(OSError("read-only")))
     with pytest.raises(UserError, match="cannot be kept"):
         prerender.prepare(version_file)
+
+
+def test_the_deploy_step_in_several_processes_keeps_exactly_what_one_process_keeps(version_file):
+    from gpcluster.web import prerender
+
+    def entries():
+        con = sqlite3.connect(store_path(version_file))
+        try:
+            return dict(con.execute("SELECT key, value FROM entry").fetchall())
+        finally:
+            con.close()
+
+    assert "total" in prerender.prepare(version_file, processes=3)
+    shared = entries()
+    for extra in ("", "-wal", "-shm"):
+        (store_path(version_file).parent / (store_path(version_file).name + extra)).unlink(missing_ok=True)
+    prerender.prepare(version_file, processes=1)
+    alone = entries()
+    assert len(alone) > 20 and shared.keys() == alone.keys()
+    assert shared == alone  # national pages carry no pseudonyms: the same bytes
