@@ -111,7 +111,10 @@ def prerender(version_file: Path, parent: int | None = None, wait: bool = False,
                 if failed:
                     log.warning("prerendering: share(s) %s failed; left unfinished", ", ".join(failed))
                 return done
+            # by kind: this process's share (the others' ran alongside); total: from start to the end of every share
             seconds["total"] = time.monotonic() - began
+            if processes > 1:
+                seconds["processes"] = processes
             data.pages.mark(DONE, json.dumps({k: round(v, 1) for k, v in seconds.items()}))
             return done
         finally:
