@@ -27,7 +27,10 @@ the benchmark prints whether that store was complete when the server started and
 took. `--cold` deletes it first, so the run meets a server with nothing rendered (the prerender then runs
 during the benchmark, as it would after a load). The disclosed release is kept beside the version too
 (gpcluster.web.persisted_release, built at a version's first start); `--first-start` deletes it so that
-the server builds it, as the first start of a new version does.
+the server builds it, as the first start of a new version does. `--prepare` runs the deploy step
+`gpcluster prepare` (the release and the shared pages built at full priority) after that and before the
+server starts, as a deploy that runs it before `gpcluster serve` does; its time is printed apart (it is
+the deploy's, not the server's start-up).
 
     .venv/bin/python benchmarks/bench_web.py [--warehouse PATH] [--clients 50] [--duration 30]
         [--workers 2] [--timeout 60] [--client process|wrk] [--only SUBSTRING]
@@ -402,6 +405,9 @@ def main() -> None:
     parser.add_argument("--first-start", action="store_true",
                         help="delete the disclosed release kept beside the version before the server starts (as at "
                              "the first start of a new version: the server builds it by querying, then keeps it)")
+    parser.add_argument("--prepare", action="store_true",
+                        help="run the deploy step `gpcluster prepare` before the server starts (after --cold's "
+                             "deletion: as a deploy that runs it), timed and printed apart from start-up")
     parser.add_argument("--passes", type=int, default=1,
                         help="runs of each route in a row (the first meets empty caches; later ones show the "
                              "route once pages are cached)")
@@ -420,6 +426,12 @@ def main() -> None:
 
         for extra in ("", "-wal", "-shm"):
             Path(str(store_path(warehouse)) + extra).unlink(missing_ok=True)
+    prepared = None
+    if args.prepare:  # the deploy step, before the server starts: not part of the server's start-up
+        began = time.monotonic()
+        subprocess.run([sys.executable, "-m", "gpcluster.cli", "prepare", "--warehouse", str(warehouse)],
+                       check=True, stdout=subprocess.DEVNULL)
+        prepared = (time.monotonic() - began, os.getloadavg()[0])
     store_state = page_store_state(warehouse)
     parts = startup_parts(warehouse)
     if args.first_start:
@@ -473,6 +485,9 @@ def main() -> None:
           f"load generator {generator}")
     print(f"persisted pages of this warehouse version when the server started: {store_state}; disclosed release "
           + ("not kept (deleted: --first-start)" if args.first_start else "kept beside the version"))
+    if prepared:
+        print(f"deploy step `gpcluster prepare` (before the server started) took {prepared[0]:.1f} s "
+              f"(load average {prepared[1]:.1f} at its end)")
     print(f"start-up (load average {load_at_start:.1f}): ready to serve pages {pages_ready:.2f} s after process start "
           f"(target <= 3 s: signed in, a round of cluster, practice and indicator pages, API table and CSV, random "
           f"entities, each 200 within {PAGE_TARGET_MS:.0f} ms; {rounds} round(s)); /health first answered {ready:.2f} s after start")

@@ -87,3 +87,62 @@ def test_upgrade_from_0001_keeps_accounts_and_attempts_and_adds_sessions(store_u
         assert connection.execute(text("SELECT username, ip FROM login_attempt")).one() == ("kept", "10.0.0.1")
     assert "web_session" not in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_the_packaged_head_read_without_alembic_is_alembics_head(store_url):
+    engine = create_store_engine(store_url)
+    assert migrate.packaged_head() == migrate.head_revision(engine) == HEAD
+    engine.dispose()
+
+
+def _migration(revision, down, extra=""):
+    return f'"""A migration."""\nimport sqlalchemy as sa\nrevision = {revision!r}\ndown_revision = {down!r}\n{extra}\n'
+
+
+def test_single_head_is_certain_or_none():
+    chain = [_migration("0001", None), _migration("0002", "0001"), _migration("0003", "0002")]
+    assert migrate.single_head(chain) == "0003"
+    assert migrate.single_head(reversed(chain)) == "0003"
+    assert migrate.single_head([]) is None
+    # two heads (a branch), a merge, a missing parent, a revision twice, a computed value, a dependency
+    assert migrate.single_head([*chain, _migration("0004", "0002")]) is None
+    assert migrate.single_head([*chain[:2], _migration("0003", "0001"), _migration("0004", ("0002", "0003"))]) is None
+    assert migrate.single_head([_migration("0002", "0001")]) is None
+    assert migrate.single_head([*chain, _migration("0003", "0002")]) is None
+    assert migrate.single_head([*chain, 'revision = "0004"\ndown_revision = "000" + "3"\n']) is None
+    assert migrate.single_head([*chain, _migration("0004", "0003", "depends_on = '0001'")]) is None
+    assert migrate.single_head([*chain, 'revision = "0004"\n']) is None
+
+
+def test_opening_a_store_at_head_does_not_import_alembic(store_url):
+    import subprocess
+    import sys
+
+    open_store(store_url).close()  # migrated (Alembic, in this process)
+    code = ("import sys; from gpcluster.store import open_store, migrate; s = open_store(sys.argv[1]); "
+            "print(migrate.stored_revisions(s.engine), 'alembic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, store_url], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [f"['{HEAD}']", "False"]
+
+
+def test_opening_a_store_behind_head_still_migrates_it(store_url):
+    engine = create_store_engine(store_url)
+    migrate.upgrade(engine, "0002")
+    assert migrate.stored_revisions(engine) == ["0002"]
+    engine.dispose()
+    store = open_store(store_url)
+    assert migrate.stored_revisions(store.engine) == [HEAD]
+    assert set(inspect(store.engine).get_table_names()) >= TABLES
+    store.close()
+
+
+def test_a_store_from_newer_code_is_refused_as_before(store_url):
+    from sqlalchemy import text
+
+    engine = create_store_engine(store_url)
+    migrate.upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(Exception, match="9999"):
+        open_store(store_url)

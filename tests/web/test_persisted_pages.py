@@ -5,6 +5,7 @@ the code changes, and never served to another scope."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -267,3 +268,79 @@ def test_the_code_fingerprint_covers_every_module_pages_depend_on_not_only_the_w
     (package / "stats" / "__pycache__").mkdir(exist_ok=True)
     (package / "stats" / "__pycache__" / "x.pyc").write_bytes(b"byte code")
     assert fingerprint() == before
+
+
+def test_the_deploy_step_prepares_the_release_and_every_shared_page_once_and_for_this_code_only(
+        version_file, monkeypatch):
+    """`gpcluster prepare`: the disclosed release and the shared pages kept beside the version before any
+    server starts; a second run finds them done; pages kept by other code are never served (the store is
+    emptied when the code's fingerprint differs, so a deploy of new code must prepare again)."""
+    from typer.testing import CliRunner
+
+    from gpcluster.cli import app
+    from gpcluster.web import persisted, prerender
+
+    result = CliRunner().invoke(app, ["prepare", "--warehouse", str(version_file)])
+    assert result.exit_code == 0, result.output
+    assert "Prepared" in result.output
+    assert list(version_file.parent.glob(version_file.name + ".release-*.arrow"))
+    store = PageStore(version_file)
+    done = store.marked(prerender.DONE)
+    assert done is not None and len(store) > 0
+    store.close()
+    assert prerender.prepare(version_file) == json.loads(done)  # done already: nothing again
+    monkeypatch.setattr(persisted, "code_fingerprint", lambda: "another release of gpcluster")
+    assert PageStore(version_file).marked(prerender.DONE) is None
+
+
+def test_the_deploy_step_waits_for_a_prerender_already_at_work_instead_of_leaving(version_file):
+    import fcntl
+    import threading
+    import time
+
+    from gpcluster.web import prerender
+
+    held = threading.Event()
+
+    def hold_the_lock():
+        with open(prerender.lock_path(version_file), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            held.set()
+            time.sleep(1.0)
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    held.wait()
+    assert prerender.prerender(version_file) is None  # the server's background prerender leaves
+    assert prerender.prerender(version_file, wait=True) > 0  # the deploy step waits, then renders
+    holder.join()
+    assert PageStore(version_file).marked(prerender.DONE) is not None
+
+
+def test_the_deploy_step_refuses_a_version_whose_pages_cannot_be_kept(version_file, monkeypatch):
+    from gpcluster.errors import UserError
+    from gpcluster.web import prerender
+
+    monkeypatch.setattr(PageStore, "_prepare", lambda self: (_ for _ in ()).throw(OSError("read-only")))
+    with pytest.raises(UserError, match="cannot be kept"):
+        prerender.prepare(version_file)
+
+
+def test_the_deploy_step_in_several_processes_keeps_exactly_what_one_process_keeps(version_file):
+    from gpcluster.web import prerender
+
+    def entries():
+        con = sqlite3.connect(store_path(version_file))
+        try:
+            return dict(con.execute("SELECT key, value FROM entry").fetchall())
+        finally:
+            con.close()
+
+    assert "total" in prerender.prepare(version_file, processes=3)
+    shared = entries()
+    for extra in ("", "-wal", "-shm"):
+        (store_path(version_file).parent / (store_path(version_file).name + extra)).unlink(missing_ok=True)
+    prerender.prepare(version_file, processes=1)
+    alone = entries()
+    assert len(alone) > 20 and shared.keys() == alone.keys()
+    assert shared == alone  # national pages carry no pseudonyms: the same bytes

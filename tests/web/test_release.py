@@ -151,3 +151,28 @@ def test_rows_said_to_be_disclosed_must_show_it(rules, pattern):
     frame = values_frame()
     with pytest.raises(ValueError, match="suppressed"):
         release(frame, rules, _cql(), Pseudonyms(), pattern, disclosed=True)
+
+
+def test_signals_are_checked_against_the_pattern_given_not_one_seen_before(pattern):
+    """The suppressed keys are indexed once per pattern frame: another pattern (another version or
+    disclosure settings) is looked up afresh, a quarter given as a date matches one held as a timestamp,
+    and a pattern frame gone and replaced (its id reused) is not answered from the old index."""
+    import gc
+
+    hidden = pattern.iloc[0]
+    frame = _signals([hidden["area_code"]], [OWN_CLUSTER], pd.Timestamp(hidden["period"]).date()).assign(
+        indicator_id=hidden["indicator_id"], level=hidden["level"])
+    assert release_signals(frame, _cql(), Pseudonyms(), pattern).empty
+    without = pattern.iloc[1:].copy()
+    assert len(release_signals(frame, _cql(), Pseudonyms(), without)) == 1
+    assert release_signals(frame, _cql(), Pseudonyms(), pattern).empty
+    for _ in range(20):  # frames made and dropped: ids are reused, answers must follow the frame
+        gone = pattern.copy()
+        assert release_signals(frame, _cql(), Pseudonyms(), gone).empty
+        del gone
+        gc.collect()
+        kept = pattern.iloc[1:].copy()
+        assert len(release_signals(frame, _cql(), Pseudonyms(), kept)) == 1
+        del kept
+        gc.collect()
+    assert release_signals(frame, _cql(), Pseudonyms(), pattern.iloc[:0]).shape[0] == 1

@@ -33,7 +33,11 @@ def demo(
         console.print(f"{report.packs:,} cluster packs published (Packs, in the web app).")
     console.print(accounts_table(report.accounts))
     if serve:
+        from gpcluster.cli.serve import prepare
         from gpcluster.cli.serve import serve as run_server
+
+        if config.get("web_prerender"):  # the deploy step: the server starts with them already built
+            prepare(warehouse=None)
 
         run_server(host=config.get("host"), port=int(config.get("port")), warehouse=None, workers=None)
 

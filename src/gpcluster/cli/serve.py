@@ -51,5 +51,29 @@ def serve(
     uvicorn.run(create_app(warehouse, prerender=bool(config.get("web_prerender"))), host=host, port=port, log_level="warning", proxy_headers=False)
 
 
+def prepare(
+    warehouse: Path = typer.Option(None, help="DuckDB warehouse (default: the `warehouse` setting)."),
+) -> None:
+    """Prepare the warehouse's current version for the web app before serving it: its disclosed release and
+    every page and table national viewers share, built now and kept beside the version, so that `gpcluster
+    serve` starts ready. Run it after every load and every deploy of new code (a code change makes them
+    again)."""
+    import os
+    import time
+
+    from gpcluster import config
+    from gpcluster.errors import UserError
+    from gpcluster.web.prerender import prepare as prepare_version
+
+    path = warehouse if warehouse is not None else config.warehouse_path()
+    if not Path(path).exists():
+        raise UserError(f"no warehouse at {path}: load data first (`gpcluster load` and `gpcluster indicators compute`, or `gpcluster demo`)")
+    began = time.monotonic()
+    seconds = prepare_version(Path(os.path.realpath(path)))
+    console.print(f"Prepared {os.path.realpath(path)} for serving in {time.monotonic() - began:.0f} s"
+                  + (" (already prepared by this code)" if time.monotonic() - began < 1 and seconds else "") + ".")
+
+
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
+    app.command("prepare")(prepare)

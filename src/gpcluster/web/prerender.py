@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -77,18 +78,18 @@ def shared_work(data, viewer) -> Iterator[tuple[str, Callable[[object], object]]
             yield f"csv {name} {key}", lambda c, n=name, k=key: download_body(c, data, viewer, n, k, "csv")
 
 
-def prerender(version_file: Path, parent: int | None = None) -> int | None:
+def prerender(version_file: Path, parent: int | None = None, wait: bool = False, processes: int = 1) -> int | None:
     """Render the shared pages of one warehouse version into its page store; the number rendered, or None
-    when another process holds the work or it was done already."""
-    from gpcluster.web import tables
-    from gpcluster.web.access import Viewer
-    from gpcluster.web.cache import ReleasedCache
-    from gpcluster.web.data import WebData, pinned
+    when another process holds the work or it was done already. `wait` (the deploy step, `prepare`):
+    wait for a process already at work instead of leaving, and share the release's build with servers
+    starting meanwhile. `processes`: render in that many processes at once, each a share of the pages
+    (the deploy step, with the machine to itself); the store is marked done when every share is."""
+    from gpcluster.web.data import WebData
 
     version_file = Path(os.path.realpath(version_file))
     with open(lock_path(version_file), "a") as lock:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return None
         began = time.monotonic()
@@ -96,38 +97,107 @@ def prerender(version_file: Path, parent: int | None = None) -> int | None:
         try:
             if data.pages.marked(DONE) is not None:
                 return None
-            data.load_release(wait_for_others=False)  # niced: the servers must not wait for its build
-            viewer = Viewer(0, "prerender", "prerender", *NATIONAL)
-            cache = ReleasedCache(size=64, max_bytes=64 * 1024 * 1024)  # the store keeps them; memory need not
-            done, seconds = 0, {"release": time.monotonic() - began}
-            with pinned(data):
-                for what, render in shared_work(data, viewer):
-                    if parent is not None and os.getppid() != parent:
-                        log.info("the server stopped; prerendering left unfinished")
-                        return done
-                    start = time.monotonic()
-                    try:
-                        render(cache)
-                        done += 1
-                    except tables.NotFound:
-                        log.info("nothing to render for %s", what)
-                    kind = what.rsplit(" ", 1)[0]
-                    seconds[kind] = seconds.get(kind, 0.0) + time.monotonic() - start
+            # niced in the background: the servers must not wait for its build
+            data.load_release(wait_for_others=wait)
+            seconds = {"release": time.monotonic() - began}
+            shares = [subprocess.Popen([sys.executable, "-m", "gpcluster.web.prerender", str(version_file),
+                                        "--share", f"{index}/{processes}"], stdin=subprocess.DEVNULL)
+                      for index in range(1, processes)]
+            try:
+                done = render_share(data, 0, processes, seconds, parent)
+            finally:
+                failed = [share.args[-1] for share in shares if share.wait() != 0]
+            if done is None or failed:
+                if failed:
+                    log.warning("prerendering: share(s) %s failed; left unfinished", ", ".join(failed))
+                return done
+            # by kind: this process's share (the others' ran alongside); total: from start to the end of every share
             seconds["total"] = time.monotonic() - began
+            if processes > 1:
+                seconds["processes"] = processes
             data.pages.mark(DONE, json.dumps({k: round(v, 1) for k, v in seconds.items()}))
             return done
         finally:
             data.close()
 
 
+def render_share(data, index: int, count: int, seconds: dict[str, float], parent: int | None = None) -> int | None:
+    """Render the `index`-th of `count` shares of the shared pages (by a checksum of each page's name)
+    into the store; the number rendered (None
+    when the server `parent` stopped first), adding the seconds taken by kind to `seconds`."""
+    from gpcluster.web import tables
+    from gpcluster.web.access import Viewer
+    from gpcluster.web.cache import ReleasedCache
+    from gpcluster.web.data import pinned
+
+    viewer = Viewer(0, "prerender", "prerender", *NATIONAL)
+    cache = ReleasedCache(size=64, max_bytes=64 * 1024 * 1024)  # the store keeps them; memory need not
+    done = 0
+    with pinned(data):
+        for what, render in shared_work(data, viewer):
+            if count > 1 and zlib.crc32(what.encode()) % count != index:  # the same share in every process
+                continue
+            if parent is not None and os.getppid() != parent:
+                log.info("the server stopped; prerendering left unfinished")
+                return None
+            start = time.monotonic()
+            try:
+                render(cache)
+                done += 1
+            except tables.NotFound:
+                log.info("nothing to render for %s", what)
+            kind = what.rsplit(" ", 1)[0]
+            seconds[kind] = seconds.get(kind, 0.0) + time.monotonic() - start
+    return done
+
+
+def prepare(version_file: Path, processes: int | None = None) -> dict[str, float]:
+    """The deploy step: the disclosed release and every shared page of a warehouse version, built now at
+    full priority (in one process per core unless `processes` says otherwise) and kept beside the
+    version, so that a server started afterwards only opens and reads them (`gpcluster prepare`).
+    Returns the seconds taken by kind, as marked in the page store. Both are keyed by the code's
+    fingerprint: run it after every deploy of new code, as well as after every load."""
+    from gpcluster.errors import UserError
+    from gpcluster.web.persisted import PageStore
+
+    version_file = Path(os.path.realpath(version_file))
+    store = PageStore(version_file)
+    try:
+        if not store.enabled:
+            raise UserError(f"the pages of {version_file} cannot be kept beside it (is its folder writable?)")
+    finally:
+        store.close()
+    prerender(version_file, wait=True, processes=processes or os.cpu_count() or 1)
+    store = PageStore(version_file)
+    try:
+        done = store.marked(DONE)
+    finally:
+        store.close()
+    if done is None:
+        raise UserError(f"preparing {version_file} did not finish (see the log above)")
+    return json.loads(done)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Render the shared pages of a warehouse version.")
     parser.add_argument("version_file", type=Path)
     parser.add_argument("--parent", type=int, default=None, help="stop when this process is gone")
+    parser.add_argument("--share", default=None,
+                        help="INDEX/COUNT: render only that share, at full priority, for a deploy step holding the lock")
     args = parser.parse_args()
+    if args.share:
+        from gpcluster.web.data import WebData
+
+        index, count = (int(part) for part in args.share.split("/"))
+        data = WebData(Path(os.path.realpath(args.version_file)))
+        try:
+            data.load_release()  # built by the deploy step before it started the shares: read from the file
+            render_share(data, index, count, {})
+        finally:
+            data.close()
+        return
     os.nice(10)  # the server's requests come first
     prerender(args.version_file, args.parent)
-
 
 if __name__ == "__main__":
     main()

@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -149,16 +151,44 @@ SIGNAL_OUTPUT_COLUMNS = [
 ]  # fmt: skip
 
 
+_SIGNAL_KEY = ["indicator_id", "period", "level", "area_code"]
+#: the suppression pattern's keys as an index, built once per pattern frame (one per warehouse version)
+_suppressed_index: dict[int, tuple[weakref.ref, pd.MultiIndex]] = {}
+_suppressed_lock = threading.Lock()
+
+
+def _signal_keys(frame: pd.DataFrame) -> pd.MultiIndex:
+    return pd.MultiIndex.from_arrays([frame["indicator_id"], pd.to_datetime(frame["period"]), frame["level"],
+                                      frame["area_code"]])
+
+
+def _suppressed_keys(pattern: pd.DataFrame) -> pd.MultiIndex:
+    """The (indicator, quarter, level, area) of every suppressed figure, kept while the pattern lives:
+    each page's signals are then looked up in it instead of merged with the whole pattern."""
+    with _suppressed_lock:
+        found = _suppressed_index.get(id(pattern))
+        if found is not None and found[0]() is pattern:
+            return found[1]
+    keys = _signal_keys(pattern)
+    with _suppressed_lock:
+        _suppressed_index[id(pattern)] = (weakref.ref(pattern, lambda _, i=id(pattern): _forget(i)), keys)
+    return keys
+
+
+def _forget(pattern_id: int) -> None:
+    with _suppressed_lock:
+        found = _suppressed_index.get(pattern_id)
+        if found is not None and found[0]() is None:
+            del _suppressed_index[pattern_id]
+
+
 def release_signals(signals: pd.DataFrame, viewer: Viewer, pseudonyms: Pseudonyms,
                     pattern: pd.DataFrame) -> pd.DataFrame:
     """Signals made safe for this viewer: none about a suppressed figure; a practice the viewer may not
     name gets its pseudonym, no id and no counts (its sentence has none)."""
     if signals.empty:
         return pd.DataFrame(columns=SIGNAL_OUTPUT_COLUMNS)
-    key = ["indicator_id", "period", "level", "area_code"]
-    hidden_rows = signals[key].assign(period=pd.to_datetime(signals["period"])).merge(
-        pattern[key].assign(period=pd.to_datetime(pattern["period"]), _hidden=True), on=key, how="left")
-    out = signals[hidden_rows["_hidden"].isna().to_numpy()].copy()
+    out = signals[~_signal_keys(signals).isin(_suppressed_keys(pattern))].copy()
     is_practice = (out["level"] == "practice").to_numpy()
     named = np.ones(len(out), dtype=bool)
     named[is_practice] = named_mask(viewer, out.loc[is_practice])
