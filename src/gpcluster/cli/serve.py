@@ -68,6 +68,8 @@ def prepare(
     path = warehouse if warehouse is not None else config.warehouse_path()
     if not Path(path).exists():
         raise UserError(f"no warehouse at {path}: load data first (`gpcluster load` and `gpcluster indicators compute`, or `gpcluster demo`)")
+    console.print("Preparing the web app's pages and tables for this data version (the first time, about 2-3 minutes "
+                  "for demo Scotland; `gpcluster serve` then starts ready)...")
     began = time.monotonic()
     seconds = prepare_version(Path(os.path.realpath(path)))
     console.print(f"Prepared {os.path.realpath(path)} for serving in {time.monotonic() - began:.0f} s"
