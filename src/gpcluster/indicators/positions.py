@@ -70,7 +70,12 @@ def _min_ranks(group: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.nda
     # ranks depend on runs of equal values only, not on the order within a run: the value sort need not be
     # stable (numpy's default sort is several times faster on floats); the group sort must keep it
     order = np.argsort(value)
-    order = order[np.argsort(group[order], kind="stable")]  # by group, then value (as np.lexsort, faster)
+    # by group, then value (as np.lexsort, faster); groups (indicator x period) fit 16 bits in practice, and
+    # numpy's stable sort of 16-bit integers is a radix sort, several times faster than on int64
+    keys = group[order]
+    if keys.size and keys.min() >= 0 and keys.max() <= np.iinfo(np.uint16).max:
+        keys = keys.astype(np.uint16)
+    order = order[np.argsort(keys, kind="stable")]
     g, v = group[order], value[order]
     n = order.size
     position = np.arange(n)
