@@ -224,15 +224,25 @@ def population_columns(definitions: list[Definition]) -> tuple[Query | None, dic
                  "GROUP BY l.release_date, l.practice_code", params + join_params), columns
 
 
-def _population_select(column: str) -> Query:
-    return Query(f"SELECT period, practice_code, {column} AS value FROM {POPULATION_TABLE} "
-                 f"WHERE {column} IS NOT NULL")
+# The membership in force with every column of POPULATION_TABLE beside it (NULL where a practice has no
+# list rows that quarter): the engine's base queries read their population series, denominators and
+# expected counts as columns of this one table instead of each joining POPULATION_TABLE again. As
+# POPULATION_TABLE has one row per quarter and practice, the left join repeats no row, and a column is NULL
+# exactly where the series' own query has no row (or a NULL value).
+PRACTICE_POPULATION_TABLE = "indicator_practice_population"
+PRACTICE_POPULATION_SQL = (
+    f"CREATE OR REPLACE TEMP TABLE {PRACTICE_POPULATION_TABLE} AS "
+    f"SELECT p.*, l.* EXCLUDE (period, practice_code) FROM indicator_practice_period p "
+    f"LEFT JOIN {POPULATION_TABLE} l ON l.period = p.release_date AND l.practice_code = p.practice_code"
+)
 
 
-def _run_series_query(series: Series, population: dict[tuple, str]) -> Query:
-    if isinstance(series, (PopulationSeries, WeightedPopulationSeries)) and _population_key(series) in population:
-        return _population_select(population[_population_key(series)])
-    return series_query(series)
+def _population_column(series: Series | Definition | None, population: dict[tuple, str]) -> str | None:
+    """The column of POPULATION_TABLE holding this series (or this definition's expected counts), if any."""
+    if isinstance(series, (PopulationSeries, WeightedPopulationSeries)) or (
+            isinstance(series, Definition) and series.expected is not None):
+        return population.get(_population_key(series))
+    return None
 
 
 _ONE_ROW_PER_PRACTICE = (PopulationSeries, WeightedPopulationSeries, PracticeAttributeSeries, ActivitySeries,
@@ -243,28 +253,41 @@ def base_query(definition: Definition, indicator_no: int, population: dict[tuple
     """One row per practice per period where the numerator exists, with membership in force.
 
     `indicator_no` (the definition's position in the run) keys the rows: integers group faster than ids.
-    `population` maps population series to their columns of POPULATION_TABLE (see population_columns).
+    `population` maps population series to their columns of POPULATION_TABLE (see population_columns);
+    when it is not empty the query reads PRACTICE_POPULATION_TABLE (PRACTICE_POPULATION_SQL), which must
+    exist, and takes those series as its columns, with no join.
     """
     population = population or {}
-    num = _run_series_query(definition.numerator, population)
-    params: list = [indicator_no, *num.params]
-    num_date = "n.as_of" if num.dated else "NULL::DATE"
-    if definition.denominator is not None:
-        den = _run_series_query(definition.denominator, population)
-        params += den.params
-        den_join = f"LEFT JOIN ({den.sql}) d ON d.period = p.release_date AND d.practice_code = p.practice_code"
-        den_col = "d.value"
-        den_date = "d.as_of" if den.dated else "NULL::DATE"
-        usable = "n.value IS NOT NULL AND d.value IS NOT NULL AND d.value > 0"
+    source = PRACTICE_POPULATION_TABLE if population else "indicator_practice_period"
+    params: list = [indicator_no]
+    joins, where = [], ""
+    if (column := _population_column(definition.numerator, population)) is not None:
+        num_col, num_date, where = f"p.{column}", "NULL::DATE", f"WHERE p.{column} IS NOT NULL"
     else:
-        den_join, den_col, den_date, usable = "", "NULL::DOUBLE", "NULL::DATE", "n.value IS NOT NULL"
-    exp_join, exp_col = "", "NULL::DOUBLE"
+        num = series_query(definition.numerator)
+        params += num.params
+        joins.append(f"JOIN ({num.sql}) n ON n.period = p.release_date AND n.practice_code = p.practice_code")
+        num_col, num_date = "n.value", "n.as_of" if num.dated else "NULL::DATE"
+    if definition.denominator is not None:
+        if (column := _population_column(definition.denominator, population)) is not None:
+            den_col, den_date = f"p.{column}", "NULL::DATE"
+        else:
+            den = series_query(definition.denominator)
+            params += den.params
+            joins.append(f"LEFT JOIN ({den.sql}) d ON d.period = p.release_date AND d.practice_code = p.practice_code")
+            den_col, den_date = "d.value", "d.as_of" if den.dated else "NULL::DATE"
+        usable = f"{num_col} IS NOT NULL AND {den_col} IS NOT NULL AND {den_col} > 0"
+    else:
+        den_col, den_date, usable = "NULL::DOUBLE", "NULL::DATE", f"{num_col} IS NOT NULL"
+    exp_col = "NULL::DOUBLE"
     if definition.expected is not None:
-        key = _population_key(definition)
-        exp = _population_select(population[key]) if key in population else expected_query(definition)
-        params += exp.params
-        exp_join = f"LEFT JOIN ({exp.sql}) e ON e.period = p.release_date AND e.practice_code = p.practice_code"
-        exp_col = "e.value"
+        if (column := _population_column(definition, population)) is not None:
+            exp_col = f"p.{column}"
+        else:
+            exp = expected_query(definition)
+            params += exp.params
+            joins.append(f"LEFT JOIN ({exp.sql}) e ON e.period = p.release_date AND e.practice_code = p.practice_code")
+            exp_col = "e.value"
     # series that are one row per practice and period by construction (grouped, or keyed so in the warehouse)
     unique = all(isinstance(series, _ONE_ROW_PER_PRACTICE) for series in (definition.numerator,
                                                                           definition.denominator)
@@ -273,11 +296,9 @@ def base_query(definition: Definition, indicator_no: int, population: dict[tuple
         f"SELECT ?::INTEGER AS indicator_no, {unique} AS practice_unique, p.release_date AS period, "
         "p.practice_area, p.cluster_area, "
         "p.hscp_area, p.board_area, p.case_deprivation, p.case_rurality, "
-        f"n.value AS numerator, {den_col} AS denominator, ({usable}) AS usable, "
+        f"{num_col} AS numerator, {den_col} AS denominator, ({usable}) AS usable, "
         f"{num_date} AS numerator_date, {den_date} AS denominator_date, {exp_col} AS expected "
-        f"FROM indicator_practice_period p JOIN ({num.sql}) n "
-        "ON n.period = p.release_date AND n.practice_code = p.practice_code "
-        f"{den_join} {exp_join}"
+        f"FROM {source} p {' '.join(joins)} {where}"
     )
     return Query(sql, params)
 
