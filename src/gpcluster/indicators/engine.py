@@ -28,6 +28,7 @@ from gpcluster.indicators.compile import (
     NOTE_SQL,
     PRACTICE_AREAS_SQL,
     PRACTICE_PERIOD_SQL,
+    PRACTICE_POPULATION_SQL,
     base_query,
     population_columns,
 )
@@ -95,9 +96,10 @@ WHERE list_contains(m.level_nos, r.level_no)
 _ROW_COLUMNS = ("indicator_no", "level_no", "area_no", "period_no", "cluster_area", "hscp_area", "board_area",
                 "numerator", "denominator", "expected", "case_deprivation", "case_rurality", "value")
 _DATE_COLUMNS = ("period", "numerator_date", "denominator_date")
-_TEMP_TABLES = ("indicator_base", "indicator_population", "indicator_rolled", "indicator_meta", "indicator_area", "indicator_area_parent",
-                "indicator_note", "indicator_valued", "indicator_practice_period", "practice_period",
-                "indicator_model", "indicator_result_chunk")
+_TEMP_TABLES = ("indicator_base", "indicator_population", "indicator_practice_population", "indicator_rolled",
+                "indicator_meta", "indicator_area", "indicator_area_parent", "indicator_note", "indicator_valued",
+                "indicator_practice_period", "practice_period", "indicator_model", "indicator_result_chunk")
+_STATISTICS = ("lower95", "upper95", "lower998", "upper998", "expected", "z_score")
 # Rows written to the warehouse per INSERT: the results are streamed, never held twice in full.
 STORE_CHUNK_ROWS = 131_072
 
@@ -137,6 +139,7 @@ def _build_base(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -
     population, columns = population_columns(definitions)
     if population is not None:
         con.execute(population.sql, population.params)
+        con.execute(PRACTICE_POPULATION_SQL)  # what base_query reads when given population columns
     # a definition whose numerator has no data at all (no complete quarter of prescribing loaded) has no
     # rows: leaving its query out saves planning sixteen empty prescribing joins
     empty = () if _has_prescribing(con, definitions) else (PrescribingSeries,)
@@ -188,68 +191,94 @@ class _Run:
     def rows(self) -> int:
         return self.cols["value"].size
 
-    def table(self, rows: np.ndarray | None = None, dictionary: bool = True) -> pa.Table:
-        """RESULT_COLUMNS of `rows` (all rows, in run order, when None) as Arrow. Strings are dictionary-
-        encoded when `dictionary` (for DuckDB), plain otherwise (for pandas' string columns)."""
-        take = (lambda a: a) if rows is None else (lambda a: a[rows])
-        take_arrow = (lambda a: a) if rows is None else (lambda a: a.take(pa.array(rows)))
-        n = self.rows if rows is None else rows.size
-
-        def strings(labels: pa.Array, codes: np.ndarray) -> pa.Array:
-            if dictionary:
-                return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), labels)
-            # decoded as large strings, the storage of pandas' string columns: the frame takes them as they
-            # are instead of copying every column once more
-            return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
-                                                  labels.cast(pa.large_string())).dictionary_decode()
-
-        def nullable(values: np.ndarray) -> pa.Array:
-            return pa.array(values, mask=np.isnan(values))
-
+    def _labels_and_codes(self) -> dict[str, tuple[pa.Array, np.ndarray]]:
+        """The string columns of RESULT_COLUMNS as (labels, one code per row into them): codes are the run's
+        integers, strings exist only once per label until a column is decoded."""
         cols, defs = self.cols, self.definitions
-        indicator = take(cols["indicator_no"])
-        ranks = np.full(self.rows, -1, dtype=np.int64)
-        deciles = np.full(self.rows, -1, dtype=np.int64)
-        ranks[self.rank_rows], deciles[self.rank_rows] = self.rank, self.decile
-        rank, decile = take(ranks), take(deciles)
         note_rows = np.fromiter(self.notes, dtype=np.int64, count=len(self.notes))
         note_codes = np.full(self.rows, len(self.notes), dtype=np.int64)
         note_codes[note_rows] = np.arange(note_rows.size)
-        note_labels = pa.array([*self.notes.values(), None], pa.string())
 
-        def labelled(name: str, labels) -> pa.Array:
-            codes = take(self.stats[name]).astype(np.int64)
-            return strings(pa.array([*labels, None], pa.string()), np.where(codes == NO_CODE, len(labels), codes))
+        def labelled(name: str, labels) -> tuple[pa.Array, np.ndarray]:
+            codes = self.stats[name].astype(np.int64)
+            return pa.array([*labels, None], pa.string()), np.where(codes == NO_CODE, len(labels), codes)
 
-        columns = {
-            "indicator_id": strings(pa.array([d.id for d in defs], pa.string()), indicator),
-            "version": strings(pa.array([d.version for d in defs], pa.string()), indicator),
-            "period": take_arrow(self.dates["period"]),
-            "level": strings(pa.array(LEVELS, pa.string()), take(cols["level_no"])),
-            "area_code": strings(self.area_codes, take(cols["area_no"])),
-            "cluster_id": strings(self.area_codes, take(cols["cluster_area"])),
-            "hscp_code": strings(self.area_codes, take(cols["hscp_area"])),
-            "board_code": strings(self.area_codes, take(cols["board_area"])),
-            "numerator": nullable(take(cols["numerator"])),
-            "denominator": nullable(take(cols["denominator"])),
-            "numerator_date": take_arrow(self.dates["numerator_date"]),
-            "denominator_date": take_arrow(self.dates["denominator_date"]),
-            "note": strings(note_labels, take(note_codes)),
-            "value": nullable(take(cols["value"])),
-            # statistics that do not apply are NaN, as gpcluster.stats returns them
-            **{name: pa.array(take(self.stats[name])) for name in
-               ("lower95", "upper95", "lower998", "upper998", "expected", "z_score")},
-            **{name: nullable(take(cols[name])) for name in
-               ("cluster_value", "hscp_value", "board_value", "scotland_value")},
+        return {
+            "indicator_id": (pa.array([d.id for d in defs], pa.string()), cols["indicator_no"]),
+            "version": (pa.array([d.version for d in defs], pa.string()), cols["indicator_no"]),
+            "level": (pa.array(LEVELS, pa.string()), cols["level_no"]),
+            "area_code": (self.area_codes, cols["area_no"]),
+            "cluster_id": (self.area_codes, cols["cluster_area"]),
+            "hscp_code": (self.area_codes, cols["hscp_area"]),
+            "board_code": (self.area_codes, cols["board_area"]),
+            "note": (pa.array([*self.notes.values(), None], pa.string()), note_codes),
             "funnel_scotland": labelled("funnel_scotland", FUNNEL_LABELS),
             "funnel_hscp": labelled("funnel_hscp", FUNNEL_LABELS),
             "spc_signal": labelled("spc_signal", SPC_SIGNALS),
             "spc_rule": labelled("spc_rule", SPC_RULES),
-            "national_rank": pa.array(rank.astype(np.int32), mask=rank < 0),
-            "national_decile": pa.array(decile.astype(np.int32), mask=decile < 0),
         }
-        assert all(len(a) == n for a in columns.values())
-        return pa.table(columns)
+
+    def _numbers(self) -> dict[str, np.ndarray]:
+        """The float columns of RESULT_COLUMNS (NaN where missing or not applicable)."""
+        names = ("numerator", "denominator", "value", "cluster_value", "hscp_value", "board_value",
+                 "scotland_value")
+        return {**{name: self.cols[name] for name in names},
+                **{name: self.stats[name] for name in
+                   ("lower95", "upper95", "lower998", "upper998", "expected", "z_score")}}
+
+    def _positions(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """national_rank and national_decile as (int32 values, missing mask)."""
+        out = {}
+        for name, values in (("national_rank", self.rank), ("national_decile", self.decile)):
+            full = np.zeros(self.rows, dtype=np.int32)
+            full[self.rank_rows] = values
+            missing = np.ones(self.rows, dtype=bool)
+            missing[self.rank_rows] = False
+            out[name] = full, missing
+        return out
+
+    def table(self, rows: np.ndarray | None = None) -> pa.Table:
+        """RESULT_COLUMNS of `rows` (all rows, in run order, when None) as Arrow, strings dictionary-encoded
+        (for DuckDB and record batches)."""
+        take = (lambda a: a) if rows is None else (lambda a: a[rows])
+        take_arrow = (lambda a: a) if rows is None else (lambda a: a.take(pa.array(rows)))
+        columns = {name: pa.DictionaryArray.from_arrays(pa.array(take(codes).astype(np.int32)), labels)
+                   for name, (labels, codes) in self._labels_and_codes().items()}
+        columns.update({name: take_arrow(self.dates[name]) for name in _DATE_COLUMNS})
+        # a missing number is NULL in Arrow (the statistics' NaN as well: DuckDB keeps NaN apart from NULL,
+        # and the stored statistics have always been NaN where they do not apply)
+        for name, values in self._numbers().items():
+            values = take(values)
+            columns[name] = pa.array(values) if name in _STATISTICS else pa.array(values, mask=np.isnan(values))
+        for name, (values, missing) in self._positions().items():
+            columns[name] = pa.array(take(values), mask=take(missing))
+        return pa.table({name: columns[name] for name in RESULT_COLUMNS})
+
+    def frame(self) -> pd.DataFrame:
+        """All RESULT_COLUMNS as pandas, in run order, built column by column: numbers are the run's own
+        arrays (no copy through Arrow), strings decoded from their codes on two threads (Arrow's take
+        releases the GIL)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def decoded(labels: pa.Array, codes: np.ndarray) -> pd.Series:
+            # large strings are the storage of pandas' string columns: the Series takes them as they are
+            return labels.cast(pa.large_string()).take(pa.array(codes.astype(np.int32))).to_pandas()
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            strings = {name: pool.submit(decoded, *pair) for name, pair in self._labels_and_codes().items()}
+            columns: dict[str, object] = {name: self.dates[name].to_pandas(date_as_object=False)
+                                          for name in _DATE_COLUMNS}
+            seen: set[int] = set()
+            for name, values in self._numbers().items():
+                # the frame owns its columns and may write to them: no read-only Arrow view, no shared array
+                if not values.flags.writeable or not values.flags.owndata or id(values) in seen:
+                    values = values.copy()
+                seen.add(id(values))
+                columns[name] = values
+            for name, (values, missing) in self._positions().items():
+                columns[name] = pd.arrays.IntegerArray(values, missing)
+            columns.update({name: future.result() for name, future in strings.items()})
+        return pd.DataFrame({name: columns[name] for name in RESULT_COLUMNS}, copy=False)
 
     def stored_order(self) -> np.ndarray:
         """Rows in the order they are stored: by level (name), area code, indicator id and period."""
@@ -275,6 +304,7 @@ def _compute(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> _
     con.execute("CREATE OR REPLACE TEMP TABLE indicator_rolled AS " + ENGINE_ROLLUP_SQL)
     con.execute("DROP TABLE temp.indicator_base")
     con.execute("DROP TABLE IF EXISTS temp.indicator_population")
+    con.execute("DROP TABLE IF EXISTS temp.indicator_practice_population")
     con.register("indicator_meta_frame", _meta_frame(definitions))
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE indicator_meta AS SELECT * FROM indicator_meta_frame")
@@ -354,10 +384,7 @@ def compute_frame(con: duckdb.DuckDBPyConnection, definitions: list[Definition])
         run = _compute(con, definitions)
     finally:
         _drop_temp_tables(con)
-    table = run.table(dictionary=False)
-    del run
-    return table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True,
-                           types_mapper={pa.int32(): pd.Int32Dtype()}.get)
+    return run.frame()
 
 
 def compute_batches(con: duckdb.DuckDBPyConnection, definitions: list[Definition],
