@@ -379,3 +379,28 @@ def test_compute_batches_give_the_rows_of_compute_frame_in_stored_order(fixture_
         same = (left == right) | (left.isna() & right.isna())
         assert same.all(), column
     assert not list(compute_batches(fixture_con, []))
+
+
+def test_compute_frame_columns_have_their_types_and_can_be_written_one_at_a_time(fixture_con):
+    from gpcluster.indicators.engine import RESULT_COLUMNS
+
+    definitions = [load_definition(i) for i in ("aged_65_plus", "emergency_admission_rate")]
+    frame = compute_frame(fixture_con, definitions)
+    numbers = ["numerator", "denominator", "value", "lower95", "upper95", "lower998", "upper998", "expected",
+               "z_score", "cluster_value", "hscp_value", "board_value", "scotland_value"]
+    dates = ["period", "numerator_date", "denominator_date"]
+    strings = [c for c in RESULT_COLUMNS if c not in (*numbers, *dates, "national_rank", "national_decile")]
+    assert list(frame.columns) == RESULT_COLUMNS
+    assert all(frame[c].dtype == "float64" for c in numbers)
+    assert all(frame[c].dtype == "datetime64[ms]" for c in dates)
+    assert all(pd.api.types.is_string_dtype(frame[c]) for c in strings)
+    assert frame["national_rank"].dtype == "Int32" and frame["national_decile"].dtype == "Int32"
+    assert frame["national_rank"].isna().any() and frame["national_rank"].notna().any()
+    before = frame.copy(deep=True)
+    # every number column is its own writable array: writing one leaves every other column as it was
+    for column in numbers:
+        frame.loc[:, column] = -1.5
+        others = [c for c in numbers if c != column]
+        pd.testing.assert_frame_equal(frame[others], before[others])
+        frame[column] = before[column]
+    pd.testing.assert_frame_equal(frame, before)

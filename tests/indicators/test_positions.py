@@ -75,11 +75,14 @@ def test_comparators_match_a_merge_on_indicator_period_and_area(seed):
     assert np.isfinite(got["cluster_value"]).sum() > 100
 
 
-def test_rank_and_decile_match_pandas_with_many_ties_in_large_groups():
-    # large enough that numpy's unstable sort reorders tied values: ranks must not depend on that order
+@pytest.mark.parametrize("indicators", [3, 30_000])
+def test_rank_and_decile_match_pandas_with_many_ties_in_large_groups(indicators):
+    # large enough that numpy's unstable sort reorders tied values: ranks must not depend on that order.
+    # 3 indicators x 3 periods give group keys that fit 16 bits (sorted by radix), 30,000 give keys above
+    # 65,535 (sorted as int64)
     rng = np.random.default_rng(7)
     n = 60_000
-    cols = {"indicator_no": rng.integers(0, 3, n), "level_no": np.zeros(n, dtype=np.int64),
+    cols = {"indicator_no": rng.integers(0, indicators, n), "level_no": np.zeros(n, dtype=np.int64),
             "period_no": rng.choice([18_000, 18_091, 18_182], n), "value": np.round(rng.normal(50, 10, n), 0)}
     cols["value"][rng.random(n) < 0.05] = np.nan
     frame = pd.DataFrame(cols)
