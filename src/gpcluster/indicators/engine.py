@@ -170,6 +170,14 @@ def _row_select(types: dict[str, str]) -> str:
     return ", ".join(f"coalesce({name}, {fill[name]}) AS {name}" for name in _ROW_COLUMNS)
 
 
+def _indices(labels: pa.Array, codes: np.ndarray) -> pa.Array:
+    """Codes as Arrow dictionary indices into `labels`, NO_CODE as the last label."""
+    codes = codes.astype(np.int32, copy=False)
+    if codes.size and codes.min() == NO_CODE:
+        codes = np.where(codes == NO_CODE, len(labels) - 1, codes).astype(np.int32)
+    return pa.array(codes)
+
+
 @dataclass
 class _Run:
     """One compute run in memory: a numpy column per row attribute (integers for indicators, levels,
@@ -192,16 +200,15 @@ class _Run:
         return self.cols["value"].size
 
     def _labels_and_codes(self) -> dict[str, tuple[pa.Array, np.ndarray]]:
-        """The string columns of RESULT_COLUMNS as (labels, one code per row into them): codes are the run's
-        integers, strings exist only once per label until a column is decoded."""
+        """The string columns of RESULT_COLUMNS as (labels, one code per row into them, NO_CODE for the last
+        label): codes are the run's integers, strings exist only once per label until a column is decoded."""
         cols, defs = self.cols, self.definitions
         note_rows = np.fromiter(self.notes, dtype=np.int64, count=len(self.notes))
-        note_codes = np.full(self.rows, len(self.notes), dtype=np.int64)
+        note_codes = np.full(self.rows, len(self.notes), dtype=np.int32)
         note_codes[note_rows] = np.arange(note_rows.size)
 
         def labelled(name: str, labels) -> tuple[pa.Array, np.ndarray]:
-            codes = self.stats[name].astype(np.int64)
-            return pa.array([*labels, None], pa.string()), np.where(codes == NO_CODE, len(labels), codes)
+            return pa.array([*labels, None], pa.string()), self.stats[name]  # NO_CODE: the None label
 
         return {
             "indicator_id": (pa.array([d.id for d in defs], pa.string()), cols["indicator_no"]),
@@ -242,7 +249,7 @@ class _Run:
         (for DuckDB and record batches)."""
         take = (lambda a: a) if rows is None else (lambda a: a[rows])
         take_arrow = (lambda a: a) if rows is None else (lambda a: a.take(pa.array(rows)))
-        columns = {name: pa.DictionaryArray.from_arrays(pa.array(take(codes).astype(np.int32)), labels)
+        columns = {name: pa.DictionaryArray.from_arrays(_indices(labels, take(codes)), labels)
                    for name, (labels, codes) in self._labels_and_codes().items()}
         columns.update({name: take_arrow(self.dates[name]) for name in _DATE_COLUMNS})
         # a missing number is NULL in Arrow (the statistics' NaN as well: DuckDB keeps NaN apart from NULL,
@@ -254,28 +261,31 @@ class _Run:
             columns[name] = pa.array(take(values), mask=take(missing))
         return pa.table({name: columns[name] for name in RESULT_COLUMNS})
 
-    def frame(self) -> pd.DataFrame:
+    def into_frame(self) -> pd.DataFrame:
         """All RESULT_COLUMNS as pandas, in run order, built column by column: numbers are the run's own
         arrays (no copy through Arrow), strings decoded from their codes on two threads (Arrow's take
-        releases the GIL)."""
+        releases the GIL). Spends the run: it lets go of its columns so that each code array is freed once
+        its strings are decoded."""
         from concurrent.futures import ThreadPoolExecutor
 
         def decoded(labels: pa.Array, codes: np.ndarray) -> pd.Series:
             # large strings are the storage of pandas' string columns: the Series takes them as they are
-            return labels.cast(pa.large_string()).take(pa.array(codes.astype(np.int32))).to_pandas()
+            return labels.cast(pa.large_string()).take(_indices(labels, codes)).to_pandas()
 
+        encoded, numbers, positions, dates = self._labels_and_codes(), self._numbers(), self._positions(), self.dates
+        self.cols, self.stats, self.dates = {}, {}, {}
         with ThreadPoolExecutor(max_workers=2) as pool:
-            strings = {name: pool.submit(decoded, *pair) for name, pair in self._labels_and_codes().items()}
-            columns: dict[str, object] = {name: self.dates[name].to_pandas(date_as_object=False)
+            strings = {name: pool.submit(decoded, *encoded.pop(name)) for name in list(encoded)}
+            columns: dict[str, object] = {name: dates.pop(name).to_pandas(date_as_object=False)
                                           for name in _DATE_COLUMNS}
             seen: set[int] = set()
-            for name, values in self._numbers().items():
+            for name, values in numbers.items():
                 # the frame owns its columns and may write to them: no read-only Arrow view, no shared array
                 if not values.flags.writeable or not values.flags.owndata or id(values) in seen:
                     values = values.copy()
                 seen.add(id(values))
                 columns[name] = values
-            for name, (values, missing) in self._positions().items():
+            for name, (values, missing) in positions.items():
                 columns[name] = pd.arrays.IntegerArray(values, missing)
             columns.update({name: future.result() for name, future in strings.items()})
         return pd.DataFrame({name: columns[name] for name in RESULT_COLUMNS}, copy=False)
@@ -384,7 +394,7 @@ def compute_frame(con: duckdb.DuckDBPyConnection, definitions: list[Definition])
         run = _compute(con, definitions)
     finally:
         _drop_temp_tables(con)
-    return run.frame()
+    return run.into_frame()
 
 
 def compute_batches(con: duckdb.DuckDBPyConnection, definitions: list[Definition],
