@@ -160,7 +160,7 @@ def _signals(source: PackSource, cluster_id: str, viewer, pseudonyms: Pseudonyms
     if source.signals.empty:
         return []
     own = source.rows("signals", ("practice", "cluster_id", cluster_id), ("cluster", "area_code", cluster_id))
-    released = release_signals(own, viewer, pseudonyms, source.data.suppression)
+    released = release_signals(own, viewer, pseudonyms, source.data.suppressed_signal_keys())
     out = []
     for s in _records(released):
         if not s["named"]:

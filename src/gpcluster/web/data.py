@@ -227,6 +227,12 @@ class WebData:
         self.stop_holding()
         self._con.close()
 
+    def suppressed_signal_keys(self) -> pd.MultiIndex:
+        """The suppression pattern's keys, what each page's signals are looked up in (release_signals)."""
+        from gpcluster.web.release import suppressed_signal_keys
+
+        return self.memo("suppressed signal keys", lambda: suppressed_signal_keys(self.suppression))
+
     def memo(self, key, build):
         """A scope-independent result of this version (an aggregate of released rows), built once: concurrent
         first requests for it wait for the one build instead of all computing it."""

@@ -15,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import weakref
 
 import numpy as np
 import pandas as pd
@@ -151,10 +149,10 @@ SIGNAL_OUTPUT_COLUMNS = [
 ]  # fmt: skip
 
 
-_SIGNAL_KEY = ["indicator_id", "period", "level", "area_code"]
-#: the suppression pattern's keys as an index, built once per pattern frame (one per warehouse version)
-_suppressed_index: dict[int, tuple[weakref.ref, pd.MultiIndex]] = {}
-_suppressed_lock = threading.Lock()
+def suppressed_signal_keys(pattern: pd.DataFrame) -> pd.MultiIndex:
+    """The (indicator, quarter, level, area) of every figure in a suppression pattern: what
+    `release_signals` looks a page's signals up in (built once per warehouse version, `WebData.memo`)."""
+    return _signal_keys(pattern)
 
 
 def _signal_keys(frame: pd.DataFrame) -> pd.MultiIndex:
@@ -162,33 +160,14 @@ def _signal_keys(frame: pd.DataFrame) -> pd.MultiIndex:
                                       frame["area_code"]])
 
 
-def _suppressed_keys(pattern: pd.DataFrame) -> pd.MultiIndex:
-    """The (indicator, quarter, level, area) of every suppressed figure, kept while the pattern lives:
-    each page's signals are then looked up in it instead of merged with the whole pattern."""
-    with _suppressed_lock:
-        found = _suppressed_index.get(id(pattern))
-        if found is not None and found[0]() is pattern:
-            return found[1]
-    keys = _signal_keys(pattern)
-    with _suppressed_lock:
-        _suppressed_index[id(pattern)] = (weakref.ref(pattern, lambda _, i=id(pattern): _forget(i)), keys)
-    return keys
-
-
-def _forget(pattern_id: int) -> None:
-    with _suppressed_lock:
-        found = _suppressed_index.get(pattern_id)
-        if found is not None and found[0]() is None:
-            del _suppressed_index[pattern_id]
-
-
 def release_signals(signals: pd.DataFrame, viewer: Viewer, pseudonyms: Pseudonyms,
-                    pattern: pd.DataFrame) -> pd.DataFrame:
-    """Signals made safe for this viewer: none about a suppressed figure; a practice the viewer may not
-    name gets its pseudonym, no id and no counts (its sentence has none)."""
+                    suppressed: pd.MultiIndex) -> pd.DataFrame:
+    """Signals made safe for this viewer: none about a suppressed figure (`suppressed`: the pattern's
+    `suppressed_signal_keys`); a practice the viewer may not name gets its pseudonym, no id and no counts
+    (its sentence has none)."""
     if signals.empty:
         return pd.DataFrame(columns=SIGNAL_OUTPUT_COLUMNS)
-    out = signals[~_signal_keys(signals).isin(_suppressed_keys(pattern))].copy()
+    out = signals[~_signal_keys(signals).isin(suppressed)].copy()
     is_practice = (out["level"] == "practice").to_numpy()
     named = np.ones(len(out), dtype=bool)
     named[is_practice] = named_mask(viewer, out.loc[is_practice])

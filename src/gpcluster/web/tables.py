@@ -138,7 +138,7 @@ def cluster_signals(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, clust
     if cluster_id not in data.clusters:
         raise NotFound(cluster_id)
     period = _period(data, period)
-    return release_signals(data.cluster_signals(cluster_id, period), viewer, pseudonyms, data.suppression)
+    return release_signals(data.cluster_signals(cluster_id, period), viewer, pseudonyms, data.suppressed_signal_keys())
 
 
 def area_signal(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, level: str, area_code: str,
@@ -151,7 +151,7 @@ def area_signal(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, level: st
     if found.empty:
         return None
     found["area_name"] = area_code
-    released = release_signals(found, viewer, pseudonyms, data.suppression)
+    released = release_signals(found, viewer, pseudonyms, data.suppressed_signal_keys())
     return released.to_dict("records")[0] if len(released) else None
 
 
