@@ -72,3 +72,84 @@ def test_run_chart_points_name_the_engines_labels_and_blank_missing_rules():
     assert points[-1]["signal"] == "Special cause: concern" and points[-1]["rule"] == "Above UCL"
     # too few quarters with a figure: no chart at all (the page says so)
     assert spc_spec(_indicator(), series.iloc[: spc.MIN_POINTS_FOR_LIMITS - 1]) is None
+
+
+def test_a_count_shows_the_area_alone_because_larger_areas_are_totals_on_another_scale():
+    from datetime import date
+
+    from gpcluster.web.charts import trend_spec
+    from gpcluster.web.data import Indicator
+
+    list_size = Indicator("list_size", "Registered list size", "", "", "count", 1.0, "patients", "neither", False)
+    series = pd.DataFrame({"period": [date(2023, 10, 1), date(2024, 1, 1), date(2024, 4, 1)],
+                           "value": [8167.0, 8140.0, 8109.0], "cluster_value": [41000.0, 41100.0, 41200.0],
+                           "hscp_value": [250_000.0] * 3, "scotland_value": [5_960_000.0] * 3})
+    spec = trend_spec(list_size, series, "practice", "Peterculter")
+    lines = spec["layer"][-1]["data"]["values"]
+    assert {r["series"] for r in lines} == {"Peterculter"} and [r["value"] for r in lines] == [8167, 8140, 8109]
+    assert "totals" in spec["title"]["subtitle"][1]
+    # a rate keeps its comparators: they are on the same scale
+    rate = trend_spec(_indicator("context"), series.assign(value=[20.0, 21.0, 22.0], cluster_value=19.0,
+                                                           hscp_value=18.0, scotland_value=19.5),
+                      "practice", "Peterculter")
+    assert {r["series"] for r in rate["layer"][-1]["data"]["values"]} == {"Peterculter", "Cluster", "HSCP",
+                                                                          "Scotland"}
+
+
+def test_few_quarters_each_get_a_label_and_a_long_series_one_every_six_months():
+    from datetime import date
+
+    from gpcluster.web.charts import trend_spec
+
+    def axis(periods):
+        series = pd.DataFrame({"period": periods, "value": 1.0, "cluster_value": 1.0, "hscp_value": 1.0,
+                               "scotland_value": 1.0})
+        return trend_spec(_indicator("context"), series, "practice", "Firhill")["layer"][-1]["encoding"]["x"]["axis"]
+
+    three = axis([date(2024, 4, 1), date(2023, 10, 1), date(2024, 1, 1)])
+    assert three["values"] == [{"year": 2023, "month": 10, "date": 1, "utc": True},
+                               {"year": 2024, "month": 1, "date": 1, "utc": True},
+                               {"year": 2024, "month": 4, "date": 1, "utc": True}]
+    many = axis([date(2015 + q // 4, 1 + 3 * (q % 4), 1) for q in range(36)])
+    assert "values" not in many and many["tickCount"] == {"interval": "month", "step": 6}
+
+
+def test_a_count_is_shown_as_how_many_practices_have_each_size_without_scotlands_total():
+    from datetime import date
+
+    from gpcluster.web.charts import deciles_spec, funnel_spec
+    from gpcluster.web.data import Indicator
+
+    list_size = Indicator("list_size", "Registered list size", "", "", "count", 1.0, "patients", "neither", False)
+    rows = pd.DataFrame({"level": ["practice"] * 3 + ["scotland"], "area_name": ["A", "B", "C", "Scotland"],
+                         "cluster_id": ["c1", "c2", "c1", None], "value": [8109.0, 3000.0, None, 5_991_571.0],
+                         "denominator": [None] * 4})
+    spec = funnel_spec(list_size, rows, "c1")
+    assert spec["mark"]["type"] == "bar" and spec["encoding"]["x"]["bin"] == {"maxbins": 30}
+    assert spec["encoding"]["y"]["aggregate"] == "count"
+    # the practices with a figure, the viewer's own marked; no Scotland total among them or as a rule
+    assert spec["data"]["values"] == [{"area_name": "A", "value": 8109.0, "group": "Your cluster"},
+                                      {"area_name": "B", "value": 3000.0, "group": "Other practices"}]
+    assert "layer" not in spec
+
+    deciles = pd.DataFrame({"period": [date(2024, 1, 1), date(2024, 4, 1)], "p10": [2000.0, 2010.0],
+                            "p50": [5000.0, 5010.0], "p90": [11000.0, 11010.0],
+                            "scotland": [5_980_000.0, 5_991_571.0], "your_cluster": [41000.0, 41100.0]})
+    series = {r["series"] for r in deciles_spec(list_size, deciles)["data"]["values"]}
+    assert series == {"10th centile", "Median practice", "90th centile"}
+    rate = Indicator("pct65", "Patients aged 65 and over", "", "", "proportion", 100.0, "%", "neither", False)
+    assert {r["series"] for r in deciles_spec(rate, deciles)["data"]["values"]} == series | {"Scotland",
+                                                                                           "Your cluster"}
+
+
+def test_a_chart_of_only_the_viewers_own_practices_does_not_call_itself_scotlands():
+    from gpcluster.web.charts import funnel_spec
+    from gpcluster.web.data import Indicator
+
+    rows = pd.DataFrame({"level": ["practice", "practice", "scotland"], "area_name": ["A", "B", "Scotland"],
+                         "cluster_id": ["c1", "c1", None], "value": [8109.0, 3000.0, 5_991_571.0],
+                         "denominator": [None] * 3})
+    for measure_type in ("count", "proportion"):
+        indicator = Indicator("x", "Figure", "", "", measure_type, 1.0, "patients", "neither", False)
+        assert funnel_spec(indicator, rows, "c1")["title"]["text"] == "Figure: your cluster's practices"
+        assert funnel_spec(indicator, rows, "c2")["title"]["text"] == "Figure: practices in Scotland"

@@ -61,6 +61,8 @@ def funnel_spec(indicator: Indicator, rows: pd.DataFrame, home_cluster: str | No
     each practice's value against its denominator with Scotland's value, and no limits (never flagged)."""
     practices = rows[(rows["level"] == "practice") & rows["value"].notna()].copy()
     practices["group"] = np.where(practices["cluster_id"] == home_cluster, "Your cluster", "Other practices")
+    if indicator.measure_type in TOTAL_TYPES:
+        return _practice_histogram(indicator, practices)
     performance = indicator.purpose == "performance" and "expected" in practices and practices["expected"].notna().any()
     layers = []
     if performance:
@@ -92,7 +94,7 @@ def funnel_spec(indicator: Indicator, rows: pd.DataFrame, home_cluster: str | No
         scotland = rows.loc[rows["level"] == "scotland", "value"]
         centre = float(scotland.iloc[0]) if len(scotland) and pd.notna(scotland.iloc[0]) else None
         subtitle = "A context figure describes the practice: shown with Scotland's value, never flagged as unusual."
-        title = f"{indicator.title}: practices in Scotland"
+        title = f"{indicator.title}: {_whose(practices)}"
     columns = ["area_name", "denominator", "value", "signal", "group"] + (["expected", "ratio"] if performance else [])
     points = records(practices[columns])
     layers.append({"data": {"values": points}, "mark": {"type": "point", "filled": True, "size": 60},
@@ -112,6 +114,31 @@ def funnel_spec(indicator: Indicator, rows: pd.DataFrame, home_cluster: str | No
     if centre is not None:
         layers.append({"mark": {"type": "rule", "color": "#212b32"}, "encoding": {"y": {"datum": centre}}})
     return {**_BASE, "description": title, "title": {"text": title, "subtitle": subtitle}, "layer": layers}
+
+
+def _whose(practices: pd.DataFrame) -> str:
+    # a viewer who may name only their own cluster's practices is not shown other practices' context figures
+    return "practices in Scotland" if (practices["group"] == "Other practices").any() else "your cluster's practices"
+
+
+def _practice_histogram(indicator: Indicator, practices: pd.DataFrame) -> dict:
+    """A count has no denominator to plot against, and Scotland's figure is the total of every practice:
+    how many practices have each size of figure, the viewer's cluster's practices stacked in their colour."""
+    title = f"{indicator.title}: {_whose(practices)}"
+    subtitle = ("A context figure: each bar counts the practices in a range of values; never flagged as unusual. "
+                "Areas' figures are totals of their practices.")
+    points = records(practices[["area_name", "value", "group"]])
+    groups = ["Other practices", "Your cluster"]
+    return {**_BASE, "description": title, "title": {"text": title, "subtitle": subtitle},
+            "data": {"values": points}, "mark": {"type": "bar", "tooltip": True},
+            "encoding": {
+                "x": {"field": "value", "type": "quantitative", "bin": {"maxbins": 30}, "title": indicator.unit},
+                "y": {"aggregate": "count", "type": "quantitative", "title": "Practices",
+                      "axis": {"tickMinStep": 1, "format": "d"}},
+                "color": {"field": "group", "type": "nominal", "title": None,
+                          "scale": {"domain": groups, "range": ["#aeb7bd", "#005eb8"]},
+                          "legend": {"orient": "top"}},
+                "order": {"field": "group", "sort": "descending"}}}
 
 
 def _ratio(practices: pd.DataFrame, indicator: Indicator) -> pd.Series:
@@ -241,13 +268,31 @@ def _band_records(band: pd.DataFrame) -> list[dict]:
             for p, *values in zip(band["period"].to_numpy(dtype=object), *columns, strict=True)]
 
 
+TOTAL_TYPES = ("count", "change")
+_FEW_QUARTERS = 8
+
+
+def _quarter_axis(periods) -> dict:
+    """Every quarter labelled when there are few (three releases would otherwise show one label), else
+    one label every six months."""
+    axis = {"format": "%b %Y", "labelAngle": -40}
+    distinct = sorted({pd.Timestamp(p) for p in periods if not formatting.is_missing(p)})
+    if 0 < len(distinct) <= _FEW_QUARTERS:
+        return {**axis, "values": [{"year": p.year, "month": p.month, "date": p.day, "utc": True} for p in distinct]}
+    return {**axis, "tickCount": {"interval": "month", "step": 6}}
+
+
 def trend_spec(indicator: Indicator, series: pd.DataFrame, level: str, area_label: str,
                models: pd.DataFrame | None = None, start=None, band=_COMPUTE) -> dict:
     """One area's value over time with its cluster (for a practice), HSCP and Scotland; for a performance
     indicator also what was expected of it and the 95% and 99.8% limits of the adjusted funnel in each
     quarter (the limits its signals were judged by); a rule marks when a signal started. y fits the data.
     `band`: `trend_band(indicator, series, models)` when the caller has it already."""
-    comparators = (["cluster_value"] if level == "practice" else []) + ["hscp_value", "scotland_value"]
+    # an area's count (list size, its change) is the total of its practices: on the area's own axis it would
+    # flatten the area's line to zero, so totals are left to the chart's table
+    totals = indicator.measure_type in TOTAL_TYPES
+    comparators = [] if totals else (["cluster_value"] if level == "practice" else []) + ["hscp_value",
+                                                                                           "scotland_value"]
     names = {"value": area_label, "cluster_value": "Cluster", "hscp_value": "HSCP", "scotland_value": "Scotland"}
     # one row per series and quarter with a figure, series by series, built from arrays: a practice page's
     # first render spent more time melting a few dozen rows in pandas than on anything else
@@ -262,8 +307,7 @@ def trend_spec(indicator: Indicator, series: pd.DataFrame, level: str, area_labe
     pairs = [(area_label, "#005eb8"), *zip(TREND_COLOURS["domain"], TREND_COLOURS["range"], strict=True)]
     present = {r["series"] for r in long} | ({"Expected"} if band is not None and len(band) else set())
     colours = {"domain": [d for d, _ in pairs if d in present], "range": [c for d, c in pairs if d in present]}
-    x = {"field": "period", "type": "temporal", "title": None,
-         "axis": {"format": "%b %Y", "labelAngle": -40, "tickCount": {"interval": "month", "step": 6}}}
+    x = {"field": "period", "type": "temporal", "title": None, "axis": _quarter_axis(periods)}
     y_title = indicator.unit
     layers = []
     if band is not None and len(band):
@@ -303,14 +347,18 @@ def trend_spec(indicator: Indicator, series: pd.DataFrame, level: str, area_labe
     subtitle = ("Shaded: the range expected of it in each quarter, after allowing for its patients and the usual "
                 "differences (darker 95%, lighter 99.8%); dashed: expected." if band is not None and len(band)
                 else "A context figure: it describes the area and is never flagged as unusual.")
+    if totals:
+        subtitle = [subtitle, "Larger areas' figures are totals of their practices: they are in the table below."]
     return {**_BASE, "height": 280, "description": f"{indicator.title} over time for {area_label}",
             "title": {"text": f"{indicator.title}: {area_label} over time", "subtitle": subtitle},
             "layer": layers}
 
 
 def deciles_spec(indicator: Indicator, deciles: pd.DataFrame) -> dict:
-    """Practice centiles (10th, 50th, 90th) over time, with Scotland and the viewer's cluster."""
-    long = deciles.melt(id_vars="period", value_vars=["p10", "p50", "p90", "scotland", "your_cluster"],
+    """Practice centiles (10th, 50th, 90th) over time, with Scotland and the viewer's cluster (not for a
+    count: theirs are totals of their practices, on another scale)."""
+    areas = [] if indicator.measure_type in TOTAL_TYPES else ["scotland", "your_cluster"]
+    long = deciles.melt(id_vars="period", value_vars=["p10", "p50", "p90", *areas],
                         var_name="series", value_name="value").dropna(subset=["value"])
     names = {"p10": "10th centile", "p50": "Median practice", "p90": "90th centile", "scotland": "Scotland",
              "your_cluster": "Your cluster"}
@@ -319,7 +367,7 @@ def deciles_spec(indicator: Indicator, deciles: pd.DataFrame) -> dict:
             "description": f"{indicator.title}: 10th, 50th and 90th centiles of practices over time",
             "data": {"values": records(long)}, "mark": {"type": "line", "point": True},
             "encoding": {"x": {"field": "period", "type": "temporal", "title": "Period",
-                               "axis": {"format": "%b %Y", "labelAngle": -40, "tickCount": {"interval": "month", "step": 3}}},
+                               "axis": _quarter_axis(deciles["period"])},
                          "y": {"field": "value", "type": "quantitative", "title": indicator.unit,
                                "scale": {"zero": False}},
                          "color": {"field": "series", "type": "nominal", "title": "Series"},
