@@ -541,3 +541,69 @@ def test_a_change_in_hours_reads_at_the_precision_of_the_hours():
     assert [row[2][0] for row in display(frame)["rows"]] == ["-13.0", "-6.5", "2.4"]
     small = pd.DataFrame({"hours_a": [3.21, 4.5], "hours_b": [3.0, 4.75], "change_hours": [-0.21, 0.25]})
     assert column_decimals(small)["change_hours"] == 2  # small hours keep their two decimals
+
+
+def _dundee_east_pharmacist_hours(client) -> float:
+    cover = _csv(client.get("/plan/download/coverage.csv"))
+    return float(next(r for r in cover if r["cluster_name"] == "Dundee East" and r["role"] == "pharmacist")
+                 ["hours_per_week"])
+
+
+def _kept_planner_pages(client) -> dict[str, str]:
+    """The planner pages that are kept once rendered (home, roster and its filters, the edit form)."""
+    urls = ["/plan", "/plan?role=pharmacist", "/plan/roster", "/plan/roster?role=pharmacist",
+            "/plan/roster?q=10001", "/plan/roster/post?post_id=PH-E1"]
+    pages = {url: client.get(url) for url in urls}
+    assert all(p.status_code == 200 for p in pages.values())
+    return {url: p.text for url, p in pages.items()}
+
+
+def test_a_saved_post_shows_at_once_on_every_kept_planner_page(client_as):
+    """The page a save answers with, and every kept page after it, reads the roster as saved: the kept
+    pages are keyed by the roster's version, read again once the request has written it."""
+    client = client_as("national")
+    before = _kept_planner_pages(client)
+    assert 'value="10001:3; 10002:3; 10003:2"' in before["/plan/roster/post?post_id=PH-E1"]
+    assert "10001 (3)" in before["/plan/roster"] and _dundee_east_pharmacist_hours(client) == pytest.approx(32.0)
+    token = csrf_from(before["/plan/roster/post?post_id=PH-E1"])
+    saved = client.post("/plan/roster/post", data=_post_form(practice_sessions="10001:4", csrf_token=token))
+    assert saved.status_code == 200 and "Saved post PH-E1" in saved.text
+    assert "10001 (4)" in saved.text and "10001 (3)" not in saved.text  # the answer itself reads the new roster
+    after = _kept_planner_pages(client)
+    assert 'value="10001:4"' in after["/plan/roster/post?post_id=PH-E1"]
+    assert "10001 (4)" in after["/plan/roster"] and "10001 (3)" not in after["/plan/roster"]
+    assert "10001 (4)" in after["/plan/roster?q=10001"] and "10001 (4)" in after["/plan/roster?role=pharmacist"]
+    assert after["/plan"] != before["/plan"] and after["/plan?role=pharmacist"] != before["/plan?role=pharmacist"]
+    assert _dundee_east_pharmacist_hours(client) == pytest.approx(16.0)
+
+
+def test_a_roster_another_process_loads_shows_at_once_on_every_kept_planner_page(client_as, planner_app):
+    """A second process (another server process, or a worker) writes the planner database: this one's
+    kept pages, tables and allocations are keyed by the roster's version on disk, read at each request's
+    start, so its next request of every kind reads the new roster."""
+    import subprocess
+    import sys
+
+    client = client_as("national")
+    before = _kept_planner_pages(client)
+    compare = "/plan/compare?a=per_capita&b=need_weighted&role=pharmacist"
+    compare_before = client.get(compare).text
+    assert _dundee_east_pharmacist_hours(client) == pytest.approx(32.0)
+    exported = client.get("/plan/roster/export.csv").text
+    assert "10001:3; 10002:3; 10003:2" in exported
+    folder = planner_app.state.services.data.file.parent
+    edited = folder / "edited-elsewhere.csv"
+    edited.write_text(exported.replace("10001:3; 10002:3; 10003:2", "10001:4"), encoding="utf-8")
+    script = ("import sys; from pathlib import Path; from gpcluster.web.planner import PlannerSource, import_uploaded; "
+              "import_uploaded(PlannerSource(sys.argv[1], sys.argv[2] == 'True', {}, None), Path(sys.argv[3]))")
+    data = planner_app.state.services.data
+    subprocess.run([sys.executable, "-c", script, str(data.file), str(data.synthetic), str(edited)], check=True)
+
+    after = _kept_planner_pages(client)
+    assert 'value="10001:4"' in after["/plan/roster/post?post_id=PH-E1"]
+    assert "10001 (4)" in after["/plan/roster"] and "10001 (3)" not in after["/plan/roster"]
+    assert "10001 (4)" in after["/plan/roster?q=10001"] and "10001 (4)" in after["/plan/roster?role=pharmacist"]
+    assert "uploaded in the web app" in after["/plan/roster"] and "uploaded in the web app" not in before["/plan/roster"]
+    assert after["/plan"] != before["/plan"]
+    assert _dundee_east_pharmacist_hours(client) == pytest.approx(16.0)
+    assert client.get(compare).text != compare_before

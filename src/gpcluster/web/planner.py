@@ -78,8 +78,6 @@ from gpcluster.workforce.roster import POST_COLUMNS, SESSION_COLUMNS, write_rost
 from gpcluster.workforce.roster import read_roster as read_roster_file
 from gpcluster.workforce.store import import_roster, read_agesex, read_practices, read_roster_tables
 
-router = APIRouter(prefix="/plan", dependencies=[Depends(require_viewer)], default_response_class=HTMLResponse)
-
 #: roles that may see and replace the roster
 PLANNER_ROLES = frozenset({"admin", "hscp", "board", "national", "analyst"})
 MEDIA = {"csv": "text/csv; charset=utf-8",
@@ -159,6 +157,9 @@ def _planner():
             yield con
         finally:
             con.close()
+            if _PINNED_ROSTER.get() is not None:  # this request wrote (or may have): what it shows next is new
+                _PINNED_ROSTER.set(read_roster_version())
+
 
 
 def _planner_has_roster() -> bool:
@@ -168,11 +169,44 @@ def _planner_has_roster() -> bool:
         return con.execute("SELECT count(*) FROM load_ledger WHERE source = 'mdt_roster'").fetchone()[0] > 0
 
 
+def _file_version(path: str) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_mtime_ns, found.st_size
+
+
+def read_roster_version() -> tuple:
+    """The planner database's version on disk: changes whenever it is written (an upload or an edit, in
+    any process)."""
+    path = str(planner_db_path())
+    return path, _file_version(path), _file_version(f"{path}.wal")
+
+
+#: the roster version a request reads, read from disk once at its start (pin_roster_version) and again
+#: after the request itself writes the planner database (_planner): every kept page, table and
+#: allocation is keyed by it, and a page asks for it several times (each a system call that, under load,
+#: waits for the interpreter lock again)
+_PINNED_ROSTER: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("gpcluster_planner_roster",
+                                                                              default=None)
+
+
 def roster_version() -> tuple:
-    """Changes whenever the planner database is written (an upload or an edit, in any process)."""
-    path = planner_db_path()
-    return (str(path), *((f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None
-                         for f in (path, Path(f"{path}.wal"))))
+    """The roster version this request reads (read_roster_version at its start, or after it wrote the
+    roster); outside a request, read from disk on every call."""
+    pinned = _PINNED_ROSTER.get()
+    return pinned if pinned is not None else read_roster_version()
+
+
+async def pin_roster_version() -> None:
+    """A dependency of every planner route: the roster version read once, at the request's start. An edit
+    in any process changes the file, so the next request (in any process) reads the new version."""
+    _PINNED_ROSTER.set(read_roster_version())
+
+
+router = APIRouter(prefix="/plan", dependencies=[Depends(require_viewer), Depends(pin_roster_version)],
+                   default_response_class=HTMLResponse)
 
 
 _ROSTERS: OrderedDict = OrderedDict()
@@ -182,6 +216,12 @@ _ROSTERS_LOCK = threading.Lock()
 def read_roster(source: Source, as_at: date | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """(posts, sessions, where from): the web-uploaded roster if any, else the warehouse's. Kept per roster
     version (a few thousand posts are read once, not on every page)."""
+    posts, sessions, where = _kept_roster(source, as_at)
+    return posts.copy(), sessions.copy(), where
+
+
+def _kept_roster(source: Source, as_at: date | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """read_roster without the copies: for reading only."""
     key = (_warehouse_path(source), roster_version(), as_at)
     with _ROSTERS_LOCK:
         found = _ROSTERS.get(key)
@@ -196,8 +236,30 @@ def read_roster(source: Source, as_at: date | None = None) -> tuple[pd.DataFrame
             _ROSTERS[key] = found
             while len(_ROSTERS) > 4:
                 _ROSTERS.popitem(last=False)
-    posts, sessions, where = found
-    return posts.copy(), sessions.copy(), where
+    return found
+
+
+_POST_INDEX: OrderedDict = OrderedDict()
+
+
+def _post_rows(source: Source) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
+    """(posts, sessions, post -> its row in posts, post -> its rows in sessions), once per roster version
+    (the edit form looks one post up on every request)."""
+    key = (_warehouse_path(source), roster_version())
+    with _ROSTERS_LOCK:
+        found = _POST_INDEX.get(key)
+    if found is None:
+        posts, sessions, _ = _kept_roster(source)
+        rows = {pid: i for i, pid in enumerate(posts["post_id"].tolist())}
+        served: dict = {}
+        for i, pid in enumerate(sessions["post_id"].tolist()):
+            served.setdefault(pid, []).append(i)
+        found = (posts, sessions, rows, served)
+        with _ROSTERS_LOCK:
+            _POST_INDEX[key] = found
+            while len(_POST_INDEX) > 4:
+                _POST_INDEX.popitem(last=False)
+    return found
 
 
 _UPLOADED: dict = {}
@@ -798,6 +860,8 @@ _VIEWS = ReleasedCache(512)
 #: apart, so that the many of those never push out the pages of the comparisons themselves
 _PAGES = ReleasedCache(256)
 _FILTERED_PAGES = ReleasedCache(512)
+#: rendered home, roster and post-form pages (their blocks, as _PAGES), per roster version, filter and page
+_PLANNER_PAGES = ReleasedCache(1024)
 #: downloads made from them (CSV and Excel bytes): one per table, format and comparison (about 1,300 CSV
 #: files for Scotland's tables, mostly small; 128 kept meant a miss on nearly every request)
 _DOWNLOADS = ReleasedCache(2048)
@@ -1093,8 +1157,13 @@ async def planner_home(request: Request, role: str = "", q: str = "", page_no: s
     if view["tables"]:
         _prefetch(request, viewer, area)
     _audit(request, "view_plan", viewer, target=area.label)
-    return page(request, "planner/home.html", title="MDT planner", area=area, source=read_roster_source(request),
-                is_planner=_is_planner(viewer), models=[load_model(m) for m in model_names()], roles=ROLES, **view)
+    key = ("plan-home-page", area.plan_key, roster_version(), role, q, page_number(page_no))
+    blocks = await run_in_threadpool(
+        cached_blocks, _PLANNER_PAGES, "planner/home.html", key, viewer,
+        lambda: dict(title="MDT planner", area=area, source=read_roster_source(request),
+                     is_planner=_is_planner(viewer), models=[load_model(m) for m in model_names()], roles=ROLES,
+                     **view), persist=False)
+    return page(request, "_blocks.html", **with_csrf(request, blocks))
 
 
 def _compare_view(source: Source, area: Area, found: Scenarios, result: Comparison, model_a: str, model_b: str,
@@ -1272,8 +1341,13 @@ def _roster_base(request: Request, viewer: Viewer, area: Area) -> dict:
     clusters = request.app.state.services.data.clusters.values()
     employers = {**{c.board_code: c.board_name for c in clusters},
                  **{c.hscp_code: f"{c.hscp_name} HSCP" for c in clusters}}
+    columns = [c for c in ROSTER_COLUMNS if c in posts.columns]
+    rows = [{"post_id": r["post_id"], "editable": viewer.scope_level == "scotland" or not r["practices_elsewhere"],
+             "cells": [(_roster_cell(r[c], c, employers), c in ("wte", "practices_elsewhere")) for c in columns]}
+            for r in posts.to_dict("records")]
     return {"posts": posts, "search": searchable(posts, ROSTER_SEARCH), "employers": employers,
-            "sentences": roster_sentences(posts, area)}
+            "sentences": roster_sentences(posts, area), "rows": rows, "columns": columns,
+            "roles": np.array([str(r) for r in posts["role"].tolist()], dtype=object)}
 
 
 def roster_sentences(posts: pd.DataFrame, area: Area) -> list[str]:
@@ -1296,16 +1370,16 @@ def roster_sentences(posts: pd.DataFrame, area: Area) -> list[str]:
 def _roster_view(request: Request, viewer: Viewer, area: Area, role: str, q: str, page_no: int) -> dict:
     base = _DERIVED.get(("plan-roster-base", area.plan_key, roster_version()), viewer,
                         lambda: _roster_base(request, viewer, area))
-    posts, employers = base["posts"], base["employers"]
-    chosen = filtered(posts, q, ROSTER_SEARCH, base["search"], role=role)
+    posts = base["posts"]
+    # the posts' rows are formatted once per roster version (_roster_base); a page picks its own
+    keep = filter_mask(posts, q, ROSTER_SEARCH, base["search"])
+    if role:
+        keep &= base["roles"] == role
+    chosen = np.flatnonzero(keep)
     paging = Paging(page_no, len(chosen), params=(("role", role), ("q", q)))
-    shown = paging.rows(chosen)
-    columns = [c for c in ROSTER_COLUMNS if c in shown.columns]
-    rows = [{"post_id": r["post_id"], "editable": viewer.scope_level == "scotland" or not r["practices_elsewhere"],
-             "cells": [(_roster_cell(r[c], c, employers), c in ("wte", "practices_elsewhere")) for c in columns]}
-            for r in shown.to_dict("records")]
-    return {"rows": rows, "headings": [ROSTER_COLUMNS[c] for c in columns], "paging": paging, "role": role, "q": q,
-            "sentences": base["sentences"], "total_posts": len(posts)}
+    rows = [base["rows"][i] for i in paging.rows(chosen)]
+    return {"rows": rows, "headings": [ROSTER_COLUMNS[c] for c in base["columns"]], "paging": paging, "role": role,
+            "q": q, "sentences": base["sentences"], "total_posts": len(posts)}
 
 
 def _roster_page(request: Request, viewer: Viewer, status_code: int = 200, **extra):
@@ -1313,11 +1387,15 @@ def _roster_page(request: Request, viewer: Viewer, status_code: int = 200, **ext
     params = request.query_params
     role = params.get("role", "") if params.get("role", "") in ROLES else ""
     q, page_no = params.get("q", ""), page_number(params.get("page"))
-    view = _VIEWS.get(("plan-roster-view", area.plan_key, roster_version(), role, q, page_no), viewer,
-                        lambda: _roster_view(request, viewer, area, role, q, page_no))
-    return page(request, "planner/roster.html", status_code=status_code, title="MDT roster", area=area,
-                source=read_roster_source(request), whole_roster=viewer.scope_level == "scotland", roles=ROLES,
-                **view, **extra)
+    key = ("plan-roster-view", area.plan_key, roster_version(), role, q, page_no)
+    view = _VIEWS.get(key, viewer, lambda: _roster_view(request, viewer, area, role, q, page_no))
+    context = dict(title="MDT roster", area=area, source=read_roster_source(request),
+                   whole_roster=viewer.scope_level == "scotland", roles=ROLES, **view)
+    if extra or status_code != 200:  # what this user's upload or edit did: their own page
+        return page(request, "planner/roster.html", status_code=status_code, **context, **extra)
+    blocks = cached_blocks(_PLANNER_PAGES, "planner/roster.html", ("page", *key), viewer, lambda: context,
+                           persist=False)
+    return page(request, "_blocks.html", **with_csrf(request, blocks))
 
 
 @router.get("/roster/template.{fmt}", summary="The roster template (CSV or Excel)")
@@ -1383,11 +1461,11 @@ POST_FIELDS = ("post_id", "role", "wte", "employer", "base", "practice_sessions"
 def _editable_post(request: Request, viewer: Viewer, area: Area, post_id: str) -> dict | None:
     """The post's fields as the form shows them, or None when it does not exist or the viewer may not
     change it (scoped planners: posts serving their area alone)."""
-    posts, sessions, _ = read_roster(request)
-    row = posts[posts["post_id"] == post_id]
-    mine = sessions[sessions["post_id"] == post_id]
-    if row.empty:
+    posts, sessions, rows, served = _post_rows(request)
+    if post_id not in rows:
         return None
+    row = posts.iloc[[rows[post_id]]]
+    mine = sessions.iloc[served.get(post_id, [])]
     if viewer.scope_level != "scotland" and not mine["practice_code"].isin(set(area.practices["practice_code"])).all():
         return None
     if mine.empty and viewer.scope_level != "scotland":
@@ -1404,14 +1482,21 @@ def _editable_post(request: Request, viewer: Viewer, area: Area, post_id: str) -
 def post_form(request: Request, post_id: str = "", viewer: Viewer = Depends(require_viewer)):
     _require_planner(viewer)
     area = planning_area_for(request, viewer)
-    values = dict.fromkeys(POST_FIELDS, "")
-    if post_id:
-        found = _editable_post(request, viewer, area, post_id)
-        if found is None:
-            raise HTTPException(404, "No post with that id that you may change.")
-        values = found
-    return page(request, "planner/post.html", title="Edit a post" if post_id else "Add a post", area=area,
-                values=values, editing=bool(post_id), roles=ROLES)
+
+    def context() -> dict:
+        values = dict.fromkeys(POST_FIELDS, "")
+        if post_id:
+            found = _editable_post(request, viewer, area, post_id)
+            if found is None:
+                raise HTTPException(404, "No post with that id that you may change.")
+            values = found
+        return dict(title="Edit a post" if post_id else "Add a post", area=area, values=values,
+                    editing=bool(post_id), roles=ROLES)
+
+    # the form as this roster version has the post: rendered once per post and viewer scope
+    blocks = cached_blocks(_PLANNER_PAGES, "planner/post.html", ("plan-post-page", area.plan_key, roster_version(),
+                                                                 post_id), viewer, context, persist=False)
+    return page(request, "_blocks.html", **with_csrf(request, blocks))
 
 
 @router.post("/roster/post", summary="Save or delete one roster post (validated with the whole roster)")
