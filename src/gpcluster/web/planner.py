@@ -1163,7 +1163,7 @@ async def planner_home(request: Request, role: str = "", q: str = "", page_no: s
         lambda: dict(title="MDT planner", area=area, source=read_roster_source(request),
                      is_planner=_is_planner(viewer), models=[load_model(m) for m in model_names()], roles=ROLES,
                      **view), persist=False)
-    return page(request, "_blocks.html", **with_csrf(request, blocks))
+    return page(request, "_blocks.html", q=q, **with_csrf(request, blocks))  # q: the layout's search box too
 
 
 def _compare_view(source: Source, area: Area, found: Scenarios, result: Comparison, model_a: str, model_b: str,
@@ -1395,7 +1395,7 @@ def _roster_page(request: Request, viewer: Viewer, status_code: int = 200, **ext
         return page(request, "planner/roster.html", status_code=status_code, **context, **extra)
     blocks = cached_blocks(_PLANNER_PAGES, "planner/roster.html", ("page", *key), viewer, lambda: context,
                            persist=False)
-    return page(request, "_blocks.html", **with_csrf(request, blocks))
+    return page(request, "_blocks.html", q=q, **with_csrf(request, blocks))  # q: the layout's search box too
 
 
 @router.get("/roster/template.{fmt}", summary="The roster template (CSV or Excel)")
