@@ -970,9 +970,11 @@ def _warm_comparisons(source: PlannerSource, found: Scenarios, viewer: Viewer, a
                 # between comparisons the interpreter is the request threads': a lower OS priority would be
                 # worse (a descheduled thread holding the GIL stalls every request)
                 time.sleep(WARM_PAUSE_SECONDS)
-            for role, model_a, model_b in pages:  # those whose page another process kept: for filtered pages
-                with contextlib.suppress(Exception):
-                    derived_comparison(found, viewer, area, model_a, model_b, role, a)
+            for role, model_a, model_b in pages:  # those whose page another process kept, and every
+                with contextlib.suppress(Exception):  # comparison's rows as filtered pages show them
+                    result = derived_comparison(found, viewer, area, model_a, model_b, role, a)
+                    if result is not None:
+                        practice_cells(result)
                 time.sleep(WARM_PAUSE_SECONDS)
             for role in found.roles:  # the sentences a filtered page of one role shows
                 for model in names:
@@ -1113,6 +1115,7 @@ def _home_base(request: Request, viewer: Viewer, area: Area) -> dict | None:
             "sentences": home_sentences(tables, area),
             "summary_table": display(tables["roster_summary"].drop(columns=["role"]), SUMMARY_LABELS),
             "search": searchable(tables["coverage"], COVERAGE_SEARCH),
+            "coverage_role": np.array([str(r) for r in tables["coverage"]["role"].tolist()], dtype=object),
             "all_roles_search": searchable(all_roles, COVERAGE_SEARCH)}
 
 
@@ -1122,8 +1125,11 @@ def _home_view(request: Request, viewer: Viewer, area: Area, role: str, q: str, 
     if base is None:
         return {"tables": False}
     role = role if role in base["roles"] else ""
-    cover = filtered(base["tables"]["coverage"], q, COVERAGE_SEARCH, base["search"], role=role) if role else \
-        filtered(base["all_roles"], q, COVERAGE_SEARCH, base["all_roles_search"])
+    if role:  # the role's rows picked from the roles kept as text (not compared row by row per page)
+        coverage = base["tables"]["coverage"]
+        cover = coverage[filter_mask(coverage, q, COVERAGE_SEARCH, base["search"]) & (base["coverage_role"] == role)]
+    else:
+        cover = filtered(base["all_roles"], q, COVERAGE_SEARCH, base["all_roles_search"])
     paging = Paging(page_no, len(cover), params=(("role", role), ("q", q)))
     return {"tables": True, "sentences": base["sentences"], "paging": paging, "role": role, "q": q,
             "coverage_roles": base["roles"], "summary_table": base["summary_table"],
@@ -1192,17 +1198,25 @@ def _compare_view(source: Source, area: Area, found: Scenarios, result: Comparis
     picked = paging.rows(chosen)
     if any(filters.get(k) for k in _FILTERS):
         # filters and pages of one comparison are many different pages: its rows formatted once (about
-        # 17 ms for Scotland's), then each page takes its own; the unfiltered page formats only its rows
-        if result.practice_cells is None:
-            result.practice_cells = display(rows.drop(columns=PRACTICE_FILTER_COLUMNS), PRACTICE_LABELS,
-                                            result.practice_digits)
-        cells = result.practice_cells
+        # 17 ms for Scotland's; by the background thread, else the first filtered page), then each page
+        # takes its own; the unfiltered page formats only its rows
+        cells = practice_cells(result)
         practice_table = {"columns": cells["columns"], "rows": [cells["rows"][i] for i in picked]}
     else:
         shown = rows.iloc[picked].drop(columns=PRACTICE_FILTER_COLUMNS)
         practice_table = display(shown, PRACTICE_LABELS, result.practice_digits)
     return dict(practice_table=practice_table, paging=paging, outcome=outcome, hscp=hscp, hscps=hscps, q=q,
                 described=described, matched=len(chosen))
+
+
+def practice_cells(result: Comparison) -> dict:
+    """display() of every row of who gains and who loses, worked out once per comparison."""
+    if result.practice_cells is None:
+        rows = result.tables["practices"].drop(columns=PRACTICE_FILTER_COLUMNS)
+        if result.practice_digits is None:
+            result.practice_digits = column_decimals(rows)
+        result.practice_cells = display(rows, PRACTICE_LABELS, result.practice_digits)
+    return result.practice_cells
 
 
 async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: str, role: str | None,
