@@ -14,7 +14,8 @@ roles at once) are worked out in the server once per planning area, roster versi
 comparison of two models and a role (and its unfiltered page) is then derived from them in a background
 thread that pauses between comparisons, so pages only read, filter and page what is kept. Edited
 assumptions are worked out per user in a worker process (gpcluster.web.jobs) with its limits. Each page
-summarises in a few sentences; long tables are filtered and paged.
+summarises in a few sentences; long tables are filtered and paged. Pages are rendered once per roster
+version, filter and page, and every request reads the roster version once at its start (pin_roster_version).
 
 The roster can be uploaded (whole, or an HSCP/board planner's own posts) or edited one post at a time;
 both go through workforce.store.import_roster. The warehouse is read-only while the app runs, so a roster
