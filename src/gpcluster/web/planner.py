@@ -1117,6 +1117,9 @@ def _home_base(request: Request, viewer: Viewer, area: Area) -> dict | None:
             "summary_table": display(tables["roster_summary"].drop(columns=["role"]), SUMMARY_LABELS),
             "search": searchable(tables["coverage"], COVERAGE_SEARCH),
             "coverage_role": np.array([str(r) for r in tables["coverage"]["role"].tolist()], dtype=object),
+            # the columns the page shows
+            "coverage_shown": tables["coverage"].drop(columns=["cluster_id", "role"], errors="ignore"),
+            "all_roles_shown": all_roles.drop(columns=["cluster_id", "role"], errors="ignore"),
             "all_roles_search": searchable(all_roles, COVERAGE_SEARCH)}
 
 
@@ -1126,16 +1129,19 @@ def _home_view(request: Request, viewer: Viewer, area: Area, role: str, q: str, 
     if base is None:
         return {"tables": False}
     role = role if role in base["roles"] else ""
-    if role:  # the role's rows picked from the roles kept as text (not compared row by row per page)
+    # rows chosen as positions (the role's from the roles kept as text), then only the page's rows taken
+    if role:
         coverage = base["tables"]["coverage"]
-        cover = coverage[filter_mask(coverage, q, COVERAGE_SEARCH, base["search"]) & (base["coverage_role"] == role)]
+        keep = filter_mask(coverage, q, COVERAGE_SEARCH, base["search"]) & (base["coverage_role"] == role)
+        shown = base["coverage_shown"]
     else:
-        cover = filtered(base["all_roles"], q, COVERAGE_SEARCH, base["all_roles_search"])
-    paging = Paging(page_no, len(cover), params=(("role", role), ("q", q)))
+        keep = filter_mask(base["all_roles"], q, COVERAGE_SEARCH, base["all_roles_search"])
+        shown = base["all_roles_shown"]
+    chosen = np.flatnonzero(keep)
+    paging = Paging(page_no, len(chosen), params=(("role", role), ("q", q)))
     return {"tables": True, "sentences": base["sentences"], "paging": paging, "role": role, "q": q,
             "coverage_roles": base["roles"], "summary_table": base["summary_table"],
-            "coverage_table": display(paging.rows(cover).drop(columns=["cluster_id", "role"], errors="ignore"),
-                                      COVERAGE_LABELS)}
+            "coverage_table": display(shown.iloc[paging.rows(chosen)], COVERAGE_LABELS)}
 
 
 _PREFETCHING: set = set()
@@ -1154,22 +1160,28 @@ def _prefetch(request: Request, viewer: Viewer, area: Area) -> None:
     task.add_done_callback(_PREFETCHING.discard)
 
 
-@router.get("", summary="MDT planner home")
-async def planner_home(request: Request, role: str = "", q: str = "", page_no: str = Query("1", alias="page"),
-                       viewer: Viewer = Depends(require_viewer)):
-    area = await run_in_threadpool(planning_area_for, request, viewer)
-    view = await run_in_threadpool(_VIEWS.get, ("plan-home-view", area.plan_key, roster_version(), role, q,
-                                                  page_number(page_no)), viewer,
-                                   lambda: _home_view(request, viewer, area, role, q, page_number(page_no)))
-    if view["tables"]:
-        _prefetch(request, viewer, area)
-    _audit(request, "view_plan", viewer, target=area.label)
-    key = ("plan-home-page", area.plan_key, roster_version(), role, q, page_number(page_no))
-    blocks = await run_in_threadpool(
-        cached_blocks, _PLANNER_PAGES, "planner/home.html", key, viewer,
+def _home_page(request: Request, viewer: Viewer, role: str, q: str, page_no: int) -> tuple[Area, dict, dict]:
+    """(planning area, the page's view, its rendered blocks), kept per roster version, filter and page; in
+    one hop to a worker thread (each hop waits its turn for the interpreter under load)."""
+    area = planning_area_for(request, viewer)
+    view = _VIEWS.get(("plan-home-view", area.plan_key, roster_version(), role, q, page_no), viewer,
+                      lambda: _home_view(request, viewer, area, role, q, page_no))
+    key = ("plan-home-page", area.plan_key, roster_version(), role, q, page_no)
+    blocks = cached_blocks(
+        _PLANNER_PAGES, "planner/home.html", key, viewer,
         lambda: dict(title="MDT planner", area=area, source=read_roster_source(request),
                      is_planner=_is_planner(viewer), models=[load_model(m) for m in model_names()], roles=ROLES,
                      **view), persist=False)
+    return area, view, blocks
+
+
+@router.get("", summary="MDT planner home")
+async def planner_home(request: Request, role: str = "", q: str = "", page_no: str = Query("1", alias="page"),
+                       viewer: Viewer = Depends(require_viewer)):
+    area, view, blocks = await run_in_threadpool(_home_page, request, viewer, role, q, page_number(page_no))
+    if view["tables"]:
+        _prefetch(request, viewer, area)
+    _audit(request, "view_plan", viewer, target=area.label)
     return page(request, "_blocks.html", q=q, **with_csrf(request, blocks))  # q: the layout's search box too
 
 
