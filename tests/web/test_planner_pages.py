@@ -607,3 +607,22 @@ def test_a_roster_another_process_loads_shows_at_once_on_every_kept_planner_page
     assert after["/plan"] != before["/plan"]
     assert _dundee_east_pharmacist_hours(client) == pytest.approx(16.0)
     assert client.get(compare).text != compare_before
+
+
+def test_a_kept_download_is_audited_each_time_and_checked_for_the_viewer(client_as, planner_app):
+    """A download made once is served from what is kept, but every download is still audited, and the
+    roster stays a planner's alone."""
+    from gpcluster.store.models import AuditEvent
+
+    client = client_as("national")
+    url = "/plan/download/gp_time.csv?a=need_weighted&b=rurality_aware&role=pharmacist"
+    planner_app.state.services.flush_audit()
+    with planner_app.state.services.store.session() as session:
+        before = session.query(AuditEvent).filter_by(action="export", target="plan:gp_time").count()
+    first, second = client.get(url), client.get(url)
+    assert first.status_code == second.status_code == 200 and first.content == second.content
+    planner_app.state.services.flush_audit()
+    with planner_app.state.services.store.session() as session:
+        assert session.query(AuditEvent).filter_by(action="export", target="plan:gp_time").count() == before + 2
+    assert client.get("/plan/download/roster.csv").status_code == 200  # kept for the national scope
+    assert client_as("cql").get("/plan/download/roster.csv").status_code == 403

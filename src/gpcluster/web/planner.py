@@ -60,6 +60,7 @@ from gpcluster.web.cache import ReleasedCache, scope_key
 from gpcluster.web.filenames import content_disposition, safe_upload_name
 from gpcluster.web.jobs import JobFailed, JobRefused
 from gpcluster.web.paging import Paging, page_number
+from gpcluster.web.persisted import MISSING
 from gpcluster.web.render import cached_blocks, kept_blocks, page, with_csrf
 from gpcluster.web.serialise import csv_bytes, excel_bytes
 from gpcluster.workforce import (
@@ -1237,13 +1238,11 @@ async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: s
     base = load_assumptions()
     assumptions, problems = apply_overrides(base, overrides)
     model_a, model_b, role = _model(a_name), _model(b_name), _role(role)
-    area = await run_in_threadpool(planning_area_for, request, viewer)
+    area, blocks = await run_in_threadpool(_kept_compare_page, request, viewer, model_a, model_b, role, assumptions,
+                                           problems, filters)
     _audit(request, "view_plan", viewer, target=area.label, detail=f"{model_a} vs {model_b} {role or 'all roles'}")
-    if _shared_page(assumptions, problems, filters):  # rendered by any server process already: nothing to work out
-        key = _compare_page_key(area, model_a, model_b, role, assumptions, problems, filters)
-        blocks = await run_in_threadpool(kept_blocks, _PAGES, "planner/compare.html", key, viewer)
-        if blocks is not None:
-            return page(request, "_blocks.html", **with_csrf(request, blocks))
+    if blocks is not None:
+        return page(request, "_blocks.html", **with_csrf(request, blocks))
     found = None
     try:
         result, found = await comparison(request, viewer, area, model_a, model_b, role, assumptions)
@@ -1258,6 +1257,17 @@ async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: s
     blocks = await run_in_threadpool(compare_blocks, planner_source(request), viewer, area, found, result, model_a,
                                      model_b, role, assumptions, problems, filters)
     return page(request, "_blocks.html", status_code=status_code, **with_csrf(request, blocks))
+
+
+def _kept_compare_page(request: Request, viewer: Viewer, model_a: str, model_b: str, role: str | None,
+                       assumptions: Assumptions, problems: list[str], filters: dict[str, str]) -> tuple[Area, dict | None]:
+    """(planning area, the comparison page's blocks when a server process rendered them already): one hop
+    to a worker thread for both."""
+    area = planning_area_for(request, viewer)
+    if not _shared_page(assumptions, problems, filters):
+        return area, None
+    key = _compare_page_key(area, model_a, model_b, role, assumptions, problems, filters)
+    return area, kept_blocks(_PAGES, "planner/compare.html", key, viewer)
 
 
 def _shared_page(assumptions: Assumptions, problems: list[str], filters: dict[str, str]) -> bool:
@@ -1578,6 +1588,15 @@ async def planner_download(request: Request, name: str, fmt: str, a: str = "per_
     assumptions, problems = apply_overrides(load_assumptions(), _override_params(request))
     if problems:
         raise HTTPException(404, "No such download: " + "; ".join(problems))
+    if name == "roster":
+        _require_planner(viewer)
+    # the file is kept too: the same table in the same format is the same bytes for everyone with this scope
+    key = ("plan-download", name, fmt, a, b, role, assumptions.model_dump_json(), roster_version())
+    kept = _DOWNLOADS.peek(key, viewer)  # made for this scope already (so every check above it passed)
+    if kept is not MISSING:
+        _audit(request, "export", viewer, target=f"plan:{name}", detail=fmt)
+        return Response(kept, media_type=MEDIA[fmt],
+                        headers={"Content-Disposition": content_disposition(f"gpcluster-plan-{name}.{fmt}")})
     if name in {"roster_summary", "coverage"}:
         if assumptions == load_assumptions():
             area = await run_in_threadpool(planning_area_for, request, viewer)
@@ -1585,7 +1604,6 @@ async def planner_download(request: Request, name: str, fmt: str, a: str = "per_
         else:
             frame = (await run_in_threadpool(home_tables, request, viewer, assumptions)).get(name)
     elif name == "roster":
-        _require_planner(viewer)
         area = await run_in_threadpool(planning_area_for, request, viewer)
         frame = disclose(await run_in_threadpool(_DERIVED.get, ("plan-roster", area.plan_key, roster_version()),
                                                  viewer, lambda: roster_table(request, viewer)))
@@ -1607,8 +1625,6 @@ async def planner_download(request: Request, name: str, fmt: str, a: str = "per_
         raise HTTPException(404, "No roster posts in your area to tabulate.")
     _audit(request, "export", viewer, target=f"plan:{name}", detail=fmt)
     synthetic = request.app.state.services.data.synthetic
-    # the file is kept too: the same table in the same format is the same bytes for everyone with this scope
-    key = ("plan-download", name, fmt, a, b, role, assumptions.model_dump_json(), roster_version())
     body = await run_in_threadpool(_DOWNLOADS.get, key, viewer, lambda: (csv_bytes if fmt == "csv" else excel_bytes)(
         frame, synthetic, *([] if fmt == "csv" else [name])))
     return Response(body, media_type=MEDIA[fmt],
