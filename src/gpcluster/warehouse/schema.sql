@@ -111,15 +111,26 @@ CREATE TABLE IF NOT EXISTS data_zone (
     population         INTEGER                -- latest small-area population estimate
 );
 
--- Small-area population estimates: single year of age, 90 = 90+. sex in ('Male','Female','All').
-CREATE TABLE IF NOT EXISTS data_zone_population (
+-- Small-area population estimates as published: one row per (year, data zone, sex), one column per single
+-- year of age (age_90 = 90 and over); NULL where PHS suppressed the cell. sex in ('Male','Female','All').
+-- Readers use the view data_zone_population (views.sql: one row per age). Stored wide because the long
+-- form is 1.9 million rows per release, most of a real load's write time (docs/performance.md, Loads,
+-- seventh session); a warehouse made before holds a long table, converted by connection.ensure_schema.
+CREATE TABLE IF NOT EXISTS data_zone_population_wide (
     year       INTEGER NOT NULL,
     data_zone  VARCHAR NOT NULL,
     sex        VARCHAR NOT NULL,
-    age        INTEGER NOT NULL,
-    population INTEGER NOT NULL
-    -- unique (year, data_zone, sex, age): checked after each load (writers.NATURAL_KEYS); a primary key
-    -- index made a load of 1.9 million data-zone rows 16 times slower
+    age_0 INTEGER, age_1 INTEGER, age_2 INTEGER, age_3 INTEGER, age_4 INTEGER, age_5 INTEGER, age_6 INTEGER, age_7 INTEGER, age_8 INTEGER, age_9 INTEGER,
+    age_10 INTEGER, age_11 INTEGER, age_12 INTEGER, age_13 INTEGER, age_14 INTEGER, age_15 INTEGER, age_16 INTEGER, age_17 INTEGER, age_18 INTEGER, age_19 INTEGER,
+    age_20 INTEGER, age_21 INTEGER, age_22 INTEGER, age_23 INTEGER, age_24 INTEGER, age_25 INTEGER, age_26 INTEGER, age_27 INTEGER, age_28 INTEGER, age_29 INTEGER,
+    age_30 INTEGER, age_31 INTEGER, age_32 INTEGER, age_33 INTEGER, age_34 INTEGER, age_35 INTEGER, age_36 INTEGER, age_37 INTEGER, age_38 INTEGER, age_39 INTEGER,
+    age_40 INTEGER, age_41 INTEGER, age_42 INTEGER, age_43 INTEGER, age_44 INTEGER, age_45 INTEGER, age_46 INTEGER, age_47 INTEGER, age_48 INTEGER, age_49 INTEGER,
+    age_50 INTEGER, age_51 INTEGER, age_52 INTEGER, age_53 INTEGER, age_54 INTEGER, age_55 INTEGER, age_56 INTEGER, age_57 INTEGER, age_58 INTEGER, age_59 INTEGER,
+    age_60 INTEGER, age_61 INTEGER, age_62 INTEGER, age_63 INTEGER, age_64 INTEGER, age_65 INTEGER, age_66 INTEGER, age_67 INTEGER, age_68 INTEGER, age_69 INTEGER,
+    age_70 INTEGER, age_71 INTEGER, age_72 INTEGER, age_73 INTEGER, age_74 INTEGER, age_75 INTEGER, age_76 INTEGER, age_77 INTEGER, age_78 INTEGER, age_79 INTEGER,
+    age_80 INTEGER, age_81 INTEGER, age_82 INTEGER, age_83 INTEGER, age_84 INTEGER, age_85 INTEGER, age_86 INTEGER, age_87 INTEGER, age_88 INTEGER, age_89 INTEGER,
+    age_90 INTEGER
+    -- unique (year, data_zone, sex): checked after each load (writers.NATURAL_KEYS)
 );
 
 -- Board population estimates (PHS "Population Estimates"): single year of age, 90 = 90+.

@@ -52,3 +52,10 @@ LEFT JOIN practice_release m
 LEFT JOIN practice_list_area pa ON pa.release_date = l.release_date AND pa.practice_code = l.practice_code
 LEFT JOIN cluster c ON c.cluster_id = m.cluster_id
 LEFT JOIN data_zone dz ON dz.data_zone = m.data_zone;
+
+-- data_zone_population: small-area population estimates, one row per (year, data zone, sex, age), age a
+-- single year (90 = 90 and over), from the table stored as published (data_zone_population_wide, schema.sql).
+-- A cell PHS suppressed (NULL there) is no row, as in the long table this view replaces.
+CREATE OR REPLACE VIEW data_zone_population AS
+SELECT year, data_zone, sex, CAST(substr(age, 5) AS INTEGER) AS age, population
+FROM (UNPIVOT data_zone_population_wide ON COLUMNS('^age_[0-9]+$') INTO NAME age VALUE population);

@@ -16,6 +16,7 @@ from gpcluster.sources.base import LINE, Reading
 
 INCOMING = "incoming"
 WIDE = "incoming_wide"  # a wide reading, registered as it is; INCOMING is then a view unpivoting it
+STORED_WIDE = {"data_zone_populations"}  # wide readings written as they are (INCOMING is the wide table)
 
 
 def _replace(table: str, key: str, columns: list[str], casts: dict[str, str] | None = None):
@@ -73,6 +74,16 @@ def _write_reference_rates(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) 
                     FROM {INCOMING}""")
 
 
+def _write_data_zone_population(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> int:
+    """The wide reading (one column per single year of age, named by the age) as it is, into
+    data_zone_population_wide (read through the view data_zone_population)."""
+    ages = [str(a) for a in range(91)]
+    columns = ", ".join(f"age_{a}" for a in ages)
+    con.execute(f"DELETE FROM data_zone_population_wide WHERE year IN (SELECT DISTINCT year FROM {INCOMING})")
+    return _inserted(con, f"""INSERT INTO data_zone_population_wide (year, data_zone, sex, {columns})
+                              SELECT year, data_zone, sex, {', '.join(f'"{a}"' for a in ages)} FROM {INCOMING}""")
+
+
 DATE = {"release_date": "DATE", "snapshot_date": "DATE"}
 DATA_ZONE_COLUMNS = [
     "intermediate_zone", "board_code", "hscp_code", "council_code", "simd_rank", "simd_decile",
@@ -92,8 +103,7 @@ WRITERS: dict[str, Callable[[duckdb.DuckDBPyConnection, pd.DataFrame], int | Non
     "geography_data_zones": _upsert("data_zone", "data_zone", DATA_ZONE_COLUMNS),
     "geography_boards": _upsert("board", "board_code", ["board_name"]),
     "geography_hscps": _upsert("hscp", "hscp_code", ["hscp_name", "board_code"]),
-    "data_zone_populations": _replace(
-        "data_zone_population", "year", ["year", "data_zone", "sex", "age", "population"]),
+    "data_zone_populations": _write_data_zone_population,
     "board_populations": _replace("board_population", "year", ["year", "area_code", "sex", "age", "population"]),
     "gp_headcount": _replace(
         "gp_headcount", "snapshot_date", ["snapshot_date", "practice_code", "designation", "sex", "headcount"],
@@ -109,13 +119,13 @@ WRITERS: dict[str, Callable[[duckdb.DuckDBPyConnection, pd.DataFrame], int | Non
 # one count checks that, and only when it fails does one aggregate over the table name a key held twice.
 NATURAL_KEYS = {
     "list_population": ("release_date", "practice_code", "sex", "age_band"),
-    "data_zone_population": ("year", "data_zone", "sex", "age"),
+    "data_zone_population_wide": ("year", "data_zone", "sex"),
     "board_population": ("year", "area_code", "sex", "age"),
     "practice_activity": ("period", "practice_code", "measure"),
 }
-REPLACED_BY = {"list_population": ("release_date",), "data_zone_population": ("year",),
+REPLACED_BY = {"list_population": ("release_date",), "data_zone_population_wide": ("year",),
                "board_population": ("year",), "practice_activity": ("period", "measure")}
-TABLE_OF = {"gp_practice_populations": "list_population", "data_zone_populations": "data_zone_population",
+TABLE_OF = {"gp_practice_populations": "list_population", "data_zone_populations": "data_zone_population_wide",
             "board_populations": "board_population", "practice_activity": "practice_activity"}
 
 
@@ -148,8 +158,9 @@ def write_reading(con: duckdb.DuckDBPyConnection, item: Reading) -> str | None:
     # converts cell by cell (most of a large load's write time)
     arrow = pa.Table.from_pandas(frame, preserve_index=False)
     table = TABLE_OF.get(item.source)
-    if item.unpivot is not None:
-        spec = item.unpivot
+    unpivot = item.unpivot if item.source not in STORED_WIDE else None
+    if unpivot is not None:
+        spec = unpivot
         con.register(WIDE, arrow)
         ids = ", ".join(f'"{c}"' for c in frame.columns if c not in spec.columns)
         on = ", ".join(f'"{c}"' for c in spec.columns)
@@ -163,7 +174,7 @@ def write_reading(con: duckdb.DuckDBPyConnection, item: Reading) -> str | None:
         if table is None or (isinstance(written, int) and _all_written(con, table, written)):
             return None
     finally:
-        if item.unpivot is not None:
+        if unpivot is not None:
             con.execute(f"DROP VIEW {INCOMING}")
             con.unregister(WIDE)
         else:
