@@ -1,4 +1,4 @@
-"""Data-zone population estimates are stored as published (one row per year, data zone and sex, a column per
+"""Data-zone (and board) population estimates are stored as published (one row per year, data zone and sex, a column per
 age) and read through the view data_zone_population, one row per age; a warehouse that held the long table
 is converted on its next write, nothing lost, and a conversion that cannot be exact leaves it as it was."""
 
@@ -77,30 +77,39 @@ def test_a_corrected_file_replaces_its_year_and_keeps_the_others(tmp_path):
         (2020, 6), (2021, 6)]
 
 
-def long_table_warehouse(path: Path, rows: list[tuple]) -> None:
-    """A warehouse file as written before the wide table: data_zone_population a long table."""
+def long_table_warehouse(path: Path, rows: list[tuple], board_rows: list[tuple] = ()) -> None:
+    """A warehouse file as written before the wide tables: data_zone_population and board_population long
+    tables (one row per age)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
-    con.execute("""CREATE TABLE data_zone_population (year INTEGER NOT NULL, data_zone VARCHAR NOT NULL,
-                   sex VARCHAR NOT NULL, age INTEGER NOT NULL, population INTEGER NOT NULL)""")
+    for table, area in (("data_zone_population", "data_zone"), ("board_population", "area_code")):
+        con.execute(f"""CREATE TABLE {table} (year INTEGER NOT NULL, {area} VARCHAR NOT NULL,
+                        sex VARCHAR NOT NULL, age INTEGER NOT NULL, population INTEGER NOT NULL)""")
     con.executemany("INSERT INTO data_zone_population VALUES (?, ?, ?, ?, ?)", rows)
+    if board_rows:
+        con.executemany("INSERT INTO board_population VALUES (?, ?, ?, ?, ?)", board_rows)
     con.close()
 
 
-def test_a_warehouse_holding_the_long_table_is_converted_with_every_row(tmp_path):
+def test_a_warehouse_holding_the_long_tables_is_converted_with_every_row(tmp_path):
     rows = expected_rows(2019) + expected_rows(2020, scale=3)
-    long_table_warehouse(config.warehouse_path(), rows)
+    boards = [(2020, "S08000030" if zone == ZONES[0] else "S92000003", sex, age, n)
+              for _, zone, sex, age, n in expected_rows(2020, scale=7)]
+    long_table_warehouse(config.warehouse_path(), rows, boards)
     load_paths([contact_csv(tmp_path / "c_apr2024.csv", base_practices())])
     assert sorted(read("SELECT * FROM data_zone_population")) == sorted(rows)
-    assert read("SELECT table_type FROM information_schema.tables WHERE table_name = 'data_zone_population'") == [
-        ("VIEW",)]
+    assert sorted(read("SELECT * FROM board_population")) == sorted(boards)
+    assert read("""SELECT table_name, table_type FROM information_schema.tables
+                   WHERE table_name IN ('data_zone_population', 'board_population') ORDER BY 1""") == [
+        ("board_population", "VIEW"), ("data_zone_population", "VIEW")]
     assert read("SELECT count(*), count(age_5) FROM data_zone_population_wide") == [(12, 10)]
+    assert read("SELECT count(*), count(age_5) FROM board_population_wide") == [(6, 5)]
 
 
 def test_a_long_table_that_cannot_be_converted_exactly_is_left_as_it_was(tmp_path):
     rows = expected_rows(2020)
     long_table_warehouse(config.warehouse_path(), [*rows, rows[0][:4] + (999,)])  # one age held twice
-    with pytest.raises(UserError, match="holds a \\(year, data zone, sex, age\\) in more than one row"):
+    with pytest.raises(UserError, match="data_zone_population holds a \\(year, area, sex, age\\) in more than one row"):
         load_paths([contact_csv(tmp_path / "c_apr2024.csv", base_practices())])
     assert read("SELECT table_type FROM information_schema.tables WHERE table_name = 'data_zone_population'") == [
         ("BASE TABLE",)]

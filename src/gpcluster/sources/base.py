@@ -23,6 +23,9 @@ import pyarrow.compute as pc
 from gpcluster.errors import Problem, UserError
 
 LINE = "_line"  # 1-based line number in the source file (header = line 1), kept through reshaping
+# A file of this name sits beside every synthetic file set (written by gpcluster.synthetic.writer); here so the
+# loader can look for it without importing the synthetic generator (a tenth of a second).
+SYNTHETIC_MARKER = "SYNTHETIC"
 
 CODE_PATTERNS = {
     "board": re.compile(r"^S08\d{6}$"),

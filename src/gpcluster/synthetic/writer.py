@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gpcluster.sources.base import SYNTHETIC_MARKER
 from gpcluster.synthetic import layouts
 from gpcluster.synthetic.activity import planted_table
 from gpcluster.synthetic.geography import reference_table
@@ -20,7 +21,6 @@ from gpcluster.synthetic.scotland import (
     build_scotland,
 )
 
-SYNTHETIC_MARKER = "SYNTHETIC"  # a file of this name sits beside every synthetic file set
 INTERVENTIONS_TRUTH = "interventions_truth.csv"  # planted interventions (gpcluster.synthetic.interventions)
 COUNTRY = "S92000003"
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")

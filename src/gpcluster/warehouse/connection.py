@@ -38,7 +38,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create missing tables and views, and seed boards and HSCPs from the packaged reference lists."""
     con.execute((files("gpcluster.warehouse") / "schema.sql").read_text(encoding="utf-8"))
     con.execute("ALTER TABLE practice_release ADD COLUMN IF NOT EXISTS cluster_name VARCHAR")
-    _widen_data_zone_population(con)
+    _widen_populations(con)
     con.execute((files("gpcluster.warehouse") / "views.sql").read_text(encoding="utf-8"))
     ensure_prescribing_schema(con)
     board_rows = _csv_rows((REFERENCE / "boards.csv").read_bytes())
@@ -47,39 +47,46 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     _insert_missing(con, "hscp", hscp_rows)
 
 
-def _widen_data_zone_population(con: duckdb.DuckDBPyConnection) -> None:
-    """A warehouse made before data_zone_population became a view over data_zone_population_wide holds it
-    as a long table (one row per age): move its rows into the wide table and drop it, so views.sql can make
-    the view. Runs inside the new version being written (versions.new_version): a failure leaves the current
-    version as it was."""
-    found = con.execute("""SELECT count(*) FROM duckdb_tables()
-                           WHERE table_name = 'data_zone_population' AND schema_name = 'main'""").fetchone()[0]
-    if not found:
-        return
-    outside = con.execute("SELECT min(age), max(age) FROM data_zone_population WHERE age NOT BETWEEN 0 AND 90"
-                          ).fetchone()
+# Population tables stored as published (schema.sql): long table a warehouse may still hold -> its area column
+WIDE_POPULATIONS = {"data_zone_population": "data_zone", "board_population": "area_code"}
+
+
+def _widen_populations(con: duckdb.DuckDBPyConnection) -> None:
+    """A warehouse made before data_zone_population and board_population became views over tables stored wide
+    (one column per age) holds them as long tables (one row per age): move their rows into the wide tables
+    and drop them, so views.sql can make the views. Runs inside the new version being written
+    (versions.new_version): a failure leaves the current version as it was."""
+    long_tables = {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()} & set(WIDE_POPULATIONS)
+    for table in sorted(long_tables):
+        _widen(con, table, WIDE_POPULATIONS[table])
+
+
+def _widen(con: duckdb.DuckDBPyConnection, table: str, area: str) -> None:
+    def refuse(why: str) -> UserError:
+        return UserError(f"{table} {why}: the warehouse cannot be converted to this version's schema")
+
+    outside = con.execute(f"SELECT min(age), max(age) FROM {table} WHERE age NOT BETWEEN 0 AND 90").fetchone()
     if outside[0] is not None:
-        raise UserError(f"data_zone_population holds ages {outside[0]}..{outside[1]}, outside 0..90 (90 = 90 and "
-                        "over): the warehouse cannot be converted to this version's schema")
+        raise refuse(f"holds ages {outside[0]}..{outside[1]}, outside 0..90 (90 = 90 and over)")
     columns = ", ".join(f"age_{a}" for a in range(91))
     cells = ", ".join(f"ages[{a}]" for a in range(91))  # NULL where the long table had no row (suppressed)
-    try:  # a map per (year, data zone, sex): a FILTER aggregate per age took 18 s on 1.9 million rows, this 1.5 s
-        con.execute(f"""INSERT INTO data_zone_population_wide (year, data_zone, sex, {columns})
-                        SELECT year, data_zone, sex, {cells}
-                        FROM (SELECT year, data_zone, sex, map(list(age), list(population)) AS ages
-                              FROM data_zone_population GROUP BY year, data_zone, sex)""")
-        held, moved = con.execute("""SELECT (SELECT count(*) FROM data_zone_population),
-                                            (SELECT count(*) FROM (UNPIVOT data_zone_population_wide
-                                                                   ON COLUMNS('^age_[0-9]+$') INTO NAME a VALUE v))"""
+    try:  # a map per (year, area, sex): a FILTER aggregate per age took 18 s on 1.9 million rows, this 1.5 s
+        con.execute(f"""INSERT INTO {table}_wide (year, {area}, sex, {columns})
+                        SELECT year, {area}, sex, {cells}
+                        FROM (SELECT year, {area}, sex, map(list(age), list(population)) AS ages
+                              FROM {table} GROUP BY year, {area}, sex)""")
+        held, moved = con.execute(f"""SELECT (SELECT count(*) FROM {table}),
+                                             (SELECT count(*) FROM (UNPIVOT {table}_wide
+                                                                    ON COLUMNS('^age_[0-9]+$') INTO NAME a VALUE v))"""
                                   ).fetchone()
-    except duckdb.Error as exc:  # map() refuses an age held twice for one (year, data zone, sex)
+    except duckdb.Error as exc:  # map() refuses an age held twice for one (year, area, sex)
         reason = str(exc).strip().splitlines()[0]
     else:
         reason = None if held == moved else f"{held:,} rows became {moved:,} cells"
     if reason is not None:
-        raise UserError("data_zone_population holds a (year, data zone, sex, age) in more than one row "
-                        f"({reason}): the warehouse cannot be converted to this version's schema")
-    con.execute("DROP TABLE data_zone_population")
+        raise refuse(f"holds a (year, area, sex, age) in more than one row ({reason})")
+    con.execute(f"DROP TABLE {table}")
 
 
 @functools.lru_cache(maxsize=1)

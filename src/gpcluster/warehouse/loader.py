@@ -19,7 +19,7 @@ import duckdb
 
 from gpcluster.errors import Problem, UserError, ValidationFailed
 from gpcluster.sources import SOURCES, detect_source, get_source, header_of, read_file
-from gpcluster.sources.base import LINE, PartialLoad, Reading, sha256_of
+from gpcluster.sources.base import LINE, SYNTHETIC_MARKER, PartialLoad, Reading, sha256_of
 from gpcluster.warehouse.connection import reference_codes
 from gpcluster.warehouse.derived import rebuild_derived, refresh_data_zone_population
 from gpcluster.warehouse.versions import new_version
@@ -208,8 +208,6 @@ def _check_name(item: Reading) -> list[Problem]:
 def synthetic_evidence(item: Reading) -> str | None:
     """Why a file is taken for the demo's synthetic data, or None: the SYNTHETIC marker beside it, or codes
     that exist only in synthetic files (data zones S019..., postcodes in the non-existent ZZ area)."""
-    from gpcluster.synthetic.writer import SYNTHETIC_MARKER
-
     if (item.path.parent / SYNTHETIC_MARKER).is_file():
         return f"a {SYNTHETIC_MARKER} marker file is beside it"
     for column, prefix in SYNTHETIC_CODES.items():

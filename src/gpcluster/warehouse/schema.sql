@@ -133,15 +133,24 @@ CREATE TABLE IF NOT EXISTS data_zone_population_wide (
     -- unique (year, data_zone, sex): checked after each load (writers.NATURAL_KEYS)
 );
 
--- Board population estimates (PHS "Population Estimates"): single year of age, 90 = 90+.
-CREATE TABLE IF NOT EXISTS board_population (
+-- Board population estimates (PHS "Population Estimates") as published: one row per (year, area, sex), a
+-- column per single year of age (age_90 = 90 and over). Readers use the view board_population (views.sql),
+-- one row per age; stored wide for the reason given for data_zone_population_wide.
+CREATE TABLE IF NOT EXISTS board_population_wide (
     year       INTEGER NOT NULL,
     area_code  VARCHAR NOT NULL,              -- S08 board or S92000003 Scotland
     sex        VARCHAR NOT NULL,
-    age        INTEGER NOT NULL,
-    population INTEGER NOT NULL
-    -- unique (year, area_code, sex, age): checked after each load (writers.NATURAL_KEYS); a primary key
-    -- index made a load of 1.9 million data-zone rows 16 times slower
+    age_0 INTEGER, age_1 INTEGER, age_2 INTEGER, age_3 INTEGER, age_4 INTEGER, age_5 INTEGER, age_6 INTEGER, age_7 INTEGER, age_8 INTEGER, age_9 INTEGER,
+    age_10 INTEGER, age_11 INTEGER, age_12 INTEGER, age_13 INTEGER, age_14 INTEGER, age_15 INTEGER, age_16 INTEGER, age_17 INTEGER, age_18 INTEGER, age_19 INTEGER,
+    age_20 INTEGER, age_21 INTEGER, age_22 INTEGER, age_23 INTEGER, age_24 INTEGER, age_25 INTEGER, age_26 INTEGER, age_27 INTEGER, age_28 INTEGER, age_29 INTEGER,
+    age_30 INTEGER, age_31 INTEGER, age_32 INTEGER, age_33 INTEGER, age_34 INTEGER, age_35 INTEGER, age_36 INTEGER, age_37 INTEGER, age_38 INTEGER, age_39 INTEGER,
+    age_40 INTEGER, age_41 INTEGER, age_42 INTEGER, age_43 INTEGER, age_44 INTEGER, age_45 INTEGER, age_46 INTEGER, age_47 INTEGER, age_48 INTEGER, age_49 INTEGER,
+    age_50 INTEGER, age_51 INTEGER, age_52 INTEGER, age_53 INTEGER, age_54 INTEGER, age_55 INTEGER, age_56 INTEGER, age_57 INTEGER, age_58 INTEGER, age_59 INTEGER,
+    age_60 INTEGER, age_61 INTEGER, age_62 INTEGER, age_63 INTEGER, age_64 INTEGER, age_65 INTEGER, age_66 INTEGER, age_67 INTEGER, age_68 INTEGER, age_69 INTEGER,
+    age_70 INTEGER, age_71 INTEGER, age_72 INTEGER, age_73 INTEGER, age_74 INTEGER, age_75 INTEGER, age_76 INTEGER, age_77 INTEGER, age_78 INTEGER, age_79 INTEGER,
+    age_80 INTEGER, age_81 INTEGER, age_82 INTEGER, age_83 INTEGER, age_84 INTEGER, age_85 INTEGER, age_86 INTEGER, age_87 INTEGER, age_88 INTEGER, age_89 INTEGER,
+    age_90 INTEGER
+    -- unique (year, area_code, sex): checked after each load (writers.NATURAL_KEYS)
 );
 
 CREATE TABLE IF NOT EXISTS gp_headcount (

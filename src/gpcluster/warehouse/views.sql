@@ -59,3 +59,9 @@ LEFT JOIN data_zone dz ON dz.data_zone = m.data_zone;
 CREATE OR REPLACE VIEW data_zone_population AS
 SELECT year, data_zone, sex, CAST(substr(age, 5) AS INTEGER) AS age, population
 FROM (UNPIVOT data_zone_population_wide ON COLUMNS('^age_[0-9]+$') INTO NAME age VALUE population);
+
+-- board_population: board (S08) and Scotland (S92000003) population estimates, one row per (year, area, sex,
+-- age), from board_population_wide (schema.sql), as data_zone_population.
+CREATE OR REPLACE VIEW board_population AS
+SELECT year, area_code, sex, CAST(substr(age, 5) AS INTEGER) AS age, population
+FROM (UNPIVOT board_population_wide ON COLUMNS('^age_[0-9]+$') INTO NAME age VALUE population);

@@ -16,7 +16,7 @@ from gpcluster.sources.base import LINE, Reading
 
 INCOMING = "incoming"
 WIDE = "incoming_wide"  # a wide reading, registered as it is; INCOMING is then a view unpivoting it
-STORED_WIDE = {"data_zone_populations"}  # wide readings written as they are (INCOMING is the wide table)
+STORED_WIDE = {"data_zone_populations", "board_populations"}  # wide readings written as they are (INCOMING is the wide table)
 
 
 def _replace(table: str, key: str, columns: list[str], casts: dict[str, str] | None = None):
@@ -74,14 +74,19 @@ def _write_reference_rates(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) 
                     FROM {INCOMING}""")
 
 
-def _write_data_zone_population(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> int:
-    """The wide reading (one column per single year of age, named by the age) as it is, into
-    data_zone_population_wide (read through the view data_zone_population)."""
+def _write_wide(table: str, area: str):
+    """A wide reading (one column per single year of age, named by the age) as it is, into `table` (read
+    through the view that unpivots it, views.sql). Replaces the years the file carries."""
     ages = [str(a) for a in range(91)]
     columns = ", ".join(f"age_{a}" for a in ages)
-    con.execute(f"DELETE FROM data_zone_population_wide WHERE year IN (SELECT DISTINCT year FROM {INCOMING})")
-    return _inserted(con, f"""INSERT INTO data_zone_population_wide (year, data_zone, sex, {columns})
-                              SELECT year, data_zone, sex, {', '.join(f'"{a}"' for a in ages)} FROM {INCOMING}""")
+    cells = ", ".join(f'"{a}"' for a in ages)
+
+    def write(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> int:
+        con.execute(f"DELETE FROM {table} WHERE year IN (SELECT DISTINCT year FROM {INCOMING})")
+        return _inserted(con, f"""INSERT INTO {table} (year, {area}, sex, {columns})
+                                  SELECT year, {area}, sex, {cells} FROM {INCOMING}""")
+
+    return write
 
 
 DATE = {"release_date": "DATE", "snapshot_date": "DATE"}
@@ -103,8 +108,8 @@ WRITERS: dict[str, Callable[[duckdb.DuckDBPyConnection, pd.DataFrame], int | Non
     "geography_data_zones": _upsert("data_zone", "data_zone", DATA_ZONE_COLUMNS),
     "geography_boards": _upsert("board", "board_code", ["board_name"]),
     "geography_hscps": _upsert("hscp", "hscp_code", ["hscp_name", "board_code"]),
-    "data_zone_populations": _write_data_zone_population,
-    "board_populations": _replace("board_population", "year", ["year", "area_code", "sex", "age", "population"]),
+    "data_zone_populations": _write_wide("data_zone_population_wide", "data_zone"),
+    "board_populations": _write_wide("board_population_wide", "area_code"),
     "gp_headcount": _replace(
         "gp_headcount", "snapshot_date", ["snapshot_date", "practice_code", "designation", "sex", "headcount"],
         DATE),
@@ -120,13 +125,13 @@ WRITERS: dict[str, Callable[[duckdb.DuckDBPyConnection, pd.DataFrame], int | Non
 NATURAL_KEYS = {
     "list_population": ("release_date", "practice_code", "sex", "age_band"),
     "data_zone_population_wide": ("year", "data_zone", "sex"),
-    "board_population": ("year", "area_code", "sex", "age"),
+    "board_population_wide": ("year", "area_code", "sex"),
     "practice_activity": ("period", "practice_code", "measure"),
 }
 REPLACED_BY = {"list_population": ("release_date",), "data_zone_population_wide": ("year",),
-               "board_population": ("year",), "practice_activity": ("period", "measure")}
+               "board_population_wide": ("year",), "practice_activity": ("period", "measure")}
 TABLE_OF = {"gp_practice_populations": "list_population", "data_zone_populations": "data_zone_population_wide",
-            "board_populations": "board_population", "practice_activity": "practice_activity"}
+            "board_populations": "board_population_wide", "practice_activity": "practice_activity"}
 
 
 def _all_written(con: duckdb.DuckDBPyConnection, table: str, written: int) -> bool:
