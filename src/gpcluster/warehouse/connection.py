@@ -58,8 +58,14 @@ def _widen_populations(con: duckdb.DuckDBPyConnection) -> None:
     (versions.new_version): a failure leaves the current version as it was."""
     long_tables = {r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()} & set(WIDE_POPULATIONS)
-    for table in sorted(long_tables):
-        _widen(con, table, WIDE_POPULATIONS[table])
+    if not long_tables:
+        return
+    con.execute("SET enable_progress_bar = false")  # DuckDB would draw one on the terminal for a large table
+    try:
+        for table in sorted(long_tables):
+            _widen(con, table, WIDE_POPULATIONS[table])
+    finally:
+        con.execute("RESET enable_progress_bar")
 
 
 def _widen(con: duckdb.DuckDBPyConnection, table: str, area: str) -> None:
