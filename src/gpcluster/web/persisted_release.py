@@ -238,9 +238,12 @@ def _decode(table) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray
             codes[name] = (column_codes, distinct)
             if meta.get(b"pandas") == b"text":  # pandas' text type, built by Arrow (not a Python string per row)
                 columns[name] = pd.Series(array.dictionary_decode().to_pandas(), copy=False)
-            else:  # Python objects, with the missing value the query gave
+            else:  # Python objects, with the missing value the query gave; explicitly object: left to infer,
+                # pandas 3 turned each text column into its Arrow-backed type string by string (about 2 s
+                # of CPU per server start, holding the interpreter lock), which ReleasedRows then undid
                 missing = _MISSING[meta[b"missing"].decode()]
-                columns[name] = np.append(distinct, np.array([missing], dtype=object))[column_codes]
+                columns[name] = pd.Series(np.append(distinct, np.array([missing], dtype=object))[column_codes],
+                                          dtype=object, copy=False)
         else:
             columns[name] = array.to_numpy(zero_copy_only=False)
     # one block per column, as read (consolidating would copy every number out of the mapped file)
