@@ -7,7 +7,9 @@ the work (a file lock), the others find it done or running. It renders, for the 
 scope (role `national`, scope Scotland), in this order: every indicator page, every cluster page as it
 opens (all but its actions due, which come from the store), the overview, every practice page as it opens
 (the default indicator), then every table of the API and of the CSV downloads (cluster, practice, funnel,
-deciles): the pages people open before the tables programs fetch.
+deciles): the pages people open before the tables programs fetch. Then, for the viewers of each HSCP
+(role and scope `hscp`, `hscp_work`): the HSCP's cluster and practice pages and the API's tables of its
+clusters and practices and of every indicator's funnel and deciles.
 The entries are written under exactly the keys the
 requests use (`gpcluster.web.cache.full_key`), so every other role and scope still gets pages built for
 its own scope, on first request, and kept the same way.
