@@ -57,12 +57,17 @@ def preload_app_for_workers() -> None:
     it instead of spawning fresh interpreters: each of them then starts with fastapi, pandas, numpy and
     the app imported (about 1.5 s of CPU per process, two processes at once on two cores), and builds its
     own app (warehouse connection, store, threads) after the fork, as before. Nothing is opened here: no
-    connection, file or thread crosses the fork."""
+    connection, file or thread crosses the fork. The code's fingerprint (what kept pages are keyed by) is
+    taken here too: the processes run the code this process imported, even if its files are replaced
+    while it serves."""
     import multiprocessing
 
     import uvicorn._subprocess
 
     import gpcluster.web.app  # noqa: F401 - the import is the point
+    from gpcluster.web.persisted import code_fingerprint
+
+    code_fingerprint()
 
     uvicorn._subprocess.spawn = multiprocessing.get_context("fork")
 
