@@ -127,6 +127,15 @@ def test_a_page_persisted_under_other_disclosure_settings_is_not_served(version_
     assert built == [1]
 
 
+def _assert_same_answer(got, expected, url: str) -> None:
+    """The same answer: a table's bytes, or a page's content (its layout carries each response's own CSRF token)."""
+    assert got.status_code == expected.status_code == 200, url
+    if url.startswith(("/api", "/download")):
+        assert got.content == expected.content, url
+    else:
+        assert got.text.split("<main")[1].split("</main>")[0] == expected.text.split("<main")[1].split("</main>")[0], url
+
+
 def test_prerendered_pages_are_the_pages_the_requests_build(version_file, tmp_path, monkeypatch):
     """After `prerender`, every shared page is served from disk (no build at all), byte for byte what a
     server without the store renders; a new version file is not prerendered by the old one's work."""
@@ -153,13 +162,7 @@ def test_prerendered_pages_are_the_pages_the_requests_build(version_file, tmp_pa
     monkeypatch.setattr(api, "build_table", never)
     with _client(_app(version_file, tmp_path, "served"), "national") as national:
         for url in urls:
-            got = national.get(url)
-            assert got.status_code == expected[url].status_code == 200, url
-            if url.startswith(("/api", "/download")):
-                assert got.content == expected[url].content, url
-            else:  # the layout carries each response's own CSRF token
-                assert got.text.split("<main")[1].split("</main>")[0] == \
-                    expected[url].text.split("<main")[1].split("</main>")[0], url
+            _assert_same_answer(national.get(url), expected[url], url)
 
 
 def test_the_release_is_read_into_memory_in_the_background_from_the_start(version_file):
@@ -375,13 +378,7 @@ def test_the_deploy_step_prepares_what_each_hscps_viewers_share_under_their_own_
     monkeypatch.setattr(api, "build_table", never)
     with _client(_app(version_file, tmp_path, "served"), "hscp_lothian") as planner:
         for url in exact:
-            got = planner.get(url)
-            assert got.status_code == expected[url].status_code == 200, url
-            if url.startswith("/api"):
-                assert got.content == expected[url].content, url
-            else:  # the layout carries each response's own CSRF token
-                assert got.text.split("<main")[1].split("</main>")[0] == \
-                    expected[url].text.split("<main")[1].split("</main>")[0], url
+            _assert_same_answer(planner.get(url), expected[url], url)
         for url in scoped:
             got = planner.get(url)
             assert got.status_code == 200, url
