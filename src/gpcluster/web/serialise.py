@@ -57,8 +57,13 @@ def _json_column(column: pd.Series) -> list:
             text = np.datetime_as_string(array, unit="D").astype(object)
             text[np.isnat(array)] = None
             return text.tolist()
-    # anything else (text, dates as Python objects, mixed): cell by cell, text without a call
-    return [v if type(v) is str else json_value(v) for v in column.tolist()]
+    # anything else (text, dates as Python objects, mixed): cell by cell, the common kinds without a call
+    return [_OBJECT_CELL[type(v)](v) if type(v) in _OBJECT_CELL else json_value(v) for v in column.tolist()]
+
+
+#: json_value of the Python objects a released text or date column holds, by exact type
+_OBJECT_CELL = {str: lambda v: v, float: lambda v: None if math.isnan(v) else v, date: date.isoformat,
+                type(None): lambda v: None}
 
 
 def csv_bytes(frame: pd.DataFrame, synthetic: bool) -> bytes:
