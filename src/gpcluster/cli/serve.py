@@ -75,9 +75,9 @@ def preload_app_for_workers() -> None:
 def prepare(
     warehouse: Path = typer.Option(None, help="DuckDB warehouse (default: the `warehouse` setting)."),
 ) -> None:
-    """Prepare the warehouse's current version for the web app before serving it: its disclosed release and
-    every page and table national viewers share, built now and kept beside the version, so that `gpcluster
-    serve` starts ready. Run it after every load and every deploy of new code (a code change makes them
+    """Prepare the warehouse's current version for the web app before serving it: its disclosed release,
+    every page and table national viewers share and those each HSCP's viewers share, built now and kept
+    beside the version, so that `gpcluster serve` starts ready. Run it after every load and every deploy of new code (a code change makes them
     again)."""
     import os
     import time
@@ -89,7 +89,7 @@ def prepare(
     path = warehouse if warehouse is not None else config.warehouse_path()
     if not Path(path).exists():
         raise UserError(f"no warehouse at {path}: load data first (`gpcluster load` and `gpcluster indicators compute`, or `gpcluster demo`)")
-    console.print("Preparing the web app's pages and tables for this data version (the first time, about 2-3 minutes "
+    console.print("Preparing the web app's pages and tables for this data version (the first time, several minutes "
                   "for demo Scotland; `gpcluster serve` then starts ready)...")
     began = time.monotonic()
     seconds = prepare_version(Path(os.path.realpath(path)))
