@@ -127,6 +127,15 @@ def test_a_page_persisted_under_other_disclosure_settings_is_not_served(version_
     assert built == [1]
 
 
+def _assert_same_answer(got, expected, url: str) -> None:
+    """The same answer: a table's bytes, or a page's content (its layout carries each response's own CSRF token)."""
+    assert got.status_code == expected.status_code == 200, url
+    if url.startswith(("/api", "/download")):
+        assert got.content == expected.content, url
+    else:
+        assert got.text.split("<main")[1].split("</main>")[0] == expected.text.split("<main")[1].split("</main>")[0], url
+
+
 def test_prerendered_pages_are_the_pages_the_requests_build(version_file, tmp_path, monkeypatch):
     """After `prerender`, every shared page is served from disk (no build at all), byte for byte what a
     server without the store renders; a new version file is not prerendered by the old one's work."""
@@ -153,13 +162,7 @@ def test_prerendered_pages_are_the_pages_the_requests_build(version_file, tmp_pa
     monkeypatch.setattr(api, "build_table", never)
     with _client(_app(version_file, tmp_path, "served"), "national") as national:
         for url in urls:
-            got = national.get(url)
-            assert got.status_code == expected[url].status_code == 200, url
-            if url.startswith(("/api", "/download")):
-                assert got.content == expected[url].content, url
-            else:  # the layout carries each response's own CSRF token
-                assert got.text.split("<main")[1].split("</main>")[0] == \
-                    expected[url].text.split("<main")[1].split("</main>")[0], url
+            _assert_same_answer(national.get(url), expected[url], url)
 
 
 def test_the_release_is_read_into_memory_in_the_background_from_the_start(version_file):
@@ -343,4 +346,40 @@ def test_the_deploy_step_in_several_processes_keeps_exactly_what_one_process_kee
     prerender.prepare(version_file, processes=1)
     alone = entries()
     assert len(alone) > 20 and shared.keys() == alone.keys()
-    assert shared == alone  # national pages carry no pseudonyms: the same bytes
+    national = [key for key in alone if "('scotland', None, ())" in key]
+    assert national and all(shared[key] == alone[key] for key in national)  # no pseudonyms: the same bytes
+    assert any("('hscp', 'S37000030', ())" in key for key in alone)  # and the HSCPs' work too
+
+
+def test_the_deploy_step_prepares_what_each_hscps_viewers_share_under_their_own_scope(version_file, tmp_path,
+                                                                                      monkeypatch):
+    """After `prepare`, an HSCP planner's cluster and practice pages and API tables of their HSCP are served
+    from disk (no build at all): the cluster and practice ones byte for byte what a server without the store
+    renders for them; the funnel names only the HSCP's own practices (the others pseudonymised, as ever)."""
+    from gpcluster.web import api, downloads, prerender
+
+    for name in ("plain", "served"):
+        (tmp_path / name).mkdir()
+    exact = ["/clusters/S37000030/linlithgow", "/practices/80001", "/api/tables/cluster?key=S37000030/linlithgow",
+             "/api/tables/practice?key=80002"]
+    scoped = ["/api/tables/funnel?key=high_risk_prescribing", "/api/tables/deciles?key=emergency_admission_rate"]
+    with _client(_app(version_file, tmp_path, "plain"), "hscp_lothian") as planner:
+        expected = {url: planner.get(url) for url in exact}
+    for extra in ("", "-wal", "-shm"):
+        (store_path(version_file).parent / (store_path(version_file).name + extra)).unlink(missing_ok=True)
+    done = prerender.prepare(version_file, processes=1)
+    assert {"hscp cluster", "hscp practice", "hscp api funnel"} <= set(done)
+
+    def never(*args, **kwargs):
+        raise AssertionError("built although prepared")
+
+    for module, name in ((pages, "_practice_context"), (pages, "_cluster_model"), (downloads, "build_table")):
+        monkeypatch.setattr(module, name, never)
+    monkeypatch.setattr(api, "build_table", never)
+    with _client(_app(version_file, tmp_path, "served"), "hscp_lothian") as planner:
+        for url in exact:
+            _assert_same_answer(planner.get(url), expected[url], url)
+        for url in scoped:
+            got = planner.get(url)
+            assert got.status_code == 200, url
+            assert not [name for name in ("Alpha Surgery", "Bravo Medical Centre", "10001", "70001") if name in got.text]

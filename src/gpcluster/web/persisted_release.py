@@ -224,6 +224,18 @@ def _encode(frame: pd.DataFrame, codes: dict[str, tuple[np.ndarray, np.ndarray]]
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
+def _codes(indices) -> np.ndarray:
+    """A dictionary column's indices as codes, -1 where missing: read from its buffers (Arrow's fill_null
+    made a new array of every column, a tenth of a start's decoding)."""
+    begin, end = indices.offset, indices.offset + len(indices)
+    validity, data = indices.buffers()[:2]
+    codes = np.frombuffer(data, dtype=indices.type.to_pandas_dtype())[begin:end]
+    if indices.null_count == 0:
+        return codes
+    valid = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")[begin:end].view(bool)
+    return np.where(valid, codes, codes.dtype.type(-1))
+
+
 def _decode(table) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
     import pyarrow as pa
 
@@ -233,14 +245,17 @@ def _decode(table) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray
         name, meta = field.name, field.metadata or {}
         array = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
         if pa.types.is_dictionary(array.type):
-            column_codes = array.indices.fill_null(-1).to_numpy()
+            column_codes = _codes(array.indices)
             distinct = np.array(array.dictionary.to_pylist(), dtype=object)
             codes[name] = (column_codes, distinct)
             if meta.get(b"pandas") == b"text":  # pandas' text type, built by Arrow (not a Python string per row)
                 columns[name] = pd.Series(array.dictionary_decode().to_pandas(), copy=False)
-            else:  # Python objects, with the missing value the query gave
+            else:  # Python objects, with the missing value the query gave; explicitly object: left to infer,
+                # pandas 3 turned each text column into its Arrow-backed type string by string (about 2 s
+                # of CPU per server start, holding the interpreter lock), which ReleasedRows then undid
                 missing = _MISSING[meta[b"missing"].decode()]
-                columns[name] = np.append(distinct, np.array([missing], dtype=object))[column_codes]
+                columns[name] = pd.Series(np.append(distinct, np.array([missing], dtype=object))[column_codes],
+                                          dtype=object, copy=False)
         else:
             columns[name] = array.to_numpy(zero_copy_only=False)
     # one block per column, as read (consolidating would copy every number out of the mapped file)

@@ -7,7 +7,9 @@ the work (a file lock), the others find it done or running. It renders, for the 
 scope (role `national`, scope Scotland), in this order: every indicator page, every cluster page as it
 opens (all but its actions due, which come from the store), the overview, every practice page as it opens
 (the default indicator), then every table of the API and of the CSV downloads (cluster, practice, funnel,
-deciles): the pages people open before the tables programs fetch.
+deciles): the pages people open before the tables programs fetch. Then, for the viewers of each HSCP
+(role and scope `hscp`, `hscp_work`): the HSCP's cluster and practice pages and the API's tables of its
+clusters and practices and of every indicator's funnel and deciles.
 The entries are written under exactly the keys the
 requests use (`gpcluster.web.cache.full_key`), so every other role and scope still gets pages built for
 its own scope, on first request, and kept the same way.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import itertools
 import json
 import logging
 import os
@@ -32,6 +35,8 @@ log = logging.getLogger(__name__)
 #: the store's mark saying the shared pages of its version are all rendered (value: JSON, seconds taken by kind)
 DONE = "prerendered"
 NATIONAL = ("national", "scotland", None)
+#: role and scope level of an HSCP's viewers (an HSCP planner); the scope's code is the HSCP's
+HSCP = ("hscp", "hscp")
 
 
 def lock_path(version_file: Path) -> Path:
@@ -76,6 +81,37 @@ def shared_work(data, viewer) -> Iterator[tuple[str, Callable[[object], object]]
         for key in names:
             yield f"api {name} {key}", lambda c, n=name, k=key: table_body(c, data, viewer, n, k)
             yield f"csv {name} {key}", lambda c, n=name, k=key: download_body(c, data, viewer, n, k, "csv")
+
+
+def hscp_work(data) -> Iterator[tuple[str, Callable[[object], object]]]:
+    """(what, render) for what the viewers of each HSCP share (role and scope `hscp`, as an HSCP planner
+    signs in): the cluster and practice pages of the HSCP as they open, and the API's tables an HSCP's
+    programs fetch (its clusters' and practices', and every indicator's funnel and deciles, which name
+    only the HSCP's practices). Each under exactly the key the HSCP viewer's request uses, so an HSCP's
+    first requests read them instead of building them in every server process."""
+    from gpcluster.web import pages
+    from gpcluster.web.access import Viewer
+    from gpcluster.web.api import table_body
+
+    latest = data.values(levels=["practice"], period=data.latest_period)[["area_code", "hscp_code"]]
+    practices: dict[str, list[str]] = {}
+    for code, hscp in sorted(set(zip(latest["area_code"], latest["hscp_code"], strict=True)), key=str):
+        practices.setdefault(hscp, []).append(code)
+    for hscp in sorted({c.hscp_code for c in data.clusters.values()}):
+        viewer = Viewer(0, "prerender", "prerender", *HSCP, hscp)
+        clusters = [c.cluster_id for c in data.clusters.values() if c.hscp_code == hscp]
+        for cluster_id in clusters:
+            yield (f"hscp cluster {hscp}/{cluster_id}",
+                   lambda c, i=cluster_id, v=viewer: pages.cluster_blocks(c, data, v, i, [], False))
+        for code in practices.get(hscp, []):
+            yield (f"hscp practice {hscp}/{code}",
+                   lambda c, p=code, v=viewer: pages.practice_blocks(c, data, v, p, None))
+        keys = {"cluster": clusters, "practice": practices.get(hscp, []), "funnel": list(data.indicators),
+                "deciles": list(data.indicators)}
+        for name, names in keys.items():
+            for key in names:
+                yield (f"hscp api {name} {hscp}/{key}",
+                       lambda c, n=name, k=key, v=viewer: table_body(c, data, v, n, k))
 
 
 def prerender(version_file: Path, parent: int | None = None, wait: bool = False, processes: int = 1) -> int | None:
@@ -134,7 +170,7 @@ def render_share(data, index: int, count: int, seconds: dict[str, float], parent
     cache = ReleasedCache(size=64, max_bytes=64 * 1024 * 1024)  # the store keeps them; memory need not
     done = 0
     with pinned(data):
-        for what, render in shared_work(data, viewer):
+        for what, render in itertools.chain(shared_work(data, viewer), hscp_work(data)):
             if count > 1 and zlib.crc32(what.encode()) % count != index:  # the same share in every process
                 continue
             if parent is not None and os.getppid() != parent:

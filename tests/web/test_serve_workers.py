@@ -1,0 +1,81 @@
+"""`gpcluster serve --workers 2`: the app's modules are imported once and the server processes forked from
+that process (not spawned as fresh interpreters that import everything again); each still builds its own
+app, and every page is answered whichever process takes the request."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from warehouse_fixture import OWN_CLUSTER, build_warehouse
+
+from gpcluster.web.ready import wait_until_serving
+
+PASSWORD = "workers test passphrase"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _command_line(pid: int) -> str:
+    return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def test_two_server_processes_forked_from_one_import_serve_every_page(tmp_path):
+    from gpcluster.store import open_store
+    from gpcluster.store.accounts import add_user
+
+    warehouse = build_warehouse(tmp_path / "warehouse.duckdb")
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = open_store(store_url)
+    with store.session() as session:
+        add_user(session, "national", PASSWORD, "national", "scotland", None)
+    store.engine.dispose()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "GPCLUSTER_STORE_URL": store_url, "GPCLUSTER_SECRET_KEY": "workers-test-secret",
+           "GPCLUSTER_WEB_PRERENDER": "0"}
+    server = subprocess.Popen([sys.executable, "-m", "gpcluster.cli", "serve", "--host", "127.0.0.1", "--port",
+                               str(port), "--warehouse", str(warehouse), "--workers", "2"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(base, server, timeout=120)
+        workers = [pid for pid in _children(server.pid) if "resource_tracker" not in _command_line(pid)]
+        assert len(workers) == 2
+        for pid in workers:  # forked: the parent's command line, not multiprocessing's spawn of a new interpreter
+            assert "spawn_main" not in _command_line(pid) and "gpcluster.cli serve" in _command_line(pid)
+        with httpx.Client(base_url=base, timeout=60) as client:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+            client.post("/login", data={"username": "national", "password": PASSWORD, "csrf_token": token, "next": "/"})
+            for _ in range(6):  # over fresh connections: either process may take each
+                for url in (f"/clusters/{OWN_CLUSTER}", "/practices/10001", "/api/tables/practice?key=10001"):
+                    with httpx.Client(base_url=base, cookies=client.cookies, timeout=60) as fresh:
+                        answer = fresh.get(url)
+                        assert answer.status_code == 200, (url, answer.text[:300])
+            assert "Alpha Surgery" in client.get("/practices/10001").text
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.1)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()
+                and "gpcluster" in _command_line(pid)]  # stopped with the server
