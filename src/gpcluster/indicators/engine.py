@@ -35,7 +35,7 @@ from gpcluster.indicators.compile import (
 from gpcluster.indicators.definition import LEVELS, Definition, PrescribingSeries
 from gpcluster.indicators.positions import comparators, national_positions
 from gpcluster.indicators.quality import rebuild_quality_notes
-from gpcluster.indicators.rollup import NO_DATE, roll_up, valued
+from gpcluster.indicators.rollup import NO_DATE, valued_roll_up
 from gpcluster.indicators.statistics import (
     FUNNEL_LABELS,
     NO_CODE,
@@ -324,7 +324,7 @@ def _compute(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> _
     finally:
         con.unregister("indicator_meta_frame")
     codes, scotland_area, hscp_of, board_of = area_lookups(con)
-    rows = valued(roll_up(base, scotland_area, hscp_of, board_of), definitions)
+    rows = valued_roll_up(base, definitions, scotland_area, hscp_of, board_of)
     del base
     cols = {name: rows.pop(name) for name in _ROW_COLUMNS}
     cols["area_no"] = cols["area_no"].astype(np.int64, copy=False)

@@ -33,27 +33,33 @@ ROLLED_COLUMNS = ("indicator_no", "period_no", "level_no", "area_no", "cluster_a
 _CARRIED = ("cluster_area", "hscp_area", "board_area", "numerator", "denominator", "expected", "case_deprivation",
             "case_rurality")
 _AREA_LEVELS = ((1, "cluster_area"), (2, "hscp_area"), (3, "board_area"), (4, None))
+DROPPED = "dropped"  # a part's rows to leave out, when it has them
 
 
 def _missing(values: np.ndarray) -> np.ndarray:
     return np.isnan(values) if values.dtype.kind == "f" else values == 0
 
 
-def _practice_rows(base: dict[str, np.ndarray], group: np.ndarray) -> dict[str, np.ndarray]:
-    """One practice row per (indicator, period, practice) `group` of the base rows: the row itself where the
-    series has one row per practice (dates only where usable), else any non-missing value of each column."""
+def _practice_rows(base: dict[str, np.ndarray], group: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """The practice rows, one per (indicator, period, practice) `group` of the base rows: the rows themselves
+    where the series has one row per practice (dates only where usable), else one row per group with any
+    non-missing value of each column."""
     usable = base["usable"]
     dates = {name: np.where(usable, base[name], NO_DATE) for name in ("numerator_date", "denominator_date")}
     unique = base["practice_unique"]
+    level = {"level_no": np.zeros(1, dtype=np.int32)}  # broadcast: a constant column
+    whole = {"indicator_no": base["indicator_no"], "period_no": base["period_no"], "area_no": base["practice_area"],
+             **{name: base[name] for name in _CARRIED}, "usable": usable, **dates}
     if unique.all():
-        return {"indicator_no": base["indicator_no"], "period_no": base["period_no"],
-                "area_no": base["practice_area"], **{name: base[name] for name in _CARRIED},
-                "usable": usable, **dates}
+        return [{**whole, **level}]
+    # the base rows themselves, less those of series that repeat a practice (left out when the parts are
+    # filtered, not copied here)
+    parts = [{**whole, **level, DROPPED: ~unique}]
     repeated = np.flatnonzero(~unique)
     keys, first, inverse = np.unique(group[repeated], return_index=True, return_inverse=True)
     at = repeated[first]
     out = {"indicator_no": base["indicator_no"][at], "period_no": base["period_no"][at],
-           "area_no": base["practice_area"][at]}
+           "area_no": base["practice_area"][at], **level}
     for name in _CARRIED:
         values = base[name][repeated]
         column = np.zeros(keys.size, dtype=values.dtype) if values.dtype.kind != "f" else np.full(keys.size, np.nan)
@@ -65,10 +71,7 @@ def _practice_rows(base: dict[str, np.ndarray], group: np.ndarray) -> dict[str, 
         column = np.full(keys.size, NO_DATE, dtype=values.dtype)
         np.minimum.at(column, inverse, values[repeated])
         out[name] = column
-    kept = np.flatnonzero(unique)
-    return {name: np.concatenate([base_column[kept], out[name]]) for name, base_column in (
-        ("indicator_no", base["indicator_no"]), ("period_no", base["period_no"]), ("area_no", base["practice_area"]),
-        *((name, base[name]) for name in _CARRIED), ("usable", usable), *dates.items())}
+    return [*parts, out]
 
 
 def _area_rows(base: dict[str, np.ndarray], cell: np.ndarray, cells: int, level: int, column: str | None,
@@ -89,11 +92,12 @@ def _area_rows(base: dict[str, np.ndarray], cell: np.ndarray, cells: int, level:
     size = cells * areas.size
     usable = base["usable"][rows]
     present = np.flatnonzero(np.bincount(key, minlength=size))
+    used_rows = rows[usable]
     used = key[usable]
     counted = np.bincount(used, minlength=size)[present] > 0
 
     def summed(name: str) -> np.ndarray:
-        total = np.bincount(used, weights=base[name][rows][usable], minlength=size)[present]
+        total = np.bincount(used, weights=base[name][used_rows], minlength=size)[present]
         return np.where(counted, total, np.nan)  # a sum over no usable practice is missing (SQL's NULL)
 
     def any_area(name: str) -> np.ndarray:
@@ -104,10 +108,10 @@ def _area_rows(base: dict[str, np.ndarray], cell: np.ndarray, cells: int, level:
         return table[present]
 
     def earliest(name: str) -> np.ndarray:
-        values = base[name][rows]
-        dated = np.flatnonzero(usable & (values != NO_DATE))
+        values = base[name][used_rows]
+        dated = np.flatnonzero(values != NO_DATE)
         table = np.full(size, NO_DATE, dtype=values.dtype)
-        np.minimum.at(table, key[dated], values[dated])
+        np.minimum.at(table, used[dated], values[dated])
         return table[present]
 
     cell_of, area_at = np.divmod(present, areas.size)
@@ -120,73 +124,126 @@ def _area_rows(base: dict[str, np.ndarray], cell: np.ndarray, cells: int, level:
         parents = (none, none, np.where(board_of[area_no] != 0, board_of[area_no], any_area("board_area")))
     else:
         parents = (none, none, none)
-    empty_case = np.zeros(present.size, dtype=base["case_deprivation"].dtype) \
-        if base["case_deprivation"].dtype.kind != "f" else np.full(present.size, np.nan)
-    return {"cell": cell_of, "level_no": np.full(present.size, level, dtype=np.int32), "area_no": area_no,
+    return {"cell": cell_of, "level_no": np.full(1, level, dtype=np.int32), "area_no": area_no,
             "cluster_area": parents[0], "hscp_area": parents[1], "board_area": parents[2],
             "numerator": summed("numerator"), "denominator": summed("denominator"), "expected": summed("expected"),
-            "case_deprivation": empty_case, "case_rurality": empty_case.astype(base["case_rurality"].dtype),
+            **{name: np.full(1, np.nan if base[name].dtype.kind == "f" else 0, dtype=base[name].dtype)
+               for name in ("case_deprivation", "case_rurality")},  # constants, broadcast
             "usable": counted, "numerator_date": earliest("numerator_date"),
             "denominator_date": earliest("denominator_date")}
 
 
-def roll_up(base: dict[str, np.ndarray], scotland_area: int, hscp_of: np.ndarray,
-            board_of: np.ndarray) -> dict[str, np.ndarray]:
-    """ROLLED_COLUMNS for every practice, cluster, HSCP, board and Scotland row of the base rows.
-
-    `base` holds BASE_COLUMNS as arrays; `hscp_of` and `board_of` give, by area number, a cluster's home HSCP
-    and board and an HSCP's board (0 when unknown: the areas' practices then give them).
-    """
+def _parts(base: dict[str, np.ndarray], scotland_area: int, hscp_of: np.ndarray,
+           board_of: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """The rolled rows in parts (practice rows, then each level above), each a dict of ROLLED_COLUMNS whose
+    one-element arrays stand for a constant column."""
     indicators = int(base["indicator_no"].max(initial=-1)) + 1
     period_at, periods = period_index(base["period_no"])
     day_of = np.zeros(max(periods, 1), dtype=np.int64)
     day_of[period_at] = base["period_no"]
     cell = base["indicator_no"].astype(np.int64) * periods + period_at
-    practice = _practice_rows(base, cell * (int(base["practice_area"].max(initial=0)) + 1) + base["practice_area"])
-    practice["level_no"] = np.zeros(practice["area_no"].size, dtype=np.int32)
-    parts = [practice]
+    parts = _practice_rows(base, cell * (int(base["practice_area"].max(initial=0)) + 1) + base["practice_area"])
     for level, column in _AREA_LEVELS:
         rows = _area_rows(base, cell, indicators * periods, level, column, scotland_area, hscp_of, board_of)
         cell_of = rows.pop("cell")
         rows["indicator_no"] = (cell_of // max(periods, 1)).astype(base["indicator_no"].dtype)
-        rows["period_no"] = day_of[cell_of % max(periods, 1)] if cell_of.size else np.zeros(0, dtype=np.int64)
+        rows["period_no"] = day_of[cell_of % max(periods, 1)]
         parts.append(rows)
-    return {name: np.concatenate([part[name] for part in parts]) for name in ROLLED_COLUMNS}
+    return parts
+
+
+def _without_dropped(part: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    kept = ~part.pop(DROPPED)
+    return {name: values[kept] if values.size == kept.size else values for name, values in part.items()}
+
+
+def _concatenated(parts: list[dict[str, np.ndarray]], names: Sequence[str]) -> dict[str, np.ndarray]:
+    parts = [_without_dropped(part) if DROPPED in part else part for part in parts]
+    sizes = [part["area_no"].size for part in parts]
+    return {name: np.concatenate([np.broadcast_to(part[name], (size,)) if part[name].size == 1 != size
+                                  else part[name] for part, size in zip(parts, sizes, strict=True)])
+            for name in names}
+
+
+def roll_up(base: dict[str, np.ndarray], scotland_area: int, hscp_of: np.ndarray,
+            board_of: np.ndarray) -> dict[str, np.ndarray]:
+    """ROLLED_COLUMNS for every practice, cluster, HSCP, board and Scotland row of the base rows (what
+    compile.ROLLUP_SQL gives).
+
+    `base` holds BASE_COLUMNS as arrays; `hscp_of` and `board_of` give, by area number, a cluster's home HSCP
+    and board and an HSCP's board (0 when unknown: the areas' practices then give them).
+    """
+    return _concatenated(_parts(base, scotland_area, hscp_of, board_of), ROLLED_COLUMNS)
+
+
+def valued_roll_up(base: dict[str, np.ndarray], definitions: Sequence[Definition], scotland_area: int,
+                   hscp_of: np.ndarray, board_of: np.ndarray) -> dict[str, np.ndarray]:
+    """roll_up's rows as `valued` makes them, each part filtered before the one concatenation."""
+    positions = _period_positions(base["indicator_no"], base["period_no"], len(definitions))
+    parts = [_levels_and_changes(part, definitions, positions)
+             for part in _parts(base, scotland_area, hscp_of, board_of)]
+    return _with_values(_concatenated(parts, ROLLED_COLUMNS), definitions)
 
 
 def valued(rolled: dict[str, np.ndarray], definitions: Sequence[Definition]) -> dict[str, np.ndarray]:
     """The rows at the levels each definition asks for, with their value by measure type. A 'change'
     indicator compares each area's total with its total in the immediately preceding period of the
     indicator (the previous row of the area's own series); its first period has nothing to change from."""
-    indicator, level = rolled["indicator_no"], rolled["level_no"]
+    positions = _period_positions(rolled["indicator_no"], rolled["period_no"], len(definitions))
+    return _with_values(_levels_and_changes(rolled, definitions, positions), definitions)
+
+
+def _period_positions(indicator: np.ndarray, day: np.ndarray, indicators: int):
+    """A function giving each (indicator, day) the period's position among the indicator's own periods
+    (1: its first)."""
+    period_at, periods = period_index(day)
+    width = max(periods, 1)
+    first = int(day.min(initial=0))
+    slot = np.full(int(day.max(initial=0)) - first + 1, -1, dtype=np.int64)  # day -> period index
+    slot[day - first] = period_at
+    seen = np.zeros(indicators * width, dtype=bool)
+    seen[indicator.astype(np.int64) * width + period_at] = True
+    position = np.cumsum(seen.reshape(indicators, width), axis=1)
+    return lambda which, days: position[which, slot[days - first]]
+
+
+def _levels_and_changes(rows: dict[str, np.ndarray], definitions: Sequence[Definition],
+                        positions) -> dict[str, np.ndarray]:
+    """The rows at the definitions' levels, 'change' rows made changes and their first period left out."""
+    size = rows["area_no"].size
+    indicator = rows["indicator_no"]
+    level = np.broadcast_to(rows["level_no"], (size,))
     wanted = np.zeros((len(definitions), len(LEVELS)), dtype=bool)
     for number, definition in enumerate(definitions):
         wanted[number, [LEVELS.index(name) for name in definition.levels]] = True
-    change = np.array([d.measure_type == "change" for d in definitions])
-    rows = dict(rolled)
     keep = wanted[indicator, level]
+    if DROPPED in rows:
+        keep &= ~rows.pop(DROPPED)
+    change = np.array([d.measure_type == "change" for d in definitions])[indicator]
     if change.any():
-        rows, keep = _changed(rows, change[indicator], keep, len(definitions))
-    rows = {name: values[keep] for name, values in rows.items()}
-    count = np.array([d.measure_type == "count" for d in definitions])[rows["indicator_no"]]
-    multiplier = np.array([float(d.multiplier) for d in definitions])[rows["indicator_no"]]
+        rows = _changed(rows, np.flatnonzero(change), level, positions)
+        keep[change & (positions(indicator, rows["period_no"]) == 1)] = False
+    if keep.all():
+        return rows
+    return {name: values[keep] if values.size == size else values for name, values in rows.items()}
+
+
+def _with_values(rows: dict[str, np.ndarray], definitions: Sequence[Definition]) -> dict[str, np.ndarray]:
+    indicator = rows["indicator_no"]
+    count = np.array([d.measure_type == "count" for d in definitions])[indicator]
+    multiplier = np.array([float(d.multiplier) for d in definitions])[indicator]
     with np.errstate(divide="ignore", invalid="ignore"):
         value = np.where(count, rows["numerator"], rows["numerator"] / rows["denominator"] * multiplier)
     rows["value"] = np.where(rows["usable"], value, np.nan)
     return rows
 
 
-def _changed(rows: dict[str, np.ndarray], is_change: np.ndarray, keep: np.ndarray,
-             indicators: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Rows of 'change' indicators made changes from the previous period (numerator: the difference;
-    denominator: the previous total), and the first period of each such indicator left out."""
-    at = np.flatnonzero(is_change)
-    indicator, level, area, day = (rows[name][at] for name in ("indicator_no", "level_no", "area_no", "period_no"))
-    period_at, periods = period_index(day)
-    # each period's position among the indicator's own periods (1 = its first)
-    seen = np.zeros(indicators * max(periods, 1), dtype=bool)
-    seen[indicator.astype(np.int64) * periods + period_at] = True
-    position = np.cumsum(seen.reshape(indicators, max(periods, 1)), axis=1)[indicator, period_at]
+def _changed(rows: dict[str, np.ndarray], at: np.ndarray, level: np.ndarray, positions) -> dict[str, np.ndarray]:
+    """Rows `at` (of 'change' indicators) made changes from the previous period of their series (numerator:
+    the difference; denominator: the previous total; usable only when that period immediately precedes)."""
+    indicator, area, day = (rows[name][at] for name in ("indicator_no", "area_no", "period_no"))
+    level = level[at]
+    position = positions(indicator, day)
     order = np.lexsort((day, area, level, indicator))
     same = np.zeros(at.size, dtype=bool)
     same[1:] = ((indicator[order][1:] == indicator[order][:-1]) & (level[order][1:] == level[order][:-1])
@@ -194,15 +251,14 @@ def _changed(rows: dict[str, np.ndarray], is_change: np.ndarray, keep: np.ndarra
     previous = np.full(at.size, -1, dtype=np.int64)  # the series' previous row, by position in `at`
     previous[order[1:][same[1:]]] = order[:-1][same[1:]]
     has = previous >= 0
-    numerator = rows["numerator"][at]
-    previous_numerator = np.where(has, numerator[np.maximum(previous, 0)], np.nan)
-    usable = (rows["usable"][at] & has & rows["usable"][at][np.maximum(previous, 0)]
-              & (position[np.maximum(previous, 0)] == position - 1) & (previous_numerator > 0))
-    out = {name: values.copy() if name in ("numerator", "denominator", "usable") else values
-           for name, values in rows.items()}
-    out["numerator"][at] = numerator - previous_numerator
-    out["denominator"][at] = previous_numerator
-    out["usable"][at] = usable
-    keep = keep.copy()
-    keep[at[position == 1]] = False
-    return out, keep
+    before = np.maximum(previous, 0)
+    numerator, usable = rows["numerator"][at], rows["usable"][at]
+    previous_numerator = np.where(has, numerator[before], np.nan)
+    out = dict(rows)
+    for name, values in (("numerator", numerator - previous_numerator), ("denominator", previous_numerator),
+                         ("usable", usable & has & usable[before] & (position[before] == position - 1)
+                          & (previous_numerator > 0))):
+        column = np.array(np.broadcast_to(rows[name], rows["area_no"].shape))  # a copy: the part may be shared
+        column[at] = values
+        out[name] = column
+    return out
