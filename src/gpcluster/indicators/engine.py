@@ -1,10 +1,11 @@
-"""Indicator engine: compute the catalogue for every level and period, set-based in DuckDB, then
-attach the statistics from gpcluster.stats and store the results with each definition's version.
+"""Indicator engine: compute the catalogue for every level and period, then attach the statistics from
+gpcluster.stats and store the results with each definition's version.
 
-Pipeline (all indicators, levels and periods at once; temporary tables on the caller's connection):
-base rows per practice and period -> one GROUPING SETS roll-up over the organisation tree -> values by
-measure type -> national rank/decile (window functions) and comparators (joins) -> CIs, funnels and SPC
-in numpy via gpcluster.stats -> joined back and stored, or returned as a frame.
+Pipeline (all indicators, levels and periods at once; temporary tables on the caller's connection): base
+rows per practice and period, set-based in DuckDB and fetched once as columns -> the roll-up over the
+organisation tree and values by measure type (gpcluster.indicators.rollup, numpy on integer keys) ->
+national rank/decile and comparators (gpcluster.indicators.positions) -> CIs, funnels and SPC in numpy via
+gpcluster.stats -> codes and labels joined back, and stored, or returned as a frame or record batches.
 """
 
 from __future__ import annotations
@@ -70,9 +71,8 @@ _BASE_SELECT = (
     f"coalesce(numerator_date - DATE '1970-01-01', {NO_DATE}) AS numerator_date, "
     f"coalesce(denominator_date - DATE '1970-01-01', {NO_DATE}) AS denominator_date FROM "
 )
-_TEMP_TABLES = ("indicator_base", "indicator_population", "indicator_practice_population", "indicator_rolled",
-                "indicator_meta", "indicator_area", "indicator_area_parent", "indicator_note", "indicator_valued",
-                "indicator_practice_period", "practice_period", "indicator_model", "indicator_result_chunk")
+_TEMP_TABLES = ("indicator_population", "indicator_practice_population", "indicator_meta", "indicator_area",
+                "indicator_area_parent", "indicator_practice_period", "practice_period", "indicator_model", "indicator_result_chunk")
 _STATISTICS = ("lower95", "upper95", "lower998", "upper998", "expected", "z_score")
 # Rows written to the warehouse per INSERT: the results are streamed, never held twice in full.
 STORE_CHUNK_ROWS = 131_072
