@@ -127,3 +127,62 @@ def test_change_compares_with_the_immediately_preceding_period_of_the_same_area(
     assert np.isnan(table.loc[(2, 400), "value"])  # unusable rows stay without a value
     assert table.loc[(2, 200), "numerator"] == -50.0 and table.loc[(2, 200), "value"] == pytest.approx(
         -50.0 / 50.0 * definition.multiplier)
+
+
+def _base(**columns) -> dict[str, np.ndarray]:
+    n = len(columns["practice_area"])
+    base = {"indicator_no": np.zeros(n, dtype=np.int32), "practice_unique": np.ones(n, dtype=bool),
+            "period_no": np.full(n, 19_000), "cluster_area": np.zeros(n, dtype=np.int64),
+            "hscp_area": np.zeros(n, dtype=np.int64), "board_area": np.zeros(n, dtype=np.int64),
+            "case_deprivation": np.zeros(n, dtype=np.int32), "case_rurality": np.zeros(n, dtype=np.int32),
+            "denominator": np.full(n, np.nan), "expected": np.full(n, np.nan),
+            "numerator_date": np.full(n, NO_DATE), "denominator_date": np.full(n, NO_DATE)}
+    base.update({name: np.asarray(values) for name, values in columns.items()})
+    return base
+
+
+def _row(rolled: dict[str, np.ndarray], level: int, area: int) -> dict:
+    at = np.flatnonzero((rolled["level_no"] == level) & (rolled["area_no"] == area))
+    assert at.size == 1, (level, area)
+    return {name: values[at[0]] for name, values in rolled.items()}
+
+
+def test_rollup_by_hand_areas_parents_and_dates():
+    # areas: practices 1-4; clusters 10 (home HSCP 20, board 30) and 11 (no home known); HSCPs 20, 21 (board
+    # 30 known for 20 only); boards 30, 31; Scotland 99. Practice 3 of cluster 10 sits in HSCP 21.
+    base = _base(practice_area=[1, 2, 3, 4], cluster_area=[10, 10, 10, 11], hscp_area=[20, 20, 21, 21],
+                 board_area=[30, 30, 31, 31], numerator=[5.0, 7.0, 11.0, 13.0], denominator=[50.0, 70.0, 110.0, 130.0],
+                 expected=[1.0, 2.0, np.nan, 4.0], usable=[True, True, False, False],
+                 numerator_date=[18_990, 18_980, 18_970, NO_DATE])
+    hscp_of, board_of = np.zeros(100, dtype=np.int64), np.zeros(100, dtype=np.int64)
+    hscp_of[10], board_of[10], board_of[20] = 20, 30, 30
+    rolled = roll_up(base, 99, hscp_of, board_of)
+
+    assert sorted(zip(rolled["level_no"].tolist(), rolled["area_no"].tolist(), strict=True)) == [
+        (0, 1), (0, 2), (0, 3), (0, 4), (1, 10), (1, 11), (2, 20), (2, 21), (3, 30), (3, 31), (4, 99)]
+    # a practice keeps its own figures even when unusable, but no date then
+    unusable = _row(rolled, 0, 3)
+    assert unusable["numerator"] == 11.0 and not unusable["usable"] and unusable["numerator_date"] == NO_DATE
+    assert _row(rolled, 0, 2)["numerator_date"] == 18_980
+    # cluster 10 sums its usable practices only (1 and 2); its dates are their earliest
+    cluster = _row(rolled, 1, 10)
+    assert (cluster["numerator"], cluster["denominator"], cluster["expected"]) == (12.0, 120.0, 3.0)
+    assert cluster["usable"] and cluster["numerator_date"] == 18_980
+    # ... and its HSCP and board are its home ones, not those of any practice in it
+    assert (cluster["cluster_area"], cluster["hscp_area"], cluster["board_area"]) == (10, 20, 30)
+    # cluster 11 has no usable practice: a row with nothing summed (NULL, not 0), parents from its practice
+    empty = _row(rolled, 1, 11)
+    assert np.isnan(empty["numerator"]) and np.isnan(empty["denominator"]) and np.isnan(empty["expected"])
+    assert not empty["usable"] and empty["numerator_date"] == NO_DATE
+    assert (empty["hscp_area"], empty["board_area"]) == (21, 31)
+    # HSCP rows carry only a board (known for 20; from the practices for 21); boards and Scotland none
+    assert (_row(rolled, 2, 20)["cluster_area"], _row(rolled, 2, 20)["hscp_area"], _row(rolled, 2, 20)["board_area"]) \
+        == (0, 0, 30)
+    assert _row(rolled, 2, 21)["board_area"] == 31
+    assert [_row(rolled, 3, 30)[c] for c in ("cluster_area", "hscp_area", "board_area")] == [0, 0, 0]
+    scotland = _row(rolled, 4, 99)
+    assert (scotland["numerator"], scotland["denominator"], scotland["expected"]) == (12.0, 120.0, 3.0)
+    # an expected count only when every usable practice has one
+    base["usable"][:] = [True, True, True, False]
+    assert np.isnan(_row(roll_up(base, 99, hscp_of, board_of), 1, 10)["expected"])
+    assert _row(roll_up(base, 99, hscp_of, board_of), 1, 10)["numerator"] == 23.0
