@@ -419,86 +419,16 @@ WITH rolled AS ({_rollup_select(practice=True)}
     )
 )""" + _ROLLUP_OUTER
 
-# The same roll-up as the engine runs it in DuckDB, in two stages. First the usable practices' sums per
-# indicator, period and (cluster, HSCP, board): about seven times fewer rows than indicator_base, as most
-# practices of a cluster share its HSCP and board. The grouping sets then add those partial sums up (sums,
-# minimum dates, "any usable" and the count of usable practices without an expected count all combine),
-# instead of each of the four sets grouping every practice row again. Practice rows: indicator_base has
-# one row per practice and period for definitions whose series cannot repeat a practice
-# (`practice_unique`), so their practice rows are the base rows themselves; other definitions (GP
-# headcount, SQL series) keep the grouped practice row.
-_ENGINE_PARTIAL_SQL = """
-    SELECT indicator_no, period, cluster_area, hscp_area, board_area,
-           SUM(numerator) FILTER (WHERE usable) AS numerator,
-           SUM(denominator) FILTER (WHERE usable) AS denominator,
-           SUM(expected) FILTER (WHERE usable) AS expected,
-           count(*) FILTER (WHERE usable AND expected IS NULL) AS missing_expected,
-           min(numerator_date) FILTER (WHERE usable) AS numerator_date,
-           min(denominator_date) FILTER (WHERE usable) AS denominator_date,
-           bool_or(usable) AS usable
-    FROM indicator_base GROUP BY indicator_no, period, cluster_area, hscp_area, board_area"""
-
-ENGINE_ROLLUP_SQL = f"""
-WITH partial AS ({_ENGINE_PARTIAL_SQL}
-),
-rolled AS (
-    SELECT
-        indicator_no,
-        period,
-        CASE WHEN GROUPING(cluster_area) = 0 THEN 1
-             WHEN GROUPING(hscp_area) = 0 THEN 2
-             WHEN GROUPING(board_area) = 0 THEN 3
-             ELSE 4 END AS level_no,
-        CASE WHEN GROUPING(cluster_area) = 0 THEN cluster_area
-             WHEN GROUPING(hscp_area) = 0 THEN hscp_area
-             WHEN GROUPING(board_area) = 0 THEN board_area END AS grouped_area,
-        any_value(cluster_area) AS any_cluster,
-        any_value(hscp_area) AS any_hscp,
-        any_value(board_area) AS any_board,
-        SUM(numerator) AS numerator,
-        SUM(denominator) AS denominator,
-        -- an area's expected count only when every practice counted in it has one (O and E alike)
-        CASE WHEN SUM(missing_expected) > 0 THEN NULL ELSE SUM(expected) END AS expected,
-        NULL AS case_deprivation,  -- (typed by the practice rows below)
-        NULL AS case_rurality,
-        min(numerator_date) AS numerator_date,
-        min(denominator_date) AS denominator_date,
-        bool_or(usable) AS usable
-    FROM partial
-    GROUP BY GROUPING SETS ({_AREA_SETS}
-    )
-    UNION ALL BY NAME
-    SELECT indicator_no, period, 0 AS level_no, practice_area AS grouped_area,
-           any_value(cluster_area) AS any_cluster, any_value(hscp_area) AS any_hscp,
-           any_value(board_area) AS any_board, any_value(numerator) AS numerator,
-           any_value(denominator) AS denominator, any_value(expected) AS expected,
-           any_value(case_deprivation) AS case_deprivation, any_value(case_rurality) AS case_rurality,
-           min(numerator_date) FILTER (WHERE usable) AS numerator_date,
-           min(denominator_date) FILTER (WHERE usable) AS denominator_date, bool_or(usable) AS usable
-    FROM indicator_base WHERE NOT practice_unique GROUP BY indicator_no, period, practice_area
-    UNION ALL BY NAME
-    SELECT indicator_no, period, 0 AS level_no, practice_area AS grouped_area, cluster_area AS any_cluster,
-           hscp_area AS any_hscp, board_area AS any_board, numerator, denominator, expected,
-           case_deprivation, case_rurality,
-           CASE WHEN usable THEN numerator_date END AS numerator_date,
-           CASE WHEN usable THEN denominator_date END AS denominator_date, usable
-    FROM indicator_base WHERE practice_unique
-)""" + _ROLLUP_OUTER
-
-
 # Notes that travel with a figure: a practice's change in list size when it absorbed a practice that closed,
-# or continues one under a new code (from practice_event). Read from the rolled rows: a note of a row the
-# valued rows leave out (a series' first period) is never looked up.
+# or continues one under a new code (from practice_event), by period (days since 1970-01-01) and practice
+# area number; the engine attaches them to the practice rows of 'change' indicators.
 NOTE_SQL = """
-CREATE OR REPLACE TEMP TABLE indicator_note AS
-SELECT v.indicator_no, v.period, v.area_no,
+SELECT (e.release_date - DATE '1970-01-01') AS period_no, a.area_no,
        string_agg(CASE e.event WHEN 'merged_into' THEN 'absorbed practice ' || e.practice_code || ', which closed'
                                ELSE 'continues practice ' || e.practice_code || ' under a new code' END,
                   '; ' ORDER BY e.practice_code) AS note
-FROM indicator_rolled v
-JOIN indicator_meta m ON m.indicator_no = v.indicator_no AND m.measure_type = 'change'
-JOIN indicator_area a ON a.area_no = v.area_no AND a.level_no = 0
-JOIN main.practice_event e ON e.release_date = v.period AND e.detail = a.area_code
- AND e.event IN ('merged_into', 'recoded_as')
+FROM main.practice_event e
+JOIN indicator_area a ON a.level_no = 0 AND a.area_code = e.detail
+WHERE e.event IN ('merged_into', 'recoded_as')
 GROUP BY ALL
 """

@@ -1,10 +1,11 @@
-"""Indicator engine: compute the catalogue for every level and period, set-based in DuckDB, then
-attach the statistics from gpcluster.stats and store the results with each definition's version.
+"""Indicator engine: compute the catalogue for every level and period, then attach the statistics from
+gpcluster.stats and store the results with each definition's version.
 
-Pipeline (all indicators, levels and periods at once; temporary tables on the caller's connection):
-base rows per practice and period -> one GROUPING SETS roll-up over the organisation tree -> values by
-measure type -> national rank/decile (window functions) and comparators (joins) -> CIs, funnels and SPC
-in numpy via gpcluster.stats -> joined back and stored, or returned as a frame.
+Pipeline (all indicators, levels and periods at once; temporary tables on the caller's connection): base
+rows per practice and period, set-based in DuckDB and fetched once as columns -> the roll-up over the
+organisation tree and values by measure type (gpcluster.indicators.rollup, numpy on integer keys) ->
+national rank/decile and comparators (gpcluster.indicators.positions) -> CIs, funnels and SPC in numpy via
+gpcluster.stats -> codes and labels joined back, and stored, or returned as a frame or record batches.
 """
 
 from __future__ import annotations
@@ -24,17 +25,18 @@ from gpcluster.indicators.compile import (
     AREA_PARENT_SQL,
     AREA_SQL,
     COMPLETE_PRESCRIBING_MONTHS_SQL,
-    ENGINE_ROLLUP_SQL,
     NOTE_SQL,
     PRACTICE_AREAS_SQL,
     PRACTICE_PERIOD_SQL,
     PRACTICE_POPULATION_SQL,
+    Query,
     base_query,
     population_columns,
 )
 from gpcluster.indicators.definition import LEVELS, Definition, PrescribingSeries
 from gpcluster.indicators.positions import comparators, national_positions
 from gpcluster.indicators.quality import rebuild_quality_notes
+from gpcluster.indicators.rollup import NO_DATE, valued_roll_up
 from gpcluster.indicators.statistics import (
     FUNNEL_LABELS,
     NO_CODE,
@@ -54,51 +56,23 @@ RESULT_COLUMNS = [
     "spc_signal", "spc_rule", "national_rank", "national_decile",
 ]  # fmt: skip
 
-# The value of every row, by measure type, only at the levels the definition asks for. A 'change' indicator
-# compares each area's total with its total in the immediately preceding period (lag over the area's own
-# series). Rows hold integers and numbers only: codes and labels are attached once, at the end.
-_VALUED_SQL = """
-WITH change_rows AS (
-    SELECT r.* FROM indicator_rolled r JOIN indicator_meta m USING (indicator_no)
-    WHERE m.measure_type = 'change'
-),
-period_index AS (
-    SELECT indicator_no, period, row_number() OVER (PARTITION BY indicator_no ORDER BY period) AS period_index
-    FROM (SELECT DISTINCT indicator_no, period FROM change_rows)
-),
-lagged AS (
-    SELECT r.*, i.period_index, lag(r.numerator) OVER w AS previous_numerator,
-           lag(i.period_index) OVER w AS previous_index, lag(r.usable) OVER w AS previous_usable
-    FROM change_rows r JOIN period_index i USING (indicator_no, period)
-    WINDOW w AS (PARTITION BY r.indicator_no, r.level_no, r.area_no ORDER BY r.period)
-),
-changed AS (
-    SELECT * EXCLUDE (period_index, previous_numerator, previous_index, previous_usable) REPLACE (
-        numerator - previous_numerator AS numerator,
-        previous_numerator AS denominator,
-        usable AND coalesce(previous_usable, FALSE) AND previous_index = period_index - 1
-               AND previous_numerator > 0 AS usable)
-    FROM lagged WHERE period_index > 1  -- the first period has nothing to change from
-),
-all_rows AS (
-    SELECT r.* FROM indicator_rolled r JOIN indicator_meta m USING (indicator_no)
-    WHERE m.measure_type <> 'change'
-    UNION ALL BY NAME SELECT * FROM changed
-)
-SELECT r.*, (r.period - DATE '1970-01-01') AS period_no,
-       CASE WHEN NOT r.usable THEN NULL
-            WHEN m.measure_type = 'count' THEN r.numerator
-            ELSE r.numerator / r.denominator * m.multiplier END AS value
-FROM all_rows r JOIN indicator_meta m USING (indicator_no)
-WHERE list_contains(m.level_nos, r.level_no)
-"""
-# What numpy needs of every row (NULL numbers become NaN, NULL areas -1) and the dates, kept as Arrow.
+# What numpy needs of every row (NULL numbers become NaN, NULL areas 0) and the dates, kept as Arrow.
 _ROW_COLUMNS = ("indicator_no", "level_no", "area_no", "period_no", "cluster_area", "hscp_area", "board_area",
                 "numerator", "denominator", "expected", "case_deprivation", "case_rurality", "value")
 _DATE_COLUMNS = ("period", "numerator_date", "denominator_date")
-_TEMP_TABLES = ("indicator_base", "indicator_population", "indicator_practice_population", "indicator_rolled",
-                "indicator_meta", "indicator_area", "indicator_area_parent", "indicator_note", "indicator_valued",
-                "indicator_practice_period", "practice_period", "indicator_model", "indicator_result_chunk")
+# The base rows as the roll-up reads them (rollup.BASE_COLUMNS): dates as days, NULL numbers NaN, NULL areas
+# and case-mix classes 0, NULL dates rollup.NO_DATE.
+_BASE_SELECT = (
+    "SELECT indicator_no, practice_unique, (period - DATE '1970-01-01') AS period_no, practice_area, "
+    "coalesce(cluster_area, 0) AS cluster_area, coalesce(hscp_area, 0) AS hscp_area, "
+    "coalesce(board_area, 0) AS board_area, coalesce(case_deprivation, 0) AS case_deprivation, "
+    "coalesce(case_rurality, 0) AS case_rurality, coalesce(numerator, 'NaN'::DOUBLE) AS numerator, "
+    "coalesce(denominator, 'NaN'::DOUBLE) AS denominator, coalesce(expected, 'NaN'::DOUBLE) AS expected, usable, "
+    f"coalesce(numerator_date - DATE '1970-01-01', {NO_DATE}) AS numerator_date, "
+    f"coalesce(denominator_date - DATE '1970-01-01', {NO_DATE}) AS denominator_date FROM "
+)
+_TEMP_TABLES = ("indicator_population", "indicator_practice_population", "indicator_meta", "indicator_area",
+                "indicator_area_parent", "indicator_practice_period", "practice_period", "indicator_model", "indicator_result_chunk")
 _STATISTICS = ("lower95", "upper95", "lower998", "upper998", "expected", "z_score")
 # Rows written to the warehouse per INSERT: the results are streamed, never held twice in full.
 STORE_CHUNK_ROWS = 131_072
@@ -129,13 +103,14 @@ def _has_prescribing(con: duckdb.DuckDBPyConnection, definitions: list[Definitio
     if not any(isinstance(d.numerator, PrescribingSeries) for d in definitions):
         return True
     try:
-        return con.execute(f"SELECT count(*) > 0 FROM ({COMPLETE_PRESCRIBING_MONTHS_SQL})").fetchone()[0]
+        return con.execute(f"SELECT count(*) > 0 FROM ({COMPLETE_PRESCRIBING_MONTHS_SQL})").fetchall()[0][0]
     except duckdb.Error:
         return True
 
 
-def _build_base(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> None:
-    """Stack every definition's per-practice rows into indicator_base with one statement."""
+def _base_union(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> list[tuple[Definition, Query]]:
+    """Every definition's base query (per-practice rows, see compile.base_query), after creating the
+    population tables they read."""
     population, columns = population_columns(definitions)
     if population is not None:
         con.execute(population.sql, population.params)
@@ -143,12 +118,26 @@ def _build_base(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -
     # a definition whose numerator has no data at all (no complete quarter of prescribing loaded) has no
     # rows: leaving its query out saves planning sixteen empty prescribing joins
     empty = () if _has_prescribing(con, definitions) else (PrescribingSeries,)
-    queries = [(d, base_query(d, number, columns)) for number, d in enumerate(definitions)
-               if not isinstance(d.numerator, empty)] or [(definitions[0], base_query(definitions[0], 0, columns))]
+    return [(d, base_query(d, number, columns)) for number, d in enumerate(definitions)
+            if not isinstance(d.numerator, empty)] or [(definitions[0], base_query(definitions[0], 0, columns))]
+
+
+def _stacked(queries: list[tuple[Definition, Query]]) -> Query:
+    return Query(" UNION ALL ".join(f"({q.sql})" for _, q in queries), [p for _, q in queries for p in q.params])
+
+
+def base_statement(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> Query:
+    """One SELECT stacking every definition's per-practice rows (creates the population tables it reads)."""
+    return _stacked(_base_union(con, definitions))
+
+
+def _base_rows(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> dict[str, np.ndarray]:
+    """The stacked per-practice rows of every definition, straight to numpy (rollup.BASE_COLUMNS): never
+    materialised as a table."""
+    queries = _base_union(con, definitions)
+    stacked = _stacked(queries)
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE indicator_base AS "
-                    + " UNION ALL ".join(f"({q.sql})" for _, q in queries),
-                    [p for _, q in queries for p in q.params])
+        fetched = con.sql(f"{_BASE_SELECT}({stacked.sql})", params=stacked.params).to_arrow_table()
     except duckdb.Error:
         for definition, query in queries:  # find the culprit for the message
             try:
@@ -156,18 +145,12 @@ def _build_base(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -
             except duckdb.Error as exc:
                 raise UserError(f"{definition.path}: numerator/denominator query failed: {exc}") from exc
         raise
+    return {name: fetched[name].to_numpy() for name in fetched.column_names}
 
 
 def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
     for table in _TEMP_TABLES:
         con.execute(f"DROP TABLE IF EXISTS temp.{table}")
-
-
-def _row_select(types: dict[str, str]) -> str:
-    """_ROW_COLUMNS (of a query with these column types) with NULL numbers as NaN and NULL integers (no
-    area) as 0."""
-    fill = {name: "CAST('NaN' AS DOUBLE)" if types[name] == "DOUBLE" else "0" for name in _ROW_COLUMNS}
-    return ", ".join(f"coalesce({name}, {fill[name]}) AS {name}" for name in _ROW_COLUMNS)
 
 
 def _indices(labels: pa.Array, codes: np.ndarray) -> pa.Array:
@@ -300,9 +283,31 @@ class _Run:
                            level_rank[cols["level_no"]]))
 
 
+def area_lookups(con: duckdb.DuckDBPyConnection) -> tuple[pa.Array, int, np.ndarray, np.ndarray]:
+    """From indicator_area and indicator_area_parent: each area number's code, Scotland's area number, and by
+    area number the home HSCP and board of a cluster (the board of an HSCP), 0 where there is none."""
+    areas = con.execute("SELECT area_no, level_no, area_code FROM indicator_area ORDER BY area_no").fetchnumpy()
+    top = int(areas["area_no"].max(initial=0)) + 1
+    codes = np.full(top, None, dtype=object)
+    codes[areas["area_no"]] = areas["area_code"]
+    scotland = areas["area_no"][areas["level_no"] == LEVELS.index("scotland")]
+    parent = con.execute("SELECT area_no, coalesce(hscp_area, 0) AS hscp_area, coalesce(board_area, 0) AS board_area "
+                         "FROM indicator_area_parent").fetchnumpy()
+    hscp_of, board_of = np.zeros(top, dtype=np.int64), np.zeros(top, dtype=np.int64)
+    hscp_of[parent["area_no"]], board_of[parent["area_no"]] = parent["hscp_area"], parent["board_area"]
+    return pa.array(codes, pa.string()), int(scotland[0]) if scotland.size else 0, hscp_of, board_of
+
+
+def base_rows(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, np.ndarray]:
+    """rollup.BASE_COLUMNS of a table of stacked base rows (as base_statement gives them)."""
+    fetched = con.sql(_BASE_SELECT + table).to_arrow_table()
+    return {name: fetched[name].to_numpy() for name in fetched.column_names}
+
+
 def _compute(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> _Run:
-    """Roll up and value every row set-based in DuckDB, then rank, compare and attach the statistics in
-    numpy. Leaves only indicator_model and indicator_meta on the connection (for storing)."""
+    """Fetch every definition's per-practice rows from DuckDB in one statement, then roll up, value, rank,
+    compare and attach the statistics in numpy. Leaves only indicator_model and indicator_meta on the
+    connection (for storing)."""
     if not definitions:
         raise UserError("no indicators to compute")
     ids = [d.id for d in definitions]
@@ -310,55 +315,55 @@ def _compute(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> _
         raise UserError("two definitions share an id")
     for statement in (PRACTICE_PERIOD_SQL, AREA_SQL, AREA_PARENT_SQL, PRACTICE_AREAS_SQL):
         con.execute(statement)
-    _build_base(con, definitions)
-    con.execute("CREATE OR REPLACE TEMP TABLE indicator_rolled AS " + ENGINE_ROLLUP_SQL)
-    con.execute("DROP TABLE temp.indicator_base")
-    con.execute("DROP TABLE IF EXISTS temp.indicator_population")
-    con.execute("DROP TABLE IF EXISTS temp.indicator_practice_population")
+    base = _base_rows(con, definitions)
+    for table in ("indicator_population", "indicator_practice_population"):
+        con.execute(f"DROP TABLE IF EXISTS temp.{table}")
     con.register("indicator_meta_frame", _meta_frame(definitions))
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE indicator_meta AS SELECT * FROM indicator_meta_frame")
     finally:
         con.unregister("indicator_meta_frame")
-    con.execute(NOTE_SQL)
-    # the valued rows go straight to Arrow: never materialised as a table of their own
-    valued = con.sql(_VALUED_SQL)
-    types = {name: str(kind) for name, kind in zip(valued.columns, valued.types, strict=True)}
-    fetched = con.sql(f"SELECT {_row_select(types)}, {', '.join(_DATE_COLUMNS)} FROM ({_VALUED_SQL})").to_arrow_table()
-    del valued
-    con.execute("DROP TABLE temp.indicator_rolled")
-    # NULLs were filled in DuckDB: each column is one concatenation, never a fill_null pass in Arrow
-    cols = {name: fetched[name].to_numpy() for name in _ROW_COLUMNS}
-    dates = {name: fetched[name].combine_chunks() for name in _DATE_COLUMNS}
-    del fetched
+    codes, scotland_area, hscp_of, board_of = area_lookups(con)
+    rows = valued_roll_up(base, definitions, scotland_area, hscp_of, board_of)
+    del base
+    cols = {name: rows.pop(name) for name in _ROW_COLUMNS}
+    cols["area_no"] = cols["area_no"].astype(np.int64, copy=False)
+    dates = {"period": _dates(cols["period_no"]),
+             **{name: _dates(rows.pop(name)) for name in ("numerator_date", "denominator_date")}}
+    del rows
     cols["series_no"] = cols["area_no"]
-    areas = con.execute("SELECT area_no, level_no, area_code FROM indicator_area ORDER BY area_no").fetchnumpy()
-    codes = np.full(int(areas["area_no"].max(initial=0)) + 1, None, dtype=object)
-    codes[areas["area_no"]] = areas["area_code"]
-    scotland = areas["area_no"][areas["level_no"] == LEVELS.index("scotland")]
-    cols.update(comparators(cols, int(scotland[0]) if scotland.size else 0))
+    cols.update(comparators(cols, scotland_area))
     rank_rows, rank, decile = national_positions(cols)
-    notes = _notes(con, cols)
+    notes = _notes(con, cols, definitions)
     stats, models = compute_statistics(cols, definitions)
     con.register("indicator_model_frame", models)
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE indicator_model AS SELECT * FROM indicator_model_frame")
     finally:
         con.unregister("indicator_model_frame")
-    return _Run(definitions, cols, dates, pa.array(codes, pa.string()), notes, stats, models, rank_rows, rank,
-                decile)
+    return _Run(definitions, cols, dates, codes, notes, stats, models, rank_rows, rank, decile)
 
 
-def _notes(con: duckdb.DuckDBPyConnection, cols: dict[str, np.ndarray]) -> dict[int, str]:
-    """Row -> note, for the few rows that carry one."""
-    found = con.execute("SELECT indicator_no, (period - DATE '1970-01-01') AS period_no, area_no, note "
-                        "FROM indicator_note").fetchall()
+def _dates(days: np.ndarray) -> pa.Array:
+    """Days since 1970-01-01 (rollup.NO_DATE: missing) as an Arrow date array."""
+    return pa.array(days.astype(np.int32), mask=days == NO_DATE).view(pa.date32())
+
+
+def _notes(con: duckdb.DuckDBPyConnection, cols: dict[str, np.ndarray],
+           definitions: list[Definition]) -> dict[int, str]:
+    """Row -> note, for the few rows that carry one: the practice rows of 'change' indicators in a period
+    with a practice event."""
+    change = [number for number, d in enumerate(definitions) if d.measure_type == "change"]
+    if not change:
+        return {}
+    found = con.execute(NOTE_SQL).fetchall()
     if not found:
         return {}
-    wanted = {(int(i), int(p), int(a)): note for i, p, a, note in found}
-    at = np.flatnonzero(np.isin(cols["area_no"], [a for _, _, a in wanted]))
+    wanted = {(int(p), int(a)): note for p, a, note in found}
+    at = np.flatnonzero(np.isin(cols["area_no"], [a for _, a in wanted]) & (cols["level_no"] == 0)
+                        & np.isin(cols["indicator_no"], change))
     return {int(r): wanted[key] for r in at
-            if (key := (int(cols["indicator_no"][r]), int(cols["period_no"][r]), int(cols["area_no"][r]))) in wanted}
+            if (key := (int(cols["period_no"][r]), int(cols["area_no"][r]))) in wanted}
 
 
 def compute_table(con: duckdb.DuckDBPyConnection, definitions: list[Definition],
