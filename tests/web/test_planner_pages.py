@@ -626,3 +626,24 @@ def test_a_kept_download_is_audited_each_time_and_checked_for_the_viewer(client_
         assert session.query(AuditEvent).filter_by(action="export", target="plan:gp_time").count() == before + 2
     assert client.get("/plan/download/roster.csv").status_code == 200  # kept for the national scope
     assert client_as("cql").get("/plan/download/roster.csv").status_code == 403
+
+
+def test_the_roster_summary_tells_posts_in_post_today_from_ended_and_future_ones():
+    """The roster page lists every post; the planner's home page counts those in post today (as
+    read_roster_tables does: started on or before today, ending today or later, or open-ended)."""
+    from datetime import date
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from gpcluster.web.planner import roster_sentences
+
+    posts = pd.DataFrame({"post_id": ["a", "b", "c", "d"], "role": ["pharmacist"] * 4, "wte": [1.0, 0.5, 0.8, 1.0],
+                          "practices_elsewhere": [0] * 4,
+                          "start_date": [date(2022, 1, 1), date(2022, 1, 1), date(2021, 1, 1), date(2027, 1, 1)],
+                          "end_date": [None, date(2026, 11, 30), date(2025, 3, 31), None]})
+    sentences = roster_sentences(posts, SimpleNamespace(label="West Lothian"), today=date(2026, 11, 30))
+    assert sentences[0].startswith("4 posts (3.3 WTE) in the roster for practices in West Lothian")
+    assert sentences[1] == ("2 posts (1.5 WTE) are in post today, as the planner's home page and comparisons "
+                            "count them; 1 ended, 1 not yet started.")
+    assert sentences[-1] == "2 posts have no end date."

@@ -1387,17 +1387,28 @@ def _roster_base(request: Request, viewer: Viewer, area: Area) -> dict:
             "roles": np.array([str(r) for r in posts["role"].tolist()], dtype=object)}
 
 
-def roster_sentences(posts: pd.DataFrame, area: Area) -> list[str]:
-    """The roster of the area in a few sentences."""
+def roster_sentences(posts: pd.DataFrame, area: Area, today: date | None = None) -> list[str]:
+    """The roster of the area in a few sentences. The roster lists every post, ended and future ones too;
+    the planner's other pages count the posts in post today, so the two counts are told apart."""
     by_role = posts.groupby("role").agg(posts=("post_id", "count"), wte=("wte", "sum"))
-    sentences = [f"{formatting.plural(len(posts), 'post')} ({formatting.number(posts['wte'].sum())} WTE) serve "
-                 f"practices in {area.label}" + (": " + ", ".join(
+    sentences = [f"{formatting.plural(len(posts), 'post')} ({formatting.number(posts['wte'].sum())} WTE) in the "
+                 f"roster for practices in {area.label}" + (": " + ", ".join(
                      f"{formatting.plural(int(r.posts), role_label(k))} ({formatting.number(r.wte)} WTE)"
                      for k, r in by_role.sort_values("wte", ascending=False).head(4).iterrows()) + "." if len(by_role)
                      else ".")]
     shared = int((posts["practices_elsewhere"] > 0).sum()) if len(posts) else 0
     if shared:
         sentences.append(f"{formatting.plural(shared, 'post')} also serve practices outside {area.label}.")
+    if len(posts) and {"start_date", "end_date"} <= set(posts.columns):
+        today = pd.Timestamp(today or date.today())
+        start, end = pd.to_datetime(posts["start_date"]), pd.to_datetime(posts["end_date"])
+        ended, future = end < today, start > today
+        current = ~ended & ~future
+        if not current.all():
+            sentences.append(
+                f"{formatting.plural(int(current.sum()), 'post')} ({formatting.number(posts.loc[current, 'wte'].sum())}"
+                f" WTE) {'is' if current.sum() == 1 else 'are'} in post today, as the planner's home page and "
+                f"comparisons count them; {int(ended.sum()):,} ended, {int(future.sum()):,} not yet started.")
     if len(posts) and "end_date" in posts:
         open_ended = int(posts["end_date"].isna().sum())
         sentences.append(f"{formatting.plural(open_ended, 'post')} {'has' if open_ended == 1 else 'have'} no end date.")
