@@ -216,3 +216,34 @@ def test_checks_of_interleaved_wide_rows_name_each_practice_own_row(tmp_path):
     assert found == [("missing_row", 5, None), ("sex_mismatch", 6, "AllAges")]
     assert "for 10004 " in reading.problems[0].message
     assert "Male + Female = 22 but All is 23" in reading.problems[1].message
+
+
+@pytest.mark.parametrize(("cell", "kind"), [("0x10", "not_integer"), ("-3", "out_of_range"), ("1.5", "not_integer")])
+def test_wide_cells_other_than_plain_digits_are_read_as_before(tmp_path, cell, kind):
+    """A cell Arrow's integer cast would take, or that is not plain digits, is a problem at its own row and
+    column (each alone in its file, so no other cell sends the file to the column-by-column checks)."""
+    rows = [_pops_row("Male", 10, [1, 1, 1, 2, 2, 1, 1, 1]),
+            _pops_row("Female", 12, [2, 1, 1, 2, 2, 2, 1, cell]),
+            _pops_row("All", 22, [3, 2, 2, 4, 4, 3, 2, 2])]
+    reading = read_file(write(tmp_path, "pops.csv", "\n".join([POPS, *rows]) + "\n"))
+    assert [(p.kind, p.row, p.column) for p in reading.problems] == [(kind, 3, "Ages85plus")]
+
+
+def test_wide_cells_that_are_whole_numbers_in_other_spellings_are_read(tmp_path):
+    """'2.0' and ' 2' are whole numbers, read as 2."""
+    rows = [_pops_row("Male", 10, ["2.0", 1, 1, 2, 2, 1, 0, 1]),
+            _pops_row("Female", 12, [" 2", 1, 1, 2, 2, 2, 1, 1]),
+            _pops_row("All", 22, [4, 2, 2, 4, 4, 3, 1, 2])]
+    reading = read_file(write(tmp_path, "pops.csv", "\n".join([POPS, *rows]) + "\n"))
+    assert reading.problems == []
+    kept = reading.tidy().set_index(["sex", "age_band"])["population"]
+    assert kept[("Male", "0-4")] == kept[("Female", "0-4")] == 2 and len(kept) == 27
+
+
+@pytest.mark.parametrize("gap", ["\n", "\r\n"])
+def test_rows_after_a_blank_line_are_named_by_their_file_line(tmp_path, gap):
+    rows = [_pops_row("Male", 10, [1, 1, 1, 2, 2, 1, 1, 1]), _pops_row("Female", 12, [2, 1, 1, 2, 2, 2, 1, 1]),
+            "", _pops_row("All", 23, [3, 2, 2, 4, 4, 3, 2, 2])]  # line 5, after the blank line 4
+    reading = read_file(write(tmp_path, "pops.csv", gap.join([POPS, *rows]) + gap))
+    assert [(p.kind, p.row, p.column) for p in reading.problems] == [
+        ("sum_mismatch", 5, "AllAges"), ("sex_mismatch", 5, "AllAges")]

@@ -207,7 +207,7 @@ def read_csv(path: Path, columns: tuple[Column, ...], data: bytes | None = None)
     first = text.split("\n", 1)[0]
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
     try:
-        frame = _parse(data, text, delimiter)
+        frame, uniform = _parse(data, text, delimiter)
     except (pd.errors.ParserError, csv.Error, ValueError) as exc:
         found = re.search(r"line (\d+)", str(exc))
         raw.problem("malformed_row", f"cannot parse CSV: {exc}", row=int(found.group(1)) if found else None)
@@ -217,7 +217,7 @@ def read_csv(path: Path, columns: tuple[Column, ...], data: bytes | None = None)
         return raw
     width = len(frame.columns)
     frame = frame.drop(columns=[c for c in frame.columns if header_key(c) == "id" and c.startswith("_")])
-    lines, widths = _row_shapes(text, len(frame), delimiter)
+    lines, widths = _row_shapes(text, len(frame), delimiter, width if uniform else None)
     frame[LINE] = lines
     if frame.empty:
         raw.problem("empty_file", "the file has a header but no data rows", row=1)
@@ -243,25 +243,30 @@ def read_csv(path: Path, columns: tuple[Column, ...], data: bytes | None = None)
     return raw
 
 
-def _parse(data: bytes, text: str, delimiter: str) -> pd.DataFrame:
-    """Every cell as text. Arrow's multi-threaded reader takes a well-formed file (the usual case, 4-5 times
-    faster); anything it refuses (ragged rows, quoted newlines) goes to pandas' C parser, whose tolerance
-    lets the row checks below report each bad row."""
+def _parse(data: bytes, text: str, delimiter: str) -> tuple[pd.DataFrame, bool]:
+    """Every cell as text, and whether every row is known to have the header's width. Arrow's multi-threaded
+    reader takes a well-formed file (the usual case, 4-5 times faster) and refuses a row of any other width;
+    anything it refuses goes to pandas' C parser, whose tolerance lets the row checks below report each bad
+    row."""
     options = dict(sep=delimiter, dtype=str, keep_default_na=False, na_values=[], skip_blank_lines=True)
     try:
         body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
         frame = pd.read_csv(io.BytesIO(body), engine="pyarrow", **options)
         if len(set(frame.columns)) == len(frame.columns):
-            return frame
+            return frame, True
     except (pa.ArrowInvalid, ValueError, pd.errors.ParserError):
         pass
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pd.errors.ParserWarning)  # extra fields are reported by the caller
-        return pd.read_csv(io.StringIO(text), quoting=csv.QUOTE_MINIMAL, index_col=False, **options)
+        return pd.read_csv(io.StringIO(text), quoting=csv.QUOTE_MINIMAL, index_col=False, **options), False
 
 
-def _row_shapes(text: str, n_rows: int, delimiter: str) -> tuple[np.ndarray, np.ndarray]:
-    """Line number and field count of each data row, allowing for quoted newlines and blank lines."""
+def _row_shapes(text: str, n_rows: int, delimiter: str, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Line number and field count of each data row, allowing for quoted newlines and blank lines. `width`:
+    every row is known to have this many fields (Arrow read the file); then when the file has one line per
+    row (no blank lines, no quoted newlines) the shapes need no scan of the rows."""
+    if width is not None and text.count("\n") + (not text.endswith("\n")) == n_rows + 1:
+        return np.arange(2, n_rows + 2), np.full(n_rows, width)
     if '"' not in text:  # no quoting: a row is a line, and its fields are its delimiters plus one
         counts = np.array([line.count(delimiter) + 1 if line.strip("\r") else 0 for line in text.split("\n")[1:]])
         lines = np.flatnonzero(counts) + 2
@@ -322,27 +327,34 @@ def to_int(raw: RawTable, column: str, *, minimum: int | None = 0, maximum: int 
 def plain_counts(raw: RawTable, columns: list[str], allow_blank: dict[str, pd.Series] | None = None
                  ) -> np.ndarray | None:
     """`columns` as one float64 block (rows x columns) when every cell is a whole number in 0..LARGEST_COUNT
-    or a blank that `allow_blank` (column -> per-row mask) lets through (NaN), cast in one Arrow call per
-    column; None otherwise, so the caller checks column by column and reports each problem (to_int). Wide
-    PHS tables (90+ age columns) are almost always clean, apart from cells PHS suppressed."""
+    or a blank that `allow_blank` (column -> per-row mask) lets through (NaN); None otherwise, so the caller
+    checks column by column and reports each problem (to_int). Wide PHS tables (90+ age columns) are almost
+    always clean, apart from cells PHS suppressed.
+
+    Each column whose cells are all plain digits is cast to integers in one Arrow call (anything else, a
+    '1.0', ' 5' or '1e3', goes to to_int, which reads it the same way) and range-checked on its own: no
+    whole-block temporaries, whose fresh memory cost more than the checks (a 15 MB block for data zones)."""
     block = np.empty((len(raw.frame), len(columns)), dtype="float64", order="F")  # filled column by column
-    allowed = np.zeros(block.shape, dtype=bool)  # a missing cell is a problem unless allowed below
     try:
         for j, column in enumerate(columns):
-            text = pa.array(raw.frame[column], type=pa.string())
-            blank = pc.equal(text, "")
-            if allow_blank is not None and column in allow_blank and pc.any(blank).as_py():
-                text = pc.if_else(blank, pa.scalar(None, pa.string()), text)  # NULL: cast to NaN
-                allowed[:, j] = np.asarray(allow_blank[column], dtype=bool)
-            block[:, j] = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        return None
-    blank = np.isnan(block)
-    if (blank & ~allowed).any():
-        return None
-    cells = block[~blank]
-    if not (np.isfinite(cells).all() and (cells >= 0).all() and (cells <= LARGEST_COUNT).all()
-            and (cells == np.floor(cells)).all()):
+            text = pa.array(raw.frame[column])
+            allowed = None  # the rows where a missing cell is allowed: only in a column with a blank
+            if allow_blank is not None and column in allow_blank:
+                blank = pc.equal(text, "")
+                if pc.any(blank).as_py():
+                    text = pc.if_else(blank, pa.scalar(None, text.type), text)  # NULL: NaN below
+                    allowed = np.asarray(allow_blank[column], dtype=bool)
+            if not pc.all(pc.ascii_is_decimal(text)).as_py():  # Arrow's cast would also read '0x10', '-3'
+                return None
+            numbers = pc.cast(text, pa.int64())
+            if numbers.null_count and (allowed is None or (np.asarray(numbers.is_null()) & ~allowed).any()):
+                return None
+            if len(numbers) and numbers.null_count < len(numbers):
+                low, high = pc.min_max(numbers).values()
+                if low.as_py() < 0 or high.as_py() > LARGEST_COUNT:
+                    return None
+            block[:, j] = numbers.to_numpy(zero_copy_only=False)  # NULL -> NaN
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
         return None
     return block
 
