@@ -247,3 +247,18 @@ def test_rows_after_a_blank_line_are_named_by_their_file_line(tmp_path, gap):
     reading = read_file(write(tmp_path, "pops.csv", gap.join([POPS, *rows]) + gap))
     assert [(p.kind, p.row, p.column) for p in reading.problems] == [
         ("sum_mismatch", 5, "AllAges"), ("sex_mismatch", 5, "AllAges")]
+
+
+def test_sex_mismatches_of_complete_practices_are_reported_in_file_order(tmp_path):
+    """Every practice has its three rows (in no order): each mismatch is named at its own All row, in the
+    file's order, not the practice codes' order."""
+    rows = [_pops_row("All", 23, [3, 2, 2, 4, 4, 3, 2, 3]).replace("10002", "10003"),    # line 2: 85+ off
+            _pops_row("Male", 10, [1, 1, 1, 2, 2, 1, 1, 1]),                            # line 3
+            _pops_row("Female", 12, [2, 1, 1, 2, 2, 2, 1, 1]).replace("10002", "10003"),  # line 4
+            _pops_row("All", 23, [4, 2, 2, 4, 4, 3, 2, 2]),                              # line 5: 0-4 off
+            _pops_row("Male", 10, [1, 1, 1, 2, 2, 1, 1, 1]).replace("10002", "10003"),   # line 6
+            _pops_row("Female", 12, [2, 1, 1, 2, 2, 2, 1, 1])]                           # line 7
+    reading = read_file(write(tmp_path, "pops.csv", "\n".join([POPS, *rows]) + "\n"))
+    assert [(p.kind, p.row, p.column) for p in reading.problems] == [
+        ("sex_mismatch", 2, "AllAges"), ("sex_mismatch", 5, "AllAges")]
+    assert "Male + Female = 22 but All is 23" in reading.problems[1].message

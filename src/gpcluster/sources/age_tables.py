@@ -51,6 +51,57 @@ def check_wide(raw: RawTable, base: pd.DataFrame, age_columns: dict[str, object]
 
 def _check_sexes(raw: RawTable, base: pd.DataFrame, block: np.ndarray, keys: list[str], columns: list[str]) -> None:
     """Male + Female = All for every age of every key; `block` holds the ages (rows of `base`, `columns`)."""
+    matched = _matched_rows(base, keys)
+    if matched is None:  # a key missing, held twice or absent for a sex: the general comparison below
+        _check_sexes_by_index(raw, base, block, keys, columns)
+        return
+    male, female, total = matched
+    _report_sex_mismatches(raw, block[male] + block[female], block[total], base[LINE].to_numpy()[total], columns)
+
+
+def _matched_rows(base: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """For a file whose every key has exactly one Male, one Female and one All row (the usual case): the
+    rows of `base` holding each key's Male, Female and All, in the order of the All rows; None otherwise.
+    Integer codes of the keys, no index of each sex's rows (a fifth of a wide file's read)."""
+    code = np.zeros(len(base), dtype=np.int64)
+    for key in keys:
+        codes, uniques = pd.factorize(base[key])
+        if (codes < 0).any():
+            return None  # a missing key (already a problem)
+        code = code * len(uniques) + codes
+    code = pd.factorize(code)[0]  # dense again, whatever the product of the keys' counts
+    sex = base["sex"].to_numpy(dtype=object)
+    found = []
+    for s in ("Male", "Female", "All"):
+        rows = np.flatnonzero(sex == s)
+        if len(rows) == 0:
+            return None
+        where = np.full(code.max() + 1, -1)
+        where[code[rows]] = rows
+        if (where >= 0).sum() != len(rows):
+            return None  # a key held twice for this sex
+        found.append(where)
+    total = np.flatnonzero(sex == "All")
+    male, female = found[0][code[total]], found[1][code[total]]
+    if (male < 0).any() or (female < 0).any() or (found[2] >= 0).sum() != (found[0] >= 0).sum() or (
+            found[0] >= 0).sum() != (found[1] >= 0).sum():
+        return None  # a key with no All, Male or Female row
+    return male, female, total
+
+
+def _report_sex_mismatches(raw: RawTable, both: np.ndarray, whole: np.ndarray, lines: np.ndarray,
+                           columns: list[str]) -> None:
+    """The first 20 keys whose Male + Female (`both`) differs from All (`whole`) in any age, at the All
+    row's line; a suppressed (missing) cell is compared with nothing."""
+    diff = (both != whole) & ~np.isnan(both) & ~np.isnan(whole)
+    for i in np.flatnonzero(diff.any(axis=1))[:20]:
+        j = int(np.argmax(diff[i]))
+        raw.problem("sex_mismatch", f"Male + Female = {int(both[i, j])} but All is {int(whole[i, j])}",
+                    row=int(lines[i]), column=columns[j])
+
+
+def _check_sexes_by_index(raw: RawTable, base: pd.DataFrame, block: np.ndarray, keys: list[str],
+                          columns: list[str]) -> None:
     ids = base[[*keys, LINE]].reset_index(drop=True)
     ids["_row"] = np.arange(len(ids))  # each key's row of `block`
     sex = base["sex"].to_numpy(dtype=object)
@@ -72,10 +123,5 @@ def _check_sexes(raw: RawTable, base: pd.DataFrame, block: np.ndarray, keys: lis
     def rows(part: pd.DataFrame) -> np.ndarray:
         return block[part["_row"].to_numpy()[part.index.get_indexer(common)]]
 
-    both, whole = rows(male) + rows(female), rows(total)  # a suppressed (missing) cell is compared with nothing
-    diff = (both != whole) & ~np.isnan(both) & ~np.isnan(whole)
     total_lines = total[LINE].to_numpy()[total.index.get_indexer(common)]
-    for i in np.flatnonzero(diff.any(axis=1))[:20]:
-        j = int(np.argmax(diff[i]))
-        raw.problem("sex_mismatch", f"Male + Female = {int(both[i, j])} but All is {int(whole[i, j])}",
-                    row=int(total_lines[i]), column=columns[j])
+    _report_sex_mismatches(raw, rows(male) + rows(female), rows(total), total_lines, columns)
