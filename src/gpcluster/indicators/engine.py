@@ -63,14 +63,15 @@ _DATE_COLUMNS = ("period", "numerator_date", "denominator_date")
 # The base rows as the roll-up reads them (rollup.BASE_COLUMNS): dates as days, NULL numbers NaN, NULL areas
 # and case-mix classes 0, NULL dates rollup.NO_DATE.
 _BASE_SELECT = (
-    "SELECT indicator_no, practice_unique, (period - DATE '1970-01-01') AS period_no, practice_area, "
-    "coalesce(cluster_area, 0) AS cluster_area, coalesce(hscp_area, 0) AS hscp_area, "
-    "coalesce(board_area, 0) AS board_area, coalesce(case_deprivation, 0) AS case_deprivation, "
-    "coalesce(case_rurality, 0) AS case_rurality, coalesce(numerator, 'NaN'::DOUBLE) AS numerator, "
-    "coalesce(denominator, 'NaN'::DOUBLE) AS denominator, coalesce(expected, 'NaN'::DOUBLE) AS expected, usable, "
-    f"coalesce(numerator_date - DATE '1970-01-01', {NO_DATE}) AS numerator_date, "
-    f"coalesce(denominator_date - DATE '1970-01-01', {NO_DATE}) AS denominator_date FROM "
-)
+    "SELECT indicator_no, practice_unique, (period - DATE '1970-01-01')::INTEGER AS period_no, "
+    "practice_area::INTEGER AS practice_area, coalesce(cluster_area, 0)::INTEGER AS cluster_area, "
+    "coalesce(hscp_area, 0)::INTEGER AS hscp_area, coalesce(board_area, 0)::INTEGER AS board_area, "
+    "coalesce(case_deprivation, 0) AS case_deprivation, coalesce(case_rurality, 0) AS case_rurality, "
+    "coalesce(numerator, 'NaN'::DOUBLE) AS numerator, coalesce(denominator, 'NaN'::DOUBLE) AS denominator, "
+    "coalesce(expected, 'NaN'::DOUBLE) AS expected, usable, "
+    f"coalesce(numerator_date - DATE '1970-01-01', {NO_DATE})::INTEGER AS numerator_date, "
+    f"coalesce(denominator_date - DATE '1970-01-01', {NO_DATE})::INTEGER AS denominator_date FROM "
+)  # area numbers and days as 32-bit integers (rollup._NARROW)
 _TEMP_TABLES = ("indicator_population", "indicator_practice_population", "indicator_meta", "indicator_area",
                 "indicator_area_parent", "indicator_practice_period", "practice_period", "indicator_model", "indicator_result_chunk")
 _STATISTICS = ("lower95", "upper95", "lower998", "upper998", "expected", "z_score")
@@ -336,7 +337,6 @@ def _compute(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> _
     rows = valued_roll_up(base, definitions, scotland_area, hscp_of, board_of)
     del base
     cols = {name: rows.pop(name) for name in _ROW_COLUMNS}
-    cols["area_no"] = cols["area_no"].astype(np.int64, copy=False)
     dates = {"period": _dates(cols["period_no"]),
              **{name: _dates(rows.pop(name)) for name in ("numerator_date", "denominator_date")}}
     del rows

@@ -34,6 +34,8 @@ _CARRIED = ("cluster_area", "hscp_area", "board_area", "numerator", "denominator
             "case_rurality")
 _AREA_LEVELS = ((1, "cluster_area"), (2, "hscp_area"), (3, "board_area"), (4, None))
 DROPPED = "dropped"  # a part's rows to leave out, when it has them
+# Area numbers and days fit 32 bits: the rolled rows keep them so (the run holds them to the end).
+_NARROW = ("period_no", "area_no", "cluster_area", "hscp_area", "board_area", "numerator_date", "denominator_date")
 
 
 def _missing(values: np.ndarray) -> np.ndarray:
@@ -171,7 +173,8 @@ def _concatenated(parts: list[tuple[dict[str, np.ndarray], np.ndarray | None]],
     bounds = np.cumsum([0, *sizes])
     out = {}
     for name in names:
-        column = np.empty(int(bounds[-1]), dtype=np.result_type(*(part[name] for part, _ in parts)))
+        dtype = np.result_type(*(part[name] for part, _ in parts))
+        column = np.empty(int(bounds[-1]), dtype=np.int32 if name in _NARROW and dtype.kind == "i" else dtype)
         for (part, keep), count, start, stop in zip(parts, counts, bounds[:-1], bounds[1:], strict=True):
             values = part[name]
             if values.size != count:
