@@ -260,7 +260,8 @@ def agreement(engine: pd.DataFrame, baseline: pd.DataFrame) -> tuple[int, float,
     a, b = merged["value"].to_numpy(float), merged["value_pd"].to_numpy(float)
     both = np.isfinite(a) & np.isfinite(b)
     rel = np.abs(a[both] - b[both]) / np.maximum(np.abs(b[both]), 1e-12)
-    spc_diff = int((merged["spc_signal"].fillna("") != merged["spc_signal_pd"].fillna("")).sum())
+    # the engine's strings are categoricals: compared as strings
+    spc_diff = int((merged["spc_signal"].astype("str").fillna("") != merged["spc_signal_pd"].fillna("")).sum())
     return len(merged), float(rel.max(initial=0.0)), spc_diff
 
 

@@ -113,7 +113,9 @@ def main() -> None:
             finally:
                 spark.stop()
             key = ["indicator_id", "period", "level", "area_code"]
-            a, b = (f.assign(period=pd.to_datetime(f["period"]).astype("datetime64[ns]")).sort_values(key)
+            # compute_frame's strings are categoricals, Spark's plain strings: compared as strings
+            a, b = (f.assign(period=pd.to_datetime(f["period"]).astype("datetime64[ns]"))
+                    .astype({c: "str" for c in f.select_dtypes("category").columns}).sort_values(key)
                     .reset_index(drop=True) for f in (frame, sframe))
             same_keys = len(a) == len(b) and a[key].equals(b[key])
             values = a["value"].to_numpy(float), b["value"].to_numpy(float)

@@ -394,6 +394,15 @@ def test_compute_frame_columns_have_their_types_and_can_be_written_one_at_a_time
     assert all(frame[c].dtype == "float64" for c in numbers)
     assert all(frame[c].dtype == "datetime64[ms]" for c in dates)
     assert all(pd.api.types.is_string_dtype(frame[c]) for c in strings)
+    # strings are categoricals of sorted distinct labels (missing: NaN), so they sort and compare as strings
+    assert all(isinstance(frame[c].dtype, pd.CategoricalDtype) for c in strings)
+    for column in strings:
+        categories = list(frame[column].cat.categories)
+        assert categories == sorted(set(frame[column].dropna().astype("str"))), column
+    plain = frame[strings].astype("str")
+    assert plain["cluster_id"].isna().any() and plain["note"].isna().any()
+    assert frame.sort_values(["area_code", "indicator_id"])[strings].astype("str").equals(
+        plain.sort_values(["area_code", "indicator_id"]))
     assert frame["national_rank"].dtype == "Int32" and frame["national_decile"].dtype == "Int32"
     assert frame["national_rank"].isna().any() and frame["national_rank"].notna().any()
     before = frame.copy(deep=True)

@@ -38,6 +38,8 @@ def fixture_warehouse(tmp_path_factory):
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame[RESULT_COLUMNS].copy()
+    # compute_frame's strings are categoricals, Spark's plain strings: compared as strings
+    out = out.astype({column: "str" for column in out.select_dtypes("category").columns})
     out["period"] = pd.to_datetime(out["period"]).astype("datetime64[ns]")
     return out.sort_values(KEY).reset_index(drop=True)
 

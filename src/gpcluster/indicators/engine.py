@@ -63,14 +63,15 @@ _DATE_COLUMNS = ("period", "numerator_date", "denominator_date")
 # The base rows as the roll-up reads them (rollup.BASE_COLUMNS): dates as days, NULL numbers NaN, NULL areas
 # and case-mix classes 0, NULL dates rollup.NO_DATE.
 _BASE_SELECT = (
-    "SELECT indicator_no, practice_unique, (period - DATE '1970-01-01') AS period_no, practice_area, "
-    "coalesce(cluster_area, 0) AS cluster_area, coalesce(hscp_area, 0) AS hscp_area, "
-    "coalesce(board_area, 0) AS board_area, coalesce(case_deprivation, 0) AS case_deprivation, "
-    "coalesce(case_rurality, 0) AS case_rurality, coalesce(numerator, 'NaN'::DOUBLE) AS numerator, "
-    "coalesce(denominator, 'NaN'::DOUBLE) AS denominator, coalesce(expected, 'NaN'::DOUBLE) AS expected, usable, "
-    f"coalesce(numerator_date - DATE '1970-01-01', {NO_DATE}) AS numerator_date, "
-    f"coalesce(denominator_date - DATE '1970-01-01', {NO_DATE}) AS denominator_date FROM "
-)
+    "SELECT indicator_no, practice_unique, (period - DATE '1970-01-01')::INTEGER AS period_no, "
+    "practice_area::INTEGER AS practice_area, coalesce(cluster_area, 0)::INTEGER AS cluster_area, "
+    "coalesce(hscp_area, 0)::INTEGER AS hscp_area, coalesce(board_area, 0)::INTEGER AS board_area, "
+    "coalesce(case_deprivation, 0) AS case_deprivation, coalesce(case_rurality, 0) AS case_rurality, "
+    "coalesce(numerator, 'NaN'::DOUBLE) AS numerator, coalesce(denominator, 'NaN'::DOUBLE) AS denominator, "
+    "coalesce(expected, 'NaN'::DOUBLE) AS expected, usable, "
+    f"coalesce(numerator_date - DATE '1970-01-01', {NO_DATE})::INTEGER AS numerator_date, "
+    f"coalesce(denominator_date - DATE '1970-01-01', {NO_DATE})::INTEGER AS denominator_date FROM "
+)  # area numbers and days as 32-bit integers (rollup._NARROW)
 _TEMP_TABLES = ("indicator_population", "indicator_practice_population", "indicator_meta", "indicator_area",
                 "indicator_area_parent", "indicator_practice_period", "practice_period", "indicator_model", "indicator_result_chunk")
 _STATISTICS = ("lower95", "upper95", "lower998", "upper998", "expected", "z_score")
@@ -153,12 +154,30 @@ def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
-def _indices(labels: pa.Array, codes: np.ndarray) -> pa.Array:
-    """Codes as Arrow dictionary indices into `labels`, NO_CODE as the last label."""
+def _positions_in(labels: pa.Array, codes: np.ndarray) -> np.ndarray:
+    """Codes as int32 positions in `labels`, NO_CODE as the last label."""
     codes = codes.astype(np.int32, copy=False)
     if codes.size and codes.min() == NO_CODE:
         codes = np.where(codes == NO_CODE, len(labels) - 1, codes).astype(np.int32)
-    return pa.array(codes)
+    return codes
+
+
+def _indices(labels: pa.Array, codes: np.ndarray) -> pa.Array:
+    """Codes as Arrow dictionary indices into `labels`, NO_CODE as the last label."""
+    return pa.array(_positions_in(labels, codes))
+
+
+def _categorical(labels: pa.Array, codes: np.ndarray) -> pd.Categorical:
+    """A string column as a pandas categorical of `codes` into `labels` (NO_CODE: the last label): its
+    categories are the labels it uses, in sorted order, so that it sorts as the strings do; a None label is
+    missing."""
+    positions = _positions_in(labels, codes)
+    used = np.bincount(positions, minlength=len(labels)) > 0
+    names = labels.to_pylist()
+    categories = sorted({name for name, use in zip(names, used, strict=True) if use and name is not None})
+    at = {name: number for number, name in enumerate(categories)}
+    recoded = np.array([at.get(name, -1) for name in names], dtype=np.int32)  # unused and None: -1
+    return pd.Categorical.from_codes(recoded[positions], dtype=pd.CategoricalDtype(pd.Index(categories, dtype="str")))
 
 
 @dataclass
@@ -246,31 +265,22 @@ class _Run:
 
     def into_frame(self) -> pd.DataFrame:
         """All RESULT_COLUMNS as pandas, in run order, built column by column: numbers are the run's own
-        arrays (no copy through Arrow), strings decoded from their codes on two threads (Arrow's take
-        releases the GIL). Spends the run: it lets go of its columns so that each code array is freed once
-        its strings are decoded."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        def decoded(labels: pa.Array, codes: np.ndarray) -> pd.Series:
-            # large strings are the storage of pandas' string columns: the Series takes them as they are
-            return labels.cast(pa.large_string()).take(_indices(labels, codes)).to_pandas()
-
+        arrays (no copy through Arrow), strings categoricals of the run's codes (no string is decoded per
+        row). Spends the run: it lets go of its columns as they are taken."""
         encoded, numbers, positions, dates = self._labels_and_codes(), self._numbers(), self._positions(), self.dates
         self.cols, self.stats, self.dates = {}, {}, {}
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            strings = {name: pool.submit(decoded, *encoded.pop(name)) for name in list(encoded)}
-            columns: dict[str, object] = {name: dates.pop(name).to_pandas(date_as_object=False)
-                                          for name in _DATE_COLUMNS}
-            seen: set[int] = set()
-            for name, values in numbers.items():
-                # the frame owns its columns and may write to them: no read-only Arrow view, no shared array
-                if not values.flags.writeable or not values.flags.owndata or id(values) in seen:
-                    values = values.copy()
-                seen.add(id(values))
-                columns[name] = values
-            for name, (values, missing) in positions.items():
-                columns[name] = pd.arrays.IntegerArray(values, missing)
-            columns.update({name: future.result() for name, future in strings.items()})
+        columns: dict[str, object] = {name: dates.pop(name).to_pandas(date_as_object=False)
+                                      for name in _DATE_COLUMNS}
+        seen: set[int] = set()
+        for name, values in numbers.items():
+            # the frame owns its columns and may write to them: no read-only Arrow view, no shared array
+            if not values.flags.writeable or not values.flags.owndata or id(values) in seen:
+                values = values.copy()
+            seen.add(id(values))
+            columns[name] = values
+        for name, (values, missing) in positions.items():
+            columns[name] = pd.arrays.IntegerArray(values, missing)
+        columns.update({name: _categorical(*encoded.pop(name)) for name in list(encoded)})
         return pd.DataFrame({name: columns[name] for name in RESULT_COLUMNS}, copy=False)
 
     def stored_order(self) -> np.ndarray:
@@ -327,7 +337,6 @@ def _compute(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> _
     rows = valued_roll_up(base, definitions, scotland_area, hscp_of, board_of)
     del base
     cols = {name: rows.pop(name) for name in _ROW_COLUMNS}
-    cols["area_no"] = cols["area_no"].astype(np.int64, copy=False)
     dates = {"period": _dates(cols["period_no"]),
              **{name: _dates(rows.pop(name)) for name in ("numerator_date", "denominator_date")}}
     del rows
@@ -391,7 +400,9 @@ def compute_table(con: duckdb.DuckDBPyConnection, definitions: list[Definition],
 def compute_frame(con: duckdb.DuckDBPyConnection, definitions: list[Definition]) -> pd.DataFrame:
     """Every indicator for every level and period, with CIs, comparators, funnels, SPC, rank and decile.
 
-    Returns a frame with RESULT_COLUMNS, in no particular order. Nothing is written to the warehouse.
+    Returns a frame with RESULT_COLUMNS, in no particular order; its string columns are categoricals
+    (categories in sorted order, so they sort as strings; missing is NaN: decode with astype("str") before
+    filling). Nothing is written to the warehouse.
     """
     if not definitions:
         return pd.DataFrame(columns=RESULT_COLUMNS)

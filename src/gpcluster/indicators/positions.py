@@ -76,26 +76,28 @@ def _min_ranks(group: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.nda
     if keys.size and keys.min() >= 0 and keys.max() <= np.iinfo(np.uint16).max:
         keys = keys.astype(np.uint16)
     order = order[np.argsort(keys, kind="stable")]
-    g, v = group[order], value[order]
+    del keys
     n = order.size
-    position = np.arange(n)
+    g, v = group[order], value[order]
     new_group = np.ones(n, dtype=bool)
     new_group[1:] = g[1:] != g[:-1]
     new_run = new_group.copy()
     new_run[1:] |= v[1:] != v[:-1]
-    group_start = np.maximum.accumulate(np.where(new_group, position, 0))
-    run_start = np.maximum.accumulate(np.where(new_run, position, 0))
+    del g, v
+    # positions in 32 bits where they fit: these scans hold several arrays of the practice rows at once
+    position = np.arange(n, dtype=np.int32 if n < np.iinfo(np.int32).max else np.int64)
     # the last position of each run and group: the same scan from the other end
     end_group = np.ones(n, dtype=bool)
     end_group[:-1] = new_group[1:]
     end_run = np.ones(n, dtype=bool)
     end_run[:-1] = new_run[1:]
-    group_end = np.minimum.accumulate(np.where(end_group, position, n)[::-1])[::-1]
-    run_end = np.minimum.accumulate(np.where(end_run, position, n)[::-1])[::-1]
     ascending = np.empty(n, dtype=np.int64)
     descending = np.empty(n, dtype=np.int64)
-    ascending[order] = run_start - group_start + 1
-    descending[order] = group_end - run_end + 1
+    ascending[order] = (np.maximum.accumulate(np.where(new_run, position, 0))
+                        - np.maximum.accumulate(np.where(new_group, position, 0)) + 1)
+    del new_run, new_group
+    descending[order] = (np.minimum.accumulate(np.where(end_group, position, n)[::-1])[::-1]
+                         - np.minimum.accumulate(np.where(end_run, position, n)[::-1])[::-1] + 1)
     return descending, ascending
 
 

@@ -34,6 +34,8 @@ _CARRIED = ("cluster_area", "hscp_area", "board_area", "numerator", "denominator
             "case_rurality")
 _AREA_LEVELS = ((1, "cluster_area"), (2, "hscp_area"), (3, "board_area"), (4, None))
 DROPPED = "dropped"  # a part's rows to leave out, when it has them
+# Area numbers and days fit 32 bits: the rolled rows keep them so (the run holds them to the end).
+_NARROW = ("period_no", "area_no", "cluster_area", "hscp_area", "board_area", "numerator_date", "denominator_date")
 
 
 def _missing(values: np.ndarray) -> np.ndarray:
@@ -152,17 +154,37 @@ def _parts(base: dict[str, np.ndarray], scotland_area: int, hscp_of: np.ndarray,
     return parts
 
 
-def _without_dropped(part: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    kept = ~part.pop(DROPPED)
-    return {name: values[kept] if values.size == kept.size else values for name, values in part.items()}
+def _kept(part: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """A part and the mask of its rows to keep (None: all), its DROPPED rows left out."""
+    if DROPPED not in part:
+        return part, None
+    part = dict(part)
+    return part, ~part.pop(DROPPED)
 
 
-def _concatenated(parts: list[dict[str, np.ndarray]], names: Sequence[str]) -> dict[str, np.ndarray]:
-    parts = [_without_dropped(part) if DROPPED in part else part for part in parts]
-    sizes = [part["area_no"].size for part in parts]
-    return {name: np.concatenate([np.broadcast_to(part[name], (size,)) if part[name].size == 1 != size
-                                  else part[name] for part, size in zip(parts, sizes, strict=True)])
-            for name in names}
+def _concatenated(parts: list[tuple[dict[str, np.ndarray], np.ndarray | None]],
+                  names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The kept rows of every (part, keep mask or None) in one array per column, each part's rows written
+    straight into their place (no filtered copy of a part is made first); a part's one-element arrays are
+    constant columns."""
+    counts = [part["area_no"].size for part, _ in parts]
+    sizes = [count if keep is None else int(np.count_nonzero(keep)) for (_, keep), count in zip(parts, counts,
+                                                                                                 strict=True)]
+    bounds = np.cumsum([0, *sizes])
+    out = {}
+    for name in names:
+        dtype = np.result_type(*(part[name] for part, _ in parts))
+        column = np.empty(int(bounds[-1]), dtype=np.int32 if name in _NARROW and dtype.kind == "i" else dtype)
+        for (part, keep), count, start, stop in zip(parts, counts, bounds[:-1], bounds[1:], strict=True):
+            values = part[name]
+            if values.size != count:
+                column[start:stop] = values[0]
+            elif keep is None:
+                column[start:stop] = values
+            else:
+                np.compress(keep, values, out=column[start:stop])
+        out[name] = column
+    return out
 
 
 def roll_up(base: dict[str, np.ndarray], scotland_area: int, hscp_of: np.ndarray,
@@ -173,7 +195,7 @@ def roll_up(base: dict[str, np.ndarray], scotland_area: int, hscp_of: np.ndarray
     `base` holds BASE_COLUMNS as arrays; `hscp_of` and `board_of` give, by area number, a cluster's home HSCP
     and board and an HSCP's board (0 when unknown: the areas' practices then give them).
     """
-    return _concatenated(_parts(base, scotland_area, hscp_of, board_of), ROLLED_COLUMNS)
+    return _concatenated([_kept(part) for part in _parts(base, scotland_area, hscp_of, board_of)], ROLLED_COLUMNS)
 
 
 def valued_roll_up(base: dict[str, np.ndarray], definitions: Sequence[Definition], scotland_area: int,
@@ -190,7 +212,8 @@ def valued(rolled: dict[str, np.ndarray], definitions: Sequence[Definition]) -> 
     indicator compares each area's total with its total in the immediately preceding period of the
     indicator (the previous row of the area's own series); its first period has nothing to change from."""
     positions = _period_positions(rolled["indicator_no"], rolled["period_no"], len(definitions))
-    return _with_values(_levels_and_changes(rolled, definitions, positions), definitions)
+    return _with_values(_concatenated([_levels_and_changes(rolled, definitions, positions)],
+                                      ROLLED_COLUMNS), definitions)
 
 
 def _period_positions(indicator: np.ndarray, day: np.ndarray, indicators: int):
@@ -208,8 +231,10 @@ def _period_positions(indicator: np.ndarray, day: np.ndarray, indicators: int):
 
 
 def _levels_and_changes(rows: dict[str, np.ndarray], definitions: Sequence[Definition],
-                        positions) -> dict[str, np.ndarray]:
-    """The rows at the definitions' levels, 'change' rows made changes and their first period left out."""
+                        positions) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """The rows with 'change' rows made changes, and the mask of those to keep (None: all): the rows at the
+    definitions' levels, less a 'change' indicator's first period."""
+    rows, dropped = _kept(rows)
     size = rows["area_no"].size
     indicator = rows["indicator_no"]
     level = np.broadcast_to(rows["level_no"], (size,))
@@ -217,15 +242,13 @@ def _levels_and_changes(rows: dict[str, np.ndarray], definitions: Sequence[Defin
     for number, definition in enumerate(definitions):
         wanted[number, [LEVELS.index(name) for name in definition.levels]] = True
     keep = wanted[indicator, level]
-    if DROPPED in rows:
-        keep &= ~rows.pop(DROPPED)
+    if dropped is not None:
+        keep &= dropped
     change = np.array([d.measure_type == "change" for d in definitions])[indicator]
     if change.any():
         rows = _changed(rows, np.flatnonzero(change), level, positions)
         keep[change & (positions(indicator, rows["period_no"]) == 1)] = False
-    if keep.all():
-        return rows
-    return {name: values[keep] if values.size == size else values for name, values in rows.items()}
+    return rows, None if keep.all() else keep
 
 
 def _with_values(rows: dict[str, np.ndarray], definitions: Sequence[Definition]) -> dict[str, np.ndarray]:

@@ -476,9 +476,19 @@ def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
 
 
-def _group_quantiles(z: np.ndarray, group: np.ndarray, units: np.ndarray, q: float) -> np.ndarray:
-    """np.quantile(z[group == g], q) (its default 'linear' method) of every group g with units, at once."""
-    ordered = z[np.lexsort((z, group))]
+def _by_group_sorted(z: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """z sorted by group, then by value (the values of np.lexsort((z, group))): the values by a quick sort,
+    then the groups by a stable one, a radix sort when the codes fit 16 bits."""
+    order = np.argsort(z)
+    keys = group[order]
+    if keys.size and keys.max() <= np.iinfo(np.uint16).max:  # codes are non-negative
+        keys = keys.astype(np.uint16)
+    return z[order[np.argsort(keys, kind="stable")]]
+
+
+def _group_quantiles(ordered: np.ndarray, units: np.ndarray, q: float) -> np.ndarray:
+    """np.quantile(z[group == g], q) (its default 'linear' method) of every group g with units, at once, from
+    `ordered` (_by_group_sorted) and the units of each group."""
     start = np.cumsum(units) - units
     virtual = (units - 1) * q
     below = np.floor(virtual)
@@ -522,8 +532,10 @@ def overdispersion_by_group(
     units = np.bincount(group, minlength=groups)
     y, s, t_tr = _transform(num, den, data_type, sr_method, target)
     z = (y - t_tr) / s
-    lower = _group_quantiles(z, group, units, trim_by)
-    upper = _group_quantiles(z, group, units, 1 - trim_by)
+    ordered = _by_group_sorted(z, group)
+    lower = _group_quantiles(ordered, units, trim_by)
+    upper = _group_quantiles(ordered, units, 1 - trim_by)
+    del ordered
     wz = np.minimum(np.maximum(z, lower[group]), upper[group])
     n = units.astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
