@@ -61,12 +61,13 @@ import random
 import re
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -100,6 +101,12 @@ class Entities:
     hscp_practices: list[str]
     roster_roles: list[str]
     post_ids: list[str]
+    hscps: list[str]
+    boards: list[str]
+    prescribing: list[str]
+    #: from the demo's operational store when the warehouse has one beside it (else empty: routes skipped)
+    evaluations: list[str] = field(default_factory=list)
+    packs: list[str] = field(default_factory=list)  # "cluster_id/period/vN"
 
 
 def read_entities(warehouse: Path, seed: int) -> Entities:
@@ -128,8 +135,12 @@ def read_entities(warehouse: Path, seed: int) -> Entities:
                         ] if has_roster else []
         post_ids = [r[0] for r in con.execute("SELECT post_id FROM mdt_post ORDER BY 1").fetchall()
                     ] if has_roster else []
+        hscps, boards = ([r[0] for r in con.execute(
+            "SELECT DISTINCT area_code FROM indicator_value WHERE level = ? AND period = ? ORDER BY 1",
+            [level, latest]).fetchall()] for level in ("hscp", "board"))
     finally:
         con.close()
+    prescribing = prescribing_measures(indicators)
     rng = random.Random(seed)
     own = rng.choice(practice_rows)
     words = sorted({w for name in [*(r[3] or "" for r in practice_rows), *cluster_names] for w in name.split()
@@ -141,7 +152,49 @@ def read_entities(warehouse: Path, seed: int) -> Entities:
         own_practice=own[0], own_hscp=own[2],
         hscp_clusters=sorted({r[1] for r in practice_rows if r[2] == own[2]}),
         hscp_practices=[r[0] for r in practice_rows if r[2] == own[2]], roster_roles=roster_roles,
-        post_ids=post_ids)
+        post_ids=post_ids, hscps=hscps, boards=boards, prescribing=prescribing)
+
+
+def prescribing_measures(indicators: list[str]) -> list[str]:
+    from gpcluster.errors import UserError
+    from gpcluster.indicators.definition import load_definition
+    from gpcluster.prescribing.measures import is_prescribing
+
+    found = []
+    for indicator_id in indicators:
+        try:
+            if is_prescribing(load_definition(indicator_id)):
+                found.append(indicator_id)
+        except UserError:
+            continue
+    return found
+
+
+def demo_store(warehouse: Path) -> Path | None:
+    """The operational store of the home the warehouse belongs to (its packs and registered evaluations)."""
+    for home in (warehouse.parent, warehouse.parent.parent):
+        if (home / "store.db").exists() and (home / "warehouse.duckdb").exists():
+            return home / "store.db"
+    return None
+
+
+def read_store_entities(store_url: str, e: Entities) -> None:
+    """Registered evaluations and published packs, for their routes."""
+    from sqlalchemy import select
+
+    from gpcluster.evaluation import registry
+    from gpcluster.packs.formatting import period_key
+    from gpcluster.store import open_store
+    from gpcluster.store.models import Pack
+
+    store = open_store(store_url)
+    try:
+        with store.session() as session:
+            e.evaluations = [r.slug for r in registry.list_registered(session)]
+            e.packs = [f"{p.cluster_id}/{period_key(p.period)}/v{p.version}"
+                       for p in session.scalars(select(Pack).order_by(Pack.cluster_id, Pack.period, Pack.version))]
+    finally:
+        store.engine.dispose()
 
 
 def make_users(store_url: str, e: Entities) -> None:
@@ -226,7 +279,41 @@ def routes(e: Entities, seed: int) -> list[tuple[str, str, list[str]]]:
         ("HSCP: API tables in the HSCP", "hscp", many(lambda: table_url("/api/tables/", e.hscp_clusters,
                                                                           e.hscp_practices))),
         ("HSCP planner compare, random models and role", "hscp", many(lambda: f"/plan/compare?{compare_query()}")),
+        ("HSCP page, random HSCP", "national", many(lambda: f"/hscps/{pick(e.hscps)}")),
+        ("board page, random board", "national", many(lambda: f"/boards/{pick(e.boards)}")),
+        ("cluster trend, random indicator and cluster", "national",
+         many(lambda: f"/trends/{pick(e.indicators)}?cluster={quote(pick(e.clusters), safe='/')}")),
+        ("API indicators and clusters lists", "national", ["/api/indicators", "/api/clusters", "/api/tables"]),
     ]
+    if e.prescribing:
+        found += [
+            ("prescribing measures /prescribing", "national", ["/prescribing"]),
+            ("prescribing measure, random measure", "national", many(lambda: f"/prescribing/{pick(e.prescribing)}")),
+            ("prescribing measure, random measure and practice", "national",
+             many(lambda: f"/prescribing/{pick(e.prescribing)}?practice={pick(e.practices)}")),
+            ("PQL: prescribing measure, random measure", "pql", many(lambda: f"/prescribing/{pick(e.prescribing)}")),
+        ]
+    if e.evaluations:
+        found += [("evaluations /evaluations", "national", ["/evaluations"]),
+                  ("evaluation page, random intervention", "national",
+                   many(lambda: f"/evaluations/{pick(e.evaluations)}"))]
+    if e.packs:
+        cluster_of = {p.rsplit("/", 2)[0] for p in e.packs}
+        latest = {}
+        for p in e.packs:  # sorted: the last of each cluster is its latest version
+            latest[p.rsplit("/", 2)[0]] = p
+        clusters = sorted(cluster_of)
+        found += [
+            ("packs /packs", "national", ["/packs"]),
+            ("cluster's packs, random cluster", "national", many(lambda: f"/packs/{pick(clusters)}")),
+            ("pack page, random cluster's latest", "national",
+             many(lambda: "/packs/" + latest[pick(clusters)].rsplit("/", 1)[0])),
+            ("pack HTML file, random pack", "national", many(lambda: f"/packs/{pick(e.packs)}.html")),
+            ("cluster's actions, random cluster", "national", many(lambda: f"/packs/{pick(clusters)}/actions")),
+        ]
+        if e.own_cluster in latest:
+            found.append(("CQL: own cluster's latest pack", "cql",
+                          ["/packs/" + latest[e.own_cluster].rsplit("/", 1)[0]]))
     return found
 
 
@@ -439,10 +526,17 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         store_url = f"sqlite:///{Path(tmp) / 'store.db'}"
-        make_users(store_url, entities)
-        port = free_port()
         env = {**os.environ, "GPCLUSTER_STORE_URL": store_url, "GPCLUSTER_SECRET_KEY": "benchmark-only-secret",
                "GPCLUSTER_PLANNER_DB": str(Path(tmp) / "planner.duckdb")}
+        demo = demo_store(warehouse)
+        if demo is not None:  # a copy of its packs and evaluations (the run's sign-ins and audit stay apart)
+            with sqlite3.connect(demo) as source, sqlite3.connect(Path(tmp) / "store.db") as copy:
+                source.backup(copy)
+            read_store_entities(store_url, entities)
+            if (demo.parent / "packs").is_dir():
+                env["GPCLUSTER_PACKS_DIR"] = str(demo.parent / "packs")
+        make_users(store_url, entities)
+        port = free_port()
         started = time.monotonic()
         server = subprocess.Popen([sys.executable, "-m", "gpcluster.cli", "serve", "--host", "127.0.0.1",
                                    "--port", str(port), "--warehouse", str(warehouse), "--workers",

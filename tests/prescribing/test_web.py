@@ -147,3 +147,57 @@ def test_a_lead_picks_their_practices_by_name_and_savings_list_only_real_savings
     assert spec(page)["layer"][0]["encoding"]["x"]["timeUnit"] == "yearmonth"  # one tick per month
     outside = cql.get("/prescribing/rx_cost_per_patient?practice=10005").text
     assert "No line for practice 10005" in outside
+
+
+def test_each_chosen_practice_gets_its_own_line_from_the_one_model_kept_per_measure(app):
+    """The measure's model is built once per scope; a chosen practice only selects its rows. Asking for
+    practice 10005 then 10006 must show each its own values, and no practice after that shows none."""
+    client = signed_in(app, "national")
+    lines = {}
+    for code in ("10005", "10006"):
+        page = client.get(f"/prescribing/rx_gabapentinoid_items?practice={code}")
+        lines[code] = [p["practice"] for p in spec(page.text)["layer"][1]["data"]["values"]]
+        assert f"Practice {code}" in page.text
+    assert lines["10005"] != lines["10006"]
+    plain = client.get("/prescribing/rx_gabapentinoid_items")
+    assert len(spec(plain.text)["layer"]) == 1 and "the blue line is" not in plain.text
+
+
+def test_the_deploy_step_keeps_each_measure_page_for_national_viewers(tmp_path):
+    """`gpcluster prepare` builds every prescribing measure's model under the key a national viewer's
+    request reads, so no server process pays for it on first request."""
+    from gpcluster.indicators.definition import load_catalogue
+    from gpcluster.indicators.engine import compute
+    from gpcluster.web import prescribing
+    from gpcluster.web.access import Viewer
+    from gpcluster.web.cache import full_key
+    from gpcluster.web.data import WebData, pinned
+    from gpcluster.web.persisted import MISSING
+    from gpcluster.web.prerender import NATIONAL, prepare
+    from indicators.conftest import build_fixture_warehouse
+
+    con = build_fixture_warehouse(tmp_path / "w.duckdb")
+    compute(con, [d for d in load_catalogue() if d.id.startswith("rx_")])
+    con.close()
+    prepare(tmp_path / "w.duckdb", processes=1)
+    data = WebData(tmp_path / "w.duckdb")
+    try:
+        measures = prescribing.prescribing_measures(data)
+        assert "rx_gabapentinoid_items" in measures
+        viewer = Viewer(0, "someone", "someone", *NATIONAL)
+        with pinned(data):
+            for indicator_id in measures:
+                kept = data.pages.get(full_key(("prescribing", indicator_id), viewer))
+                assert kept is not MISSING, indicator_id
+                assert {"table", "savings", "choices", "named"} <= set(kept)
+    finally:
+        data.close()
+
+
+def test_a_practice_page_without_a_name_in_the_practice_file_goes_by_its_code(app):
+    """The fixture's practice file is empty: the practice page (whose chart titles name the practice) must
+    still answer, naming the practice by its code, never "nan" (a chart titled with NaN failed to render)."""
+    page = signed_in(app, "national").get("/practices/10005")
+    assert page.status_code == 200
+    assert "<h1>10005" in page.text.replace("\n", "") or "10005</h1>" in page.text
+    assert "nan" not in re.sub(r"<script.*?</script>", "", page.text, flags=re.S).split()

@@ -222,8 +222,9 @@ def test_two_viewers_of_one_role_never_share_a_persisted_page(version_file, tmp_
 
 
 def test_prerender_renders_every_page_people_open_before_any_table_programs_fetch(version_file):
-    """Right after a deploy the store fills while users arrive: indicator, cluster, overview and practice
-    pages first, then the API and CSV tables (which took 100 s for Scotland before the practice pages)."""
+    """Right after a deploy the store fills while users arrive: indicator, cluster, overview, HSCP, board,
+    practice (and prescribing measure) pages first, then the API and CSV tables (which took 100 s for
+    Scotland before the practice pages)."""
     from gpcluster.web import prerender
     from gpcluster.web.access import Viewer
     from gpcluster.web.data import WebData
@@ -232,14 +233,17 @@ def test_prerender_renders_every_page_people_open_before_any_table_programs_fetc
     try:
         work = [what for what, _ in prerender.shared_work(data, Viewer(0, "p", "p", *prerender.NATIONAL))]
         practices = set(data.values(levels=["practice"], period=data.latest_period)["area_code"])
+        clusters = list(data.clusters.values())
     finally:
         data.close()
     kinds = [what.split(" ")[0] for what in work]
     first_table = min(kinds.index("api"), kinds.index("csv"))
-    page_kinds = {"indicator", "cluster", "overview", "practice"}
-    assert set(kinds[:first_table]) == page_kinds
-    assert not page_kinds & set(kinds[first_table:])
+    page_kinds = {"indicator", "cluster", "overview", "hscp", "board", "practice"}
+    assert page_kinds <= set(kinds[:first_table]) <= page_kinds | {"prescribing"}
+    assert not (page_kinds | {"prescribing"}) & set(kinds[first_table:])
     assert {what.split(" ")[1] for what in work if what.startswith("practice ")} == practices
+    assert {what.split(" ")[2] for what in work if what.startswith("hscp page ")} == {c.hscp_code for c in clusters}
+    assert {what.split(" ")[2] for what in work if what.startswith("board page ")} == {c.board_code for c in clusters}
 
 
 def test_the_code_fingerprint_covers_every_module_pages_depend_on_not_only_the_web_package(tmp_path, monkeypatch):

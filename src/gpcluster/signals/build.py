@@ -59,11 +59,16 @@ CREATE TABLE IF NOT EXISTS signal (
 )"""
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def quarter_words(period) -> str:
     """date(2024, 10, 1) -> 'Oct-Dec 2024' (the quarter whose list-size release opens it)."""
     d = pd.Timestamp(period)
-    end = d + pd.DateOffset(months=2)
-    return f"{d:%b}–{end:%b %Y}" if d.year == end.year else f"{d:%b %Y}–{end:%b %Y}"
+    last = d.month + 1  # the quarter's third month, counted from 0 (a list of packs names hundreds of them)
+    end_year = d.year + last // 12
+    start, end = _MONTHS[d.month - 1], _MONTHS[last % 12]
+    return f"{start}–{end} {end_year}" if d.year == end_year else f"{start} {d.year}–{end} {end_year}"
 
 
 def _lower_first(title: str) -> str:

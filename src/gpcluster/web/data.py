@@ -46,8 +46,10 @@ VALUE_COLUMNS = (
     "v.cluster_value, v.hscp_value, v.board_value, v.scotland_value, v.funnel_scotland, v.funnel_hscp, "
     "v.spc_signal, v.spc_rule, v.national_rank, v.national_decile"
 )
+# an area the lookups do not name (a practice in the results but not in the practice file) goes by its code:
+# a page must never show "nan" or fail on it
 _AREA_NAME = """coalesce(p.practice_name, c.cluster_name, h.hscp_name, b.board_name,
-                CASE WHEN v.level = 'scotland' THEN 'Scotland' END) AS area_name"""
+                CASE WHEN v.level = 'scotland' THEN 'Scotland' END, v.area_code) AS area_name"""
 _NAME_JOINS = """
     LEFT JOIN practice p ON v.level = 'practice' AND p.practice_code = v.area_code
     LEFT JOIN cluster c ON v.level = 'cluster' AND c.cluster_id = v.area_code

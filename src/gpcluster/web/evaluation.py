@@ -10,6 +10,7 @@ pseudonymised, and every drawn series passes the indicator's disclosure rule
 
 from __future__ import annotations
 
+import hashlib
 import re
 from importlib.resources import files
 
@@ -64,19 +65,30 @@ def _indicator_titles(request: Request) -> dict[str, str]:
 
 
 def _power(request: Request, registered) -> list[str]:
-    """What the planned design could detect, from the indicator's history: once per data version and plan."""
-    from gpcluster.evaluation.run import power_sentences
+    """What the planned design could detect, from the indicator's history: once per data version and plan,
+    kept beside the version for every server process (seconds of statistics on an evaluation's first view)."""
+    from gpcluster.web.persisted import MISSING
 
     data = request.app.state.services.data
+    registration = registered.planned.registration
+    key = ("evaluation_power", registered.slug, registered.planned.number,
+           hashlib.sha256(registration.model_dump_json().encode()).hexdigest(), str(data.file))
 
     def build():
+        from gpcluster.evaluation.run import power_sentences
+
+        kept = data.pages.get(key)
+        if kept is not MISSING:
+            return kept
         cur = data.cursor()
         try:
-            return power_sentences(cur, registered.planned.registration)
+            sentences = power_sentences(cur, registration)
         finally:
             cur.close()
+        data.pages.put(key, sentences)
+        return sentences
 
-    return data.memo(("evaluation_power", registered.slug, registered.planned.number), build)
+    return data.memo(key, build)
 
 
 def _labeller(request: Request, viewer: Viewer, codes: set[str]):
@@ -85,14 +97,7 @@ def _labeller(request: Request, viewer: Viewer, codes: set[str]):
     practices = sorted(c for c in codes if c.isdigit())
     names: dict[str, str] = {}
     if practices:
-        rows = data.query(  # each practice's latest membership, as the indicator results record it
-            """SELECT v.area_code, coalesce(p.practice_name, v.area_code) AS practice_name, v.cluster_id,
-                      v.hscp_code, v.board_code, v.period
-               FROM indicator_value v LEFT JOIN practice p ON p.practice_code = v.area_code
-               WHERE v.level = 'practice' AND list_contains(?::VARCHAR[], v.area_code)
-               QUALIFY row_number() OVER (PARTITION BY v.area_code ORDER BY v.period DESC) = 1""",
-            [practices])
-        rows["period"] = [ts.date() for ts in pd.to_datetime(rows["period"])]
+        rows = data.memo(("evaluation practices", tuple(practices)), lambda: _memberships(data, practices)).copy()
         named = named_mask(viewer, rows)
         pseudonyms = Pseudonyms()
         hidden = rows[~named]
@@ -111,6 +116,20 @@ def _labeller(request: Request, viewer: Viewer, codes: set[str]):
         return hscps.get(code, code)
 
     return label
+
+
+def _memberships(data, practices: list[str]) -> pd.DataFrame:
+    """Each practice's name and latest membership, as the indicator results record it (a scan of every
+    result: once per version and set of practices, not on every view of an evaluation)."""
+    rows = data.query(
+        """SELECT v.area_code, coalesce(p.practice_name, v.area_code) AS practice_name, v.cluster_id,
+                  v.hscp_code, v.board_code, v.period
+           FROM indicator_value v LEFT JOIN practice p ON p.practice_code = v.area_code
+           WHERE v.level = 'practice' AND list_contains(?::VARCHAR[], v.area_code)
+           QUALIFY row_number() OVER (PARTITION BY v.area_code ORDER BY v.period DESC) = 1""",
+        [practices])
+    rows["period"] = [ts.date() for ts in pd.to_datetime(rows["period"])]
+    return rows
 
 
 def _views(request: Request, viewer: Viewer, slug: str):

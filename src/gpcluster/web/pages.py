@@ -12,7 +12,7 @@ from gpcluster.web import charts, formatting, heat, loop, summary, tables, theme
 from gpcluster.web.access import Viewer, named_mask
 from gpcluster.web.auth import client_ip, require_viewer
 from gpcluster.web.release import Pseudonyms
-from gpcluster.web.render import cached_blocks, page, render_fragment
+from gpcluster.web.render import cached_blocks, cached_page, page, render_fragment
 
 router = APIRouter(dependencies=[Depends(require_viewer)], default_response_class=HTMLResponse)
 
@@ -68,9 +68,9 @@ def _overview_context(data, viewer: Viewer) -> dict:
                 indicators=themes.grouped(data.indicators.values()))
 
 
-def _area_page(request: Request, viewer: Viewer, level: str, code: str):
-    services = _services(request)
-    data = services.data
+def area_model(cache, data, viewer: Viewer, level: str, code: str) -> dict:
+    """Everything an HSCP or board page shows the viewer's scope, built once per version and scope and
+    kept on disk (tables.NotFound for an unknown area)."""
 
     def build():
         pseudonyms = Pseudonyms()
@@ -82,37 +82,42 @@ def _area_page(request: Request, viewer: Viewer, level: str, code: str):
                 signals = tables.cluster_signals(data, viewer, pseudonyms, c.cluster_id)
                 live = signals[signals["status"] != "resolved"]
                 worth[c.cluster_id] = int(live["worth_discussing"].astype(bool).sum())
-        return rows, worth
+        counts = data.cluster_practice_counts()
+        first = clusters[0]
+        name = first.hscp_name if level == "hscp" else first.board_name
+        child_level = "cluster" if level == "hscp" else "hscp"
+        practices = sum(counts.get(c.cluster_id, 0) for c in clusters)
+        children = []
+        for child_code, group in rows[rows["level"] == child_level].groupby("area_code", sort=False):
+            cells = {r.indicator_id: heat.cell_for(r, data.indicators[r.indicator_id]) for r in group.itertuples()}
+            members = [c for c in clusters if (c.cluster_id if level == "hscp" else c.hscp_code) == child_code]
+            children.append({"code": child_code, "name": group["area_name"].iloc[0], "cells": cells,
+                             "practices": sum(counts.get(c.cluster_id, 0) for c in members),
+                             "worth": worth.get(child_code)})
+        children.sort(key=lambda r: r["name"])
+        totals = []
+        for lv, area_code, count in ((level, code, practices), ("scotland", SCOTLAND, None)):
+            group = rows[(rows["level"] == lv) & (rows["area_code"] == area_code)]
+            totals.append({"name": group["area_name"].iloc[0] if len(group) else name, "level": lv,
+                           "practices": count, "cells": {r.indicator_id: heat.cell_for(r, data.indicators[r.indicator_id])
+                                                         for r in group.itertuples()}})
+        return dict(title=name, area_name=name, level=level, code=code, period=data.latest_period,
+                    board=(first.board_code, first.board_name),
+                    line=summary.area_line(rows, level, code, practices, data.latest_period),
+                    children=children, totals=totals, child_level=child_level)
 
+    return cache.get(("area", level, code), viewer, build, persist=True)
+
+
+def _area_page(request: Request, viewer: Viewer, level: str, code: str):
+    services = _services(request)
+    data = services.data
     try:
-        rows, worth = services.cache.get(("area", level, code), viewer, build)
+        model = area_model(services.cache, data, viewer, level, code)
     except tables.NotFound:
         return not_found(request, "HSCP" if level == "hscp" else "board")
-    counts = data.cluster_practice_counts()
-    clusters = [c for c in data.clusters.values() if (c.hscp_code if level == "hscp" else c.board_code) == code]
-    first = clusters[0]
-    name = first.hscp_name if level == "hscp" else first.board_name
-    child_level = "cluster" if level == "hscp" else "hscp"
-    practices = sum(counts.get(c.cluster_id, 0) for c in clusters)
     indicators = [data.indicators[i] for i in AREA_INDICATORS if i in data.indicators]
-    children = []
-    for child_code, group in rows[rows["level"] == child_level].groupby("area_code", sort=False):
-        cells = {r.indicator_id: heat.cell_for(r, data.indicators[r.indicator_id]) for r in group.itertuples()}
-        members = [c for c in clusters if (c.cluster_id if level == "hscp" else c.hscp_code) == child_code]
-        children.append({"code": child_code, "name": group["area_name"].iloc[0], "cells": cells,
-                         "practices": sum(counts.get(c.cluster_id, 0) for c in members),
-                         "worth": worth.get(child_code)})
-    children.sort(key=lambda r: r["name"])
-    totals = []
-    for lv, area_code, count in ((level, code, practices), ("scotland", SCOTLAND, None)):
-        group = rows[(rows["level"] == lv) & (rows["area_code"] == area_code)]
-        totals.append({"name": group["area_name"].iloc[0] if len(group) else name, "level": lv, "practices": count,
-                       "cells": {r.indicator_id: heat.cell_for(r, data.indicators[r.indicator_id])
-                                 for r in group.itertuples()}})
-    return page(request, "area.html", title=name, area_name=name, level=level, code=code, period=data.latest_period,
-                board=(first.board_code, first.board_name), line=summary.area_line(rows, level, code, practices,
-                                                                                    data.latest_period),
-                children=children, totals=totals, indicators=indicators, child_level=child_level)
+    return page(request, "area.html", indicators=indicators, **model)
 
 
 @router.get("/hscps/{hscp_code}", summary="HSCP page")
@@ -295,15 +300,20 @@ def _practice_context(data, viewer: Viewer, practice_code: str, indicator: str |
 @router.get("/trends/{indicator_id}", summary="A cluster's figure over time")
 def cluster_trend(request: Request, indicator_id: str, cluster: str = "", viewer: Viewer = Depends(require_viewer)):
     data = _services(request).data
-    pseudonyms = Pseudonyms()
-    try:
+
+    def build() -> dict:
+        pseudonyms = Pseudonyms()
         series = tables.cluster_series(data, viewer, pseudonyms, cluster, indicator_id)
+        c = data.clusters[cluster]
+        trend = _trend(data, viewer, pseudonyms, data.indicators[indicator_id], series, "cluster", cluster,
+                       c.cluster_name)
+        return dict(title=f"{data.indicators[indicator_id].title}: {c.cluster_name}", cluster=c, trend=trend,
+                    spc_rule_words=charts.SPC_RULE_WORDS, spc_words=charts.SPC_WORDS)
+
+    try:  # the same for every viewer with the same role and scope: rendered once per version, kept on disk
+        return cached_page(request, "trend.html", ("trend", cluster, indicator_id), build)
     except tables.NotFound:
         return not_found(request, "cluster figure")
-    c = data.clusters[cluster]
-    trend = _trend(data, viewer, pseudonyms, data.indicators[indicator_id], series, "cluster", cluster, c.cluster_name)
-    return page(request, "trend.html", title=f"{data.indicators[indicator_id].title}: {c.cluster_name}", cluster=c,
-                trend=trend, spc_rule_words=charts.SPC_RULE_WORDS, spc_words=charts.SPC_WORDS)
 
 
 @router.get("/indicators", summary="Indicator list")

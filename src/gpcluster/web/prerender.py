@@ -5,8 +5,9 @@ store (gpcluster.web.persisted), so that no user's request pays for a first rend
 (at start-up and after a load) unless the `web_prerender` setting is off; one process per version does
 the work (a file lock), the others find it done or running. It renders, for the national role and
 scope (role `national`, scope Scotland), in this order: every indicator page, every cluster page as it
-opens (all but its actions due, which come from the store), the overview, every practice page as it opens
-(the default indicator), then every table of the API and of the CSV downloads (cluster, practice, funnel,
+opens (all but its actions due, which come from the store), the overview, every HSCP and board page,
+every practice page as it opens (the default indicator), every prescribing measure's page as it opens
+(no practice chosen), then every table of the API and of the CSV downloads (cluster, practice, funnel,
 deciles): the pages people open before the tables programs fetch. Then, for the viewers of each HSCP
 (role and scope `hscp`, `hscp_work`): the HSCP's cluster and practice pages and the API's tables of its
 clusters and practices and of every indicator's funnel and deciles.
@@ -61,7 +62,7 @@ def start_in_background(version_file: Path) -> subprocess.Popen | None:
 
 def shared_work(data, viewer) -> Iterator[tuple[str, Callable[[object], object]]]:
     """(what, render) for every shared page and table; each render takes the cache to fill."""
-    from gpcluster.web import pages
+    from gpcluster.web import pages, prescribing
     from gpcluster.web.api import table_body
     from gpcluster.web.downloads import download_body
 
@@ -70,11 +71,18 @@ def shared_work(data, viewer) -> Iterator[tuple[str, Callable[[object], object]]
     for cluster_id in data.clusters:
         yield f"cluster {cluster_id}", lambda c, i=cluster_id: pages.cluster_blocks(c, data, viewer, i, [], False)
     yield "overview", lambda c: pages.overview_blocks(c, data, viewer)
+    for level, codes in (("hscp", {c.hscp_code for c in data.clusters.values()}),
+                         ("board", {c.board_code for c in data.clusters.values()})):
+        for code in sorted(codes):
+            yield f"{level} page {code}", lambda c, lv=level, a=code: pages.area_model(c, data, viewer, lv, a)
     practices = sorted(set(data.values(levels=["practice"], period=data.latest_period)["area_code"]))
     # the pages people open before the tables programs fetch: right after a deploy, practice pages were
     # first renders for the 100 s the API and CSV tables took before them
     for code in practices:
         yield f"practice {code}", lambda c, p=code: pages.practice_blocks(c, data, viewer, p, None)
+    for indicator_id, (_, definition) in prescribing.prescribing_measures(data).items():
+        yield (f"prescribing {indicator_id}",
+               lambda c, i=indicator_id, d=definition: prescribing.measure_model(c, data, viewer, i, d))
     keys = {"cluster": list(data.clusters), "practice": practices, "funnel": list(data.indicators),
             "deciles": list(data.indicators)}
     for name, names in keys.items():

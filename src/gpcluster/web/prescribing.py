@@ -43,31 +43,44 @@ MONTH_AXIS = {"field": "month", "timeUnit": "yearmonth", "type": "ordinal", "tit
 MONTH_TIP = {"field": "month", "type": "temporal", "title": "Month", "format": "%b %Y"}
 
 
-def _prescribing_measures(data) -> dict:
-    """Prescribing measures with stored results, by id (the web shows only what has been computed)."""
-    out = {}
-    for indicator_id, indicator in data.indicators.items():
-        try:
-            definition = load_definition(indicator_id)
-        except UserError:
-            continue
-        if is_prescribing(definition):
-            out[indicator_id] = (indicator, definition)
-    return out
+def prescribing_measures(data) -> dict:
+    """Prescribing measures with stored results, by id (the web shows only what has been computed); read
+    once per version (each definition is a file to parse: every request parsing them took most of its time)."""
+
+    def build():
+        out = {}
+        for indicator_id, indicator in data.indicators.items():
+            try:
+                definition = load_definition(indicator_id)
+            except UserError:
+                continue
+            if is_prescribing(definition):
+                out[indicator_id] = (indicator, definition)
+        return out
+
+    return data.memo("prescribing_measures", build)
+
+
+def _months(data):
+    """The first and last month of prescribing loaded, and how many (None when none is)."""
+
+    def build():
+        months = data.query("SELECT min(month) AS first, max(month) AS last, count(*) AS n FROM prescribing_month")
+        return months.iloc[0] if len(months) else None
+
+    return data.memo("prescribing_months", build)
 
 
 @router.get("/prescribing", summary="Prescribing measures")
 def prescribing_home(request: Request, viewer: Viewer = Depends(require_viewer)):
     data = request.app.state.services.data
-    measures = _prescribing_measures(data)
-    months = data.query("SELECT min(month) AS first, max(month) AS last, count(*) AS n FROM prescribing_month")
-    return page(request, "prescribing.html", title="Prescribing", measures=list(measures.values()),
-                months=months.iloc[0] if len(months) else None, is_cost=is_cost_measure)
+    return page(request, "prescribing.html", title="Prescribing", measures=list(prescribing_measures(data).values()),
+                months=_months(data), is_cost=is_cost_measure)
 
 
 def _prescribing_definition(data, indicator_id: str):
     """(indicator, definition) of a computed prescribing measure; tables.NotFound otherwise."""
-    found = _prescribing_measures(data).get(indicator_id)
+    found = prescribing_measures(data).get(indicator_id)
     if found is None:
         raise NotFound(indicator_id)
     return found
@@ -167,6 +180,30 @@ def _chart(title: str, unit: str, table: pd.DataFrame, practice_label: str | Non
     return {**CHART_BASE, "title": f"{title}: Scotland's practices month by month", "layer": layers}
 
 
+def measure_model(cache, data, viewer: Viewer, indicator_id: str, definition) -> dict:
+    """What a measure's page shows the viewer's scope whichever practice is chosen: the centiles, the
+    savings, the practices they may name (with their monthly rows), built once per version and scope
+    and kept on disk (a chosen practice only selects its rows)."""
+
+    def build():
+        released, monthly = released_monthly(data, viewer, Pseudonyms(), indicator_id, definition)
+        table = centiles(released.rename(columns={"period": "month"}))  # over released values only
+        saved = savings_summary(released, monthly, definition)
+        if saved is not None:
+            above = saved["rows"]["saving"] > 0
+            saved["at_or_below"] = int((~above).sum())
+            saved["rows"] = saved["rows"][above].head(SAVINGS_SHOWN)
+        named_rows = released[released["named"]]
+        named = named_rows[["area_code", "area_name"]].drop_duplicates("area_code")
+        choices = (list(named.sort_values("area_name").itertuples(index=False, name=None))
+                   if len(named) <= MAX_PRACTICE_CHOICES else [])
+        own_columns = ["area_code", "area_name", "period", "numerator", "denominator", "denominator_date", "value"]
+        return {"table": table, "savings": saved, "choices": choices,
+                "named": named_rows[own_columns].reset_index(drop=True)}
+
+    return cache.get(("prescribing", indicator_id), viewer, build, persist=True)
+
+
 @router.get("/prescribing/{indicator_id}", summary="Prescribing measure: centiles over time and savings")
 def measure_page(request: Request, indicator_id: str, practice: str | None = None,
                  viewer: Viewer = Depends(require_viewer)):
@@ -177,28 +214,14 @@ def measure_page(request: Request, indicator_id: str, practice: str | None = Non
     except NotFound:
         return not_found(request, "prescribing measure")
     chosen = practice or (viewer.scope_code if viewer.scope_level == "practice" else None)
-
-    def build():
-        released, monthly = released_monthly(data, viewer, Pseudonyms(), indicator_id, definition)
-        table = centiles(released.rename(columns={"period": "month"}))  # over released values only
-        label, own_rows = None, released.iloc[0:0]
-        if chosen:
-            own_rows = released[(released["area_code"] == chosen) & released["named"]]
-            if len(own_rows):
-                label = str(own_rows["area_name"].iloc[-1])
-                table["practice"] = table["month"].map(own_rows.set_index("period")["value"])
-        saved = savings_summary(released, monthly, definition)
-        if saved is not None:
-            above = saved["rows"]["saving"] > 0
-            saved["at_or_below"] = int((~above).sum())
-            saved["rows"] = saved["rows"][above].head(SAVINGS_SHOWN)
-        named = released.loc[released["named"], ["area_code", "area_name"]].drop_duplicates("area_code")
-        choices = (list(named.sort_values("area_name").itertuples(index=False, name=None))
-                   if len(named) <= MAX_PRACTICE_CHOICES else [])
-        return table, label, own_rows, saved, choices
-
-    table, label, own_rows, saved, choices = services.cache.get(("prescribing", indicator_id, chosen), viewer,
-                                                                build)
+    model = measure_model(services.cache, data, viewer, indicator_id, definition)
+    table, label, own_rows = model["table"], None, model["named"].iloc[0:0]
+    if chosen:
+        own_rows = model["named"][model["named"]["area_code"] == chosen]
+        if len(own_rows):
+            label = str(own_rows["area_name"].iloc[-1])
+            table = table.assign(practice=table["month"].map(own_rows.set_index("period")["value"]))
+    saved, choices = model["savings"], model["choices"]
     services.audit("view_practice", viewer, target=f"prescribing:{indicator_id}", ip=client_ip(request))
     unit = monthly_unit(definition)
     return page(request, "prescribing_measure.html", title=indicator.title, indicator=indicator,
