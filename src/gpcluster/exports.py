@@ -158,8 +158,13 @@ def stored_rules(con: duckdb.DuckDBPyConnection, indicator_ids: list[str] | None
     """Disclosure rules of the stored results, parsed from the definition text stored with them."""
     from gpcluster.indicators.stored import stored_definitions
 
+    return rules_of(stored_definitions(con), indicator_ids)
+
+
+def rules_of(definitions: dict, indicator_ids: list[str] | None = None) -> dict[str, IndicatorRule]:
+    """The disclosure rules of parsed definitions (by indicator id)."""
     return {i: IndicatorRule(d.measure_type, d.disclosure, d.synthetic, d.purpose)
-            for i, d in stored_definitions(con).items() if indicator_ids is None or i in indicator_ids}
+            for i, d in definitions.items() if indicator_ids is None or i in indicator_ids}
 
 
 def warehouse_is_synthetic(con: duckdb.DuckDBPyConnection) -> bool:

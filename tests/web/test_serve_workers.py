@@ -4,6 +4,7 @@ app, and every page is answered whichever process takes the request."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -79,3 +80,55 @@ def test_two_server_processes_forked_from_one_import_serve_every_page(tmp_path):
         time.sleep(0.1)
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()
                 and "gpcluster" in _command_line(pid)]  # stopped with the server
+
+
+AFTER_FORK = r"""
+import json, re, sys
+from fastapi.testclient import TestClient  # the test's client: not the server's
+
+from gpcluster.cli.serve import preload_app_for_workers
+
+preload_app_for_workers()
+before = set(sys.modules)
+from gpcluster.web.app import create_app
+
+app = create_app(sys.argv[1], store_url=sys.argv[2])
+with TestClient(app) as client:
+    assert client.get("/health").status_code == 200
+    app.state.services.data.current._holder.join()  # the release read into memory
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    client.post("/login", data={"username": "national", "password": sys.argv[3], "csrf_token": token, "next": "/"})
+    assert client.get("/indicators").status_code == 200
+    assert "Alpha Surgery" in client.get("/practices/10001").text
+heavy = {"gpcluster", "sqlalchemy", "argon2", "duckdb", "scipy", "statsmodels"}  # not the libraries' own lazy parts
+print(json.dumps(sorted(m for m in set(sys.modules) - before if m.split(".")[0] in heavy)))
+"""
+
+
+def test_server_processes_import_nothing_heavy_after_the_fork(tmp_path):
+    """What each server process needs to build its app, read the release, answer /health, sign a user in
+    and answer a page is imported before the fork, once, not in each process (two at once, beside the
+    release's reading)."""
+    import duckdb
+
+    from gpcluster.indicators.stored import stored_definitions
+    from gpcluster.indicators.suppression import rebuild_suppression
+    from gpcluster.store import open_store
+    from gpcluster.store.accounts import add_user
+
+    warehouse = build_warehouse(tmp_path / "warehouse.duckdb")
+    con = duckdb.connect(str(warehouse))
+    try:  # the pattern stored, as `indicators compute` stores it (else the server decides it, with scipy)
+        rebuild_suppression(con, stored_definitions(con))
+    finally:
+        con.close()
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = open_store(store_url)
+    with store.session() as session:
+        add_user(session, "national", PASSWORD, "national", "scotland", None)
+    store.engine.dispose()
+    env = {**os.environ, "GPCLUSTER_SECRET_KEY": "workers-test-secret", "GPCLUSTER_WEB_PRERENDER": "0"}
+    run = subprocess.run([sys.executable, "-c", AFTER_FORK, str(warehouse), store_url, PASSWORD], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == []

@@ -44,12 +44,14 @@ def serve(
             os.environ["GPCLUSTER_SECRET_KEY"] = secrets.token_urlsafe(32)
         preload_app_for_workers()
         uvicorn.run("gpcluster.web.app:create_served_app", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning", proxy_headers=False)
+                    log_level="warning", proxy_headers=False, ws="none")
         return
     from gpcluster.web import create_app
 
     # proxy headers are read by the app itself, from the addresses in the `trusted_proxies` setting
-    uvicorn.run(create_app(warehouse, prerender=bool(config.get("web_prerender"))), host=host, port=port, log_level="warning", proxy_headers=False)
+    # ws="none": the app has no WebSocket routes (uvicorn would import a WebSocket library for nothing)
+    uvicorn.run(create_app(warehouse, prerender=bool(config.get("web_prerender"))), host=host, port=port,
+                log_level="warning", proxy_headers=False, ws="none")
 
 
 def preload_app_for_workers() -> None:
@@ -59,14 +61,34 @@ def preload_app_for_workers() -> None:
     own app (warehouse connection, store, threads) after the fork, as before. Nothing is opened here: no
     connection, file or thread crosses the fork. The code's fingerprint (what kept pages are keyed by) is
     taken here too: the processes run the code this process imported, even if its files are replaced
-    while it serves."""
+    while it serves.
+
+    Also imported here, once: what each process would otherwise import after the fork on its way to /health
+    and its first pages (two processes at once, beside the reading of the release; the test
+    test_server_processes_import_nothing_heavy_after_the_fork lists what is left): the store's SQLAlchemy
+    dialect (create_engine imports it by name), the readers of the stored definitions, of the suppression
+    pattern and of the kept release, the warehouse watcher's versions, sign-in's password hashing, the SPC
+    chart's limits; uvicorn's event loop, HTTP protocol and lifespan, and anyio's asyncio backend."""
     import multiprocessing
 
+    import anyio._backends._asyncio  # noqa: F401
+    import pyarrow.pandas_compat  # noqa: F401
+    import sqlalchemy.dialects.sqlite  # noqa: F401
     import uvicorn._subprocess
+    import uvicorn.lifespan.on  # noqa: F401
+    import uvicorn.loops.auto
+    import uvicorn.protocols.http.auto  # noqa: F401
 
+    import gpcluster.indicators.stored  # noqa: F401
+    import gpcluster.indicators.suppression  # noqa: F401
+    import gpcluster.stats.spc  # noqa: F401
+    import gpcluster.store.accounts  # noqa: F401
+    import gpcluster.warehouse.versions  # noqa: F401
     import gpcluster.web.app  # noqa: F401 - the import is the point
+    import gpcluster.web.persisted_release  # noqa: F401
     from gpcluster.web.persisted import code_fingerprint
 
+    uvicorn.loops.auto.auto_loop_factory(use_subprocess=True)  # imports the loop (uvloop when installed); makes none
     code_fingerprint()
 
     uvicorn._subprocess.spawn = multiprocessing.get_context("fork")

@@ -16,7 +16,8 @@ from gpcluster import config
 from gpcluster.errors import UserError
 from gpcluster.prescribing.warehouse import ensure_prescribing_schema
 
-REFERENCE = files("gpcluster.sources") / "reference"
+# the folder, not files("gpcluster.sources"): that would import the package, every source's reader
+REFERENCE = files("gpcluster") / "sources" / "reference"
 
 
 def connect(path: Path | str | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:

@@ -29,7 +29,7 @@ import pandas as pd
 
 from gpcluster import config
 from gpcluster.errors import UserError
-from gpcluster.exports import IndicatorRule, disclosed_select, stored_rules, warehouse_is_synthetic
+from gpcluster.exports import IndicatorRule, disclosed_select, rules_of, warehouse_is_synthetic
 from gpcluster.warehouse import open_warehouse
 from gpcluster.web.persisted import PageStore
 
@@ -116,9 +116,12 @@ class WebData:
         ).fetchone()[0]
         if has_results < 2:
             raise UserError("the warehouse has no indicator results: run `gpcluster indicators compute` first")
-        self.rules: dict[str, IndicatorRule] = stored_rules(self._con)
+        from gpcluster.indicators.stored import stored_definitions
+
+        definitions = stored_definitions(self._con)  # parsed once: the rules and the indicators' purposes
+        self.rules: dict[str, IndicatorRule] = rules_of(definitions)
         self.synthetic: bool = warehouse_is_synthetic(self._con)
-        self.indicators: dict[str, Indicator] = self._load_indicators()
+        self.indicators: dict[str, Indicator] = self._load_indicators(definitions)
         self.periods: list[date] = [r[0] for r in self._con.execute(
             "SELECT DISTINCT period FROM indicator_value ORDER BY period").fetchall()]
         self.clusters: dict[str, Cluster] = self._load_clusters()
@@ -268,7 +271,7 @@ class WebData:
         finally:
             cur.close()
 
-    def _load_indicators(self) -> dict[str, Indicator]:
+    def _load_indicators(self, definitions: dict) -> dict[str, Indicator]:
         rows = self._con.execute(
             """SELECT d.indicator_id, d.title, d.description, d.why_it_matters, d.measure_type, d.multiplier,
                       d.unit, d.polarity, d.synthetic
@@ -276,9 +279,7 @@ class WebData:
                JOIN (SELECT DISTINCT indicator_id, version FROM indicator_value) USING (indicator_id, version)
                ORDER BY d.title"""
         ).fetchall()
-        from gpcluster.indicators.stored import stored_definitions
-
-        purposes = {i: d.purpose for i, d in stored_definitions(self._con).items()}
+        purposes = {i: d.purpose for i, d in definitions.items()}
         return {r[0]: Indicator(*r, purpose=purposes.get(r[0], "context")) for r in rows}
 
     def _load_clusters(self) -> dict[str, Cluster]:
