@@ -57,7 +57,9 @@ def test_millions_of_empty_rows_are_refused_before_parsing(planner_app, empty_ro
     asyncio.run(planner_app.state.services.jobs.run(0, setting, "job_timeout"))  # a worker is up
     began = time.perf_counter()
     page = _upload(client, empty_rows_xlsx)
-    assert time.perf_counter() - began < 15  # was 183 s
+    # parsed, the rows took 183 s on a quiet machine; refused from the sheet's dimensions, about 1 s (the
+    # bound is wide so a busy machine cannot fail it, and still far below a parse)
+    assert time.perf_counter() - began < 60
     assert page.status_code == 422 and "bomb.xlsx" in page.text and "upload_max_rows" in page.text
     assert "PH-E1" in client.get("/plan/roster").text  # nothing loaded
 
