@@ -12,7 +12,9 @@ Speed: with the shipped assumptions, the allocations of every model for the view
 roles at once) are worked out in the server once per planning area, roster version and warehouse version
 (a few tenths of a second for Scotland; concurrent first requests wait for the same work), and every
 comparison of two models and a role (and its unfiltered page) is then derived from them in a background
-thread that pauses between comparisons, so pages only read, filter and page what is kept. Edited
+thread that pauses between comparisons, so pages only read, filter and page what is kept. The deploy
+step (`gpcluster prepare`, prepare_planner) keeps all of that on disk beside the warehouse version for the
+national scope and each HSCP's, per roster version and day, so that server processes read it instead. Edited
 assumptions are worked out per user in a worker process (gpcluster.web.jobs) with its limits. Each page
 summarises in a few sentences; long tables are filtered and paged. Pages are rendered once per roster
 version, filter and page, and every request reads the roster version once at its start (pin_roster_version).

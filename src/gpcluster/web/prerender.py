@@ -9,7 +9,8 @@ opens (all but its actions due, which come from the store), the overview, every 
 (the default indicator), then every table of the API and of the CSV downloads (cluster, practice, funnel,
 deciles): the pages people open before the tables programs fetch. Then, for the viewers of each HSCP
 (role and scope `hscp`, `hscp_work`): the HSCP's cluster and practice pages and the API's tables of its
-clusters and practices and of every indicator's funnel and deciles.
+clusters and practices and of every indicator's funnel and deciles. Last, the planner's comparisons with
+the shipped assumptions, for the national scope and each HSCP's (`planner_work`).
 The entries are written under exactly the keys the
 requests use (`gpcluster.web.cache.full_key`), so every other role and scope still gets pages built for
 its own scope, on first request, and kept the same way.
