@@ -485,6 +485,7 @@ def main() -> None:
                              "requests in flight at the end; wrk: in-flight requests at the end counted as unfinished")
     parser.add_argument("--only", default="", help="run only routes whose label contains this (several: separate with |)")
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--port", type=int, default=0, help="the server's port (default: a free one)")
     parser.add_argument("--cold", action="store_true",
                         help="delete the warehouse version's persisted pages first (the server prerenders them "
                              "again, in the background, during the run)")
@@ -512,20 +513,11 @@ def main() -> None:
 
         for extra in ("", "-wal", "-shm"):
             Path(str(store_path(warehouse)) + extra).unlink(missing_ok=True)
-    prepared = None
-    if args.prepare:  # the deploy step, before the server starts: not part of the server's start-up
-        began = time.monotonic()
-        subprocess.run([sys.executable, "-m", "gpcluster.cli", "prepare", "--warehouse", str(warehouse)],
-                       check=True, stdout=subprocess.DEVNULL)
-        prepared = (time.monotonic() - began, os.getloadavg()[0])
-    store_state = page_store_state(warehouse)
-    parts = startup_parts(warehouse)
-    if args.first_start:
-        for stored in warehouse.parent.glob(f"{warehouse.name}.release-*.arrow"):
-            stored.unlink()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         store_url = f"sqlite:///{Path(tmp) / 'store.db'}"
+        # the deploy step and the server read the same settings, as in a deployment (the planner's kept
+        # comparisons are keyed by its database, the roster's version)
         env = {**os.environ, "GPCLUSTER_STORE_URL": store_url, "GPCLUSTER_SECRET_KEY": "benchmark-only-secret",
                "GPCLUSTER_PLANNER_DB": str(Path(tmp) / "planner.duckdb")}
         demo = demo_store(warehouse)
@@ -535,8 +527,19 @@ def main() -> None:
             read_store_entities(store_url, entities)
             if (demo.parent / "packs").is_dir():
                 env["GPCLUSTER_PACKS_DIR"] = str(demo.parent / "packs")
+        prepared = None
+        if args.prepare:  # the deploy step, before the server starts: not part of the server's start-up
+            began = time.monotonic()
+            subprocess.run([sys.executable, "-m", "gpcluster.cli", "prepare", "--warehouse", str(warehouse)],
+                           check=True, stdout=subprocess.DEVNULL, env=env)
+            prepared = (time.monotonic() - began, os.getloadavg()[0])
+        store_state = page_store_state(warehouse)
+        parts = startup_parts(warehouse)
+        if args.first_start:
+            for stored in warehouse.parent.glob(f"{warehouse.name}.release-*.arrow"):
+                stored.unlink()
         make_users(store_url, entities)
-        port = free_port()
+        port = args.port or free_port()
         started = time.monotonic()
         server = subprocess.Popen([sys.executable, "-m", "gpcluster.cli", "serve", "--host", "127.0.0.1",
                                    "--port", str(port), "--warehouse", str(warehouse), "--workers",

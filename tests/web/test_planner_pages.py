@@ -300,6 +300,7 @@ def fresh_planner(monkeypatch):
 
     monkeypatch.setattr(planner, "_SCENARIOS", OrderedDict())
     monkeypatch.setattr(planner, "_COMPARISONS", ReleasedCache(1024))
+    monkeypatch.setattr(planner, "_KEPT_SCENARIOS", ReleasedCache(64))
     monkeypatch.setattr(planner, "_VIEWS", ReleasedCache(512))
     monkeypatch.setattr(planner, "_PAGES", ReleasedCache(256))
     monkeypatch.setattr(planner, "_FILTERED_PAGES", ReleasedCache(512))
@@ -490,7 +491,7 @@ def test_a_comparison_page_one_server_process_rendered_is_served_by_another_with
         client_as, planner_app, fresh_planner, monkeypatch):
     """The unfiltered comparison pages (shipped assumptions) are kept on disk beside the warehouse
     version: a server process that has worked nothing out serves them as they are, with its own CSRF
-    token. A filtered page, or edited assumptions, are still worked out."""
+    token. A filtered page is built from the allocations kept on disk too, without working them out."""
     import re
     from collections import OrderedDict
 
@@ -505,7 +506,7 @@ def test_a_comparison_page_one_server_process_rendered_is_served_by_another_with
     # another process: nothing in memory, and no allocation may be worked out
     for name, empty in (("_SCENARIOS", OrderedDict()), ("_COMPARISONS", ReleasedCache(1024)),
                         ("_VIEWS", ReleasedCache(512)), ("_PAGES", ReleasedCache(256)),
-                        ("_FILTERED_PAGES", ReleasedCache(512))):
+                        ("_FILTERED_PAGES", ReleasedCache(512)), ("_KEPT_SCENARIOS", ReleasedCache(64))):
         monkeypatch.setattr(fresh_planner, name, empty)
     worked_out = []
 
@@ -527,7 +528,7 @@ def test_a_comparison_page_one_server_process_rendered_is_served_by_another_with
     assert csrf_from(again.text) != csrf_from(first.text)  # the other session's own token
 
     filtered = other.get(url + "&outcome=gains")
-    assert worked_out and filtered.status_code == 422  # asked for the allocations, did not read a page
+    assert filtered.status_code == 200 and "Who gains" in filtered.text and not worked_out
 
 
 def test_a_change_in_hours_reads_at_the_precision_of_the_hours():
@@ -647,3 +648,65 @@ def test_the_roster_summary_tells_posts_in_post_today_from_ended_and_future_ones
     assert sentences[1] == ("2 posts (1.5 WTE) are in post today, as the planner's home page and comparisons "
                             "count them; 1 ended, 1 not yet started.")
     assert sentences[-1] == "2 posts have no end date."
+
+
+def test_the_deploy_step_keeps_every_comparison_and_a_roster_edit_is_worked_out_anew(client_as, planner_app,
+                                                                                     fresh_planner, monkeypatch):
+    """prepare_planner (run by `gpcluster prepare`) keeps, per viewer scope, the allocations, every
+    comparison and every unfiltered comparison page on disk under the keys requests use. A server process
+    with nothing in memory then derives none of them (nor starts deriving them in the background), and
+    its pages are exactly those it derives itself; an HSCP's still show only that HSCP. After a roster
+    edit the kept ones no longer apply: the next comparison is worked out from the edited roster."""
+    import re
+    import time
+    from collections import OrderedDict
+
+    from gpcluster.web.access import Viewer
+    from gpcluster.web.cache import ReleasedCache
+    from gpcluster.web.data import pinned
+
+    data = planner_app.state.services.data.current
+    national, lothian = client_as("national"), client_as("hscp_lothian")
+    urls = [(national, "/plan/compare?a=per_capita&b=need_weighted&role=pharmacist"),
+            (national, "/plan/compare?a=swf_approx&b=per_capita"),
+            (national, "/plan/compare?a=per_capita&b=need_weighted&role=pharmacist&q=alpha"),
+            (lothian, "/plan/compare?a=per_capita&b=need_weighted&role=pharmacist")]
+
+    def pages() -> list[str]:
+        answers = [client.get(url) for client, url in urls]
+        assert all(a.status_code == 200 for a in answers)
+        return [re.sub(r'name="csrf_token" value="[^"]+"', "", a.text) for a in answers]
+
+    def empty_memory() -> None:  # as a server process that has kept nothing yet
+        _wait_for_warm_threads(fresh_planner)
+        for name, size in (("_COMPARISONS", 1024), ("_VIEWS", 512), ("_PAGES", 256), ("_FILTERED_PAGES", 512),
+                           ("_KEPT_SCENARIOS", 64)):
+            monkeypatch.setattr(fresh_planner, name, ReleasedCache(size))
+        monkeypatch.setattr(fresh_planner, "_SCENARIOS", OrderedDict())
+
+    with monkeypatch.context() as nothing_on_disk:
+        nothing_on_disk.setattr(data.pages, "enabled", False)
+        derived_here = pages()
+        empty_memory()
+
+    with pinned(data):
+        done = [fresh_planner.prepare_planner(fresh_planner.source_of(data), Viewer(0, "p", "p", *scope))
+                for scope in (("national", "scotland", None), ("hscp", "hscp", "S37000030"))]
+    assert done[0] == 20 * (1 + 2) and done[1] > 0  # each ordered pair of five models, all roles and each role
+    empty_memory()
+    calls = []
+    for name in ("derive_comparison", "scenarios_job"):
+        original = getattr(fresh_planner, name)
+        monkeypatch.setattr(fresh_planner, name, lambda *args, _f=original, _n=name, **kw: calls.append(_n) or _f(*args, **kw))
+    assert pages() == derived_here
+    time.sleep(0.5)  # a background thread would have started deriving by now
+    assert calls == [] and not fresh_planner._WARMING
+    assert "Alpha Surgery" in derived_here[0] and "Alpha Surgery" not in derived_here[3]
+
+    form = national.get("/plan/roster/post?post_id=PH-E1").text
+    saved = national.post("/plan/roster/post", data=_post_form(wte="0.8", practice_sessions="10001:4",
+                                                               csrf_token=csrf_from(form)))
+    assert saved.status_code == 200 and "Saved post PH-E1" in saved.text
+    edited = pages()
+    assert "derive_comparison" in calls and "scenarios_job" in calls
+    assert edited[0] != derived_here[0] and edited[3] == derived_here[3]  # Lothian has no post PH-E1

@@ -12,7 +12,9 @@ Speed: with the shipped assumptions, the allocations of every model for the view
 roles at once) are worked out in the server once per planning area, roster version and warehouse version
 (a few tenths of a second for Scotland; concurrent first requests wait for the same work), and every
 comparison of two models and a role (and its unfiltered page) is then derived from them in a background
-thread that pauses between comparisons, so pages only read, filter and page what is kept. Edited
+thread that pauses between comparisons, so pages only read, filter and page what is kept. The deploy
+step (`gpcluster prepare`, prepare_planner) keeps all of that on disk beside the warehouse version for the
+national scope and each HSCP's, per roster version and day, so that server processes read it instead. Edited
 assumptions are worked out per user in a worker process (gpcluster.web.jobs) with its limits. Each page
 summarises in a few sentences; long tables are filtered and paged. Pages are rendered once per roster
 version, filter and page, and every request reads the roster version once at its start (pin_roster_version).
@@ -125,9 +127,14 @@ def planner_source(source: Source) -> PlannerSource:
     data = state.services.data
     found = getattr(state, "planner_source", None)
     if found is None or found.warehouse != str(data.file):
-        found = PlannerSource(str(data.file), data.synthetic, dict(data.clusters), data.latest_period)
+        found = source_of(data)
         state.planner_source = found
     return found
+
+
+def source_of(data) -> PlannerSource:
+    """The PlannerSource of a warehouse version opened for the web (gpcluster.web.data.WebData)."""
+    return PlannerSource(str(data.file), data.synthetic, dict(data.clusters), data.latest_period)
 
 
 def _warehouse_path(source: Source) -> str:
@@ -852,6 +859,8 @@ def scenarios_job(source: PlannerSource, viewer: Viewer, a: Assumptions) -> tupl
 _SCENARIOS: OrderedDict = OrderedDict()
 SCENARIOS_KEPT = 8
 _IN_FLIGHT: dict = {}
+#: the same with the shipped assumptions as kept on disk (shipped_scenarios), and prepare_planner's marks
+_KEPT_SCENARIOS = ReleasedCache(64)
 #: comparisons derived from them, per viewer scope (ReleasedCache adds scope and warehouse version)
 _DERIVED = ReleasedCache(512)
 #: the comparisons themselves (every pair of models and role of a few planning areas)
@@ -891,8 +900,9 @@ async def scenarios(request: Request, viewer: Viewer, area: Area, a: Assumptions
         try:
             if a == load_assumptions():
                 # the shipped assumptions: worked out here, once per planning area and data version (a few
-                # tenths of a second for Scotland), so the first comparison waits for no worker to start
-                result, problem = await run_in_threadpool(scenarios_job, planner_source(request), viewer, a)
+                # tenths of a second for Scotland), so the first comparison waits for no worker to start;
+                # read instead when the deploy step (or another server process) kept them on disk
+                result, problem = await run_in_threadpool(shipped_scenarios, planner_source(request), viewer, area)
             else:  # edited assumptions: per user, in a worker with the job limits
                 result, problem = await _in_worker(request, viewer, scenarios_job, a, what="Working out the models")
             if problem:
@@ -927,15 +937,68 @@ async def comparison(request: Request, viewer: Viewer, area: Area, model_a: str,
 
 
 def derived_comparison(found: Scenarios, viewer: Viewer, area: Area, model_a: str, model_b: str, role: str | None,
-                       a: Assumptions) -> Comparison | None:
+                       a: Assumptions, cells: bool = False) -> Comparison | None:
     """derive_comparison, kept per planning area, models, role, assumptions and roster version (and, by
     _COMPARISONS, the viewer's scope and the data version). With the shipped assumptions also on disk
     beside the warehouse version (about 100 kB for Scotland's; read back in a tenth of the time it takes
-    to derive), so each comparison is derived by one server process, not by each."""
+    to derive), so each comparison is derived by one server process, not by each. `cells`: when derived
+    here, with every row formatted as filtered pages show them (practice_cells), kept on disk with it."""
     key = ("plan-compare", area.plan_key, model_a, model_b, role, a.model_dump_json(), roster_version(),
            date.today().isoformat())
-    return _COMPARISONS.get(key, viewer, lambda: derive_comparison(found, area, model_a, model_b, role, a),
-                            persist=a == load_assumptions())
+
+    def build() -> Comparison | None:
+        result = derive_comparison(found, area, model_a, model_b, role, a)
+        if cells and result is not None:
+            practice_cells(result)
+        return result
+
+    return _COMPARISONS.get(key, viewer, build, persist=a == load_assumptions())
+
+
+def shipped_scenarios(source: PlannerSource, viewer: Viewer, area: Area) -> tuple[Scenarios | None, str | None]:
+    """scenarios_job with the shipped assumptions, kept on disk beside the warehouse version per planning
+    area, viewer scope, roster version and day (the roster is read as at today): worked out by the deploy
+    step (prepare_planner) or by the first server process that asks, read by the others."""
+    a = load_assumptions()
+    key = ("plan-scenarios", area.plan_key, a.model_dump_json(), roster_version(), date.today().isoformat())
+    return _KEPT_SCENARIOS.get(key, viewer, lambda: scenarios_job(source, viewer, a), persist=True)
+
+
+def _prepared_key(area: Area, a: Assumptions) -> tuple:
+    """The mark kept on disk once prepare_planner has kept every comparison and page of a planning area."""
+    return ("plan-prepared", area.plan_key, a.model_dump_json(), roster_version(), date.today().isoformat())
+
+
+def prepare_planner(source: PlannerSource, viewer: Viewer) -> int:
+    """The deploy step's planner work for one viewer scope (gpcluster.web.prerender; the data version
+    pinned): with the shipped assumptions and the roster as it is now, the allocations of every model,
+    every comparison of two models and a role (its rows formatted for filtered pages too), and its
+    unfiltered page, kept on disk under exactly the keys the scope's requests use, so that no server
+    process derives them. A roster edit or another day changes those keys: the pages are then worked out
+    as before. Returns the number of comparison pages (none when there is nothing to plan over: the pages
+    say why)."""
+    a = load_assumptions()
+    try:
+        area = planning_area(source, viewer)
+    except HTTPException:  # no practice populations
+        return 0
+    found, _ = shipped_scenarios(source, viewer, area)
+    done = 0
+    if found is not None:
+        for role, model_a, model_b in _every_comparison(found):
+            result = derived_comparison(found, viewer, area, model_a, model_b, role, a, cells=True)
+            if result is not None:
+                compare_blocks(source, viewer, area, found, result, model_a, model_b, role, a, [], {})
+                done += 1
+    _KEPT_SCENARIOS.get(_prepared_key(area, a), viewer, lambda: True, persist=True)
+    return done
+
+
+def _every_comparison(found: Scenarios) -> list[tuple[str | None, str, str]]:
+    """(role or None for every role, model A, model B) of every comparison a scope can ask for."""
+    names = model_names()
+    return [(role, model_a, model_b) for role in [None, *found.roles] for model_a in names for model_b in names
+            if model_a != model_b]
 
 
 #: comparisons derived in the background, one thread per planning area and data version at a time
@@ -961,9 +1024,10 @@ def _warm_comparisons(source: PlannerSource, found: Scenarios, viewer: Viewer, a
 
     def run() -> None:
         try:
+            if _KEPT_SCENARIOS.peek(_prepared_key(area, a), viewer, persist=True) is not MISSING:
+                return  # the deploy step kept every comparison and page of this area (prepare_planner)
             names = model_names()
-            pages = [(role, model_a, model_b) for role in [None, *found.roles] for model_a in names
-                     for model_b in names if model_a != model_b]
+            pages = _every_comparison(found)
             # each server process in its own order: together they fill the shared page store sooner
             random.Random(os.getpid()).shuffle(pages)
             for role, model_a, model_b in pages:
@@ -974,7 +1038,7 @@ def _warm_comparisons(source: PlannerSource, found: Scenarios, viewer: Viewer, a
                 time.sleep(WARM_PAUSE_SECONDS)
             for role, model_a, model_b in pages:  # those whose page another process kept, and every
                 with contextlib.suppress(Exception):  # comparison's rows as filtered pages show them
-                    result = derived_comparison(found, viewer, area, model_a, model_b, role, a)
+                    result = derived_comparison(found, viewer, area, model_a, model_b, role, a, cells=True)
                     if result is not None:
                         practice_cells(result)
                 time.sleep(WARM_PAUSE_SECONDS)
@@ -999,7 +1063,7 @@ def _warm_page(source: PlannerSource, found: Scenarios, viewer: Viewer, area: Ar
     key = _compare_page_key(area, model_a, model_b, role, a, [], {})
     if kept_blocks(_PAGES, "planner/compare.html", key, viewer) is not None:
         return
-    result = derived_comparison(found, viewer, area, model_a, model_b, role, a)
+    result = derived_comparison(found, viewer, area, model_a, model_b, role, a, cells=True)
     if result is not None:
         compare_blocks(source, viewer, area, found, result, model_a, model_b, role, a, [], {})
 

@@ -10,7 +10,8 @@ every practice page as it opens (the default indicator), every prescribing measu
 (no practice chosen), then every table of the API and of the CSV downloads (cluster, practice, funnel,
 deciles): the pages people open before the tables programs fetch. Then, for the viewers of each HSCP
 (role and scope `hscp`, `hscp_work`): the HSCP's cluster and practice pages and the API's tables of its
-clusters and practices and of every indicator's funnel and deciles.
+clusters and practices and of every indicator's funnel and deciles. Last, the planner's comparisons with
+the shipped assumptions, for the national scope and each HSCP's (`planner_work`).
 The entries are written under exactly the keys the
 requests use (`gpcluster.web.cache.full_key`), so every other role and scope still gets pages built for
 its own scope, on first request, and kept the same way.
@@ -122,6 +123,21 @@ def hscp_work(data) -> Iterator[tuple[str, Callable[[object], object]]]:
                        lambda c, n=name, k=key, v=viewer: table_body(c, data, v, n, k))
 
 
+def planner_work(data) -> Iterator[tuple[str, Callable[[object], object]]]:
+    """(what, render) for the planner's comparisons with the shipped assumptions, as a national viewer
+    and as each HSCP's viewers see them (gpcluster.web.planner.prepare_planner: the allocations, every
+    comparison of two models and a role, and its page). Kept in the planner's own caches under the keys
+    its requests use, not in the cache given."""
+    from gpcluster.web.access import Viewer
+    from gpcluster.web.planner import prepare_planner, source_of
+
+    source = source_of(data)
+    yield "planner scotland", lambda c: prepare_planner(source, Viewer(0, "prerender", "prerender", *NATIONAL))
+    for hscp in sorted({c.hscp_code for c in data.clusters.values()}):
+        yield (f"planner hscp {hscp}",
+               lambda c, v=Viewer(0, "prerender", "prerender", *HSCP, hscp): prepare_planner(source, v))
+
+
 def prerender(version_file: Path, parent: int | None = None, wait: bool = False, processes: int = 1) -> int | None:
     """Render the shared pages of one warehouse version into its page store; the number rendered, or None
     when another process holds the work or it was done already. `wait` (the deploy step, `prepare`):
@@ -178,7 +194,7 @@ def render_share(data, index: int, count: int, seconds: dict[str, float], parent
     cache = ReleasedCache(size=64, max_bytes=64 * 1024 * 1024)  # the store keeps them; memory need not
     done = 0
     with pinned(data):
-        for what, render in itertools.chain(shared_work(data, viewer), hscp_work(data)):
+        for what, render in itertools.chain(shared_work(data, viewer), hscp_work(data), planner_work(data)):
             if count > 1 and zlib.crc32(what.encode()) % count != index:  # the same share in every process
                 continue
             if parent is not None and os.getppid() != parent:
