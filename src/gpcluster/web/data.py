@@ -31,7 +31,7 @@ from gpcluster import config
 from gpcluster.errors import UserError
 from gpcluster.exports import IndicatorRule, disclosed_select, rules_of, warehouse_is_synthetic
 from gpcluster.warehouse import open_warehouse
-from gpcluster.web.persisted import PageStore
+from gpcluster.web.persisted import MISSING, PageStore
 
 VALUE_NAMES = [
     "indicator_id", "period", "level", "area_code", "cluster_id", "hscp_code", "board_code", "numerator",
@@ -238,9 +238,10 @@ class WebData:
 
         return self.memo("suppressed signal keys", lambda: suppressed_signal_keys(self.suppression))
 
-    def memo(self, key, build):
+    def memo(self, key, build, persist: bool = False):
         """A scope-independent result of this version (an aggregate of released rows), built once: concurrent
-        first requests for it wait for the one build instead of all computing it."""
+        first requests for it wait for the one build instead of all computing it. `persist`: also kept in
+        the version's page store, shared by every server process (for small, picklable results)."""
         with self._memo_lock:
             if key in self._memo:
                 return self._memo[key]
@@ -249,7 +250,11 @@ class WebData:
             with self._memo_lock:
                 if key in self._memo:
                     return self._memo[key]
-            value = build()
+            value = self.pages.get(("memo", key)) if persist else MISSING
+            if value is MISSING:
+                value = build()
+                if persist:
+                    self.pages.put(("memo", key), value)
             with self._memo_lock:
                 self._memo[key] = value
                 self._memo_building.pop(key, None)

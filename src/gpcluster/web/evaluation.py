@@ -67,28 +67,21 @@ def _indicator_titles(request: Request) -> dict[str, str]:
 def _power(request: Request, registered) -> list[str]:
     """What the planned design could detect, from the indicator's history: once per data version and plan,
     kept beside the version for every server process (seconds of statistics on an evaluation's first view)."""
-    from gpcluster.web.persisted import MISSING
-
     data = request.app.state.services.data
     registration = registered.planned.registration
-    key = ("evaluation_power", registered.slug, registered.planned.number,
-           hashlib.sha256(registration.model_dump_json().encode()).hexdigest(), str(data.file))
 
     def build():
         from gpcluster.evaluation.run import power_sentences
 
-        kept = data.pages.get(key)
-        if kept is not MISSING:
-            return kept
         cur = data.cursor()
         try:
-            sentences = power_sentences(cur, registration)
+            return power_sentences(cur, registration)
         finally:
             cur.close()
-        data.pages.put(key, sentences)
-        return sentences
 
-    return data.memo(key, build)
+    # the plan's content in the key too: a store recreated beside the same data version may reuse a number
+    content = hashlib.sha256(registration.model_dump_json().encode()).hexdigest()
+    return data.memo(("evaluation_power", registered.slug, registered.planned.number, content), build, persist=True)
 
 
 def _labeller(request: Request, viewer: Viewer, codes: set[str]):
