@@ -104,6 +104,8 @@ class Entities:
     hscps: list[str]
     boards: list[str]
     prescribing: list[str]
+    #: (indicator, cluster) pairs with a cluster figure in some quarter (a cluster's trend; others are 404)
+    trends: list[tuple[str, str]]
     #: from the demo's operational store when the warehouse has one beside it (else empty: routes skipped)
     evaluations: list[str] = field(default_factory=list)
     packs: list[str] = field(default_factory=list)  # "cluster_id/period/vN"
@@ -135,6 +137,10 @@ def read_entities(warehouse: Path, seed: int) -> Entities:
                         ] if has_roster else []
         post_ids = [r[0] for r in con.execute("SELECT post_id FROM mdt_post ORDER BY 1").fetchall()
                     ] if has_roster else []
+        trends = [(r[0], r[1]) for r in con.execute(
+            "SELECT DISTINCT indicator_id, area_code FROM indicator_value WHERE level = 'cluster' AND area_code IN "
+            "(SELECT area_code FROM indicator_value WHERE level = 'cluster' AND period = ?) ORDER BY 1, 2",
+            [latest]).fetchall()]
         hscps, boards = ([r[0] for r in con.execute(
             "SELECT DISTINCT area_code FROM indicator_value WHERE level = ? AND period = ? ORDER BY 1",
             [level, latest]).fetchall()] for level in ("hscp", "board"))
@@ -152,7 +158,7 @@ def read_entities(warehouse: Path, seed: int) -> Entities:
         own_practice=own[0], own_hscp=own[2],
         hscp_clusters=sorted({r[1] for r in practice_rows if r[2] == own[2]}),
         hscp_practices=[r[0] for r in practice_rows if r[2] == own[2]], roster_roles=roster_roles,
-        post_ids=post_ids, hscps=hscps, boards=boards, prescribing=prescribing)
+        post_ids=post_ids, hscps=hscps, boards=boards, prescribing=prescribing, trends=trends)
 
 
 def prescribing_measures(indicators: list[str]) -> list[str]:
@@ -235,6 +241,9 @@ def routes(e: Entities, seed: int) -> list[tuple[str, str, list[str]]]:
         role = pick(["", *e.roster_roles])  # all roles, or one the roster has (others are a 422 by design)
         return f"a={a}&b={b}&role={quote(role)}"
 
+    def trend_url(indicator: str, cluster: str) -> str:
+        return f"/trends/{indicator}?cluster={quote(cluster, safe='/')}"
+
     def table_url(prefix: str, clusters: list[str], practices: list[str], suffix: str = "") -> str:
         name = pick(tables)
         key = keys[name](pick(clusters), pick(practices))
@@ -282,7 +291,7 @@ def routes(e: Entities, seed: int) -> list[tuple[str, str, list[str]]]:
         ("HSCP page, random HSCP", "national", many(lambda: f"/hscps/{pick(e.hscps)}")),
         ("board page, random board", "national", many(lambda: f"/boards/{pick(e.boards)}")),
         ("cluster trend, random indicator and cluster", "national",
-         many(lambda: f"/trends/{pick(e.indicators)}?cluster={quote(pick(e.clusters), safe='/')}")),
+         many(lambda: trend_url(*pick(e.trends)))),
         ("API indicators and clusters lists", "national", ["/api/indicators", "/api/clusters", "/api/tables"]),
     ]
     if e.prescribing:

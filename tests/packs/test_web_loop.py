@@ -176,3 +176,44 @@ def test_publishing_a_correction_while_the_app_serves(as_user, app, loop_warehou
         else:
             assert status == 404 or (status == 200 and digest == registered[2])
     assert client.get(f"{PACK}/v2.html").status_code == 200
+
+
+def test_kept_pack_pages_show_a_response_an_action_and_a_new_version_at_once(as_user, app, loop_warehouse, tmp_path):
+    """The pack pages keep what they read from the store (gpcluster.web.loop_cache) until the store's loop
+    revision changes: a response or an action saved through the app, a change written past it (another
+    process, a script) and a new version published each show on the next request of a viewer whose pages
+    were kept before."""
+    import sqlite3
+
+    from gpcluster.store import migrate
+
+    national, pql = as_user("national"), as_user("pql")
+    actions, listing, packs = f"/packs/{OWN_CLUSTER}/actions", f"/packs/{OWN_CLUSTER}", "/packs"
+    before = {url: national.get(url).text for url in (PACK, actions, listing, packs, f"{PACK}/v1.html")}
+    assert "No response yet." in before[PACK] and "Review the register" not in before[actions]
+    assert national.get(PACK).text == before[PACK]  # kept, and the same
+
+    due = (date.today() + timedelta(days=30)).isoformat()
+    assert _respond(pql, PQL_SIGNALS[1], "action_agreed", action_description="Review the register",
+                    action_owner="Dr Amber", action_due=due).status_code == 303
+    page = national.get(PACK).text
+    assert "Response: Action agreed" in page and "Review the register (owner Dr Amber" in page
+    assert "Review the register" in national.get(actions).text
+    assert "Review the register" in national.get(listing).text  # the actions due on the cluster's packs page
+
+    # written past the app, as another server process or a script would: the triggers raise the revision
+    store_file = app.state.services.store.engine.url.database
+    assert migrate.current_revision(app.state.services.store.engine) == "0005"
+    with sqlite3.connect(store_file) as connection:
+        connection.execute("UPDATE loop_action SET description = 'Audit the register'")
+        connection.execute("UPDATE signal_response SET reason = 'Told by a script'")
+    page = national.get(PACK).text
+    assert "Audit the register (owner Dr Amber" in page and "Review the register" not in page
+    assert "Told by a script" in page
+    assert "Audit the register" in national.get(actions).text
+
+    publish_one(corrected_warehouse(loop_warehouse, tmp_path / "corrected.duckdb"), app.state.services.store, EARLIER)
+    page = national.get(PACK).text
+    assert "Version 2" in page and "corrects version 1" in page
+    assert national.get(f"{PACK}/v2.html").status_code == 200
+    assert "v2" in national.get(listing).text

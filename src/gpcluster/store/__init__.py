@@ -21,6 +21,8 @@ from gpcluster import config
 from gpcluster.errors import UserError
 from gpcluster.store import migrate
 
+SQLITE_POOL_SIZE = 40
+
 
 class Store:
     """An open operational store. Use `session()` for a unit of work."""
@@ -65,9 +67,14 @@ def create_store_engine(url: str) -> Engine:
     except ArgumentError as exc:
         raise UserError(f"store_url: not a valid database URL: {url!r}") from exc
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
+        in_file = bool(parsed.database) and parsed.database != ":memory:"
+        if in_file:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed)
+        # a connection kept for each of the web server's request threads (anyio's 40): with SQLAlchemy's
+        # default pool (5 kept, 10 more opened and closed as needed) most requests under load opened a
+        # connection and ran the pragmas below, then closed it
+        engine = create_engine(parsed, **({"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE}
+                                          if in_file else {}))
         event.listen(engine, "connect", _configure_sqlite)
         return engine
     return create_engine(parsed, pool_pre_ping=True)

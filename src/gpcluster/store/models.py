@@ -304,6 +304,16 @@ class LoopAction(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class LoopRevision(Base):
+    """One row: a number SQLite's triggers raise on every change to the loop's tables above (migration
+    0005), so a reader knows in one row whether what it kept from them is current."""
+
+    __tablename__ = "loop_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
 class NotificationPreference(Base):
     """Which e-mails a user wants; a user without a row gets them all."""
 

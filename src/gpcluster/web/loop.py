@@ -10,10 +10,11 @@ and see their own practice's responses; the CQL sees everyone's and records the 
 from __future__ import annotations
 
 import mimetypes
+from dataclasses import dataclass
 from datetime import date
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 
 from gpcluster import config
@@ -41,6 +42,7 @@ class PeriodConvertor(Convertor):
 register_url_convertor("period", PeriodConvertor())
 router = APIRouter(dependencies=[Depends(require_viewer)], default_response_class=HTMLResponse)
 FILES = {"html": ("pack.html", "text/html; charset=utf-8"), "pdf": ("pack.pdf", "application/pdf")}
+NO_ACCOUNT = "Your account is no longer active."
 MAX_ID = 2**31 - 1  # larger numbers in an address are no row's id (and would overflow the store's integers)
 
 
@@ -67,8 +69,16 @@ def _user(session, viewer: Viewer):
 
     user = session.get(User, viewer.user_id)
     if user is None:
-        raise HTTPException(status_code=403, detail="Your account is no longer active.")
+        raise HTTPException(status_code=403, detail=NO_ACCOUNT)
     return user
+
+
+def _account(request: Request, viewer: Viewer):
+    """The viewer's account as stored now and the loop's revision (gpcluster.web.loop_cache)."""
+    account, revision = _services(request).loop.read(viewer.user_id)
+    if account is None:
+        raise HTTPException(status_code=403, detail=NO_ACCOUNT)
+    return account, revision
 
 
 def actions_due_for(request: Request, viewer: Viewer, cluster_id: str) -> list[dict]:
@@ -106,8 +116,9 @@ def packs_home(request: Request, viewer: Viewer = Depends(require_viewer)):
     from gpcluster.store.models import Pack
 
     data = _services(request).data
-    with _services(request).store.session() as session:
-        rows = session.execute(select(Pack.cluster_id, func.max(Pack.period)).group_by(Pack.cluster_id)).all()
+    _, revision = _services(request).loop.read(viewer.user_id)
+    rows = _services(request).loop.get(revision, ("latest periods",), lambda session: session.execute(
+        select(Pack.cluster_id, func.max(Pack.period)).group_by(Pack.cluster_id)).all())
     visible = [(data.clusters[c], p) for c, p in rows if c in data.clusters
                and may_name_cluster_members(viewer, c, data.clusters[c].hscp_code, data.clusters[c].board_code)]
     visible.sort(key=lambda item: (item[0].board_name, item[0].hscp_name, item[0].cluster_name))
@@ -125,14 +136,17 @@ def _actions_page(request: Request, viewer: Viewer, cluster, error: str | None =
 
     from gpcluster.store.models import LoopAction
 
-    with _services(request).store.session() as session:
-        user = _user(session, viewer)
+    def build(session):
         names, sentences = loop.labels(session, cluster.cluster_id)
         rows = list(session.scalars(select(LoopAction).where(LoopAction.cluster_id == cluster.cluster_id)
                                     .order_by(LoopAction.status, LoopAction.due_on, LoopAction.id)))
-        items = [loop.action_item(a, date.today(), names, sentences) | {
-            "editable": loop.is_cql(user, a.cluster_id) or loop.is_pql(user, a.practice_code),
-            "updated_by": a.updated_by, "updated_at": a.updated_at} for a in rows]
+        return names, sentences, rows
+
+    user, revision = _account(request, viewer)
+    names, sentences, rows = _services(request).loop.get(revision, ("actions", cluster.cluster_id), build)
+    items = [loop.action_item(a, date.today(), names, sentences) | {
+        "editable": loop.is_cql(user, a.cluster_id) or loop.is_pql(user, a.practice_code),
+        "updated_by": a.updated_by, "updated_at": a.updated_at} for a in rows]
     open_items = sorted([a for a in items if a["status"] == "open"], key=lambda a: (not a["overdue"], a["due_on"]))
     closed = [a for a in items if a["status"] != "open"]
     return page(request, "actions.html", status_code=status_code, title=f"Actions: {cluster.cluster_name}",
@@ -173,9 +187,9 @@ def pack_file(request: Request, cluster_id: str, period: date, version: int, fmt
     _known_id(version)
     if fmt not in FILES:
         raise HTTPException(status_code=404, detail="Packs are HTML or PDF files.")
-    with _services(request).store.session() as session:
-        pack = session.scalar(select(Pack).where(Pack.cluster_id == cluster_id, Pack.period == period,
-                                                 Pack.version == version))
+    _, revision = _services(request).loop.read(viewer.user_id)
+    pack = _services(request).loop.get(revision, ("pack", cluster_id, period, version), lambda session: session.scalar(
+        select(Pack).where(Pack.cluster_id == cluster_id, Pack.period == period, Pack.version == version)))
     name, media = FILES[fmt]
     if pack is None or (fmt == "pdf" and pack.pdf_sha256 is None):
         raise HTTPException(status_code=404, detail="No such pack version.")
@@ -189,55 +203,75 @@ def pack_file(request: Request, cluster_id: str, period: date, version: int, fmt
                if fmt == "html" else content_disposition(download)}
     if fmt == "html":  # the pack has no script; forbid any anyway, and anything fetched
         headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+        # read here, in the request's thread (a few hundred kB): a FileResponse hands its stat, open, each
+        # 64 kB read and close to the thread pool one by one, each waiting behind every request in it
+        return Response(path.read_bytes(), media_type=media, headers=headers)
     return FileResponse(path, media_type=media or mimetypes.guess_type(name)[0], headers=headers)
+
+
+@dataclass(frozen=True)
+class _PackState:
+    """What a pack's page reads from the store for a (cluster, period): the same for every viewer."""
+
+    versions: list  # Pack rows, newest first
+    signals: list  # the newest version's PackSignal rows
+    practices: dict[str, str]
+    answered: dict  # signal id -> SignalResponse
+    actions: dict[int, dict | None]  # a response's action id -> what the page shows of it (None: gone)
+    meeting: object  # ClusterMeeting or None
+    present: set[str]
+
+
+def _pack_state(session, cluster_id: str, period: date) -> _PackState | None:
+    from sqlalchemy import select
+
+    from gpcluster.store.models import LoopAction, Pack
+
+    versions = list(session.scalars(select(Pack).where(Pack.cluster_id == cluster_id, Pack.period == period)
+                                    .order_by(Pack.version.desc())))
+    if not versions:
+        return None
+    answered = loop.responses(session, cluster_id, period)
+    actions = {}
+    for r in answered.values():
+        if r.action_id:
+            a = session.get(LoopAction, r.action_id)
+            actions[r.action_id] = {"description": a.description, "owner": a.owner, "due_on": a.due_on,
+                                    "status": a.status} if a else None
+    held = loop.meeting(session, cluster_id, period)
+    return _PackState(versions, loop.pack_signals(session, versions[0]), loop.pack_practices(session, versions[0]),
+                      answered, actions, held, set(loop.attendance(session, held)) if held is not None else set())
 
 
 def _pack_view(request: Request, viewer: Viewer, cluster, period: date, version: int | None = None,
                error: str | None = None, status_code: int = 200, saved: str | None = None):
-    from sqlalchemy import select
-
-    from gpcluster.store.models import Pack
-
-    with _services(request).store.session() as session:
-        user = _user(session, viewer)
-        versions = list(session.scalars(select(Pack).where(Pack.cluster_id == cluster.cluster_id,
-                                                            Pack.period == period).order_by(Pack.version.desc())))
-        if not versions:
-            raise HTTPException(status_code=404, detail="No pack has been published for that period.")
-        shown = next((p for p in versions if p.version == version), None) if version else versions[0]
-        if shown is None:
-            raise HTTPException(status_code=404, detail="No such pack version.")
-        current = versions[0]
-        signals = loop.pack_signals(session, current)
-        practices = loop.pack_practices(session, current)
-        answered = loop.responses(session, cluster.cluster_id, period)
-        held = loop.meeting(session, cluster.cluster_id, period)
-        present = set(loop.attendance(session, held)) if held is not None else set()
-        cql = loop.is_cql(user, cluster.cluster_id)
-        rows = []
-        for s in signals:
-            r = answered.get(s.signal_id)
-            own = loop.may_respond(user, cluster.cluster_id, s)
-            linked = None
-            if r is not None and r.action_id:
-                from gpcluster.store.models import LoopAction
-
-                a = session.get(LoopAction, r.action_id)
-                linked = {"description": a.description, "owner": a.owner, "due_on": a.due_on,
-                          "status": a.status} if a else None
-            rows.append({"signal": s, "response": r, "action": linked, "mine": own,
-                         "visible": cql or own or viewer.scope_level in ("scotland", "board", "hscp")})
-        progress = []
-        for code, name in practices.items():
-            listed = [s for s in signals if s.level == "practice" and s.area_code == code]
-            progress.append({"code": code, "name": name, "signals": len(listed),
-                             "responded": sum(1 for s in listed if s.signal_id in answered)})
-        locked = held is not None and held.recorded_at is not None
-        context = dict(cluster=cluster, period=period, period_key=period_key(period),
-                       period_words=quarter_words(period), versions=versions, shown=shown, current=current,
-                       rows=rows, progress=progress, practices=practices, meeting=held, present=present,
-                       locked=locked, cql=cql, kinds=loop.RESPONSE_KINDS, error=error, saved=saved, day=day,
-                       today=date.today().isoformat())
+    user, revision = _account(request, viewer)
+    state = _services(request).loop.get(revision, ("pack page", cluster.cluster_id, period),
+                                        lambda session: _pack_state(session, cluster.cluster_id, period))
+    if state is None:
+        raise HTTPException(status_code=404, detail="No pack has been published for that period.")
+    versions, signals, answered, held = state.versions, state.signals, state.answered, state.meeting
+    shown = next((p for p in versions if p.version == version), None) if version else versions[0]
+    if shown is None:
+        raise HTTPException(status_code=404, detail="No such pack version.")
+    cql = loop.is_cql(user, cluster.cluster_id)
+    rows = []
+    for s in signals:
+        r = answered.get(s.signal_id)
+        own = loop.may_respond(user, cluster.cluster_id, s)
+        rows.append({"signal": s, "response": r, "action": state.actions.get(r.action_id) if r is not None else None,
+                     "mine": own, "visible": cql or own or viewer.scope_level in ("scotland", "board", "hscp")})
+    progress = []
+    for code, name in state.practices.items():
+        listed = [s for s in signals if s.level == "practice" and s.area_code == code]
+        progress.append({"code": code, "name": name, "signals": len(listed),
+                         "responded": sum(1 for s in listed if s.signal_id in answered)})
+    locked = held is not None and held.recorded_at is not None
+    context = dict(cluster=cluster, period=period, period_key=period_key(period),
+                   period_words=quarter_words(period), versions=versions, shown=shown, current=versions[0],
+                   rows=rows, progress=progress, practices=state.practices, meeting=held, present=state.present,
+                   locked=locked, cql=cql, kinds=loop.RESPONSE_KINDS, error=error, saved=saved, day=day,
+                   today=date.today().isoformat())
     _services(request).audit("view_pack", viewer, target=f"{cluster.cluster_id} {period_key(period)}",
                              ip=client_ip(request))
     return page(request, "pack_page.html", status_code=status_code,
@@ -321,10 +355,15 @@ async def meeting(request: Request, cluster_id: str, period: date, viewer: Viewe
 @router.get("/packs/{cluster_id:path}", summary="A cluster's packs")
 def cluster_packs(request: Request, cluster_id: str, viewer: Viewer = Depends(require_viewer)):
     cluster = _cluster(request, viewer, cluster_id)
-    with _services(request).store.session() as session:
+    today = date.today()
+
+    def build(session):
         packs = loop.cluster_packs(session, cluster_id)
         meetings = {p.period: loop.meeting(session, cluster_id, p.period) for p in packs}
-        due = loop.actions_due(session, cluster_id, date.today())
+        return packs, meetings, loop.actions_due(session, cluster_id, today)
+
+    _, revision = _services(request).loop.read(viewer.user_id)
+    packs, meetings, due = _services(request).loop.get(revision, ("cluster packs", cluster_id, today), build)
     periods: dict[date, list] = {}
     for p in packs:
         periods.setdefault(p.period, []).append(p)

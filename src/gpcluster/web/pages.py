@@ -219,6 +219,8 @@ def _trend(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator, series: pd.D
     spc = charts.spc_spec(indicator, series) if indicator.purpose == "performance" else None
     band = charts.trend_band(indicator, series, models)
     series = series.sort_values("period", kind="stable", ignore_index=True)
+    if "spc_rule" in series:  # None when missing: the released rows hold NaN or None by the path they took
+        series["spc_rule"] = series["spc_rule"].astype(object).where(series["spc_rule"].notna(), None)
     if band is not None:  # the band's quarters beside the series' (a left join on quarter, without a merge)
         at = pd.Index(band["period"]).get_indexer(series["period"])  # -1: no band that quarter, the NaN appended
         for column in band.columns.drop("period"):

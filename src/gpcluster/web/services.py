@@ -9,6 +9,7 @@ from gpcluster.web.audit_writer import AuditWriter
 from gpcluster.web.cache import ReleasedCache
 from gpcluster.web.data import WebData
 from gpcluster.web.jobs import RUNNER, JobRunner
+from gpcluster.web.loop_cache import LoopCache
 from gpcluster.web.sessions import SessionCache
 
 
@@ -20,12 +21,15 @@ class Services:
     audit_writer: AuditWriter | None = None
     sessions: SessionCache | None = None  # sign-in sessions (store-held, cached per process)
     jobs: JobRunner = field(default=RUNNER)  # work taken off the request path (worker processes)
+    loop: LoopCache | None = None  # what the pack pages read from the store, kept per loop revision
 
     def __post_init__(self) -> None:
         if self.audit_writer is None:
             self.audit_writer = AuditWriter(self.store)
         if self.sessions is None:
             self.sessions = SessionCache(self.store, self._load_viewer)
+        if self.loop is None:
+            self.loop = LoopCache(self.store)
 
     def _load_viewer(self, user_id: int) -> Viewer | None:
         from gpcluster.store.models import User

@@ -163,7 +163,7 @@ def cluster_series(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, cluste
     rows = data.values(levels=["cluster"], area_codes=[cluster_id], indicator_ids=[indicator_id])
     if rows.empty:
         raise NotFound(cluster_id)
-    return release(rows, data.rules, viewer, pseudonyms, data.suppression)
+    return release(rows, data.rules, viewer, pseudonyms, data.suppression, disclosed=True)
 
 
 def funnel_models(data: WebData, indicator_id: str, level: str) -> pd.DataFrame:
