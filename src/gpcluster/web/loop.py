@@ -24,7 +24,7 @@ from gpcluster.signals import quarter_words
 from gpcluster.web.access import Viewer, may_name_cluster_members
 from gpcluster.web.auth import client_ip, require_viewer
 from gpcluster.web.filenames import content_disposition
-from gpcluster.web.render import page
+from gpcluster.web.render import cached_blocks, page, with_csrf
 
 
 class PeriodConvertor(Convertor):
@@ -115,14 +115,24 @@ def packs_home(request: Request, viewer: Viewer = Depends(require_viewer)):
 
     from gpcluster.store.models import Pack
 
-    data = _services(request).data
-    _, revision = _services(request).loop.read(viewer.user_id)
-    rows = _services(request).loop.get(revision, ("latest periods",), lambda session: session.execute(
-        select(Pack.cluster_id, func.max(Pack.period)).group_by(Pack.cluster_id)).all())
-    visible = [(data.clusters[c], p) for c, p in rows if c in data.clusters
-               and may_name_cluster_members(viewer, c, data.clusters[c].hscp_code, data.clusters[c].board_code)]
-    visible.sort(key=lambda item: (item[0].board_name, item[0].hscp_name, item[0].cluster_name))
-    return page(request, "packs_index.html", title="Cluster packs", clusters=visible, quarter_words=quarter_words)
+    services = _services(request)
+    _, revision = services.loop.read(viewer.user_id)
+
+    def build() -> dict:
+        data = services.data
+        rows = services.loop.get(revision, ("latest periods",), lambda session: session.execute(
+            select(Pack.cluster_id, func.max(Pack.period)).group_by(Pack.cluster_id)).all())
+        visible = [(data.clusters[c], p) for c, p in rows if c in data.clusters
+                   and may_name_cluster_members(viewer, c, data.clusters[c].hscp_code, data.clusters[c].board_code)]
+        visible.sort(key=lambda item: (item[0].board_name, item[0].hscp_name, item[0].cluster_name))
+        return dict(title="Cluster packs", clusters=visible, quarter_words=quarter_words)
+
+    if revision is None:
+        return page(request, "packs_index.html", **build())
+    # the list is the same for every viewer with the same role and scope: rendered once per loop revision
+    # (and warehouse version: the clusters' names), in memory only
+    blocks = cached_blocks(services.cache, "packs_index.html", ("packs", revision), viewer, build, persist=False)
+    return page(request, "_blocks.html", **with_csrf(request, blocks))
 
 
 @router.get("/packs/{cluster_id:path}/actions", summary="A cluster's actions")

@@ -5,7 +5,8 @@ The revision (gpcluster.store.models.LoopRevision) is raised by SQLite's trigger
 as every insert, update and delete of those tables, whoever writes them (either server process, `gpcluster
 pack publish`, a script), so a request that reads it sees any change at once. A request reads one row:
 the revision with the viewer's account as stored now (the pages act on its role and scope). Only entries
-of the newest revision seen are kept; a newer one drops them all. On a store without the triggers (not
+of the newest revision seen, on the current day, are kept; a newer revision or the next day drops them all
+(what is due or overdue changes with the day). On a store without the triggers (not
 SQLite) nothing is kept: every request reads the tables.
 
 Why: each page read five to ten rows sets through an ORM session, and under load each query's trip
@@ -17,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -40,7 +42,7 @@ class LoopCache:
         self.store = store
         self.enabled = store.engine.dialect.name == "sqlite"
         self._lock = threading.Lock()
-        self._revision: int | None = None
+        self._generation: tuple[int, date] | None = None
         self._items: dict[Hashable, Any] = {}
 
     def read(self, user_id: int) -> tuple[Account | None, int | None]:
@@ -63,16 +65,17 @@ class LoopCache:
         """`build(session)`'s result for `key`, kept while the revision is `revision`. Build after reading
         the revision (as `read` then `get` do): what is built is then at least as new as the revision it is
         kept under, and any later change raises the revision."""
-        if revision is not None:
+        generation = (revision, date.today()) if revision is not None else None
+        if generation is not None:
             with self._lock:
-                if revision == self._revision and key in self._items:
+                if generation == self._generation and key in self._items:
                     return self._items[key]
         with self.store.session() as session:
             value = build(session)
-        if revision is not None:
+        if generation is not None:
             with self._lock:
-                if self._revision is None or revision > self._revision:
-                    self._revision, self._items = revision, {}
-                if revision == self._revision:
+                if self._generation is None or generation > self._generation:
+                    self._generation, self._items = generation, {}
+                if generation == self._generation:
                     self._items[key] = value
         return value
