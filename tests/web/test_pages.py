@@ -10,11 +10,12 @@ from jinja2 import ChoiceLoader, DictLoader
 from warehouse_fixture import OWN_CLUSTER
 
 #: raw values the issue found on pages: nan, negative zero, ".0" on whole numbers, None, backticks
-RAW = [re.compile(p) for p in (r">\s*nan\s*<", r"\bNaN\b", r">\s*-0\.0+\b", r">\s*\d{1,3}(,\d{3})+\.0\s*<",
+RAW = [re.compile(p) for p in (r">\s*nan\s*<", r"\bnan\s*<", r"\bNaN\b", r">\s*-0\.0+\b", r">\s*\d{1,3}(,\d{3})+\.0\s*<",
                                r">\s*None\s*<", r"\d{2}:\d{2}:\d{2}\.\d{3,6}")]
 PAGES = ["/", f"/clusters/{OWN_CLUSTER}", f"/clusters/{OWN_CLUSTER}?show=all", "/clusters/S37000030/linlithgow",
          "/practices/10001", "/practices/70002", "/indicators", "/indicators/emergency_admission_rate",
          "/indicators/high_risk_prescribing", f"/trends/high_risk_prescribing?cluster={OWN_CLUSTER}",
+         f"/trends/emergency_admission_rate?cluster={OWN_CLUSTER}",
          "/hscps/S37000007", "/boards/S08000024", "/search?q=surgery", "/api/docs", "/admin/audit", "/admin/users"]
 
 
