@@ -526,9 +526,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store_url = f"sqlite:///{Path(tmp) / 'store.db'}"
         # the deploy step and the server read the same settings, as in a deployment (the planner's kept
-        # comparisons are keyed by its database, the roster's version)
-        env = {**os.environ, "GPCLUSTER_STORE_URL": store_url, "GPCLUSTER_SECRET_KEY": "benchmark-only-secret",
-               "GPCLUSTER_PLANNER_DB": str(Path(tmp) / "planner.duckdb")}
+        # comparisons are keyed by its database, the roster's version: one given in the environment is kept,
+        # so that a planner prepared beforehand under it is the one served)
+        env = {"GPCLUSTER_PLANNER_DB": str(Path(tmp) / "planner.duckdb"), **os.environ,
+               "GPCLUSTER_STORE_URL": store_url, "GPCLUSTER_SECRET_KEY": "benchmark-only-secret"}
         demo = demo_store(warehouse)
         if demo is not None:  # a copy of its packs and evaluations (the run's sign-ins and audit stay apart)
             with sqlite3.connect(demo) as source, sqlite3.connect(Path(tmp) / "store.db") as copy:

@@ -710,3 +710,28 @@ def test_the_deploy_step_keeps_every_comparison_and_a_roster_edit_is_worked_out_
     edited = pages()
     assert "derive_comparison" in calls and "scenarios_job" in calls
     assert edited[0] != derived_here[0] and edited[3] == derived_here[3]  # Lothian has no post PH-E1
+
+
+def test_a_comparison_kept_on_disk_reads_back_every_formatted_cell():
+    """A comparison is pickled into the page store with its formatted cells packed a column at a time;
+    every row must read back exactly as display() made it, and a text that holds the packing's separator
+    keeps the cells as they were."""
+    import pickle
+
+    from gpcluster.web.planner import PRACTICE_LABELS, Comparison, display
+
+    frame = pd.DataFrame({"practice_name": ["Alpha Surgery", "Beta – Health Centre", None],
+                          "list_size": [1234, 5, 987654], "hours_a": [1.25, -0.004, float("nan")]})
+    cells = display(frame, PRACTICE_LABELS)
+    comparison = Comparison(tables={"practices": frame}, sentences=["s"], hidden=0, labels=("a", "b"),
+                            practice_cells=cells)
+    back = pickle.loads(pickle.dumps(comparison, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back.practice_cells["columns"] == cells["columns"]
+    assert len(back.practice_cells["rows"]) == 3
+    assert [back.practice_cells["rows"][i] for i in range(3)] == cells["rows"]
+    assert back.practice_cells["rows"][1:] == cells["rows"][1:]
+    assert ("-0.00", True) not in [cell for row in cells["rows"] for cell in row]  # display's own rule, kept
+
+    odd = {"columns": ["practice"], "rows": [[("A\x1fB", False)], [("C", False)]]}
+    comparison.practice_cells = odd
+    assert pickle.loads(pickle.dumps(comparison)).practice_cells == odd

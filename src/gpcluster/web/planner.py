@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -557,7 +558,8 @@ class Scenarios:
     summaries: dict  # (model, role or None) -> ModelSummary
     prepared: pd.DataFrame  # the area's practices with need (workforce.compare.practices_with_need)
     roles: list[str]
-    described: dict = field(default_factory=dict)  # (model, role) -> {practice: its sentences}, as asked for
+    described: dict = field(default_factory=dict)  # model -> {practice: its allocation rows}, as asked for
+    practice_facts: dict | None = None  # practice -> its PRACTICE_FACTS (sentences name the practice)
     # the same in every comparison of the area, kept as first worked out:
     search_text: dict = field(default_factory=dict)  # practice -> its line of searchable(PRACTICE_SEARCH)
     hscp_choices: dict = field(default_factory=dict)  # the practices listed -> _hscp_options
@@ -601,6 +603,56 @@ class Comparison:
     hscps: list | None = None  # the HSCP filter's choices (_hscp_options), once asked for
     practice_digits: dict | None = None  # decimals of tables["practices"]' columns (column_decimals), once asked for
     practice_cells: dict | None = None  # display() of every row of tables["practices"], once a filtered page asks
+
+    def __getstate__(self) -> dict:
+        # kept on disk and read by every server process: its thousands of (text, numeric) cells as one
+        # text per column, which reads back in about a tenth of the time (13 ms for Scotland's)
+        return {**self.__dict__, "practice_cells": _packed_cells(self.practice_cells)}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, practice_cells=_unpacked_cells(state.get("practice_cells")))
+
+
+#: between the texts of a column of cells kept on disk (never in a formatted cell)
+_CELL_SEPARATOR = "\x1f"
+
+
+def _packed_cells(cells: dict | None):
+    """display()'s table as its headings and, per column, (numeric, its texts joined); unchanged when a
+    column's cells differ in being numeric or a text holds the separator."""
+    if not cells or not cells["rows"]:
+        return cells
+    packed = []
+    for column in zip(*cells["rows"], strict=True):
+        texts, numeric = [text for text, _ in column], {flag for _, flag in column}
+        if len(numeric) != 1 or any(_CELL_SEPARATOR in text for text in texts):
+            return cells
+        packed.append((numeric.pop(), _CELL_SEPARATOR.join(texts)))
+    return ("packed-cells", cells["columns"], packed)
+
+
+def _unpacked_cells(cells):
+    if not (isinstance(cells, tuple) and cells[0] == "packed-cells"):
+        return cells
+    _, headings, packed = cells
+    return {"columns": headings, "rows": _CellRows([(numeric, joined.split(_CELL_SEPARATOR))
+                                                    for numeric, joined in packed])}
+
+
+class _CellRows(Sequence):
+    """display()'s rows read back from _packed_cells, each row's cells made when a page asks for it (a
+    page shows a few dozen of the thousand)."""
+
+    def __init__(self, columns: list[tuple[bool, list[str]]]):
+        self._columns = columns
+
+    def __len__(self) -> int:
+        return len(self._columns[0][1])
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return [(texts[index], numeric) for numeric, texts in self._columns]
 
 
 PRACTICE_LABELS = {"practice_code": "code", "practice_name": "practice", "cluster_name": "cluster", "area": "area",
@@ -730,29 +782,42 @@ def comparison_sentences(visible: pd.DataFrame, listed: pd.DataFrame, result: di
 
 def describe_practices(scenarios: Scenarios, area: Area, model_a: str, model_b: str, role: str | None,
                        codes: list[str]) -> list[str]:
-    """Plain sentences about a few named practices' allocations under A and B."""
+    """Plain sentences about a few named practices' allocations under A and B (one per role allocated,
+    or only `role`'s)."""
     wanted = [code for code in codes if code in area.named]
-    by_model = [_sentences_by_practice(scenarios, area, m, role) for m in (model_a, model_b)]
-    return [sentence for code in wanted for sentences in by_model for sentence in sentences.get(code, ())]
+    by_model = [_rows_by_practice(scenarios, area, m) for m in (model_a, model_b)]
+    facts = scenarios.practice_facts
+    return [describe_allocation(row, facts.get(code, {})) for code in wanted for rows in by_model
+            for row in rows.get(code, ()) if role is None or row["role"] == role]
 
 
-def _sentences_by_practice(scenarios: Scenarios, area: Area, model: str, role: str | None) -> dict[str, list[str]]:
-    """Every practice's sentences (workforce.plain) under one model and role, written in one pass over the
-    allocation the first time any practice's are asked for (each filtered page used to slice the allocation
-    per practice: about 1 ms of pandas a practice and model)."""
-    key = (model, role)
-    found = scenarios.described.get(key)
+def _rows_by_practice(scenarios: Scenarios, area: Area, model: str) -> dict[str, list[dict]]:
+    """A model's allocation rows (the columns sentences need) grouped by practice, in allocation order, in
+    one pass the first time any practice is described: a page then describes only its few practices
+    (slicing the allocation per practice took about 1 ms of pandas a practice and model; every practice's
+    sentences at once, 45-90 ms a model and role for Scotland)."""
+    found = scenarios.described.get(model)
     if found is None:
+        if scenarios.practice_facts is None:  # the same for every model of the area
+            scenarios.practice_facts = dict(zip(area.practices["practice_code"].tolist(),
+                                                _records(area.practices, PRACTICE_FACTS), strict=True))
         allocation = scenarios.allocations[model]
-        if role is not None:
-            allocation = allocation[allocation["role"] == role]
-        practices = {row["practice_code"]: row for row in area.practices.to_dict("records")}
         found = {}
-        for row in allocation.to_dict("records"):
-            code = row["practice_code"]
-            found.setdefault(code, []).append(describe_allocation(row, practices.get(code, {})))
-        scenarios.described[key] = found
+        for row in _records(allocation, [c for c in SENTENCE_COLUMNS if c in allocation]):
+            found.setdefault(row["practice_code"], []).append(row)
+        scenarios.described[model] = found
     return found
+
+
+#: the practice's columns a sentence shows (workforce.plain.describe_allocation)
+PRACTICE_FACTS = ["practice_name", "urban_rural_8"]
+
+
+def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
+    """frame[columns].to_dict("records") column by column (to_dict boxes each value of an Arrow-backed
+    column one at a time: most of the time it took)."""
+    values = [frame[column].tolist() for column in columns]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def compare_tables(source: Source, viewer: Viewer, model_a: str, model_b: str, role: str | None,
@@ -1042,11 +1107,10 @@ def _warm_comparisons(source: PlannerSource, found: Scenarios, viewer: Viewer, a
                     if result is not None:
                         practice_cells(result)
                 time.sleep(WARM_PAUSE_SECONDS)
-            for role in found.roles:  # the sentences a filtered page of one role shows
-                for model in names:
-                    with contextlib.suppress(Exception):
-                        _sentences_by_practice(found, area, model, role)
-                    time.sleep(WARM_PAUSE_SECONDS)
+            for model in names:  # the rows a filtered page's sentences are written from
+                with contextlib.suppress(Exception):
+                    _rows_by_practice(found, area, model)
+                time.sleep(WARM_PAUSE_SECONDS)
         finally:
             with _WARMING_LOCK:
                 _WARMING.discard(key)
