@@ -32,7 +32,7 @@ from gpcluster.web.auth import client_ip, require_viewer
 from gpcluster.web.charts import _BASE as CHART_BASE
 from gpcluster.web.pages import not_found
 from gpcluster.web.release import Pseudonyms, release
-from gpcluster.web.render import page
+from gpcluster.web.render import cached_blocks, page, with_csrf
 from gpcluster.web.serialise import records
 from gpcluster.web.tables import NotFound
 
@@ -239,16 +239,24 @@ def measure_page(request: Request, indicator_id: str, practice: str | None = Non
         return not_found(request, "prescribing measure")
     chosen = practice or (viewer.scope_code if viewer.scope_level == "practice" else None)
     model = measure_model(services.cache, data, viewer, indicator_id, definition)
-    table, label, own_rows = model["table"], None, model["named"].iloc[0:0]
-    if chosen:
-        own_rows = model["named"][model["named"]["area_code"] == chosen]
+    own_rows = model["named"][model["named"]["area_code"] == chosen] if chosen else model["named"].iloc[0:0]
+
+    def build() -> dict:
+        table, label = model["table"], None
         if len(own_rows):
             label = str(own_rows["area_name"].iloc[-1])
             table = table.assign(practice=table["month"].map(own_rows.set_index("period")["value"]))
-    saved, choices = model["savings"], model["choices"]
+        unit = monthly_unit(definition)
+        return dict(title=indicator.title, indicator=indicator, definition=definition, unit=unit, table=table,
+                    practice_label=label, own_rows=own_rows, savings=model["savings"],
+                    chart=_chart(indicator.title, unit, table, label), choices=model["choices"], chosen=chosen,
+                    money=unit.startswith("£ "), share=isinstance(definition.denominator, PrescribingSeries))
+
     services.audit("view_practice", viewer, target=f"prescribing:{indicator_id}", ip=client_ip(request))
-    unit = monthly_unit(definition)
-    return page(request, "prescribing_measure.html", title=indicator.title, indicator=indicator,
-                definition=definition, unit=unit, table=table, practice_label=label, own_rows=own_rows,
-                savings=saved, chart=_chart(indicator.title, unit, table, label), choices=choices, chosen=chosen,
-                money=unit.startswith("£ "), share=isinstance(definition.denominator, PrescribingSeries))
+    if chosen and not len(own_rows):  # any text may be asked for: only a page a real choice gives is kept
+        return page(request, "prescribing_measure.html", **build())
+    # the same for every viewer with the same role and scope: rendered once per version (the page as it
+    # opens kept on disk, each chosen practice's in memory only: a scope names up to every practice)
+    blocks = cached_blocks(services.cache, "prescribing_measure.html", ("prescribing", indicator_id, chosen),
+                           viewer, build, persist=chosen is None)
+    return page(request, "_blocks.html", **with_csrf(request, blocks))
