@@ -9,7 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 PASSWORD = "correct horse battery staple"
-USERS = {"national": ("national", "scotland", None), "cql": ("cluster", "cluster", "S37000003/north")}
+USERS = {"national": ("national", "scotland", None), "cql": ("cluster", "cluster", "S37000003/north"),
+         "pql": ("practice", "practice", "10001")}
+NORTH = {"10001", "10002", "10004"}  # the north cluster's practices (10004 until it moved in April 2024)
+OUTSIDE = ("10003", "10005", "10006")
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +139,49 @@ def test_a_cluster_lead_downloads_only_what_the_page_shows(app):
     assert cql.get("/download/prescribing_monthly.csv?key=aged_65_plus").status_code == 404
 
 
+def test_a_practice_lead_names_only_their_cluster_after_a_national_viewer_built_the_measure(app):
+    """A measure's rows are queried and disclosure-controlled once for every viewer: whoever builds them
+    first (here a national viewer, who may name everyone), a practice lead still names only the practices
+    of their own cluster, and sees the others only under pseudonyms, with no counts or codes."""
+    national = signed_in(app, "national")
+    for measure in ("rx_gabapentinoid_items", "rx_cost_per_patient"):
+        assert national.get(f"/prescribing/{measure}?practice=10005").status_code == 200
+        _csv(national, "prescribing_monthly", measure)
+    pql = signed_in(app, "pql")
+    page = pql.get("/prescribing/rx_cost_per_patient").text
+    options = set(re.findall(r'<option value="(\d+)"', page))
+    assert options and options <= NORTH
+    assert not any(code in page for code in OUTSIDE)  # no other practice's code or name anywhere on the page
+    outside = pql.get("/prescribing/rx_gabapentinoid_items?practice=10005")
+    assert len(spec(outside.text)["layer"]) == 1 and "Practice 10005" not in outside.text
+    own = pql.get("/prescribing/rx_gabapentinoid_items")  # a practice lead's page opens on their own line
+    assert len(spec(own.text)["layer"]) == 2 and "Practice 10001" in own.text
+    monthly = _csv(pql, "prescribing_monthly", "rx_gabapentinoid_items")
+    hidden = monthly[monthly["practice_code"].str.startswith("Practice ")]
+    assert set(monthly["practice_code"]) - set(hidden["practice_code"]) <= NORTH
+    assert not set(monthly["practice_name"]) & {f"Practice {code}" for code in OUTSIDE}
+    assert len(hidden) and hidden[["numerator", "denominator", "cluster_id"]].isna().all().all()
+    saved = _csv(pql, "prescribing_savings", "rx_cost_per_patient")
+    everyone = _csv(national, "prescribing_savings", "rx_cost_per_patient")
+    assert set(saved["area_code"].iloc[1:]) <= NORTH and set(everyone["area_code"].iloc[1:]) & set(OUTSIDE)
+    assert saved.iloc[0]["saving"] == everyone.iloc[0]["saving"] and saved["target"].iloc[0] == everyone["target"].iloc[0]
+
+
+@pytest.mark.parametrize("user", ["national", "cql", "pql"])
+@pytest.mark.parametrize("measure", ["rx_gabapentinoid_items", "rx_cost_per_patient"])
+def test_the_centiles_are_taken_over_the_values_the_viewer_is_shown(app, user, measure):
+    """Centiles leave the server for every viewer, so they are taken over released values: a practice the
+    viewer may not name counts with its value to two significant figures (a performance measure) or not
+    at all (a context measure), as in the monthly table the same viewer downloads."""
+    client = signed_in(app, user)
+    monthly = _csv(client, "prescribing_monthly", measure).dropna(subset=["value"])
+    shown = _csv(client, "prescribing_centiles", measure).set_index("month")
+    expected = monthly.groupby("month")["value"].quantile([0.1, 0.5, 0.9]).unstack()
+    for column, centile in (("p10", 0.1), ("p50", 0.5), ("p90", 0.9)):
+        assert shown[column].to_numpy() == pytest.approx(expected[centile].reindex(shown.index).to_numpy(), rel=1e-9)
+    assert (shown["practices"] == monthly.groupby("month").size().reindex(shown.index)).all()
+
+
 def test_a_lead_picks_their_practices_by_name_and_savings_list_only_real_savings(app):
     cql = signed_in(app, "cql")
     page = cql.get("/prescribing/rx_cost_per_patient").text
@@ -163,14 +209,14 @@ def test_each_chosen_practice_gets_its_own_line_from_the_one_model_kept_per_meas
     assert len(spec(plain.text)["layer"]) == 1 and "the blue line is" not in plain.text
 
 
-def test_the_deploy_step_keeps_each_measure_page_for_national_viewers(tmp_path):
+def test_the_deploy_step_keeps_each_measure_page_for_national_viewers(tmp_path, monkeypatch):
     """`gpcluster prepare` builds every prescribing measure's model under the key a national viewer's
     request reads, so no server process pays for it on first request."""
     from gpcluster.indicators.definition import load_catalogue
     from gpcluster.indicators.engine import compute
     from gpcluster.web import prescribing
     from gpcluster.web.access import Viewer
-    from gpcluster.web.cache import full_key
+    from gpcluster.web.cache import ReleasedCache, full_key
     from gpcluster.web.data import WebData, pinned
     from gpcluster.web.persisted import MISSING
     from gpcluster.web.prerender import NATIONAL, prepare
@@ -190,6 +236,20 @@ def test_the_deploy_step_keeps_each_measure_page_for_national_viewers(tmp_path):
                 kept = data.pages.get(full_key(("prescribing", indicator_id), viewer))
                 assert kept is not MISSING, indicator_id
                 assert {"table", "savings", "choices", "named"} <= set(kept)
+    finally:
+        data.close()
+    # any other scope's model is then made from the rows kept by the deploy step, without a query
+    def no_query(*args, **kwargs):
+        raise AssertionError("the measure's monthly rows were queried again")
+
+    monkeypatch.setattr(prescribing, "monthly_results", no_query)
+    data = WebData(tmp_path / "w.duckdb")
+    try:
+        lead = Viewer(0, "someone", "someone", "cluster", "cluster", "S37000003/north")
+        with pinned(data):
+            model = prescribing.measure_model(ReleasedCache(), data, lead, "rx_gabapentinoid_items",
+                                              measures["rx_gabapentinoid_items"][1])
+        assert set(model["named"]["area_code"]) <= NORTH and {c for c, _ in model["choices"]} <= NORTH
     finally:
         data.close()
 

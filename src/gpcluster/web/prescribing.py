@@ -14,7 +14,9 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from gpcluster import config
 from gpcluster.errors import UserError
+from gpcluster.exports import apply_disclosure
 from gpcluster.indicators.definition import PrescribingSeries, load_definition
 from gpcluster.prescribing.measures import (
     CENTILES,
@@ -30,7 +32,7 @@ from gpcluster.web.auth import client_ip, require_viewer
 from gpcluster.web.charts import _BASE as CHART_BASE
 from gpcluster.web.pages import not_found
 from gpcluster.web.release import Pseudonyms, release
-from gpcluster.web.render import page
+from gpcluster.web.render import cached_blocks, page, with_csrf
 from gpcluster.web.serialise import records
 from gpcluster.web.tables import NotFound
 
@@ -86,22 +88,41 @@ def _prescribing_definition(data, indicator_id: str):
     return found
 
 
+def monthly_release(data, indicator_id: str, definition) -> dict:
+    """What every viewer's figures of a measure are selected from, built once per version and disclosure
+    settings and kept in the version's page store: every practice's monthly rows after disclosure control
+    (`disclosed`; the query, the suppression pattern and so what is suppressed are the same for every
+    viewer), the `pattern`, and the potential savings of every practice in the latest month (`savings`,
+    None for a measure without them: the target and Scotland's total are aggregates over every practice,
+    released or not, so the same for every viewer). Only what a viewer may name is left to select."""
+
+    def build():
+        cursor = data.cursor()
+        try:
+            frame, pattern = monthly_results(cursor, definition)
+        finally:
+            cursor.close()
+        everyone = None
+        if is_cost_measure(definition) and definition.denominator is not None and not frame.empty:
+            everyone = savings(frame.rename(columns={"period": "month", "area_code": "practice_code"}), definition)
+        return {"disclosed": apply_disclosure(frame, data.rules, pattern), "pattern": pattern, "savings": everyone}
+
+    disclosure = tuple(config.get(name) for name in ("disclosure_threshold", "suppress_zeros", "disclosure_min_group"))
+    return data.memo(("prescribing monthly", indicator_id, disclosure), build, persist=True)
+
+
 def released_monthly(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: str,
-                     definition) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every practice's monthly value through the release gate (released rows, with denominator_date), and
-    the unreleased frame the national figures (centiles of released values, savings total) are built from."""
-    cursor = data.cursor()
-    try:
-        frame, pattern = monthly_results(cursor, definition)
-    finally:
-        cursor.close()
-    monthly = frame.rename(columns={"period": "month", "area_code": "practice_code"})
-    released = release(frame, data.rules, viewer, pseudonyms, pattern)
+                     definition) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Every practice's monthly value as this viewer may see it (released rows, with denominator_date),
+    and every practice's potential savings (`monthly_release`), which only aggregates may be shown of."""
+    base = monthly_release(data, indicator_id, definition)
+    disclosed = base["disclosed"]
+    released = release(disclosed, data.rules, viewer, pseudonyms, base["pattern"], disclosed=True)
     # the list's date goes with a row that still shows its denominator (a named, unsuppressed practice)
     released = released.drop(columns="denominator_date").merge(
-        frame[["area_code", "period", "denominator_date"]], on=["area_code", "period"], how="left")
+        disclosed[["area_code", "period", "denominator_date"]], on=["area_code", "period"], how="left")
     released["denominator_date"] = released["denominator_date"].where(released["denominator"].notna(), None)
-    return released, monthly
+    return released, base["savings"]
 
 
 def monthly_table(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: str) -> pd.DataFrame:
@@ -125,12 +146,12 @@ def centiles_table(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: s
     return out
 
 
-def savings_summary(released: pd.DataFrame, monthly: pd.DataFrame, definition) -> dict | None:
+def savings_summary(released: pd.DataFrame, everyone: pd.DataFrame | None) -> dict | None:
     """Potential savings in the latest month: Scotland's total (an aggregate over every practice) and the
-    rows of practices the viewer may name whose value that month was released."""
-    if not is_cost_measure(definition) or definition.denominator is None or monthly.empty:
+    rows of practices the viewer may name whose value that month was released (`everyone`: every
+    practice's savings, `monthly_release`)."""
+    if everyone is None:
         return None
-    everyone = savings(monthly, definition)
     month = everyone["month"].iloc[0]
     shown = released[released["named"] & (released["period"] == month) & released["value"].notna()]
     rows = (everyone[everyone["practice_code"].isin(set(shown["area_code"]))]
@@ -143,8 +164,8 @@ def savings_table(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: st
     """Download/API table: potential savings at the 10th centile in the latest month, Scotland's total first,
     then the practices the viewer may name, largest saving first (cost measures only)."""
     _, definition = _prescribing_definition(data, indicator_id)
-    released, monthly = released_monthly(data, viewer, pseudonyms, indicator_id, definition)
-    summary = savings_summary(released, monthly, definition)
+    released, everyone = released_monthly(data, viewer, pseudonyms, indicator_id, definition)
+    summary = savings_summary(released, everyone)
     columns = ["indicator_id", "month", "level", "area_code", "area_name", "cluster_id", "value", "target",
                "saving"]
     if summary is None:
@@ -183,12 +204,15 @@ def _chart(title: str, unit: str, table: pd.DataFrame, practice_label: str | Non
 def measure_model(cache, data, viewer: Viewer, indicator_id: str, definition) -> dict:
     """What a measure's page shows the viewer's scope whichever practice is chosen: the centiles, the
     savings, the practices they may name (with their monthly rows), built once per version and scope
-    and kept on disk (a chosen practice only selects its rows)."""
+    and kept on disk (a chosen practice only selects its rows). The query and disclosure control are done
+    once per version for every scope (`monthly_release`); a scope's build is its release and centiles."""
 
     def build():
-        released, monthly = released_monthly(data, viewer, Pseudonyms(), indicator_id, definition)
-        table = centiles(released.rename(columns={"period": "month"}))  # over released values only
-        saved = savings_summary(released, monthly, definition)
+        released, everyone = released_monthly(data, viewer, Pseudonyms(), indicator_id, definition)
+        # over released values only: a practice the viewer may not name counts with its value to two
+        # significant figures (or, for a context measure, not at all), so the centiles differ by scope
+        table = centiles(released.rename(columns={"period": "month"}))
+        saved = savings_summary(released, everyone)
         if saved is not None:
             above = saved["rows"]["saving"] > 0
             saved["at_or_below"] = int((~above).sum())
@@ -215,16 +239,24 @@ def measure_page(request: Request, indicator_id: str, practice: str | None = Non
         return not_found(request, "prescribing measure")
     chosen = practice or (viewer.scope_code if viewer.scope_level == "practice" else None)
     model = measure_model(services.cache, data, viewer, indicator_id, definition)
-    table, label, own_rows = model["table"], None, model["named"].iloc[0:0]
-    if chosen:
-        own_rows = model["named"][model["named"]["area_code"] == chosen]
+    own_rows = model["named"][model["named"]["area_code"] == chosen] if chosen else model["named"].iloc[0:0]
+
+    def build() -> dict:
+        table, label = model["table"], None
         if len(own_rows):
             label = str(own_rows["area_name"].iloc[-1])
             table = table.assign(practice=table["month"].map(own_rows.set_index("period")["value"]))
-    saved, choices = model["savings"], model["choices"]
+        unit = monthly_unit(definition)
+        return dict(title=indicator.title, indicator=indicator, definition=definition, unit=unit, table=table,
+                    practice_label=label, own_rows=own_rows, savings=model["savings"],
+                    chart=_chart(indicator.title, unit, table, label), choices=model["choices"], chosen=chosen,
+                    money=unit.startswith("£ "), share=isinstance(definition.denominator, PrescribingSeries))
+
     services.audit("view_practice", viewer, target=f"prescribing:{indicator_id}", ip=client_ip(request))
-    unit = monthly_unit(definition)
-    return page(request, "prescribing_measure.html", title=indicator.title, indicator=indicator,
-                definition=definition, unit=unit, table=table, practice_label=label, own_rows=own_rows,
-                savings=saved, chart=_chart(indicator.title, unit, table, label), choices=choices, chosen=chosen,
-                money=unit.startswith("£ "), share=isinstance(definition.denominator, PrescribingSeries))
+    if chosen and not len(own_rows):  # any text may be asked for: only a page a real choice gives is kept
+        return page(request, "prescribing_measure.html", **build())
+    # the same for every viewer with the same role and scope: rendered once per version (the page as it
+    # opens kept on disk, each chosen practice's in memory only: a scope names up to every practice)
+    blocks = cached_blocks(services.cache, "prescribing_measure.html", ("prescribing", indicator_id, chosen),
+                           viewer, build, persist=chosen is None)
+    return page(request, "_blocks.html", **with_csrf(request, blocks))
