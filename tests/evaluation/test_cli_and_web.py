@@ -213,3 +213,65 @@ def test_a_retrospective_registration_reads_as_one(web):
     page = _client(web, "national").get("/evaluations/pharmacy-pilot").text
     assert "retrospective evaluation" in page
     assert "None" not in page and "the plan registered before the start" not in page
+
+
+def test_a_new_version_a_rerun_or_a_changed_row_shows_at_once(web, evaluated):
+    """The pages are kept per digest of the store rows they show: the next view after an amendment, a new
+    run, or a row changed in place (outside the ORM) shows it, never the kept page."""
+    from dataclasses import replace
+    from datetime import date
+
+    from sqlalchemy import text
+
+    from gpcluster.evaluation import registry
+    from gpcluster.evaluation.report import effect_text
+
+    client = _client(web, "national")
+    store = evaluated["store"]
+    assert "Kept pages check" not in client.get("/evaluations").text
+    with store.session() as session:  # an intervention of its own: the module's other tests see theirs unchanged
+        pilot = registry.read(session, "pharmacy-pilot")
+        registration = pilot.registered.planned.registration.model_copy(update={"id": "kept-pages",
+                                                                                "title": "Kept pages check"})
+        registry.register(session, registration)
+        result = pilot.latest_runs[0].result
+    page, listing = client.get("/evaluations/kept-pages").text, client.get("/evaluations").text
+    assert "Kept pages check" in page and "No results yet" in page
+    assert "Kept pages check</a>" in listing and "version 2 on" not in page
+
+    with store.session() as session:
+        registry.amend(session, "kept-pages", registration.model_copy(update={"title": "Kept pages, renamed"}),
+                       reason="a clearer name")
+    page = client.get("/evaluations/kept-pages").text
+    assert "version 2 on" in page and "(after the start: a clearer name)" in page
+
+    with store.session() as session:
+        registry.record_run(session, "kept-pages", 1, result, date(2024, 3, 1))
+    page = client.get("/evaluations/kept-pages").text
+    assert effect_text(result) in page and "data to March 2024" in page and "No results yet" not in page
+
+    effect = result.effect
+    rerun = replace(result, effect=replace(effect, estimate=2 * effect.estimate, lower=2 * effect.lower,
+                                           upper=2 * effect.upper))
+    assert effect_text(rerun) != effect_text(result)
+    with store.session() as session:
+        registry.record_run(session, "kept-pages", 1, rerun, date(2024, 3, 1))
+    page = client.get("/evaluations/kept-pages").text
+    assert effect_text(rerun) in page and effect_text(result) not in page
+
+    with store.engine.begin() as connection:  # a row changed in place
+        connection.execute(text("UPDATE evaluation_run SET data_through = '2024-06-01' WHERE id = "
+                                "(SELECT max(id) FROM evaluation_run)"))
+    page = client.get("/evaluations/kept-pages").text
+    assert "data to June 2024" in page and "data to March 2024" not in page
+
+    with store.engine.begin() as connection:  # the middle of a long row changed in place, its length kept
+        run_id, stored = connection.execute(text("SELECT id, result FROM evaluation_run WHERE id = "
+                                                 "(SELECT max(id) FROM evaluation_run)")).one()
+        series = json.loads(stored)["series"]
+        before = f'"fitted": {json.dumps(series[len(series) // 2]["fitted"])}'
+        after = '"fitted": 4321.25'.ljust(len(before), "0")
+        assert stored.count(before) == 1 and len(after) == len(before)
+        connection.execute(text("UPDATE evaluation_run SET result = :result WHERE id = :id"),
+                           {"result": stored.replace(before, after), "id": run_id})
+    assert '"value": 4321.25' in client.get("/evaluations/kept-pages").text

@@ -125,3 +125,35 @@ def test_different_start_dates_need_the_staggered_method(toml_text):
     text_ = toml_text().replace(f"start = {START.isoformat()}", "start = 2020-01-01", 1)
     with pytest.raises(ValidationFailed, match="staggered"):
         registry.parse_registration(text_, "pilot.toml")
+
+
+def test_the_newest_run_of_each_outcome_and_method_is_read_and_any_change_gives_another_revision(store, toml_text):
+    from gpcluster.evaluation.result import Effect, EvaluationResult, Outcome
+
+    def result(method: str, indicator_id: str, estimate: float) -> EvaluationResult:
+        return EvaluationResult(method, Outcome(indicator_id, indicator_id, "per 1,000", 1000.0, "rate"),
+                                Effect("difference", estimate, estimate - 1, estimate + 1), START, 4, 8, ["10001"])
+
+    with store.session() as session:
+        registry.register(session, _registration(toml_text), now=_at(-60))
+        empty = registry.read(session, "pharmacy-pilot")
+        registry.record_run(session, "pharmacy-pilot", 1, result("did", "a_rate", 1.0), None, now=_at(100))
+        registry.record_run(session, "pharmacy-pilot", 1, result("did", "a_rate", 2.0), None, now=_at(200))
+        registry.record_run(session, "pharmacy-pilot", 1, result("did", "a_rate", 3.0), None, now=_at(200))  # same time: the later id
+        registry.record_run(session, "pharmacy-pilot", 1, result("did", "a_rate", 4.0), None, now=_at(150))
+        registry.record_run(session, "pharmacy-pilot", 1, result("its", "a_rate", 5.0), None, now=_at(120))
+        registry.record_run(session, "pharmacy-pilot", 1, result("did", "b_rate", 6.0), None, now=_at(90))
+    with store.session() as session:
+        first = registry.read(session, "pharmacy-pilot")
+        assert [(r.result.outcome.indicator_id, r.result.method, r.result.effect.estimate)
+                for r in first.latest_runs] == [("a_rate", "did", 3.0), ("a_rate", "its", 5.0), ("b_rate", "did", 6.0)]
+        assert [r.result.effect.estimate for r in registry.latest_runs(session, "pharmacy-pilot")] == [3.0, 5.0, 6.0]
+        assert registry.read(session, "pharmacy-pilot").revision == first.revision != empty.revision
+        registry.amend(session, "pharmacy-pilot", _registration(toml_text, expected="increase"), "why", now=_at(10))
+        amended = registry.read(session, "pharmacy-pilot")
+        assert amended.revision != first.revision
+        assert registry.read(session, "pharmacy-pilot", runs=False).revision != amended.revision
+    with store.session() as session:
+        session.execute(text("UPDATE evaluation_run SET run_by = 'someone' WHERE id = "
+                             "(SELECT max(id) FROM evaluation_run)"))
+        assert registry.read(session, "pharmacy-pilot").revision != amended.revision

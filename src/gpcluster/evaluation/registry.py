@@ -16,11 +16,12 @@ import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import event, select
+from sqlalchemy import Row, bindparam, event, func, select
 from sqlalchemy.orm import Session
 
 from gpcluster.errors import Problem, UserError, ValidationFailed
@@ -256,11 +257,55 @@ def _add_version(session: Session, intervention: Intervention, number: int, regi
 
 
 def get(session: Session, slug: str) -> Registered:
-    intervention = session.scalar(select(Intervention).where(Intervention.slug == slug))
-    if intervention is None:
-        raise UserError(f"no intervention registered as {slug!r} (see `gpcluster evaluate list`)")
-    rows = session.scalars(select(InterventionVersion).where(InterventionVersion.intervention_id == intervention.id)
-                           .order_by(InterventionVersion.version)).all()
+    return read(session, slug, runs=False).registered
+
+
+def list_registered(session: Session) -> list[Registered]:
+    return [s.registered for s in read_all(session)]
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    run_id: int
+    version: int
+    run_at: datetime
+    run_by: str | None
+    data_through: date | None
+    result: EvaluationResult
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An intervention's store rows as read (every column of its record, of its versions and of the newest
+    run of each outcome and method), parsed on demand. `revision` is a digest of those rows: what is
+    derived from them (a rendered page) can be kept under it, since a new version, a new run or any
+    change to a row gives another revision."""
+
+    intervention: Row
+    versions: tuple[Row, ...]
+    runs: tuple[Row, ...] = ()
+
+    @cached_property
+    def revision(self) -> str:
+        # plain tuples: a Row's own repr shortens long values
+        rows = (self.intervention, *self.versions, *self.runs)
+        return fingerprint(repr([tuple(row) for row in rows]))
+
+    @cached_property
+    def registered(self) -> Registered:
+        return _registered(self.intervention, self.versions)
+
+    @cached_property
+    def latest_runs(self) -> list[StoredRun]:
+        """The newest run of each (indicator, method)."""
+        out = [StoredRun(row.id, row.version, row.run_at, row.run_by, row.data_through,
+                         EvaluationResult.from_dict(json.loads(row.result))) for row in self.runs]
+        return sorted(out, key=lambda r: (r.result.outcome.indicator_id, r.result.method))
+
+
+@lru_cache(maxsize=1024)
+def _registered(intervention: Row, rows: tuple[Row, ...]) -> Registered:
+    """The parsed versions, kept by the rows' exact content (every page view checks who may see them)."""
     versions = []
     for row in rows:
         registration = Registration.model_validate_json(row.content)
@@ -269,9 +314,47 @@ def get(session: Session, slug: str) -> Registered:
     return Registered(intervention.slug, intervention.created_at, versions)
 
 
-def list_registered(session: Session) -> list[Registered]:
-    slugs = session.scalars(select(Intervention.slug).order_by(Intervention.created_at, Intervention.slug)).all()
-    return [get(session, s) for s in slugs]
+# the statements are built once (a page reads them on every view)
+_INTERVENTIONS = select(Intervention.__table__).order_by(Intervention.created_at, Intervention.slug)
+_INTERVENTION = _INTERVENTIONS.where(Intervention.slug == bindparam("slug"))
+_VERSIONS = (select(InterventionVersion.__table__)
+             .where(InterventionVersion.intervention_id.in_(bindparam("ids", expanding=True)))
+             .order_by(InterventionVersion.intervention_id, InterventionVersion.version))
+
+
+def _newest_runs():
+    """The newest run of each (indicator, method) of an intervention: every column."""
+    table = EvaluationRun.__table__
+    rank = func.row_number().over(partition_by=(table.c.indicator_id, table.c.method),
+                                  order_by=(table.c.run_at.desc(), table.c.id.desc())).label("rank")
+    ranked = select(table, rank).where(table.c.intervention_id == bindparam("intervention_id")).subquery()
+    return select(*(ranked.c[c.name] for c in table.c)).where(ranked.c.rank == 1).order_by(ranked.c.id)
+
+
+_NEWEST_RUNS = _newest_runs()
+
+
+def _versions(session: Session, intervention_ids: list[int]) -> dict[int, tuple[Row, ...]]:
+    out: dict[int, list[Row]] = {i: [] for i in intervention_ids}
+    for row in session.execute(_VERSIONS, {"ids": intervention_ids}):
+        out[row.intervention_id].append(row)
+    return {i: tuple(v) for i, v in out.items()}
+
+
+def read(session: Session, slug: str, runs: bool = True) -> Snapshot:
+    """An intervention's rows (with `runs`, the newest run of each outcome and method too)."""
+    intervention = session.execute(_INTERVENTION, {"slug": slug}).first()
+    if intervention is None:
+        raise UserError(f"no intervention registered as {slug!r} (see `gpcluster evaluate list`)")
+    newest = tuple(session.execute(_NEWEST_RUNS, {"intervention_id": intervention.id}).all()) if runs else ()
+    return Snapshot(intervention, _versions(session, [intervention.id])[intervention.id], newest)
+
+
+def read_all(session: Session) -> list[Snapshot]:
+    """Every registered intervention's record and versions (no runs), in order of registration."""
+    interventions = session.execute(_INTERVENTIONS).all()
+    versions = _versions(session, [i.id for i in interventions])
+    return [Snapshot(i, versions[i.id]) for i in interventions]
 
 
 def record_run(session: Session, slug: str, version: int, result: EvaluationResult, data_through: date | None,
@@ -291,29 +374,6 @@ def record_run(session: Session, slug: str, version: int, result: EvaluationResu
     return run.id
 
 
-@dataclass(frozen=True)
-class StoredRun:
-    run_id: int
-    version: int
-    run_at: datetime
-    run_by: str | None
-    data_through: date | None
-    result: EvaluationResult
-
-
 def latest_runs(session: Session, slug: str) -> list[StoredRun]:
     """The newest run of each (indicator, method) of an intervention."""
-    intervention = session.scalar(select(Intervention).where(Intervention.slug == slug))
-    if intervention is None:
-        raise UserError(f"no intervention registered as {slug!r}")
-    rows = session.scalars(select(EvaluationRun).where(EvaluationRun.intervention_id == intervention.id)
-                           .order_by(EvaluationRun.run_at.desc(), EvaluationRun.id.desc())).all()
-    seen, out = set(), []
-    for row in rows:
-        key = (row.indicator_id, row.method)
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(StoredRun(row.id, row.version, row.run_at, row.run_by, row.data_through,
-                             EvaluationResult.from_dict(json.loads(row.result))))
-    return sorted(out, key=lambda r: (r.result.outcome.indicator_id, r.result.method))
+    return read(session, slug).latest_runs

@@ -23,7 +23,7 @@ from gpcluster.errors import UserError
 from gpcluster.web.access import DOWNLOAD, Viewer, named_mask
 from gpcluster.web.auth import client_ip, require_viewer
 from gpcluster.web.release import Pseudonyms
-from gpcluster.web.render import page, templates
+from gpcluster.web.render import cached_page, page, templates
 
 EVALUATION_ROLES = ("analyst", "national", "board", "hscp", "admin", "cluster")
 
@@ -53,11 +53,21 @@ def _store(request: Request):
     return request.app.state.services.store
 
 
-def _visible(request: Request, viewer: Viewer):
+def _read(request: Request, slug: str | None = None):
+    """The intervention's rows (None when not registered), or with no slug every intervention's (no runs)."""
     from gpcluster.evaluation import registry
 
     with _store(request).session() as session:
-        return [r for r in registry.list_registered(session) if may_view(viewer, r.planned.registration.areas)]
+        if slug is None:
+            return registry.read_all(session)
+        try:
+            return registry.read(session, slug)
+        except UserError:
+            return None
+
+
+def _visible(viewer: Viewer, snapshots) -> list:
+    return [s.registered for s in snapshots if may_view(viewer, s.registered.planned.registration.areas)]
 
 
 def _indicator_titles(request: Request) -> dict[str, str]:
@@ -125,60 +135,69 @@ def _memberships(data, practices: list[str]) -> pd.DataFrame:
     return rows
 
 
-def _views(request: Request, viewer: Viewer, slug: str):
-    from gpcluster.evaluation import registry
-    from gpcluster.evaluation.report import run_view
+def _views(request: Request, viewer: Viewer, snapshot):
+    """The intervention and its results as this viewer may see them (None, [] when they may not)."""
+    from gpcluster.evaluation.report import run_view, suppressed_cells
 
-    with _store(request).session() as session:
-        try:
-            registered = registry.get(session, slug)
-        except UserError:
-            return None, []
-        runs = registry.latest_runs(session, slug)
-    if not may_view(viewer, registered.planned.registration.areas):
+    if snapshot is None or not may_view(viewer, snapshot.registered.planned.registration.areas):
         return None, []
+    registered, runs = snapshot.registered, snapshot.latest_runs
     codes = {c for r in runs for c in (*r.result.treated, *r.result.comparison)}
     codes |= {u.code for u in registered.planned.registration.units}
     label = _labeller(request, viewer, codes)
-    from gpcluster.evaluation.report import suppressed_cells
-
     data = request.app.state.services.data
     views = [run_view(registered, r.result, data.rules.get(r.result.outcome.indicator_id), label, r,
                       suppressed_cells(data.suppression, r.result.outcome.indicator_id)) for r in runs]
     return (registered, label), views
 
 
+# Both pages are rendered once per (store rows they show, role, scope, disclosure settings, data version)
+# and kept (gpcluster.web.render.cached_page): the key holds the digest of every store row read for them
+# (gpcluster.evaluation.registry.Snapshot.revision), so a new version or run is shown at once.
+
+
 @router.get("", summary="Registered interventions and their evaluations")
 def evaluation_list(request: Request, viewer: Viewer = Depends(require_evaluator)):
+    from gpcluster.evaluation.registry import fingerprint
     from gpcluster.evaluation.report import outcome_titles
     from gpcluster.evaluation.result import METHOD_NAMES
 
-    return page(request, "evaluations.html", title="Evaluations", interventions=_visible(request, viewer),
-                outcome_title=outcome_titles([], _indicator_titles(request)), method_names=METHOD_NAMES)
+    snapshots = _read(request)
+
+    def build() -> dict:
+        return dict(title="Evaluations", interventions=_visible(viewer, snapshots),
+                    outcome_title=outcome_titles([], _indicator_titles(request)), method_names=METHOD_NAMES)
+
+    revision = fingerprint(" ".join(s.revision for s in snapshots))
+    return cached_page(request, "evaluations.html", ("evaluations", revision), build)
 
 
 @router.get("/{slug}", summary="One intervention's evaluation")
 def evaluation_page(request: Request, slug: str, viewer: Viewer = Depends(require_evaluator)):
-    found, views = _views(request, viewer, slug)
-    if found is None:
+    snapshot = _read(request, slug)
+    if snapshot is None or not may_view(viewer, snapshot.registered.planned.registration.areas):
         return page(request, "error.html", status_code=404, title="Not found",
                     message="No evaluation with that name is available to you.")
-    registered, label = found
     request.app.state.services.audit("view_evaluation", viewer, target=f"intervention:{slug}", ip=client_ip(request))
-    from gpcluster.evaluation.report import outcome_titles
-    from gpcluster.evaluation.result import METHOD_NAMES
 
-    return page(request, "evaluation.html", title=registered.planned.registration.title, registered=registered,
-                registration=registered.planned.registration, views=views, label=label,
-                outcome_title=outcome_titles(views, _indicator_titles(request)), method_names=METHOD_NAMES,
-                power=_power(request, registered), can_download=viewer.can(DOWNLOAD))
+    def build() -> dict:
+        from gpcluster.evaluation.report import outcome_titles
+        from gpcluster.evaluation.result import METHOD_NAMES
+
+        (registered, label), views = _views(request, viewer, snapshot)
+        return dict(title=registered.planned.registration.title, registered=registered,
+                    registration=registered.planned.registration, views=views, label=label,
+                    outcome_title=outcome_titles(views, _indicator_titles(request)), method_names=METHOD_NAMES,
+                    power=_power(request, registered), can_download=viewer.can(DOWNLOAD))
+
+    return cached_page(request, "evaluation.html", ("evaluation", slug, snapshot.revision), build)
 
 
 def _download(request: Request, viewer: Viewer, slug: str, kind: str) -> Response:
     from gpcluster.evaluation.report import estimates_frame
     from gpcluster.web.serialise import csv_bytes
 
-    found, views = _views(request, viewer, slug)
+    found, views = _views(request, viewer, _read(request, slug))
     if found is None or not viewer.can(DOWNLOAD) or not views:
         return page(request, "error.html", status_code=404, title="Not found", message="No such download.")
     registered, label = found
