@@ -39,12 +39,16 @@ def size_of(value: Any, depth: int = 0) -> int:
     return max(sys.getsizeof(value, UNKNOWN_BYTES), UNKNOWN_BYTES) if depth < 3 else UNKNOWN_BYTES
 
 
+def disclosure_settings() -> tuple:
+    """The settings every released figure depends on (part of every cache key of released results)."""
+    return config.get("disclosure_threshold"), config.get("suppress_zeros"), config.get("disclosure_min_group")
+
+
 def full_key(key: Hashable, viewer: Viewer) -> tuple:
     """What a cached result depends on: the request's key, the viewer's scope, the disclosure settings and
     the warehouse version the request reads (a new version never serves the old one's results)."""
     data = pinned_data()
-    return (key, scope_key(viewer), config.get("disclosure_threshold"), config.get("suppress_zeros"),
-            config.get("disclosure_min_group"), data.file if data is not None else None)
+    return (key, scope_key(viewer), *disclosure_settings(), data.file if data is not None else None)
 
 
 class ReleasedCache:

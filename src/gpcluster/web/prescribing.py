@@ -14,7 +14,6 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from gpcluster import config
 from gpcluster.errors import UserError
 from gpcluster.exports import apply_disclosure
 from gpcluster.indicators.definition import PrescribingSeries, load_definition
@@ -29,6 +28,7 @@ from gpcluster.prescribing.measures import (
 )
 from gpcluster.web.access import Viewer
 from gpcluster.web.auth import client_ip, require_viewer
+from gpcluster.web.cache import disclosure_settings
 from gpcluster.web.charts import _BASE as CHART_BASE
 from gpcluster.web.pages import not_found
 from gpcluster.web.release import Pseudonyms, release
@@ -107,8 +107,7 @@ def monthly_release(data, indicator_id: str, definition) -> dict:
             everyone = savings(frame.rename(columns={"period": "month", "area_code": "practice_code"}), definition)
         return {"disclosed": apply_disclosure(frame, data.rules, pattern), "pattern": pattern, "savings": everyone}
 
-    disclosure = tuple(config.get(name) for name in ("disclosure_threshold", "suppress_zeros", "disclosure_min_group"))
-    return data.memo(("prescribing monthly", indicator_id, disclosure), build, persist=True)
+    return data.memo(("prescribing monthly", indicator_id, disclosure_settings()), build, persist=True)
 
 
 def released_monthly(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: str,
