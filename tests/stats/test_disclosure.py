@@ -101,6 +101,16 @@ def test_round_half_up_vectorised():
     np.testing.assert_array_equal(round_half_up(np.array([0.5, 1.5, 2.5]), 0), [1, 2, 3])
 
 
+@settings(max_examples=2000, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False), st.integers(min_value=-2, max_value=4))
+def test_one_number_rounds_exactly_as_an_array_of_it(x, digits):
+    """A single float takes a path without numpy (pages format thousands of figures a request); it must
+    give the array path's result bit for bit, the sign of a zero included."""
+    one, array = round_half_up(x, digits), round_half_up(np.array([x]), digits)[0]
+    assert one == array and np.signbit(one) == np.signbit(array)
+    assert type(one) is float
+
+
 FRAME = pd.DataFrame(
     {"numerator": [3, 12, 0, np.nan], "value": [1.5, 6.0, 0.0, np.nan], "lower": [0.3, 3.1, 0.0, np.nan],
      "upper": [4.4, 10.5, 1.8, np.nan]}

@@ -10,6 +10,8 @@ values, as on the indicator pages.
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
@@ -33,11 +35,12 @@ from gpcluster.web.charts import _BASE as CHART_BASE
 from gpcluster.web.pages import not_found
 from gpcluster.web.release import Pseudonyms, release
 from gpcluster.web.render import cached_blocks, page, with_csrf
-from gpcluster.web.serialise import records
+from gpcluster.web.serialise import json_value, records
 from gpcluster.web.tables import NotFound
 
 router = APIRouter(dependencies=[Depends(require_viewer)], default_response_class=HTMLResponse)
 SAVINGS_SHOWN = 20
+NAN = float("nan")
 MAX_PRACTICE_CHOICES = 80  # above this (a board or Scotland) the page asks for a practice code instead
 # one label per month (a temporal axis would tick weekly on a few months and repeat the month's name)
 MONTH_AXIS = {"field": "month", "timeUnit": "yearmonth", "type": "ordinal", "title": "Month",
@@ -178,10 +181,16 @@ def savings_table(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator_id: st
     return out[columns]
 
 
-def _chart(title: str, unit: str, table: pd.DataFrame, practice_label: str | None) -> dict:
+def _centile_values(table: pd.DataFrame) -> list[dict]:
+    """The chart's centile lines as Vega-Lite data: one record per month and centile with a value."""
     long = table.melt(id_vars="month", value_vars=[f"p{c}" for c in CENTILES], var_name="centile", value_name="value")
     long["series"] = long["centile"].map(lambda c: "Median" if c == "p50" else f"{c[1:]}th centile")
-    layers = [{"data": {"values": records(long.dropna(subset=["value"]))},
+    return records(long.dropna(subset=["value"]))
+
+
+def _chart(title: str, unit: str, centile_values: list[dict], own_values: list[dict] | None,
+           practice_label: str | None) -> dict:
+    layers = [{"data": {"values": centile_values},
                "mark": {"type": "line", "strokeDash": [4, 3], "color": "#768692"},
                "encoding": {"x": MONTH_AXIS,
                             "y": {"field": "value", "type": "quantitative", "title": unit},
@@ -190,9 +199,8 @@ def _chart(title: str, unit: str, table: pd.DataFrame, practice_label: str | Non
                                             "value": 1},
                             "tooltip": [{"field": "series"}, MONTH_TIP,
                                         {"field": "value", "format": ",.2f"}]}}]
-    if practice_label and "practice" in table:
-        own = table[["month", "practice"]].dropna()
-        layers.append({"data": {"values": records(own)}, "mark": {"type": "line", "point": True, "color": "#005eb8"},
+    if practice_label and own_values is not None:
+        layers.append({"data": {"values": own_values}, "mark": {"type": "line", "point": True, "color": "#005eb8"},
                        "encoding": {"x": MONTH_AXIS,
                                     "y": {"field": "practice", "type": "quantitative"},
                                     "tooltip": [MONTH_TIP,
@@ -227,6 +235,21 @@ def measure_model(cache, data, viewer: Viewer, indicator_id: str, definition) ->
     return cache.get(("prescribing", indicator_id), viewer, build, persist=True)
 
 
+def _page_parts(cache, viewer: Viewer, indicator_id: str, model: dict) -> dict:
+    """What every chosen practice's page of a measure shares, derived from its model once per version and
+    scope and kept in memory: the table's rows (with an empty practice column), the chart's centile
+    lines, and where each practice's rows are in `model["named"]` (a chosen practice's page then costs
+    its own rows, not a pass over every practice's)."""
+
+    def build() -> dict:
+        table = model["table"]
+        return {"rows": list(table.assign(practice=NAN).itertuples(index=False)),
+                "centile_values": _centile_values(table),
+                "positions": model["named"].groupby("area_code", sort=False, observed=True).indices}
+
+    return cache.get(("prescribing parts", indicator_id), viewer, build)
+
+
 @router.get("/prescribing/{indicator_id}", summary="Prescribing measure: centiles over time and savings")
 def measure_page(request: Request, indicator_id: str, practice: str | None = None,
                  viewer: Viewer = Depends(require_viewer)):
@@ -238,21 +261,27 @@ def measure_page(request: Request, indicator_id: str, practice: str | None = Non
         return not_found(request, "prescribing measure")
     chosen = practice or (viewer.scope_code if viewer.scope_level == "practice" else None)
     model = measure_model(services.cache, data, viewer, indicator_id, definition)
-    own_rows = model["named"][model["named"]["area_code"] == chosen] if chosen else model["named"].iloc[0:0]
+    parts = _page_parts(services.cache, viewer, indicator_id, model)
+    found = parts["positions"].get(chosen) if chosen else None
 
     def build() -> dict:
-        table, label = model["table"], None
-        if len(own_rows):
-            label = str(own_rows["area_name"].iloc[-1])
-            table = table.assign(practice=table["month"].map(own_rows.set_index("period")["value"]))
+        own_rows = list(model["named"].iloc[found].itertuples(index=False)) if found is not None else []
+        table, label, own_values = parts["rows"], None, None
+        if own_rows:
+            label = str(own_rows[-1].area_name)
+            by_month = {r.period: r.value for r in own_rows}
+            table = [r._replace(practice=by_month.get(r.month, NAN)) for r in table]
+            own_values = [{"month": json_value(r.month), "practice": r.practice} for r in table
+                          if not math.isnan(r.practice)]
         unit = monthly_unit(definition)
         return dict(title=indicator.title, indicator=indicator, definition=definition, unit=unit, table=table,
                     practice_label=label, own_rows=own_rows, savings=model["savings"],
-                    chart=_chart(indicator.title, unit, table, label), choices=model["choices"], chosen=chosen,
-                    money=unit.startswith("£ "), share=isinstance(definition.denominator, PrescribingSeries))
+                    chart=_chart(indicator.title, unit, parts["centile_values"], own_values, label),
+                    choices=model["choices"], chosen=chosen, money=unit.startswith("£ "),
+                    share=isinstance(definition.denominator, PrescribingSeries))
 
     services.audit("view_practice", viewer, target=f"prescribing:{indicator_id}", ip=client_ip(request))
-    if chosen and not len(own_rows):  # any text may be asked for: only a page a real choice gives is kept
+    if chosen and found is None:  # any text may be asked for: only a page a real choice gives is kept
         return page(request, "prescribing_measure.html", **build())
     # the same for every viewer with the same role and scope: rendered once per version (the page as it
     # opens kept on disk, each chosen practice's in memory only: a scope names up to every practice)
