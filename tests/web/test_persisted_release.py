@@ -261,3 +261,89 @@ def test_a_change_to_the_disclosure_module_names_another_release_file(monkeypatc
     monkeypatch.setattr(persisted_release, "code_fingerprint",
                         lambda: real + "stats/disclosure.py changed")
     assert persisted_release.release_key(version, pattern, {}, ("settings",)) != key
+
+
+@pytest.fixture
+def preopened(monkeypatch):
+    """gpcluster.web.data with nothing opened before a fork yet (and left so after the test)."""
+    from gpcluster.web import data as web_data
+
+    monkeypatch.setattr(web_data, "_PREOPENED", None)
+    return web_data
+
+
+def test_the_view_opened_before_the_fork_is_adopted_with_its_release_and_a_connection_of_its_own(version, preopened):
+    """`serve --workers N` opens the view and reads the kept release once, before forking; each server
+    process adopts them with its own connection, reading nothing again, and answers as a view it opened."""
+    import duckdb
+
+    from gpcluster.web.data import LiveWebData
+
+    built, _ = _release(version)
+    preopened.preopen_for_workers(version)
+    before = preopened._PREOPENED
+    assert before is not None and before.release_held
+    with pytest.raises(duckdb.Error):  # closed: no connection crosses the fork
+        before._con.execute("SELECT 1")
+    live = LiveWebData(version, poll_seconds=0)
+    fresh = WebData(version)
+    try:
+        assert live.current is before and preopened._PREOPENED is None
+        assert live.current._holder is None  # the release was not read again
+        _assert_same_release(live.current._released, built)
+        for name in ("rules", "indicators", "periods", "clusters", "practice_names", "synthetic", "has_signals"):
+            assert getattr(live.current, name) == getattr(fresh, name), name
+        pd.testing.assert_frame_equal(live.current.suppression, fresh.suppression)
+        sql = "SELECT indicator_id, count(*) AS n FROM indicator_value GROUP BY ALL ORDER BY ALL"
+        pd.testing.assert_frame_equal(live.current.query(sql), fresh.query(sql))  # its own connection works
+        fresh.load_release()
+        ask = dict(levels=["practice"], period=live.current.latest_period)
+        pd.testing.assert_frame_equal(live.current.values(**ask), fresh.values(**ask), check_exact=True)
+    finally:
+        fresh.close()
+        live.close()
+
+
+def test_a_damaged_kept_release_is_never_adopted(version, preopened):
+    """A kept file that fails its checksum is removed before the fork, not held: the processes build the
+    release afresh (under the lock, as at a version's first start) and serve that."""
+    from gpcluster.web.data import LiveWebData
+
+    built, _ = _release(version)
+    [stored] = _stored(version)
+    content = bytearray(stored.read_bytes())
+    content[len(content) // 2] ^= 0x01
+    stored.write_bytes(bytes(content))
+    preopened.preopen_for_workers(version)
+    assert not preopened._PREOPENED.release_held and not stored.exists()
+    live = LiveWebData(version, poll_seconds=0)
+    try:
+        live.current._holder.join()
+        _assert_same_release(live.current._released, built)
+        assert len(_stored(version)) == 1  # kept again, and good: read back, it is the release built afresh
+        _assert_same_release(_release(version, may_query=False)[0], built)
+    finally:
+        live.close()
+
+
+def test_a_view_of_a_version_replaced_before_the_fork_is_not_adopted(version, preopened, tmp_path):
+    from gpcluster.web.data import LiveWebData
+
+    link = tmp_path / "warehouse.duckdb"
+    link.symlink_to(version)
+    preopened.preopen_for_workers(link)
+    assert preopened._PREOPENED.file == version
+    newer = tmp_path / "000002.duckdb"
+    shutil.copy2(version, newer)
+    link.unlink()
+    link.symlink_to(newer)
+    live = LiveWebData(link, poll_seconds=0)
+    try:
+        assert live.current.file == newer and preopened._PREOPENED is None
+    finally:
+        live.close()
+
+
+def test_a_warehouse_that_cannot_be_opened_before_the_fork_is_left_to_the_processes(tmp_path, preopened):
+    preopened.preopen_for_workers(tmp_path / "missing.duckdb")  # each process reports it, as before
+    assert preopened._PREOPENED is None

@@ -86,9 +86,11 @@ AFTER_FORK = r"""
 import json, re, sys
 from fastapi.testclient import TestClient  # the test's client: not the server's
 
+from pathlib import Path
+
 from gpcluster.cli.serve import preload_app_for_workers
 
-preload_app_for_workers()
+preload_app_for_workers(Path(sys.argv[1]))  # the view opened before the fork (the release not kept yet)
 before = set(sys.modules)
 from gpcluster.web.app import create_app
 

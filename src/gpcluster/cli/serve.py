@@ -42,7 +42,7 @@ def serve(
             import secrets
 
             os.environ["GPCLUSTER_SECRET_KEY"] = secrets.token_urlsafe(32)
-        preload_app_for_workers()
+        preload_app_for_workers(warehouse)
         uvicorn.run("gpcluster.web.app:create_served_app", factory=True, host=host, port=port, workers=workers,
                     log_level="warning", proxy_headers=False, ws="none")
         return
@@ -54,7 +54,7 @@ def serve(
                 log_level="warning", proxy_headers=False, ws="none")
 
 
-def preload_app_for_workers() -> None:
+def preload_app_for_workers(warehouse: Path | None = None) -> None:
     """Import the web app's modules once, in this process, and have uvicorn fork its server processes from
     it instead of spawning fresh interpreters: each of them then starts with fastapi, pandas, numpy and
     the app imported (about 1.5 s of CPU per process, two processes at once on two cores), and builds its
@@ -91,6 +91,9 @@ def preload_app_for_workers() -> None:
     uvicorn.loops.auto.auto_loop_factory(use_subprocess=True)  # imports the loop (uvloop when installed); makes none
     code_fingerprint()
 
+    from gpcluster.web.data import preopen_for_workers
+
+    preopen_for_workers(warehouse)
     uvicorn._subprocess.spawn = multiprocessing.get_context("fork")
 
 
