@@ -262,3 +262,43 @@ def test_sex_mismatches_of_complete_practices_are_reported_in_file_order(tmp_pat
     assert [(p.kind, p.row, p.column) for p in reading.problems] == [
         ("sex_mismatch", 2, "AllAges"), ("sex_mismatch", 5, "AllAges")]
     assert "Male + Female = 22 but All is 23" in reading.problems[1].message
+
+
+@pytest.mark.parametrize(("value", "kind"), [("99999999999999999999999", "out_of_range"), ("0x10", "not_integer"),
+                                             ("+5", None), ("3000000000", "out_of_range")])
+def test_list_size_beyond_an_integer_or_in_other_spellings_is_read_as_before(tmp_path, value, kind):
+    """A column of plain digits is cast in one step; a number too large for it, or any other spelling, is
+    still checked cell by cell ('+5' is 5; '0x10' is not a number)."""
+    text = ("PracticeCode,GPPracticeName,PracticeListSize,HB,HSCP,GPCluster\n"
+            f"10002,A,{value},S08000030,S37000007,Dundee 4\n10017,B,7,S08000030,S37000007,Dundee 4\n")
+    reading = read_file(write(tmp_path, "contacts_apr2024.csv", text))
+    assert [(p.kind, p.row, p.column) for p in reading.problems] == ([(kind, 2, "PracticeListSize")] if kind else [])
+    assert reading.tidy()["list_size"].fillna(-1).tolist() == [5 if kind is None else -1, 7]
+
+
+def test_codes_are_checked_as_python_reads_them(tmp_path):
+    """A code in Unicode digits is a code to Python's re (as before) though not to Arrow's RE2; a blank or
+    malformed code is a problem at its row; lower-case codes are upper-cased."""
+    text = ("PracticeCode,GPPracticeName,PracticeListSize,HB,HSCP,DataZone,GPCluster\n"
+            "10002,A,100,s08000030,S37000007,S01\u0660\u0660\u0660\u0660\u0660\u0661,Dundee 4\n"
+            "10017,B,100,S08000030,S37000007,S0100000x,Dundee 4\n"
+            "10020,C,100,S08000030,,S01007129,Dundee 4\n")
+    reading = read_file(write(tmp_path, "contacts_apr2024.csv", text))
+    assert [(p.row, p.column) for p in reading.problems] == [(4, "HSCP"), (3, "DataZone")]
+    assert reading.frame["board_code"].tolist()[0] == "S08000030"
+    fixed = text.replace("S0100000x", "S01007130").replace(",,S01007129", ",S37000007,S01007129")
+    clean = read_file(write(tmp_path, "contacts_apr2024.csv", fixed))
+    assert clean.problems == [] and clean.frame["data_zone"].tolist()[2] == "S01007129"
+
+
+def test_blank_and_repeated_column_names_are_read_as_pandas_names_them(tmp_path):
+    """A blank header name is pandas' 'Unnamed: <i>' and a repeated one its '<name>.1', whichever reader
+    took the file; the recognised columns are read as usual."""
+    from gpcluster.sources.base import Column, read_csv
+
+    blank = read_csv(write(tmp_path, "x.csv", "a,,b\n1,2,3\n"), (Column("a"), Column("b")))
+    assert blank.problems == [] and blank.frame.columns.tolist() == ["_line", "a", "b", "Unnamed: 1"]
+    assert blank.frame.iloc[0].tolist() == [2, "1", "3", "2"]
+    repeated = read_csv(write(tmp_path, "y.csv", "a,b,b\n1,3,4\n"), (Column("a"), Column("b")))
+    assert repeated.problems == [] and repeated.frame.columns.tolist() == ["_line", "a", "b", "b.1"]
+    assert repeated.frame.iloc[0].tolist() == [2, "1", "3", "4"]

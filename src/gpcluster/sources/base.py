@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from gpcluster.errors import Problem, UserError
 
@@ -230,16 +231,19 @@ def read_csv(path: Path, columns: tuple[Column, ...], data: bytes | None = None)
         raw.problem("malformed_row", f"row has {fields} fields but the header has {width}", row=int(line))
     names = frame.columns.tolist()  # once: iterating an Arrow-backed Index builds each name anew
     keys = [header_key(c) for c in names]
-    canonical = {LINE: frame[LINE]}
+    canonical = {LINE: LINE}  # gpcluster's name -> the file's column
     for column in columns:
         accepted = column.accepted_keys()
         found = [c for c, key in zip(names, keys, strict=True) if key in accepted]
         if found:
-            canonical[column.name] = frame[found[0]]
+            canonical[column.name] = found[0]
         elif column.required:
             raw.problem("missing_column", f"required column {column.name!r} is missing", row=1, column=column.name)
-    others = [c for c in names if c not in canonical]
-    raw.frame = pd.concat([pd.DataFrame(canonical), frame[others]], axis=1)  # others keep e.g. the QF flags
+    others = [c for c in names if c not in canonical]  # e.g. the QF flags, kept under their own names
+    position = {c: i for i, c in enumerate(names)}
+    # one selection of the file's columns, renamed: a frame built from a dict of 190 Series cost more
+    raw.frame = frame.iloc[:, [position[c] for c in [*canonical.values(), *others]]].set_axis(
+        [*canonical, *others], axis=1)
     return raw
 
 
@@ -249,8 +253,11 @@ def _parse(data: bytes, text: str, delimiter: str) -> tuple[pd.DataFrame, bool]:
     anything it refuses goes to pandas' C parser, whose tolerance lets the row checks below report each bad
     row."""
     options = dict(sep=delimiter, dtype=str, keep_default_na=False, na_values=[], skip_blank_lines=True)
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     try:
-        body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+        frame = _arrow_text(body, text, delimiter)
+        if frame is not None:
+            return frame, True
         frame = pd.read_csv(io.BytesIO(body), engine="pyarrow", **options)
         if len(set(frame.columns)) == len(frame.columns):
             return frame, True
@@ -259,6 +266,24 @@ def _parse(data: bytes, text: str, delimiter: str) -> tuple[pd.DataFrame, bool]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pd.errors.ParserWarning)  # extra fields are reported by the caller
         return pd.read_csv(io.StringIO(text), quoting=csv.QUOTE_MINIMAL, index_col=False, **options), False
+
+
+def _arrow_text(body: bytes, text: str, delimiter: str) -> pd.DataFrame | None:
+    """What pandas' pyarrow engine gives (every cell as text, nothing missing), read by Arrow itself: pandas'
+    per-column handling of its result cost as much as Arrow's parse (189 columns in the data-zone file).
+    None when a column name is blank or held twice, or a column was not read as text (a header line the csv
+    module splits otherwise): the caller then reads as before."""
+    try:
+        names = next(csv.reader(io.StringIO(text.split("\n", 1)[0].rstrip("\r")), delimiter=delimiter), [])
+    except csv.Error:
+        return None
+    table = pa_csv.read_csv(io.BytesIO(body), parse_options=pa_csv.ParseOptions(delimiter=delimiter),
+                            convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                                                  strings_can_be_null=False))
+    names = table.column_names
+    if len(set(names)) != len(names) or "" in names or not all(pa.types.is_string(t) for t in table.schema.types):
+        return None  # pandas names a blank column 'Unnamed: <i>'; two of a name go to the C parser
+    return table.to_pandas()
 
 
 def _row_shapes(text: str, n_rows: int, delimiter: str, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -298,6 +323,9 @@ def to_int(raw: RawTable, column: str, *, minimum: int | None = 0, maximum: int 
     `allow_blank` (everywhere, or a per-row mask) lets blanks through as missing values. The default
     `maximum` is the largest value the warehouse's INTEGER columns hold."""
     text = raw.frame[column].fillna("")
+    plain = _plain_ints(text, minimum, maximum)
+    if plain is not None:
+        return plain
     try:  # fast path: a clean column casts in one Arrow call
         numbers = pd.Series(pc.cast(pa.array(text, type=pa.string()), pa.float64()).to_numpy(
             zero_copy_only=False), index=text.index)
@@ -322,6 +350,23 @@ def to_int(raw: RawTable, column: str, *, minimum: int | None = 0, maximum: int 
         for line, value in zip(raw.frame.loc[out, LINE].head(20), text[out].head(20), strict=False):
             raw.problem("out_of_range", f"{value} is outside {shown}", row=int(line), column=column)
     return numbers.where(whole & ~out).astype("Int64")
+
+
+def _plain_ints(text: pd.Series, minimum: int | None, maximum: int | None) -> pd.Series | None:
+    """to_int's result when every cell is plain ASCII digits within minimum..maximum (nothing to report):
+    one Arrow cast and one min_max instead of a dozen pandas operations per column. None otherwise."""
+    array = pa.array(text)
+    if not pc.all(pc.ascii_is_decimal(array)).as_py():  # also refuses '', '0x10', '-3', ' 5', '1.0'
+        return None
+    try:
+        numbers = pc.cast(array, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # more digits than int64 holds
+        return None
+    low, high = (v.as_py() for v in pc.min_max(numbers).values())
+    if (minimum is not None and low < minimum) or (maximum is not None and high > maximum) or high > 2**53:
+        return None  # to_int reports it (and reads through float64, exact only up to 2**53)
+    values = numbers.to_numpy(zero_copy_only=False)
+    return pd.Series(pd.arrays.IntegerArray(values, np.zeros(len(values), dtype=bool)), index=text.index)
 
 
 def plain_counts(raw: RawTable, columns: list[str], allow_blank: dict[str, pd.Series] | None = None
@@ -380,18 +425,39 @@ def suppression_flags(raw: RawTable, columns: list[str]) -> dict[str, pd.Series]
     for name in raw.frame.columns.tolist():
         flag_columns.setdefault(header_key(name), name)  # the first column of that name, as before
     found = {column: flag_columns.get(header_key(column) + "qf") for column in columns}
-    return {column: raw.frame[flag].fillna("").str.strip().str.lower() == "c"
-            for column, flag in found.items() if flag is not None}
+    return {column: _flagged(raw.frame[flag]) for column, flag in found.items() if flag is not None}
+
+
+def _flagged(flag: pd.Series) -> pd.Series:
+    """`flag.fillna("").str.strip().str.lower() == "c"`; for Arrow-backed text (every column read_csv makes)
+    in three Arrow calls, the functions pandas calls for it, without its per-operation wrapping (a list-size
+    file has 20 flag columns)."""
+    if not (isinstance(flag.dtype, pd.StringDtype) and flag.dtype.storage == "pyarrow"):
+        return flag.fillna("").str.strip().str.lower() == "c"
+    flagged = pc.equal(pc.utf8_lower(pc.utf8_trim_whitespace(pa.array(flag))), "c").fill_null(False)
+    return pd.Series(flagged.to_numpy(zero_copy_only=False), index=flag.index, name=flag.name)
 
 
 def codes(raw: RawTable, column: str, kind: str, *, allow_blank: bool = False) -> pd.Series:
     """Geography codes checked against their format (S08 board, S37 HSCP, S01 data zone ...)."""
     text = raw.frame[column].fillna("").str.strip().str.upper()
+    if _all_match(text, CODE_PATTERNS[kind].pattern) and not CODE_PATTERNS[kind].match(""):
+        return text  # nothing to report, and no blank to make missing
     ok = text.str.match(CODE_PATTERNS[kind].pattern) | ((text == "") & allow_blank)
     for line, value in zip(raw.frame.loc[~ok, LINE].head(20), text[~ok].head(20), strict=False):
         raw.problem("bad_code", f"{value!r} is not a {kind.replace('_', ' ')} code "
                     f"({CODE_PATTERNS[kind].pattern})", row=int(line), column=column)
     return text.where(text != "")
+
+
+def _all_match(text: pd.Series, pattern: str) -> bool:
+    """Whether every value matches `pattern` (as re.match would), asked of Arrow's regex engine (RE2) in one
+    call, only for ASCII text (RE2's \\d is ASCII-only, Python's is not; where RE2 says no, e.g. its $ before a
+    trailing newline, the caller checks value by value as before): pandas' str.match checks the pattern and
+    the data for such differences on every call, half the cost of a code column's checks."""
+    array = pa.array(text)
+    return len(array) > 0 and pc.all(pc.string_is_ascii(array)).as_py() and pc.all(
+        pc.match_substring_regex(array, pattern)).as_py()
 
 
 def practice_codes(raw: RawTable, column: str = "PracticeCode") -> pd.Series:
