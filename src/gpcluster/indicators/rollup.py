@@ -2,8 +2,9 @@
 from DuckDB) summed over the organisation tree, and each row valued by its measure type.
 
 Gives the rows of the GROUPING SETS roll-up in gpcluster.indicators.compile (ROLLUP_SQL, still what Spark
-runs) and the values the engine's SQL gave, set-based: each level's areas are summed with `bincount` over a
-dense (indicator, period, area) key, never with a loop over rows or a sort of all of them. Integers stand for
+runs) and the values the engine's SQL gave, set-based: the base rows are summed once per (indicator, period,
+cluster, HSCP, board) group, and each level's areas are summed from those groups with `bincount` over a dense
+(indicator, period, area) key, never with a loop over rows or a sort of all of them. Integers stand for
 areas (0: no area), periods are days since 1970-01-01, missing numbers are NaN and missing dates NO_DATE.
 
 Semantics kept from the SQL: a practice row keeps its own figures even when unusable; an area sums only its
