@@ -198,20 +198,21 @@ def population_columns(definitions: list[Definition]) -> tuple[Query | None, dic
                 expected.append((name, item.expected.measure))
     if not columns:
         return None, {}
-    sums, joins, params, join_params = [], [], [], []
-    for name, series in population:
-        sums.append(f"SUM(l.population) FILTER (WHERE l.sex = ? AND list_contains(?::VARCHAR[], l.age_band))"
-                    f"::DOUBLE AS {name}")
-        params += [series.sex, list(series.age_bands)]
-    if weighted:
-        cells = sorted({(sex, band) for _, s in weighted for sex, bands in s.weights.items() for band in bands})
-        row = ", ".join(["?::VARCHAR", "?::VARCHAR"] + ["?::DOUBLE"] * len(weighted))
+    sums, joins, join_params = [], [], []
+    # a population series is a weighted one whose weight is 1 in its sex and age bands and NULL elsewhere (a
+    # SUM over no such row is NULL, as its own query has no row): one join of the weights, no filter per series
+    # (lists are whole numbers, so their sums as doubles are exact)
+    weights = [(name, {series.sex: dict.fromkeys(series.age_bands, 1.0)}) for name, series in population]
+    weights += [(name, series.weights) for name, series in weighted]
+    if weights:
+        cells = sorted({(sex, band) for _, table in weights for sex, bands in table.items() for band in bands})
+        row = ", ".join(["?::VARCHAR", "?::VARCHAR"] + ["?::DOUBLE"] * len(weights))
         joins.append(f"LEFT JOIN (VALUES {', '.join([f'({row})'] * len(cells))}) "
-                     f"AS w(sex, age_band, {', '.join(name for name, _ in weighted)}) "
+                     f"AS w(sex, age_band, {', '.join(name for name, _ in weights)}) "
                      "ON w.sex = l.sex AND w.age_band = l.age_band")
         join_params += [item for sex, band in cells
-                        for item in (sex, band, *(s.weights.get(sex, {}).get(band) for _, s in weighted))]
-        sums += [f"SUM(l.population * w.{name})::DOUBLE AS {name}" for name, _ in weighted]
+                        for item in (sex, band, *(table.get(sex, {}).get(band) for _, table in weights))]
+        sums += [f"SUM(l.population * w.{name})::DOUBLE AS {name}" for name, _ in weights]
     if expected:
         rates = ", ".join(f"any_value(rate) FILTER (WHERE measure = ?) AS {name}" for name, _ in expected)
         joins.append(f"LEFT JOIN (SELECT period, sex, age_band, {rates} FROM reference_rate "
@@ -221,7 +222,7 @@ def population_columns(definitions: list[Definition]) -> tuple[Query | None, dic
         sums += [f"SUM(l.population * r.{name})::DOUBLE AS {name}" for name, _ in expected]
     return Query(f"CREATE OR REPLACE TEMP TABLE {POPULATION_TABLE} AS SELECT l.release_date AS period, "
                  f"l.practice_code, {', '.join(sums)} FROM list_population l {' '.join(joins)} "
-                 "GROUP BY l.release_date, l.practice_code", params + join_params), columns
+                 "GROUP BY l.release_date, l.practice_code", join_params), columns
 
 
 # The membership in force with every column of POPULATION_TABLE beside it (NULL where a practice has no

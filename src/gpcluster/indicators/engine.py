@@ -177,7 +177,9 @@ def _categorical(labels: pa.Array, codes: np.ndarray) -> pd.Categorical:
     categories = sorted({name for name, use in zip(names, used, strict=True) if use and name is not None})
     at = {name: number for number, name in enumerate(categories)}
     recoded = np.array([at.get(name, -1) for name in names], dtype=np.int32)  # unused and None: -1
-    return pd.Categorical.from_codes(recoded[positions], dtype=pd.CategoricalDtype(pd.Index(categories, dtype="str")))
+    # the codes are in range by construction: pandas need not check every row again
+    return pd.Categorical.from_codes(recoded[positions], dtype=pd.CategoricalDtype(pd.Index(categories, dtype="str")),
+                                     validate=False)
 
 
 @dataclass

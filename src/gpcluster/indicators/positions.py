@@ -27,26 +27,31 @@ def period_index(period_no: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 class _AreaValues:
-    """The value of every area row (level above practice) in a dense (indicator, period, area) table."""
+    """The value of every area row (level above practice) in a dense (indicator, period, area) table, whose
+    last cell is NaN (what a row without such an area reads)."""
 
     def __init__(self, cols: dict[str, np.ndarray]):
         self.period_at, periods = period_index(cols["period_no"])
         rows = np.flatnonzero(cols["level_no"] > PRACTICE)
         top = int(max(cols[c].max(initial=0) for c in ("area_no", "cluster_area", "hscp_area", "board_area")))
+        area_rows = cols["area_no"][rows]
+        areas = np.flatnonzero(np.bincount(area_rows, minlength=top + 1))  # by a count (no sort)
         self.compact = np.full(top + 1, -1, dtype=np.int64)  # area number -> column of the table
-        areas = np.unique(cols["area_no"][rows])
         self.compact[areas] = np.arange(areas.size)
         self.group = (cols["indicator_no"].astype(np.int64) * periods + self.period_at) * areas.size
-        self.table = np.full(int(cols["indicator_no"].max(initial=0) + 1) * periods * areas.size, np.nan)
-        self.table[self.group[rows] + self.compact[cols["area_no"][rows]]] = cols["value"][rows]
+        self.table = np.full(int(cols["indicator_no"].max(initial=0) + 1) * periods * areas.size + 1, np.nan)
+        self.table[self.group[rows] + self.compact[area_rows]] = cols["value"][rows]
 
-    def value_of(self, area: np.ndarray, applies: np.ndarray) -> np.ndarray:
-        """Each row's value of `area` in the same indicator and period where `applies` (else NaN)."""
-        out = np.full(area.size, np.nan)
-        column = self.compact[area]
-        rows = np.flatnonzero(applies & (area != NO_AREA) & (column >= 0))
-        out[rows] = self.table[self.group[rows] + column[rows]]
-        return out
+    def value_of(self, area: np.ndarray, applies: np.ndarray | None) -> np.ndarray:
+        """Each row's value of `area` in the same indicator and period where `applies` (None: every row; else
+        NaN)."""
+        column = self.compact[area]  # NO_AREA and areas without rows: -1
+        at = self.group + column
+        missing = column < 0
+        if applies is not None:
+            missing |= ~applies
+        at[missing] = self.table.size - 1
+        return self.table[at]
 
 
 def comparators(cols: dict[str, np.ndarray], scotland_area: int) -> dict[str, np.ndarray]:
@@ -54,12 +59,11 @@ def comparators(cols: dict[str, np.ndarray], scotland_area: int) -> dict[str, np
     and scotland_value (every row), NaN where the area has no row or no value."""
     areas = _AreaValues(cols)
     level = cols["level_no"]
-    every = np.ones(level.size, dtype=bool)
     return {
         "cluster_value": areas.value_of(cols["cluster_area"], level == PRACTICE),
         "hscp_value": areas.value_of(cols["hscp_area"], level <= CLUSTER),
         "board_value": areas.value_of(cols["board_area"], level <= HSCP),
-        "scotland_value": areas.value_of(np.full(level.size, scotland_area, dtype=np.int64), every),
+        "scotland_value": areas.value_of(np.full(level.size, scotland_area, dtype=np.int64), None),
     }
 
 

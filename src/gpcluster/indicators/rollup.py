@@ -2,8 +2,9 @@
 from DuckDB) summed over the organisation tree, and each row valued by its measure type.
 
 Gives the rows of the GROUPING SETS roll-up in gpcluster.indicators.compile (ROLLUP_SQL, still what Spark
-runs) and the values the engine's SQL gave, set-based: each level's areas are summed with `bincount` over a
-dense (indicator, period, area) key, never with a loop over rows or a sort of all of them. Integers stand for
+runs) and the values the engine's SQL gave, set-based: the base rows are summed once per (indicator, period,
+cluster, HSCP, board) group, and each level's areas are summed from those groups with `bincount` over a dense
+(indicator, period, area) key, never with a loop over rows or a sort of all of them. Integers stand for
 areas (0: no area), periods are days since 1970-01-01, missing numbers are NaN and missing dates NO_DATE.
 
 Semantics kept from the SQL: a practice row keeps its own figures even when unusable; an area sums only its
@@ -76,61 +77,108 @@ def _practice_rows(base: dict[str, np.ndarray], group: np.ndarray) -> list[dict[
     return [*parts, out]
 
 
-def _area_rows(base: dict[str, np.ndarray], cell: np.ndarray, cells: int, level: int, column: str | None,
+def _partials(base: dict[str, np.ndarray], cell: np.ndarray, cells: int) -> dict[str, np.ndarray]:
+    """The base rows summed per (indicator, period) `cell` and (cluster, HSCP, board) of the practice: every
+    level above practices is a sum of these few groups (about one per cluster and cell) instead of a pass over
+    every base row. Per group: its areas, how many rows and usable rows it has, the sums of its usable rows
+    (NaN when one is NaN), their earliest dates, and its last row (for SQL's any_value, as a pass over the rows
+    writing each in turn would leave it)."""
+    parents = [base[name] for name in ("cluster_area", "hscp_area", "board_area")]
+    combo = np.zeros(cell.size, dtype=np.int64)  # each row's (cluster, HSCP, board) as a dense number
+    width = 1
+    for column in parents:
+        first = int(column.min(initial=0))
+        key = combo * (int(column.max(initial=0)) - first + 1) + (column - first)
+        seen = np.flatnonzero(np.bincount(key))
+        lookup = np.zeros(int(seen[-1]) + 1 if seen.size else 1, dtype=np.int64)
+        lookup[seen] = np.arange(seen.size)
+        combo, width = lookup[key], seen.size
+    group_key = cell.astype(np.int64) * width + combo
+    size = cells * width
+    counts = np.bincount(group_key, minlength=size)
+    present = np.flatnonzero(counts)
+    at = np.zeros(size, dtype=np.int64)
+    at[present] = np.arange(present.size)
+    group = at[group_key]  # each row's group, 0..groups-1, in (cell, combination) order
+    groups = present.size
+    usable = base["usable"]
+    used_rows = np.flatnonzero(usable)
+    used = group[used_rows]
+    last = np.zeros(groups, dtype=np.int64)
+    last[group] = np.arange(group.size)  # the last row written wins, as with any_area's table
+    out = {"cell": present // width, "rows": counts[present], "used": np.bincount(used, minlength=groups),
+           "last": last}
+    rows = last  # any row of the group gives its areas
+    for name, column in zip(("cluster_area", "hscp_area", "board_area"), parents, strict=True):
+        out[name] = column[rows]
+    for name in ("numerator", "denominator", "expected"):
+        out[name] = np.bincount(used, weights=base[name][used_rows], minlength=groups)
+    for name in ("numerator_date", "denominator_date"):
+        values = base[name][used_rows]
+        dated = np.flatnonzero(values != NO_DATE)
+        table = np.full(groups, NO_DATE, dtype=values.dtype)
+        np.minimum.at(table, used[dated], values[dated])
+        out[name] = table
+    return out
+
+
+def _area_rows(partial: dict[str, np.ndarray], cells: int, level: int, column: str | None,
                scotland_area: int, hscp_of: np.ndarray, board_of: np.ndarray) -> dict[str, np.ndarray]:
-    """The rows of one level above practices: per (indicator, period) `cell` and area, the sums of the usable
-    practices in it."""
+    """The rows of one level above practices: per (indicator, period) cell and area, the sums of the usable
+    practices in it (from the partial sums of _partials)."""
+    cell = partial["cell"]
     if column is None:
         rows = np.arange(cell.size)
         areas, compact = np.array([scotland_area]), np.zeros(cell.size, dtype=np.int64)
     else:
-        rows = np.flatnonzero(base[column] != 0)
-        number = base[column][rows]
+        rows = np.flatnonzero(partial[column] != 0)
+        number = partial[column][rows]
         areas = np.flatnonzero(np.bincount(number))  # the level's areas with rows, by a count (no sort)
         lookup = np.zeros(areas[-1] + 1 if areas.size else 1, dtype=np.int64)
         lookup[areas] = np.arange(areas.size)
         compact = lookup[number]
     key = cell[rows] * areas.size + compact
     size = cells * areas.size
-    usable = base["usable"][rows]
     present = np.flatnonzero(np.bincount(key, minlength=size))
-    used_rows = rows[usable]
-    used = key[usable]
-    counted = np.bincount(used, minlength=size)[present] > 0
+    used = partial["used"][rows]
+    counted = np.bincount(key, weights=used, minlength=size)[present] > 0
 
     def summed(name: str) -> np.ndarray:
-        total = np.bincount(used, weights=base[name][used_rows], minlength=size)[present]
+        total = np.bincount(key, weights=partial[name][rows], minlength=size)[present]
         return np.where(counted, total, np.nan)  # a sum over no usable practice is missing (SQL's NULL)
 
     def any_area(name: str) -> np.ndarray:
-        values = base[name][rows]
+        # the value of the area's last row with one: its groups written in the order of their last rows
+        values = partial[name][rows]
+        order = np.argsort(partial["last"][rows], kind="stable")
+        order = order[values[order] != 0]
         table = np.zeros(size, dtype=values.dtype)
-        nonzero = np.flatnonzero(values)
-        table[key[nonzero]] = values[nonzero]
+        table[key[order]] = values[order]
         return table[present]
 
     def earliest(name: str) -> np.ndarray:
-        values = base[name][used_rows]
+        values = partial[name][rows]
         dated = np.flatnonzero(values != NO_DATE)
         table = np.full(size, NO_DATE, dtype=values.dtype)
-        np.minimum.at(table, used[dated], values[dated])
+        np.minimum.at(table, key[dated], values[dated])
         return table[present]
+
+    def parent(of: np.ndarray, name: str, area_no: np.ndarray) -> np.ndarray:
+        home = of[area_no]
+        return home if home.all() else np.where(home != 0, home, any_area(name))
 
     cell_of, area_at = np.divmod(present, areas.size)
     area_no = areas[area_at]
     none = np.zeros(present.size, dtype=np.int64)
     if level == 1:
-        parents = (area_no, np.where(hscp_of[area_no] != 0, hscp_of[area_no], any_area("hscp_area")),
-                   np.where(board_of[area_no] != 0, board_of[area_no], any_area("board_area")))
+        parents = (area_no, parent(hscp_of, "hscp_area", area_no), parent(board_of, "board_area", area_no))
     elif level == 2:
-        parents = (none, none, np.where(board_of[area_no] != 0, board_of[area_no], any_area("board_area")))
+        parents = (none, none, parent(board_of, "board_area", area_no))
     else:
         parents = (none, none, none)
     return {"cell": cell_of, "level_no": np.full(1, level, dtype=np.int32), "area_no": area_no,
             "cluster_area": parents[0], "hscp_area": parents[1], "board_area": parents[2],
             "numerator": summed("numerator"), "denominator": summed("denominator"), "expected": summed("expected"),
-            **{name: np.full(1, np.nan if base[name].dtype.kind == "f" else 0, dtype=base[name].dtype)
-               for name in ("case_deprivation", "case_rurality")},  # constants, broadcast
             "usable": counted, "numerator_date": earliest("numerator_date"),
             "denominator_date": earliest("denominator_date")}
 
@@ -145,8 +193,12 @@ def _parts(base: dict[str, np.ndarray], scotland_area: int, hscp_of: np.ndarray,
     day_of[period_at] = base["period_no"]
     cell = base["indicator_no"].astype(np.int64) * periods + period_at
     parts = _practice_rows(base, cell * (int(base["practice_area"].max(initial=0)) + 1) + base["practice_area"])
+    partial = _partials(base, cell, indicators * periods)
+    constants = {name: np.full(1, np.nan if base[name].dtype.kind == "f" else 0, dtype=base[name].dtype)
+                 for name in ("case_deprivation", "case_rurality")}  # broadcast
     for level, column in _AREA_LEVELS:
-        rows = _area_rows(base, cell, indicators * periods, level, column, scotland_area, hscp_of, board_of)
+        rows = _area_rows(partial, indicators * periods, level, column, scotland_area, hscp_of, board_of)
+        rows.update(constants)
         cell_of = rows.pop("cell")
         rows["indicator_no"] = (cell_of // max(periods, 1)).astype(base["indicator_no"].dtype)
         rows["period_no"] = day_of[cell_of % max(periods, 1)]
