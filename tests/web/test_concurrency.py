@@ -33,6 +33,22 @@ def test_audit_writer_commits_every_event_from_many_threads(app):
     assert all(e.at.timestamp() >= before - 1 for e in events)
 
 
+def test_audit_writer_names_the_user_as_stored_and_no_one_for_an_account_gone(app):
+    store = app.state.services.store
+    with store.session() as session:
+        user_id = add_user(session, "hscp-w", "a long enough passphrase", "hscp", "hscp", "S37000030").id
+    writer = AuditWriter(store)
+    writer.submit("view_plan", user_id, target="named")
+    writer.submit("view_plan", 987654, target="gone")  # no such account (deleted meanwhile)
+    writer.submit("view_plan", None, target="anonymous")
+    writer.flush()
+    with store.session() as session:
+        events = {e.target: e for e in audit.recent(session, 1000, action="view_plan")}
+    assert (events["named"].user_id, events["named"].username) == (user_id, "hscp-w")
+    assert (events["gone"].user_id, events["gone"].username) == (None, None)
+    assert (events["anonymous"].user_id, events["anonymous"].username) == (None, None)
+
+
 def test_audit_writer_refuses_unknown_actions_in_the_request(app):
     writer = AuditWriter(app.state.services.store)
     with pytest.raises(ValueError, match="unknown audit action"):

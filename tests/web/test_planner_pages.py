@@ -304,6 +304,8 @@ def fresh_planner(monkeypatch):
     monkeypatch.setattr(planner, "_VIEWS", ReleasedCache(512))
     monkeypatch.setattr(planner, "_PAGES", ReleasedCache(256))
     monkeypatch.setattr(planner, "_FILTERED_PAGES", ReleasedCache(512))
+    monkeypatch.setattr(planner, "_COMPARE_SHELLS", ReleasedCache(512))
+    monkeypatch.setattr(planner, "_DOWNLOADS", ReleasedCache(2048))
     return planner
 
 
@@ -506,7 +508,8 @@ def test_a_comparison_page_one_server_process_rendered_is_served_by_another_with
     # another process: nothing in memory, and no allocation may be worked out
     for name, empty in (("_SCENARIOS", OrderedDict()), ("_COMPARISONS", ReleasedCache(1024)),
                         ("_VIEWS", ReleasedCache(512)), ("_PAGES", ReleasedCache(256)),
-                        ("_FILTERED_PAGES", ReleasedCache(512)), ("_KEPT_SCENARIOS", ReleasedCache(64))):
+                        ("_FILTERED_PAGES", ReleasedCache(512)), ("_KEPT_SCENARIOS", ReleasedCache(64)),
+                        ("_COMPARE_SHELLS", ReleasedCache(512))):
         monkeypatch.setattr(fresh_planner, name, empty)
     worked_out = []
 
@@ -735,3 +738,93 @@ def test_a_comparison_kept_on_disk_reads_back_every_formatted_cell():
     odd = {"columns": ["practice"], "rows": [[("A\x1fB", False)], [("C", False)]]}
     comparison.practice_cells = odd
     assert pickle.loads(pickle.dumps(comparison)).practice_cells == odd
+
+
+def test_a_filtered_comparison_page_is_the_page_rendered_whole(client_as, fresh_planner, monkeypatch):
+    """A filtered page renders only who gains and who loses into its comparison's page rendered once with
+    that part left as a slot: the result is, byte for byte, compare.html rendered whole with the same
+    context (the part included), for every filter and page, and carries the request's CSRF token."""
+    from gpcluster.web import render
+
+    parts = []
+    real_part = fresh_planner.render_part
+
+    def capture(name, context):
+        parts.append(context)
+        return real_part(name, context)
+
+    monkeypatch.setattr(fresh_planner, "render_part", capture)
+    client = client_as("national")
+    base = "/plan/compare?a=per_capita&b=need_weighted&role=pharmacist"
+    for filters in ("&outcome=gains", "&q=Dundee", "&outcome=loses&page=2", "&q=Alpha", "&q=nothing-matches"):
+        response = client.get(base + filters)
+        assert response.status_code == 200 and "Who gains" in response.text
+        whole = render._blocks.get_template("planner/compare.html").render(
+            **parts[-1], request=None, viewer=None, csrf_token=render.CSRF_SLOT).split(render._BLOCKS_SPLIT)[0]
+        assert "practices_html" not in parts[-1] and fresh_planner.PRACTICES_SLOT not in response.text
+        assert whole.replace(render.CSRF_SLOT, csrf_from(response.text)) in response.text
+    # the unfiltered page's part is the same template's (included): its rows under the same heading
+    assert client.get(base).text.count('<h2 id="practices-h">Who gains and who loses</h2>') == 1
+
+
+def _outside_practices(text: str) -> str:
+    """A comparison page without who gains and who loses, its CSRF token removed."""
+    import re
+
+    start = text.index('<section aria-labelledby="practices-h">')
+    return re.sub(r'name="csrf_token" value="[^"]*"', "", text[:start] + text[text.index("</section>", start):])
+
+
+def _toggle_ph_e1(client) -> None:
+    """Save post PH-E1 with other sessions than it has now (whatever earlier tests left)."""
+    form = client.get("/plan/roster/post?post_id=PH-E1").text
+    sessions = "10001:5" if 'value="10001:5"' not in form else "10001:3; 10002:3; 10003:2"
+    saved = client.post("/plan/roster/post", data=_post_form(practice_sessions=sessions, csrf_token=csrf_from(form)))
+    assert saved.status_code == 200 and "Saved post PH-E1" in saved.text
+
+
+def test_a_saved_post_shows_at_once_on_filtered_comparisons_and_kept_downloads(client_as, planner_app,
+                                                                              fresh_planner, monkeypatch):
+    """Filtered comparison pages (their comparison's page kept with a slot) and comparison CSVs (kept on
+    disk for every server process) are keyed by the roster's version: after a saved post the next view
+    shows the new allocation, and a CSV kept on disk is served to another process without being made
+    again until the roster changes."""
+    from gpcluster.web.cache import ReleasedCache
+
+    client = client_as("national")
+    query = "?a=per_capita&b=need_weighted&role=pharmacist"
+    pages = [f"/plan/compare{query}&q=Dundee", f"/plan/compare{query}&outcome=gains"]
+    download = f"/plan/download/practices.csv{query}"
+    before = {url: client.get(url).text for url in [*pages, download]}
+    _toggle_ph_e1(client)
+    after = {url: client.get(url).text for url in [*pages, download]}
+    for url in before:
+        assert after[url] != before[url], url
+    # the rest of a filtered page (the comparison's figures, kept with a slot) is the unfiltered page's,
+    # which is rendered whole for this roster version: a kept part read from the old roster would differ
+    unfiltered = _outside_practices(client.get(f"/plan/compare{query}").text)
+    assert all(_outside_practices(after[url]) == unfiltered for url in pages)
+    rows = {r["practice_code"]: r for r in _csv(client.get(download))}
+    assert TINY in rows and rows[TINY]["list_size"] == ""  # disclosure control holds on what is kept
+
+    # another server process: nothing in memory; the CSV is read from disk, not made again
+    made = []
+    real_csv = fresh_planner.csv_bytes
+
+    def counting(*args, **kwargs):
+        made.append(args)
+        return real_csv(*args, **kwargs)
+
+    monkeypatch.setattr(fresh_planner, "csv_bytes", counting)
+    # the roster's version held still (a read of the planner database by a background thread can touch
+    # the file, which is a new version: kept entries are then made anew, never served stale)
+    real_version = fresh_planner.read_roster_version
+    held = real_version()
+    monkeypatch.setattr(fresh_planner, "read_roster_version", lambda: held)
+    assert client.get(download).text == after[download]
+    made.clear()
+    monkeypatch.setattr(fresh_planner, "_DOWNLOADS", ReleasedCache(2048))
+    assert client_as("national").get(download).text == after[download] and not made
+    monkeypatch.setattr(fresh_planner, "read_roster_version", real_version)
+    _toggle_ph_e1(client)  # a new roster version: made anew, and the same as before the two edits
+    assert client.get(download).text == before[download] and len(made) == 1

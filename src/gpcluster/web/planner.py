@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -64,7 +65,7 @@ from gpcluster.web.filenames import content_disposition, safe_upload_name
 from gpcluster.web.jobs import JobFailed, JobRefused
 from gpcluster.web.paging import Paging, page_number
 from gpcluster.web.persisted import MISSING
-from gpcluster.web.render import cached_blocks, kept_blocks, page, with_csrf
+from gpcluster.web.render import cached_blocks, kept_blocks, page, render_part, with_csrf
 from gpcluster.web.serialise import csv_bytes, excel_bytes
 from gpcluster.workforce import (
     allocate_roles,
@@ -936,6 +937,8 @@ _VIEWS = ReleasedCache(512)
 #: apart, so that the many of those never push out the pages of the comparisons themselves
 _PAGES = ReleasedCache(256)
 _FILTERED_PAGES = ReleasedCache(512)
+#: a comparison's page with who gains and who loses left as a slot (PRACTICES_SLOT), for its filtered pages
+_COMPARE_SHELLS = ReleasedCache(512)
 #: rendered home, roster and post-form pages (their blocks, as _PAGES), per roster version, filter and page
 _PLANNER_PAGES = ReleasedCache(1024)
 #: downloads made from them (CSV and Excel bytes): one per table, format and comparison (about 1,300 CSV
@@ -1420,21 +1423,37 @@ def _compare_context(area: Area, result: Comparison | None, problems: list[str],
                 fields=assumption_fields(assumptions), download_query=urlencode(query), hidden_fields=query)
 
 
+PRACTICES_SLOT = "<!--gpcluster:practices-->"
+PRACTICES_PART = "planner/_compare_practices.html"
+
+
 def compare_blocks(source: Source, viewer: Viewer, area: Area, found: Scenarios, result: Comparison, model_a: str,
                    model_b: str, role: str | None, assumptions: Assumptions, problems: list[str],
                    filters: dict[str, str]) -> dict:
     """The comparison page's rendered blocks, once per comparison, filters and viewer scope (35-40 ms of
-    Jinja a request before); the shared pages (_shared_page) also on disk for every server process."""
+    Jinja a request before); the shared pages (_shared_page) also on disk for every server process. A
+    filtered page renders only who gains and who loses (PRACTICES_PART) into its comparison's page,
+    rendered once with that part left as a slot: the rest of the page is the same for every filter."""
     key = _compare_page_key(area, model_a, model_b, role, assumptions, problems, filters)
-    shared = _shared_page(assumptions, problems, filters)
+
+    def context() -> dict:
+        return _compare_context(area, result, problems, model_a, model_b, role, load_assumptions(), assumptions)
 
     def build() -> dict:
         view = compare_view_for(source, viewer, area, found, result, model_a, model_b, role, assumptions, filters)
-        return {**_compare_context(area, result, problems, model_a, model_b, role, load_assumptions(), assumptions),
-                **view}
+        return {**context(), **view}
 
-    return cached_blocks(_PAGES if not any(filters.values()) else _FILTERED_PAGES, "planner/compare.html", key,
-                         viewer, build, persist=shared)
+    if not any(filters.values()):
+        return cached_blocks(_PAGES, "planner/compare.html", key, viewer, build,
+                             persist=_shared_page(assumptions, problems, filters))
+
+    def filtered() -> dict:
+        shell = cached_blocks(_COMPARE_SHELLS, "planner/compare.html", (*key[:-len(_FILTERS)], "practices slot"),
+                              viewer, lambda: {**context(), "practices_html": Markup(PRACTICES_SLOT)}, persist=False)
+        part = render_part(PRACTICES_PART, build())
+        return {**shell, "content": Markup(str(shell["content"]).replace(PRACTICES_SLOT, part, 1))}
+
+    return _FILTERED_PAGES.get(("page", "planner/compare.html", key, viewer.role), viewer, filtered)
 
 
 _FILTERS = ("outcome", "hscp", "q", "page")
@@ -1717,6 +1736,8 @@ def _save_post(request: Request, viewer: Viewer, form):
 
 DOWNLOADABLE = {"roster_summary", "coverage", "roster", "practices", "by_simd_quintile", "by_urban_rural", "equity",
                 "inverse_care", "gp_time", "assumptions", "totals"}
+#: the downloads that are a comparison's tables (the others are the roster's)
+COMPARISON_TABLES = DOWNLOADABLE - {"roster_summary", "coverage", "roster"}
 
 
 @router.get("/download/{name}.{fmt}", summary="Download a planner table as CSV or Excel")
@@ -1730,7 +1751,12 @@ async def planner_download(request: Request, name: str, fmt: str, a: str = "per_
     if name == "roster":
         _require_planner(viewer)
     # the file is kept too: the same table in the same format is the same bytes for everyone with this scope
-    key = ("plan-download", name, fmt, a, b, role, assumptions.model_dump_json(), roster_version())
+    # (the day too: the roster is read as at today). A comparison's table as a CSV with the shipped
+    # assumptions is also kept on disk once its checks below have passed, shared by every server process
+    # (the practices' CSV of a national comparison is about 50-100 ms of pandas).
+    key = ("plan-download", name, fmt, a, b, role, assumptions.model_dump_json(), roster_version(),
+           date.today().isoformat())
+    shared = fmt == "csv" and name in COMPARISON_TABLES and assumptions == load_assumptions()
     kept = _DOWNLOADS.peek(key, viewer)  # made for this scope already (so every check above it passed)
     if kept is not MISSING:
         _audit(request, "export", viewer, target=f"plan:{name}", detail=fmt)
@@ -1765,6 +1791,6 @@ async def planner_download(request: Request, name: str, fmt: str, a: str = "per_
     _audit(request, "export", viewer, target=f"plan:{name}", detail=fmt)
     synthetic = request.app.state.services.data.synthetic
     body = await run_in_threadpool(_DOWNLOADS.get, key, viewer, lambda: (csv_bytes if fmt == "csv" else excel_bytes)(
-        frame, synthetic, *([] if fmt == "csv" else [name])))
+        frame, synthetic, *([] if fmt == "csv" else [name])), shared)
     return Response(body, media_type=MEDIA[fmt],
                     headers={"Content-Disposition": content_disposition(f"gpcluster-plan-{name}.{fmt}")})

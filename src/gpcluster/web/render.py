@@ -118,6 +118,12 @@ def cached_blocks(cache, name: str, key: Hashable, viewer, build: Callable[[], d
     return cache.get(("page", name, key, viewer.role), viewer, render, persist=persist)
 
 
+def render_part(name: str, context: dict) -> Markup:
+    """A template rendered on its own as cached_blocks renders a page's blocks (no request, no viewer, the
+    CSRF token as `CSRF_SLOT`): a part of a kept page that changes with the request's filters."""
+    return Markup(_blocks.get_template(name).render(**context, request=None, viewer=None, csrf_token=CSRF_SLOT))
+
+
 def kept_blocks(cache, name: str, key: Hashable, viewer, persist: bool = True) -> dict | None:
     """cached_blocks' blocks when some process has rendered them already, else None (nothing is built)."""
     found = cache.peek(("page", name, key, viewer.role), viewer, persist=persist)
