@@ -153,3 +153,36 @@ def test_a_measure_recomputed_from_the_raw_files_with_pandas_agrees_with_the_eng
                                sorted(by_cluster["items"] / by_cluster["older"] * 1000), rtol=1e-12)
     scotland = frame.loc[frame["level"] == "scotland", "value"].iloc[0]
     assert scotland == pytest.approx(expected["items"].sum() / expected["older"].sum() * 1000, rel=1e-12)
+
+
+def test_with_the_real_list_sizes_the_page_says_why_no_measure_has_values(raw_dir, tmp_path):
+    """The sample's months (2019) and PHS's list-size releases (2023-24) do not meet: the measures are per
+    patient on the list at the quarter's first day, so none has a value, and the reason is given in full."""
+    from gpcluster.indicators.definition import load_catalogue
+    from gpcluster.indicators.engine import compute
+    from gpcluster.prescribing.measures import is_prescribing
+    from gpcluster.prescribing.warehouse import prescribing_coverage
+
+    practices = raw_dir / "phs_gp_practices"
+    warehouse = tmp_path / "warehouse.duckdb"
+    load_paths(sorted(practices.glob("*.csv")), warehouse=warehouse)
+    sample = raw_dir / "phs_prescribing_sample" / "prescribing.csv"
+    load_prescribing([sample], warehouse=warehouse)
+    con = open_warehouse(warehouse)
+    try:
+        assert compute(con, [d for d in load_catalogue() if is_prescribing(d)]).rows == 0
+        coverage = prescribing_coverage(con)
+    finally:
+        con.close()
+    # independently, from the raw files: the months in the extract and the release dates of the list files
+    months = sorted(set(pd.to_datetime(pd.read_csv(sample)["PaidDateMonth"]).dt.to_period("M").dt.start_time))
+    by_quarter = pd.Series(months).dt.to_period("Q").value_counts()
+    complete = sorted(q.start_time.date() for q, n in by_quarter.items() if n == 3)
+    releases = sorted({pd.Timestamp(str(d)).date() for f in practices.glob("practice_listsizes_*.csv")
+                       for d in pd.read_csv(f)["Date"]})
+    assert (coverage.first, coverage.last, coverage.months) == (months[0].date(), months[-1].date(), len(months))
+    assert list(coverage.quarters) == complete == [date(2019, 4, 1)]
+    assert list(coverage.list_dates) == releases and coverage.computable == ()
+    why = coverage.why_no_values()
+    assert "April 2019 to August 2019 (5 months)" in why and "(1 April 2019)" in why
+    assert f"{releases[0].day} {releases[0]:%B %Y} to {releases[-1].day} {releases[-1]:%B %Y}" in why

@@ -261,3 +261,33 @@ def test_a_practice_page_without_a_name_in_the_practice_file_goes_by_its_code(ap
     assert page.status_code == 200
     assert "<h1>10005" in page.text.replace("\n", "") or "10005</h1>" in page.text
     assert "nan" not in re.sub(r"<script.*?</script>", "", page.text, flags=re.S).split()
+
+
+@pytest.mark.parametrize("lists", ["kept", "deleted"])
+def test_with_no_values_the_page_says_why_and_what_to_run(tmp_path, lists):
+    from gpcluster.indicators.definition import load_catalogue
+    from gpcluster.indicators.engine import compute
+    from gpcluster.prescribing.measures import is_prescribing
+    from gpcluster.prescribing.warehouse import prescribing_coverage
+    from gpcluster.store import open_store
+    from gpcluster.store.accounts import add_user
+    from gpcluster.web import create_app
+    from indicators.conftest import build_fixture_warehouse
+
+    con = build_fixture_warehouse(tmp_path / "w.duckdb")  # prescribing loaded
+    compute(con, [d for d in load_catalogue() if not is_prescribing(d)][:1])  # no prescribing measure
+    if lists == "deleted":
+        con.execute("DELETE FROM list_population")
+    coverage = prescribing_coverage(con)
+    con.close()
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    with store.session() as session:
+        add_user(session, "national", PASSWORD, "national", "scotland", None, display_name="national")
+    page = signed_in(create_app(tmp_path / "w.duckdb", store=store), "national").get("/prescribing")
+    assert page.status_code == 200 and coverage.months > 0 and coverage.quarters
+    assert "No prescribing measure has any values yet." in page.text
+    if lists == "kept":
+        n = len(coverage.computable)
+        assert n > 0 and f"loaded for {n} quarter" in page.text and "gpcluster prescribing compute" in page.text
+    else:
+        assert "no practice list sizes are loaded" in page.text and "per patient on the list" in page.text

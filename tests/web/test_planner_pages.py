@@ -129,7 +129,7 @@ def test_downloads_suppress_small_patient_counts_and_are_audited(client_as, plan
     query = "?a=per_capita&b=rurality_aware&role=pharmacist"
     rows = {r["practice_code"]: r for r in _csv(client.get("/plan/download/practices.csv" + query))}
     assert rows[TINY]["list_size"] == "" and rows[TINY]["need_weighted_population"] == ""
-    assert float(rows["10001"]["list_size"]) == 5200
+    assert rows["10001"]["list_size"] == "5200"  # a count is written whole, not 5200.0
     book = openpyxl.load_workbook(io.BytesIO(client.get("/plan/download/by_urban_rural.xlsx" + query).content))
     sheet = book["by_urban_rural"]
     header = [c.value for c in sheet[1]]
@@ -199,6 +199,21 @@ def test_good_upload_replaces_the_roster(client_as):
     exported = client.get("/plan/roster/export.csv").text.splitlines()  # template format, loadable by the CLI
     assert exported[0] == HEADER and exported[1].startswith("NEW-POST-1,pharmacist,1,S37000007,10001,10001:5; 70001:4,")
     assert client_as("hscp_lothian").get("/plan/roster/export.csv").status_code == 403
+
+
+def test_reading_an_uploaded_roster_leaves_its_version_alone(client_as, fresh_planner):
+    """Every kept planner page is keyed by the roster version (the planner file's time and size): a read
+    that rewrote the file (the schema step) made each request build its pages again."""
+    client = client_as("national")
+    token = csrf_from(client.get("/plan/roster").text)
+    good = HEADER + "\nREAD-POST-1,pharmacist,1.0,S37000007,10001,10001:5,2024-01-01,,lead pharmacist,1\n"
+    assert "Loaded" in _upload(client, "read.csv", good, token).text
+    version = fresh_planner.read_roster_version()
+    for route in ("/plan", "/plan/roster", "/plan/compare?a=per_capita&b=need_weighted", "/plan"):
+        fresh_planner._ROSTERS.clear()  # read the planner file again, as a new version or process would
+        assert client.get(route).status_code == 200
+        assert fresh_planner.read_roster_version() == version, route
+    assert "READ-POST-1" in client.get("/plan/roster").text
 
 
 def test_hscp_upload_replaces_only_posts_of_their_partnership(client_as):

@@ -92,3 +92,5 @@ def test_export_suppresses_small_patient_counts(tmp_path):
     back = pd.read_excel(path)
     assert pd.isna(back.loc[0, "list_size"]) and back.loc[1, "list_size"] == 1500
     assert back["wte"].tolist() == [0.2, 0.4]  # a post's WTE is not sensitive
+    (csv_path,) = write_tables({"t": frame}, tmp_path / "csv")
+    assert csv_path.read_text(encoding="utf-8").splitlines()[1:] == ["a,,0.2", "b,1500,0.4"]  # a count stays whole

@@ -141,6 +141,7 @@ def compute(engine: str = typer.Option("duckdb", help="duckdb (one machine) or s
             summary = run(draft.con, definitions)
             console.print(f"{summary.indicators} prescribing measures, {summary.rows:,} values, "
                           f"{summary.periods} quarters (DuckDB)")
+            rows = summary.rows
         else:
             from gpcluster.prescribing.spark import compute_frame_spark, spark_session
 
@@ -151,6 +152,11 @@ def compute(engine: str = typer.Option("duckdb", help="duckdb (one machine) or s
                 spark.stop()
             store_results(draft.con, definitions, frame)
             console.print(f"{len(definitions)} prescribing measures, {len(frame):,} values (Spark)")
+            rows = len(frame)
+        if not rows:
+            from gpcluster.prescribing.warehouse import prescribing_coverage
+
+            console.print(escape(prescribing_coverage(draft.con).why_no_values()), style="yellow")
 
 
 def _prescribing_definition(measure: str):

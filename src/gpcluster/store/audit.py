@@ -4,9 +4,10 @@ Targets are area codes, route names or usernames; row-level data is never writte
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
 from gpcluster.store.models import AUDIT_ACTIONS, AuditEvent, User, utcnow
@@ -21,13 +22,19 @@ def check_action(action: str) -> None:
 def record(session: Session, action: str, user: User | None = None, target: str | None = None,
            detail: str | None = None, ip: str | None = None, at: datetime | None = None) -> AuditEvent:
     """Add one audit event to the session (committed with the session's unit of work)."""
-    check_action(action)
-    event = AuditEvent(at=at or utcnow(), user_id=user.id if user is not None else None,
-                       username=user.username if user is not None else None, action=action,
-                       target=target, detail=detail, ip=ip)
+    event = AuditEvent(**event_row(action, at or utcnow(), user.id if user is not None else None,
+                                   user.username if user is not None else None, target, detail, ip))
     session.add(event)
     session.flush()
     return event
+
+
+def event_row(action: str, at: datetime, user_id: int | None = None, username: str | None = None,
+              target: str | None = None, detail: str | None = None, ip: str | None = None) -> dict:
+    """One audit row as inserted: every writer builds its rows here, so a new column is added once."""
+    check_action(action)
+    return {"at": at, "user_id": user_id, "username": username, "action": action, "target": target,
+            "detail": detail, "ip": ip}
 
 
 def record_many(session: Session, events: list[dict]) -> None:
@@ -35,13 +42,24 @@ def record_many(session: Session, events: list[dict]) -> None:
     detail and ip."""
     rows = []
     for e in events:
-        check_action(e["action"])
         user = e.get("user")
-        rows.append({"at": e["at"], "user_id": user.id if user is not None else None,
-                     "username": user.username if user is not None else None, "action": e["action"],
-                     "target": e.get("target"), "detail": e.get("detail"), "ip": e.get("ip")})
+        rows.append(event_row(e["action"], e["at"], user.id if user is not None else None,
+                              user.username if user is not None else None, e.get("target"), e.get("detail"),
+                              e.get("ip")))
     if rows:
         session.execute(insert(AuditEvent), rows)
+
+
+def record_by_user_id(connection: Connection, events: Iterable) -> None:
+    """Insert events that name their user by id (objects with action, at, user_id, target, detail, ip) on a
+    Core connection. The username is the one stored now; an account since deleted gives no user."""
+    events = list(events)
+    ids = {e.user_id for e in events if e.user_id is not None}
+    names = dict(connection.execute(select(User.id, User.username).where(User.id.in_(ids))).all()) if ids else {}
+    rows = [event_row(e.action, e.at, e.user_id if e.user_id in names else None, names.get(e.user_id), e.target,
+                      e.detail, e.ip) for e in events]
+    if rows:
+        connection.execute(insert(AuditEvent), rows)
 
 
 def recent(session: Session, limit: int = 100, action: str | None = None) -> list[AuditEvent]:

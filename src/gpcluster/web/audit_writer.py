@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from gpcluster.store.audit import check_action
+from gpcluster.store.audit import check_action, record_by_user_id
 from gpcluster.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -70,15 +70,6 @@ class AuditWriter:
     def _write(self, batch: list[PendingEvent]) -> None:
         # Core statements on one connection, not an ORM session loading User objects: this runs once for
         # every few requests under load and holds the interpreter while it does (about a tenth of a
-        # planner page's CPU went to the session and the user query). Same rows: the username as stored
-        # when the batch is written, no user (None) when the account is gone.
-        from sqlalchemy import insert, select
-
-        from gpcluster.store.models import AuditEvent, User
-
+        # planner page's CPU went to the session and the user query).
         with self.store.engine.begin() as connection:
-            ids = {e.user_id for e in batch if e.user_id is not None}
-            names = dict(connection.execute(select(User.id, User.username).where(User.id.in_(ids))).all()) if ids else {}
-            connection.execute(insert(AuditEvent), [
-                {"at": e.at, "user_id": e.user_id if e.user_id in names else None, "username": names.get(e.user_id),
-                 "action": e.action, "target": e.target, "detail": e.detail, "ip": e.ip} for e in batch])
+            record_by_user_id(connection, batch)

@@ -76,7 +76,7 @@ from gpcluster.workforce import (
     template_path,
 )
 from gpcluster.workforce.compare import summarise_roles
-from gpcluster.workforce.export import PATIENT_COUNT_COLUMNS, disclose
+from gpcluster.workforce.export import PATIENT_COUNT_COLUMNS, disclose, whole_counts
 from gpcluster.workforce.params import Assumptions, load_assumptions, load_model, model_names
 from gpcluster.workforce.plain import describe_allocation
 from gpcluster.workforce.roles import ROLES, URBAN_RURAL_8, role_label
@@ -172,12 +172,34 @@ def _planner():
                 _PINNED_ROSTER.set(read_roster_version())
 
 
+def _read_planner(read):
+    """`read(con)` on the planner database, opened read-only and without `_planner`'s schema step: that step
+    rewrites the file's catalogue and so changes the roster version every kept planner page is keyed by
+    (each read made the next request build its pages again). A database from an older gpcluster (a table
+    or column missing) is brought up to date by `_planner` and read again."""
+    from filelock import FileLock
+
+    path = planner_db_path()
+    for attempt in (1, 2):
+        try:
+            with _PLANNER_LOCK, FileLock(f"{path}.lock"):
+                con = duckdb.connect(str(path), read_only=True)
+                try:
+                    return read(con)
+                finally:
+                    con.close()
+        except (duckdb.CatalogException, duckdb.BinderException):
+            if attempt == 2:
+                raise
+            with _planner():
+                pass
+
 
 def _planner_has_roster() -> bool:
     if not planner_db_path().exists():
         return False
-    with _planner() as con:
-        return con.execute("SELECT count(*) FROM load_ledger WHERE source = 'mdt_roster'").fetchone()[0] > 0
+    return _read_planner(lambda con: con.execute(
+        "SELECT count(*) FROM load_ledger WHERE source = 'mdt_roster'").fetchone()[0] > 0)
 
 
 def _file_version(path: str) -> tuple[int, int] | None:
@@ -238,8 +260,7 @@ def _kept_roster(source: Source, as_at: date | None = None) -> tuple[pd.DataFram
         found = _ROSTERS.get(key)
     if found is None:
         if _planner_has_roster():
-            with _planner() as con:
-                found = (*read_roster_tables(con, as_at), "uploaded in the web app")
+            found = (*_read_planner(lambda con: read_roster_tables(con, as_at)), "uploaded in the web app")
         else:
             with _warehouse(source) as con:
                 found = (*read_roster_tables(con, as_at), "the warehouse (gpcluster plan roster import)")
@@ -1435,6 +1456,7 @@ def compare_blocks(source: Source, viewer: Viewer, area: Area, found: Scenarios,
     filtered page renders only who gains and who loses (PRACTICES_PART) into its comparison's page,
     rendered once with that part left as a slot: the rest of the page is the same for every filter."""
     key = _compare_page_key(area, model_a, model_b, role, assumptions, problems, filters)
+    unfiltered = _compare_page_key(area, model_a, model_b, role, assumptions, problems, {})
 
     def context() -> dict:
         return _compare_context(area, result, problems, model_a, model_b, role, load_assumptions(), assumptions)
@@ -1448,7 +1470,7 @@ def compare_blocks(source: Source, viewer: Viewer, area: Area, found: Scenarios,
                              persist=_shared_page(assumptions, problems, filters))
 
     def filtered() -> dict:
-        shell = cached_blocks(_COMPARE_SHELLS, "planner/compare.html", (*key[:-len(_FILTERS)], "practices slot"),
+        shell = cached_blocks(_COMPARE_SHELLS, "planner/compare.html", (*unfiltered, "practices slot"),
                               viewer, lambda: {**context(), "practices_html": Markup(PRACTICES_SLOT)}, persist=False)
         part = render_part(PRACTICES_PART, build())
         return {**shell, "content": Markup(str(shell["content"]).replace(PRACTICES_SLOT, part, 1))}
@@ -1791,6 +1813,6 @@ async def planner_download(request: Request, name: str, fmt: str, a: str = "per_
     _audit(request, "export", viewer, target=f"plan:{name}", detail=fmt)
     synthetic = request.app.state.services.data.synthetic
     body = await run_in_threadpool(_DOWNLOADS.get, key, viewer, lambda: (csv_bytes if fmt == "csv" else excel_bytes)(
-        frame, synthetic, *([] if fmt == "csv" else [name])), shared)
+        whole_counts(frame), synthetic, *([] if fmt == "csv" else [name])), shared)
     return Response(body, media_type=MEDIA[fmt],
                     headers={"Content-Disposition": content_disposition(f"gpcluster-plan-{name}.{fmt}")})

@@ -28,6 +28,7 @@ from gpcluster.prescribing.measures import (
     monthly_unit,
     savings,
 )
+from gpcluster.prescribing.warehouse import Coverage, prescribing_coverage
 from gpcluster.web.access import Viewer
 from gpcluster.web.auth import client_ip, require_viewer
 from gpcluster.web.cache import disclosure_settings
@@ -66,21 +67,24 @@ def prescribing_measures(data) -> dict:
     return data.memo("prescribing_measures", build)
 
 
-def _months(data):
-    """The first and last month of prescribing loaded, and how many (None when none is)."""
+def _coverage(data) -> Coverage:
+    """The prescribing months loaded and the quarters a measure can be computed for."""
 
     def build():
-        months = data.query("SELECT min(month) AS first, max(month) AS last, count(*) AS n FROM prescribing_month")
-        return months.iloc[0] if len(months) else None
+        cursor = data.cursor()
+        try:
+            return prescribing_coverage(cursor)
+        finally:
+            cursor.close()
 
-    return data.memo("prescribing_months", build)
+    return data.memo("prescribing_coverage", build)
 
 
 @router.get("/prescribing", summary="Prescribing measures")
 def prescribing_home(request: Request, viewer: Viewer = Depends(require_viewer)):
     data = request.app.state.services.data
     return page(request, "prescribing.html", title="Prescribing", measures=list(prescribing_measures(data).values()),
-                months=_months(data), is_cost=is_cost_measure)
+                coverage=_coverage(data), is_cost=is_cost_measure)
 
 
 def _prescribing_definition(data, indicator_id: str):

@@ -36,6 +36,20 @@ def disclose(frame: pd.DataFrame, threshold: int | None = None) -> pd.DataFrame:
     return out
 
 
+def whole_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Count columns (patients, practices) that disclosure made float written as whole numbers, suppressed
+    cells still blank: a file should say 13634, not 13634.0. A weighted population keeps its decimals."""
+    out = None
+    for column in (*PATIENT_COUNT_COLUMNS, "practices"):
+        if column in frame.columns and pd.api.types.is_float_dtype(frame[column]):
+            values = frame[column].to_numpy(dtype=float, na_value=np.nan)
+            present = values[~np.isnan(values)]
+            if np.array_equal(present, np.round(present)):
+                out = frame.copy() if out is None else out
+                out[column] = pd.array(values, dtype="Int64")  # NaN becomes a missing (blank) cell
+    return frame if out is None else out
+
+
 def write_tables(tables: dict[str, pd.DataFrame], out: Path | str) -> list[Path]:
     """Write named tables after disclosure control: one Excel workbook (one sheet per table) when `out`
     ends in .xlsx, else a folder of CSV files. Returns the files written. No text cell can run as a
@@ -44,7 +58,7 @@ def write_tables(tables: dict[str, pd.DataFrame], out: Path | str) -> list[Path]
     from gpcluster.exports import CSV_LINE_END, EXCEL_WRITER_OPTIONS, spreadsheet_safe
 
     out = Path(out)
-    safe = {name: spreadsheet_safe(disclose(frame)) for name, frame in tables.items()}
+    safe = {name: spreadsheet_safe(whole_counts(disclose(frame))) for name, frame in tables.items()}
     if out.suffix.lower() == ".xlsx":
         out.parent.mkdir(parents=True, exist_ok=True)
         with pd.ExcelWriter(out, engine="xlsxwriter", engine_kwargs=EXCEL_WRITER_OPTIONS) as writer:
