@@ -83,3 +83,19 @@ def test_audit_log_is_paged_and_filtered(app, client_for):
     assert 'href="?action=export&amp;target=test-&amp;page=1"' in second  # links keep the filters
     bad = client.get("/admin/audit?action=nonsense&since=yesterday").text
     assert "is not an action the log records" in bad and "is not a date" in bad
+
+
+@pytest.mark.parametrize("user, term, found", [
+    ("admin", "surgery", ["Alpha Surgery", "Birchwood Lane Surgery", "Cedar Surgery"]),  # any case, by name
+    ("admin", "70003", ["Bluebell Practice"]),  # by code
+    ("admin", "HEALTH c", ["Amber Health Centre", "Cypress Health Centre"]),
+    ("admin", "al_ha", []),  # taken literally: no wildcard
+    ("admin", "a%", []),
+    ("cql", "surgery", ["Alpha Surgery"]),  # outside the cluster lead's cluster: never found by name or code
+    ("cql", "70003", []),
+])
+def test_search_finds_practices_by_code_or_part_of_the_name_within_scope(client_for, user, term, found):
+    from urllib.parse import quote
+
+    page = client_for(user).get(f"/search?q={quote(term)}").text
+    assert re.findall(r'<a href="/practices/\d+">([^<]+)</a>', page) == found
