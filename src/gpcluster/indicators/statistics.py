@@ -132,9 +132,10 @@ def _case_mix(cols: dict[str, np.ndarray], idx: np.ndarray, definition: Definiti
     for name in definition.adjust_for:
         group = pd.factorize(pd.Series(cols[CASE_MIX[name]][idx][at]).fillna(-1).to_numpy())[0]
         factors.append(group * (periods.max() + 1) + periods if name in PER_PERIOD else group)
+    observed = [np.bincount(group, weights=o) for group in factors]  # the same every round
     for _ in range(RAKING_ROUNDS):
-        for group in factors:
-            ratio = np.bincount(group, weights=o) / np.maximum(np.bincount(group, weights=e), 1e-12)
+        for group, totals in zip(factors, observed, strict=True):
+            ratio = totals / np.maximum(np.bincount(group, weights=e), 1e-12)
             e *= ratio[group]
     adjusted[at] = e
     # every area's expected count is the sum of its usable practices' (NaN for an area with none)
