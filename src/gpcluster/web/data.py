@@ -383,6 +383,11 @@ class WebData:
         for column, dtype in frame.dtypes.items():
             if isinstance(dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_numeric_dtype(dtype):
                 frame[column] = frame[column].astype("float64")
+            elif pd.api.types.is_object_dtype(dtype) and len(frame) and frame[column].isna().all():
+                # a text column with no value in these rows comes back as objects holding None, one with a
+                # value as text holding NaN (and the held release as objects holding NaN): one missing
+                # value, NaN, whichever rows a query selects and whether or not the release is held
+                frame[column] = pd.Series(np.full(len(frame), np.nan, dtype=object), index=frame.index)
         return frame
 
     def funnel_model(self, indicator_id: str, period: date, level: str = "practice") -> dict | None:
@@ -427,7 +432,9 @@ class WebData:
         # over every signal on each trend page was a fifth of its build
         live, at = self.memo(("live signal rows",), lambda: _rows_by_key(
             s[s["status"] != "resolved"], ["level", "area_code", "indicator_id", "period"]))
-        return live.take(at.get((level, area_code, indicator_id, pd.Timestamp(period)), [])).reset_index(drop=True)
+        rows = at.get((level, area_code, indicator_id, pd.Timestamp(period)))
+        # most areas have none: an empty slice, not a take of no rows (a trend page's first build asks)
+        return live.iloc[:0] if rows is None else live.take(rows).reset_index(drop=True)
 
     def funnel_models(self, indicator_id: str, level: str) -> pd.DataFrame:
         """The adjusted funnel's models of an indicator at a level, every period (read once per version)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, Request
@@ -211,6 +213,35 @@ def _cluster_context(cache, data, viewer: Viewer, cluster_id: str, model: dict, 
                 actions_due_html=Markup(ACTIONS_DUE))
 
 
+#: a row of the trend's table: the area's figure, what was expected of it (a performance indicator with
+#: expected counts) and its comparators in one quarter
+TrendRow = namedtuple("TrendRow", ["period", "value", "suppressed", "expected_value", "lo95", "hi95", "lo998",
+                                   "hi998", "cluster_value", "hscp_value", "scotland_value", "spc_signal", "spc_rule"])
+_BAND = ("expected_value", "lo95", "hi95", "lo998", "hi998")
+
+
+def _trend_rows(series: pd.DataFrame, band: pd.DataFrame | None) -> list[TrendRow]:
+    """The table's rows by quarter, from columns as lists: the template iterated a DataFrame of every
+    released column (itertuples takes each of a few dozen columns through pandas), the largest part of a
+    trend page's render; the band joined by quarter (a left join on arrays, without a merge)."""
+    periods = series["period"].to_numpy(dtype=object)
+    order = np.argsort(periods, kind="stable")
+    periods = periods[order]
+    missing = [None] * len(periods)
+
+    def column(name: str) -> list:
+        return series[name].to_numpy(dtype=object)[order].tolist() if name in series else missing
+
+    columns = {name: column(name) for name in TrendRow._fields if name not in _BAND}
+    if band is not None:
+        at = pd.Index(band["period"]).get_indexer(periods)  # -1: no band that quarter, the NaN appended
+        for name in _BAND:
+            columns[name] = np.append(band[name].to_numpy(dtype=float), np.nan)[at].tolist()
+    else:
+        columns.update(dict.fromkeys(_BAND, missing))
+    return [TrendRow(*row) for row in zip(*(columns[name] for name in TrendRow._fields), strict=True)]
+
+
 def _trend(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator, series: pd.DataFrame, level: str, code: str,
            label: str) -> dict:
     """The chart and words that explain one area's figure over time (practice or cluster)."""
@@ -218,14 +249,8 @@ def _trend(data, viewer: Viewer, pseudonyms: Pseudonyms, indicator, series: pd.D
     models = tables.funnel_models(data, indicator.indicator_id, level) if indicator.purpose == "performance" else None
     spc = charts.spc_spec(indicator, series) if indicator.purpose == "performance" else None
     band = charts.trend_band(indicator, series, models)
-    series = series.sort_values("period", kind="stable", ignore_index=True)
-    if "spc_rule" in series:  # None when missing: the released rows hold NaN or None by the path they took
-        series["spc_rule"] = series["spc_rule"].astype(object).where(series["spc_rule"].notna(), None)
-    if band is not None:  # the band's quarters beside the series' (a left join on quarter, without a merge)
-        at = pd.Index(band["period"]).get_indexer(series["period"])  # -1: no band that quarter, the NaN appended
-        for column in band.columns.drop("period"):
-            series[column] = np.append(band[column].to_numpy(dtype=float), np.nan)[at]
-    return {"indicator": indicator, "series": series, "signal": signal, "label": label, "band": band is not None,
+    return {"indicator": indicator, "rows": _trend_rows(series, band), "signal": signal, "label": label,
+            "band": band is not None,
             "spec": charts.trend_spec(indicator, series, level, label, models,
                                       signal["start_period"] if signal else None, band=band),
             "spc": spc, "spc_points": charts.spc_points(series), "level": level,
