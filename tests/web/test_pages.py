@@ -99,3 +99,18 @@ def test_search_finds_practices_by_code_or_part_of_the_name_within_scope(client_
 
     page = client_for(user).get(f"/search?q={quote(term)}").text
     assert re.findall(r'<a href="/practices/\d+">([^<]+)</a>', page) == found
+
+
+def test_a_suppressed_value_is_never_called_as_expected(client_for):
+    """Against what is expected: a figure suppressed (or without a funnel) says nothing, on the practice
+    page and the indicator page; 'as expected' only where the funnel found no difference."""
+    client = client_for("admin")
+    practice = client.get("/practices/10003").text  # its emergency admissions are suppressed this quarter
+    row = next(r for r in practice.split("<tr>") if "Emergency admissions per 1,000 patients</a>" in r)
+    assert row.split("</tr>")[0].rstrip().endswith("<td>–</td>"), row
+    indicator = client.get("/indicators/emergency_admission_rate").text
+    rows = {m.group(1): m.group(2) for m in re.finditer(
+        r'<a href="/practices/(\d+)">[^<]+</a></th>(?:<td[^>]*>[^<]*</td>){2}<td[^>]*>([^<]*)</td>', indicator)}
+    # 10003 suppressed, 10002 with it (the complement that would reveal it); Linlithgow's shown, no difference
+    assert rows["10003"] == rows["10002"] == "–" and rows["80001"] == "as expected", rows
+    assert "much higher than expected" in rows["10001"]
