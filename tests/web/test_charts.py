@@ -87,7 +87,7 @@ def test_a_count_shows_the_area_alone_because_larger_areas_are_totals_on_another
     spec = trend_spec(list_size, series, "practice", "Peterculter")
     lines = spec["layer"][-1]["data"]["values"]
     assert {r["series"] for r in lines} == {"Peterculter"} and [r["value"] for r in lines] == [8167, 8140, 8109]
-    assert "totals" in spec["title"]["subtitle"][1]
+    assert "totals" in " ".join(spec["title"]["subtitle"])
     # a rate keeps its comparators: they are on the same scale
     rate = trend_spec(_indicator("context"), series.assign(value=[20.0, 21.0, 22.0], cluster_value=19.0,
                                                            hscp_value=18.0, scotland_value=19.5),
@@ -153,3 +153,18 @@ def test_a_chart_of_only_the_viewers_own_practices_does_not_call_itself_scotland
         indicator = Indicator("x", "Figure", "", "", measure_type, 1.0, "patients", "neither", False)
         assert funnel_spec(indicator, rows, "c1")["title"]["text"] == "Figure: your cluster's practices"
         assert funnel_spec(indicator, rows, "c2")["title"]["text"] == "Figure: practices in Scotland"
+
+
+def test_a_long_subtitle_is_given_in_lines_that_fit_and_loses_no_word():
+    from gpcluster.web.charts import SUBTITLE_WIDTH, funnel_caption, funnel_spec
+
+    model = {"adjusted": True, "phi": 2.9, "tau2": 0.0023, "scale": "sqrt"}
+    rows = pd.DataFrame({"level": ["practice"] * 3, "area_name": ["A", "B", "C"], "cluster_id": ["c"] * 3,
+                         "value": [10.0, 12.0, 9.0], "denominator": [1000.0, 1200.0, 900.0],
+                         "expected": [11.0, 11.5, 10.0], "numerator": [10.0, 12.0, 9.0],
+                         "funnel_scotland": ["not_significant"] * 3})
+    spec = funnel_spec(_indicator("performance"), rows, "c", model)
+    lines = spec["title"]["subtitle"]
+    caption = funnel_caption(model)
+    assert len(caption) > SUBTITLE_WIDTH and len(lines) > 1  # the sentence that was cut off on the page
+    assert all(len(line) <= SUBTITLE_WIDTH for line in lines) and " ".join(lines) == caption

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,17 @@ _BASE = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "width": 
          "config": {"font": "Arial, sans-serif", "aria": False,
                     "axis": {"labelFontSize": 12, "titleFontSize": 13},
                     "legend": {"labelFontSize": 12, "titleFontSize": 12, "labelLimit": 320}}}
+
+
+#: characters in a line of a chart's subtitle: Vega-Lite does not wrap one, and a long one was cut off at both
+#: ends on a page's chart
+SUBTITLE_WIDTH = 90
+
+
+def chart_title(text: str, subtitle: str | list[str]) -> dict:
+    """A chart's title, its subtitle (a sentence or a list of them) in lines that fit the chart."""
+    sentences = [subtitle] if isinstance(subtitle, str) else subtitle
+    return {"text": text, "subtitle": [line for s in sentences for line in textwrap.wrap(s, SUBTITLE_WIDTH)]}
 
 
 def _sig3(x: float) -> float:
@@ -113,7 +125,7 @@ def funnel_spec(indicator: Indicator, rows: pd.DataFrame, home_cluster: str | No
                                    {"field": "signal", "title": "Position"}, {"field": "group"}]}})
     if centre is not None:
         layers.append({"mark": {"type": "rule", "color": "#212b32"}, "encoding": {"y": {"datum": centre}}})
-    return {**_BASE, "description": title, "title": {"text": title, "subtitle": subtitle}, "layer": layers}
+    return {**_BASE, "description": title, "title": chart_title(title, subtitle), "layer": layers}
 
 
 def _whose(practices: pd.DataFrame) -> str:
@@ -129,7 +141,7 @@ def _practice_histogram(indicator: Indicator, practices: pd.DataFrame) -> dict:
                 "Areas' figures are totals of their practices.")
     points = records(practices[["area_name", "value", "group"]])
     groups = ["Other practices", "Your cluster"]
-    return {**_BASE, "description": title, "title": {"text": title, "subtitle": subtitle},
+    return {**_BASE, "description": title, "title": chart_title(title, subtitle),
             "data": {"values": points}, "mark": {"type": "bar", "tooltip": True},
             "encoding": {
                 "x": {"field": "value", "type": "quantitative", "bin": {"maxbins": 30}, "title": indicator.unit},
@@ -198,8 +210,8 @@ def spc_spec(indicator: Indicator, series: pd.DataFrame) -> dict | None:
     lines = [{"limit": "Mean", "y": mean}, {"limit": "Upper process limit", "y": upper},
              {"limit": "Lower process limit", "y": lower}]
     return {**_BASE, "height": 240, "description": f"Run chart of {indicator.title}",
-            "title": {"text": f"{indicator.title}: run chart", "subtitle": "Mean and process limits "
-                      "(mean ± 2.66 × average moving range); marked points break a Making Data Count rule."},
+            "title": chart_title(f"{indicator.title}: run chart", "Mean and process limits (mean ± 2.66 × "
+                                 "average moving range); marked points break a Making Data Count rule."),
             "layer": [
                 {"data": {"values": lines}, "mark": {"type": "rule", "color": "#768692"},
                  "encoding": {"y": {"field": "y", "type": "quantitative"},
@@ -350,7 +362,7 @@ def trend_spec(indicator: Indicator, series: pd.DataFrame, level: str, area_labe
     if totals:
         subtitle = [subtitle, "Larger areas' figures are totals of their practices: they are in the table below."]
     return {**_BASE, "height": 280, "description": f"{indicator.title} over time for {area_label}",
-            "title": {"text": f"{indicator.title}: {area_label} over time", "subtitle": subtitle},
+            "title": chart_title(f"{indicator.title}: {area_label} over time", subtitle),
             "layer": layers}
 
 
