@@ -317,3 +317,34 @@ def test_the_pdf_keeps_every_provenance_fact(pack, pdf_pages):
         assert f"{d['title']} ({d['indicator_id']}, {d['purpose']}" in section and d["version"] in section
     for f in prov["files"]:
         assert f["source"] in section and f["file_name"] in section and f["sha256"][:12] in section
+
+
+def test_a_missing_or_suppressed_figure_is_never_called_as_expected(pack):
+    """'as expected' only beside a figure the funnel found in range: a missing figure reads '–', a suppressed
+    one '*', in the practice's table and in the cluster's comparison."""
+    from gpcluster.packs.render import render_html
+
+    content, state, practice, *_ = copy.deepcopy(pack)
+    plain = [r for r in practice["rows"] if not r["flag"] and not r["suppressed"] and r["value"] is not None]
+    performance = [r for r in content["comparison"]["rows"] if not r["flag"]
+                   and content["indicators"][r["indicator_id"]]["purpose"] == "performance"]
+    missing, gone, hidden = plain[0], performance[0], performance[1]
+
+    def position(html: str, section: str, indicator_id: str) -> str:
+        part = html[html.index(section):]
+        title = re.escape(content["indicators"][indicator_id]["title"])
+        row = re.search(rf'<th scope="row">{title}.*?</tr>', part, re.S).group(0)
+        return re.findall(r"<td[^>]*>([^<]*)</td>", row)[-1]
+
+    own, comparison = f'id="practice-{practice["code"]}"', 'id="comparison"'
+    before = render_html(content, state)
+    assert position(before, own, missing["indicator_id"]) == "as expected"
+    assert position(before, comparison, gone["indicator_id"]) == position(before, comparison,
+                                                                          hidden["indicator_id"]) == "as expected"
+    missing["value"] = missing["lower95"] = missing["upper95"] = None
+    gone["cluster"] = {"value": None, "suppressed": False}
+    hidden["cluster"] = {"value": 1.0, "suppressed": True}
+    after = render_html(content, state)
+    assert position(after, own, missing["indicator_id"]) == "–"
+    assert position(after, comparison, gone["indicator_id"]) == "–"
+    assert position(after, comparison, hidden["indicator_id"]) == "*"

@@ -86,8 +86,9 @@ def test_audit_log_is_paged_and_filtered(app, client_for):
 
 
 @pytest.mark.parametrize("user, term, found", [
-    ("admin", "surgery", ["Alpha Surgery", "Birchwood Lane Surgery", "Cedar Surgery"]),  # any case, by name
-    ("admin", "70003", ["Bluebell Practice"]),  # by code
+    # any case, by name, in alphabetical order whatever the case (a capitalised name is not put first)
+    ("admin", "surgery", ["Alpha Surgery", "Birchwood Lane Surgery", "BLUEBELL SURGERY", "Cedar Surgery"]),
+    ("admin", "70003", ["BLUEBELL SURGERY"]),  # by code
     ("admin", "HEALTH c", ["Amber Health Centre", "Cypress Health Centre"]),
     ("admin", "al_ha", []),  # taken literally: no wildcard
     ("admin", "a%", []),

@@ -29,7 +29,7 @@ PRACTICES = {  # code -> (name, cluster_id, list size, postcode)
     "10003": ("Acorn Medical Practice", "S37000007/dundee-east", 4321, "DD1 3AC"),
     "70001": ("Bravo Medical Centre", "S37000007/dundee-west", 6600, "DD2 7QX"),
     "70002": ("Birchwood Lane Surgery", "S37000007/dundee-west", 3777, "DD2 8QY"),
-    "70003": ("Bluebell Practice", "S37000007/dundee-west", 9050, "DD2 9QZ"),
+    "70003": ("BLUEBELL SURGERY", "S37000007/dundee-west", 9050, "DD2 9QZ"),
     "80001": ("Cedar Surgery", "S37000030/linlithgow", 7300, "EH49 6AA"),
     "80002": ("Cypress Health Centre", "S37000030/linlithgow", 5900, "EH49 7AB"),
 }

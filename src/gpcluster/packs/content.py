@@ -239,7 +239,7 @@ def _practices(source: PackSource, rows: list[dict], signals: list[dict]) -> lis
             "signals": [s["signal_id"] for s in signals if s["level"] == "practice" and s["area_code"] == code
                         and s["status"] != "resolved"],
         })
-    return sorted(out, key=lambda p: p["name"])
+    return sorted(out, key=lambda p: (p["name"].casefold(), p["name"]))
 
 
 def _cells(rows: list[dict]) -> dict[tuple, dict]:
@@ -322,7 +322,7 @@ def _equity(source: PackSource, rows: list[dict]) -> dict:
                          "urban_rural": URBAN_RURAL_6.get(u) if u else None, "cells": cells})
     reference = [{"indicator_id": i, "simd": [lookup.get((i, "simd_quintile", k)) for k in range(1, 6)],
                   "rural": [lookup.get((i, "urban_rural", k)) for k in range(1, 7)]} for i in performance]
-    return {"profile": profile, "practices": sorted(gradient, key=lambda g: g["name"]), "reference": reference,
+    return {"profile": profile, "practices": sorted(gradient, key=lambda g: (g["name"].casefold(), g["name"])), "reference": reference,
             "urban_rural_labels": [URBAN_RURAL_6[k] for k in range(1, 7)]}
 
 

@@ -96,9 +96,9 @@ class _KeyLock:
         self.lock = threading.Lock()
 
 
-def _rows_by_key(frame: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, dict]:
+def rows_by_key(frame: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, dict]:
     """`frame` and where each combination of `keys` is in it (row positions, in the frame's order)."""
-    return frame, frame.groupby(keys, sort=False, dropna=False).indices
+    return frame, frame.groupby(keys, sort=False, dropna=False, observed=True).indices
 
 
 class WebData:
@@ -430,7 +430,7 @@ class WebData:
         s = self._all_signals()
         # where each (level, area, indicator, quarter)'s live signals are, found once per version: a mask
         # over every signal on each trend page was a fifth of its build
-        live, at = self.memo(("live signal rows",), lambda: _rows_by_key(
+        live, at = self.memo(("live signal rows",), lambda: rows_by_key(
             s[s["status"] != "resolved"], ["level", "area_code", "indicator_id", "period"]))
         rows = at.get((level, area_code, indicator_id, pd.Timestamp(period)))
         # most areas have none: an empty slice, not a take of no rows (a trend page's first build asks)

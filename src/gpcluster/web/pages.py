@@ -96,7 +96,7 @@ def area_model(cache, data, viewer: Viewer, level: str, code: str) -> dict:
             children.append({"code": child_code, "name": group["area_name"].iloc[0], "cells": cells,
                              "practices": sum(counts.get(c.cluster_id, 0) for c in members),
                              "worth": worth.get(child_code)})
-        children.sort(key=lambda r: r["name"])
+        children.sort(key=lambda r: (r["name"].casefold(), r["name"]))
         totals = []
         for lv, area_code, count in ((level, code, practices), ("scotland", SCOTLAND, None)):
             group = rows[(rows["level"] == lv) & (rows["area_code"] == area_code)]
@@ -330,7 +330,7 @@ def cluster_trend(request: Request, indicator_id: str, cluster: str = "", viewer
 
     def build() -> dict:
         pseudonyms = Pseudonyms()
-        series = tables.cluster_series(data, viewer, pseudonyms, cluster, indicator_id)
+        series = tables.cluster_series(data, cluster, indicator_id)
         c = data.clusters[cluster]
         trend = _trend(data, viewer, pseudonyms, data.indicators[indicator_id], series, "cluster", cluster,
                        c.cluster_name)
@@ -418,7 +418,7 @@ def _searchable_practices(data) -> pd.DataFrame:
             """SELECT DISTINCT v.period, v.area_code, p.practice_name, v.cluster_id, v.hscp_code, v.board_code
                FROM indicator_value v JOIN practice p ON p.practice_code = v.area_code
                WHERE v.level = 'practice' AND v.period = ?
-               ORDER BY p.practice_name, v.area_code""",
+               ORDER BY lower(p.practice_name), p.practice_name, v.area_code""",
             [data.latest_period])
         found["period"] = [ts.date() for ts in pd.to_datetime(found["period"])]
         found["name_key"] = found["practice_name"].str.lower()

@@ -33,6 +33,7 @@ from gpcluster.web.access import Viewer
 from gpcluster.web.auth import client_ip, require_viewer
 from gpcluster.web.cache import disclosure_settings
 from gpcluster.web.charts import _BASE as CHART_BASE
+from gpcluster.web.data import rows_by_key
 from gpcluster.web.pages import not_found
 from gpcluster.web.release import Pseudonyms, release
 from gpcluster.web.render import cached_blocks, page, with_csrf
@@ -230,8 +231,8 @@ def measure_model(cache, data, viewer: Viewer, indicator_id: str, definition) ->
             saved["rows"] = saved["rows"][above].head(SAVINGS_SHOWN)
         named_rows = released[released["named"]]
         named = named_rows[["area_code", "area_name"]].drop_duplicates("area_code")
-        choices = (list(named.sort_values("area_name").itertuples(index=False, name=None))
-                   if len(named) <= MAX_PRACTICE_CHOICES else [])
+        alphabetical = named.sort_values("area_name", key=lambda n: n.str.casefold(), kind="stable")
+        choices = (list(alphabetical.itertuples(index=False, name=None)) if len(named) <= MAX_PRACTICE_CHOICES else [])
         own_columns = ["area_code", "area_name", "period", "numerator", "denominator", "denominator_date", "value"]
         return {"table": table, "savings": saved, "choices": choices,
                 "named": named_rows[own_columns].reset_index(drop=True)}
@@ -249,7 +250,7 @@ def _page_parts(cache, viewer: Viewer, indicator_id: str, model: dict) -> dict:
         table = model["table"]
         return {"rows": list(table.assign(practice=NAN).itertuples(index=False)),
                 "centile_values": _centile_values(table),
-                "positions": model["named"].groupby("area_code", sort=False, observed=True).indices}
+                "positions": rows_by_key(model["named"], ["area_code"])[1]}
 
     return cache.get(("prescribing parts", indicator_id), viewer, build)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from gpcluster.web.access import Viewer, named_mask
-from gpcluster.web.data import WebData, _as_dates
+from gpcluster.web.data import WebData, _as_dates, rows_by_key
 from gpcluster.web.release import Pseudonyms, release, release_signals
 
 COMPARATOR_LEVELS = ["cluster", "hscp", "scotland"]
@@ -155,16 +155,19 @@ def area_signal(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, level: st
     return released.to_dict("records")[0] if len(released) else None
 
 
-def cluster_series(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, cluster_id: str,
-                   indicator_id: str) -> pd.DataFrame:
+#: whom the kept cluster series are released for: no one's own, so no viewer's scope or pseudonyms in them
+_EVERYONE = Viewer(0, "cluster series", "cluster series", "national", "scotland", None)
+
+
+def cluster_series(data: WebData, cluster_id: str, indicator_id: str) -> pd.DataFrame:
     """Every period of one indicator for a cluster (an aggregate: visible to everyone), released."""
     if cluster_id not in data.clusters or indicator_id not in data.indicators:
         raise NotFound(cluster_id)
     # every cluster's rows of the indicator released at once, once per version: the release of a cluster's
     # few dozen rows (reindexing a frame of every column) was a fifth of a trend page's first build. The
-    # same for every viewer: a cluster is an aggregate, named to everyone, with nothing of the viewer's own
+    # same for every viewer: a cluster is an aggregate, named to everyone
     released, at = data.memo(("cluster series", indicator_id), lambda: _rows_by_area(release(
-        data.values(levels=["cluster"], indicator_ids=[indicator_id]), data.rules, viewer, pseudonyms,
+        data.values(levels=["cluster"], indicator_ids=[indicator_id]), data.rules, _EVERYONE, Pseudonyms(),
         data.suppression, disclosed=True)))
     if cluster_id not in at:
         raise NotFound(cluster_id)
@@ -173,7 +176,7 @@ def cluster_series(data: WebData, viewer: Viewer, pseudonyms: Pseudonyms, cluste
 
 def _rows_by_area(released: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     if released["named"].all() and (released["level"] == "cluster").all():
-        return released, released.groupby("area_code", sort=False).indices
+        return rows_by_key(released, ["area_code"])
     raise ValueError("a cluster's series kept for every viewer must hold named cluster rows only")
 
 
