@@ -308,6 +308,9 @@ def _unknown(item: Reading, column: str, file_column: str, allowed: set[str], wh
     if column not in item.frame or item.source == "geography_boards":
         return []
     values = item.frame[column]
-    unknown = item.frame.loc[values.notna() & ~values.isin(allowed), [column, LINE]].drop_duplicates(column)
+    bad = values.notna() & ~values.isin(allowed)
+    if not bad.any():  # the usual case: no selection to make
+        return []
+    unknown = item.frame.loc[bad, [column, LINE]].drop_duplicates(column)
     return [Problem(item.path.name, "unknown_code", f"unknown {what} code {code!r}", int(line), file_column)
             for code, line in unknown.head(20).itertuples(index=False)]
