@@ -180,3 +180,47 @@ def test_summary_counts_latest_release(tmp_path):
     assert facts == {"latest_release": APR, "practices": 5, "clusters": 4, "hscps": 3, "boards": 2,
                      "patients": 8000 + 6000 + 4000 + 3000 + 9000, "releases": 2, "files_loaded": 3,
                      "synthetic": False}
+
+
+def test_files_of_one_release_in_one_load_the_later_replaces(tmp_path):
+    """List-size files with no release in common are written together; one repeating an earlier file's
+    release is written after it, so it replaces that release as a later load would. Written as one table,
+    the April rows would be held twice and the load refused."""
+    corrected = [p for p in base_practices() if p.code != 70001]
+    corrected[0] = Practice(10002, "Muirhead Surgery", "Dundee 4", 8100)
+    report = load_paths([population_csv(tmp_path / "p_a.csv", "20240401", base_practices()),
+                         population_csv(tmp_path / "p_b.csv", "20240701", base_practices()[:2]),
+                         population_csv(tmp_path / "p_c.csv", "20240401", corrected)])
+    assert [f.path.name for f in report.loaded] == ["p_a.csv", "p_b.csv", "p_c.csv"]
+    assert rows("SELECT release_date, count(DISTINCT practice_code), sum(population) FROM list_population "
+                "WHERE sex = 'All' AND age_band = 'All' GROUP BY 1 ORDER BY 1") == [
+        (APR, 4, 8100 + 6000 + 4000 + 3000), (JUL, 2, 8000 + 6000)]
+    assert rows("SELECT release_date, count(*) FROM practice_list_area GROUP BY 1 ORDER BY 1") == [(APR, 4), (JUL, 2)]
+    assert rows("SELECT file_name, row_count, release_date FROM load_ledger ORDER BY load_id") == [
+        ("p_a.csv", 15, APR), ("p_b.csv", 6, JUL), ("p_c.csv", 12, APR)]
+
+
+def test_files_written_together_hold_what_separate_loads_hold(tmp_path):
+    """Three releases in one load (one write) and in three loads: the same rows in every table but the
+    ledger's times. The July file has no HB and HSCP columns, so its table differs from the others' and it
+    is written on its own."""
+    files = [population_csv(tmp_path / "p_apr.csv", "20240401", base_practices()),
+             population_csv(tmp_path / "p_oct.csv", "20241001", base_practices()[1:]),
+             contact_csv(tmp_path / "c_apr2024.csv", base_practices())]
+    lines = population_csv(tmp_path / "full.csv", "20240701", base_practices()[:3]).read_text().splitlines()
+    cells = [line.split(",") for line in lines]
+    (tmp_path / "p_jul.csv").write_text("\n".join(",".join(c[:2] + c[4:]) for c in cells) + "\n")
+    files.insert(1, tmp_path / "p_jul.csv")
+    load_paths(files, warehouse=tmp_path / "together.duckdb")
+    for file in files:
+        load_paths([file], warehouse=tmp_path / "apart.duckdb")
+    together, apart = fingerprint(tmp_path / "together.duckdb"), fingerprint(tmp_path / "apart.duckdb")
+    assert together.pop("load_ledger")[0] == apart.pop("load_ledger")[0] == 4
+    assert together == apart
+    con = open_warehouse(tmp_path / "together.duckdb", read_only=True)
+    try:
+        areas = con.execute("SELECT release_date, count(*), count(board_code) FROM practice_list_area "
+                            "GROUP BY 1 ORDER BY 1").fetchall()
+    finally:
+        con.close()
+    assert areas == [(APR, 5, 5), (JUL, 3, 0), (OCT, 4, 4)]

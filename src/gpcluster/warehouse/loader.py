@@ -23,7 +23,7 @@ from gpcluster.sources.base import LINE, SYNTHETIC_MARKER, PartialLoad, Reading,
 from gpcluster.warehouse.connection import reference_codes
 from gpcluster.warehouse.derived import rebuild_derived, refresh_data_zone_population
 from gpcluster.warehouse.versions import new_version
-from gpcluster.warehouse.writers import write_reading
+from gpcluster.warehouse.writers import batches, write_readings
 
 Progress = Callable[[str, int, int], None]  # (what is happening, steps done, total steps)
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
@@ -238,15 +238,20 @@ def _write_all(con: duckdb.DuckDBPyConnection, readings: list[Reading], syntheti
     con.execute("BEGIN TRANSACTION")
     writing = "the derived tables"
     try:
-        for i, item in enumerate(readings):
-            progress(f"Loading {item.path.name}", n_files + i, n_files * 2)
-            writing = item.path.name
-            clash = write_reading(con, item)
+        done = 0
+        for run in batches(readings):
+            for item in run:
+                progress(f"Loading {item.path.name}", n_files + done, n_files * 2)
+                done += 1
+            writing = ", ".join(item.path.name for item in run)
+            clash = write_readings(con, run)
             if clash is not None:
-                raise UserError(f"{item.path.name}: the warehouse would hold two rows for {clash}; nothing was loaded")
-            con.execute("""INSERT INTO load_ledger (source, file_name, sha256, row_count, release_date, synthetic)
-                           VALUES (?, ?, ?, ?, ?, ?)""",
-                        [item.source, item.path.name, item.sha256, item.row_count, item.release_date, synthetic])
+                raise UserError(f"{writing}: the warehouse would hold two rows for {clash}; nothing was loaded")
+        if readings:  # one statement for the batch's ledger rows, in load order
+            con.execute("INSERT INTO load_ledger (source, file_name, sha256, row_count, release_date, synthetic) "
+                        "VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(readings)),
+                        [value for item in readings for value in
+                         (item.source, item.path.name, item.sha256, item.row_count, item.release_date, synthetic)])
         writing = "the derived tables"
         loaded = {r.source for r in readings}
         if loaded & PRACTICE_FACTS:
@@ -303,6 +308,9 @@ def _unknown(item: Reading, column: str, file_column: str, allowed: set[str], wh
     if column not in item.frame or item.source == "geography_boards":
         return []
     values = item.frame[column]
-    unknown = item.frame.loc[values.notna() & ~values.isin(allowed), [column, LINE]].drop_duplicates(column)
+    bad = values.notna() & ~values.isin(allowed)
+    if not bad.any():  # the usual case: no selection to make
+        return []
+    unknown = item.frame.loc[bad, [column, LINE]].drop_duplicates(column)
     return [Problem(item.path.name, "unknown_code", f"unknown {what} code {code!r}", int(line), file_column)
             for code, line in unknown.head(20).itertuples(index=False)]

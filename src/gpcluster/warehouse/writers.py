@@ -152,18 +152,58 @@ def duplicate_key(con: duckdb.DuckDBPyConnection, source: str) -> str | None:
     return None if found is None else ", ".join(f"{k}={v}" for k, v in zip(keys, found, strict=True))
 
 
+# Sources whose writer replaces every row of the releases INCOMING carries, named by one column. Several files
+# of such a source with no release in common are written as one table: one set of statements, not one per file.
+BATCH_KEY = {"gp_practice_populations": "release_date", "gp_practice_contact_details": "release_date",
+             "gp_headcount": "snapshot_date"}
+
+
+def batches(items: list[Reading]) -> list[list[Reading]]:
+    """`items` (in load order) as runs written together: consecutive readings of one source in BATCH_KEY,
+    with the same columns and no release in common. A file holding a release an earlier file of its run
+    holds starts a new run, so the later file still replaces the earlier one's rows."""
+    runs: list[list[Reading]] = []
+    held: set = set()
+    for item in items:
+        key = BATCH_KEY.get(item.source)
+        releases = set(item.frame[key].dropna().unique()) if key is not None and key in item.frame else None
+        run = runs[-1] if runs else None
+        if (run is not None and releases is not None and run[0].source == item.source
+                and run[0].unpivot == item.unpivot and run[0].frame.columns.equals(item.frame.columns)
+                and not releases & held):
+            run.append(item)
+            held |= releases
+        else:
+            runs.append([item])
+            held = releases or set()
+    return runs
+
+
 def write_reading(con: duckdb.DuckDBPyConnection, item: Reading) -> str | None:
     """Write one Reading with the writer registered for its source; return a key the table now holds twice
-    (as text), or None. A wide reading is unpivoted in SQL, inside the caller's transaction."""
-    frame = item.frame.drop(columns=[LINE], errors="ignore")
-    for column in ("release_date", "snapshot_date", "period"):
-        if column in frame:
-            frame[column] = pd.to_datetime(frame[column])
+    (as text), or None."""
+    return write_readings(con, [item])
+
+
+def write_readings(con: duckdb.DuckDBPyConnection, items: list[Reading]) -> str | None:
+    """Write readings of one source (one of `batches`' runs) as one table with the writer registered for it;
+    return a key the table now holds twice (as text), or None. A wide reading is unpivoted in SQL, inside the
+    caller's transaction."""
+    frames = [item.frame.drop(columns=[LINE], errors="ignore") for item in items]
+    for frame in frames:
+        for column in ("release_date", "snapshot_date", "period"):
+            if column in frame:
+                frame[column] = pd.to_datetime(frame[column])
     # DuckDB scans an Arrow table natively; a pandas frame of nullable and Arrow-string columns it
     # converts cell by cell (most of a large load's write time)
-    arrow = pa.Table.from_pandas(frame, preserve_index=False)
-    table = TABLE_OF.get(item.source)
-    unpivot = item.unpivot if item.source not in STORED_WIDE else None
+    tables = [pa.Table.from_pandas(frame, preserve_index=False) for frame in frames]
+    if any(t.schema != tables[0].schema for t in tables[1:]):  # e.g. a column all blank in one file only
+        return next((clash for item in items if (clash := write_readings(con, [item])) is not None), None)
+    arrow = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    source, unpivot = items[0].source, items[0].unpivot
+    table = TABLE_OF.get(source)
+    unpivot = unpivot if source not in STORED_WIDE else None
     if unpivot is not None:
         spec = unpivot
         con.register(WIDE, arrow)
@@ -175,7 +215,7 @@ def write_reading(con: duckdb.DuckDBPyConnection, item: Reading) -> str | None:
     else:
         con.register(INCOMING, arrow)
     try:
-        written = WRITERS[item.source](con, frame)
+        written = WRITERS[source](con, frame)
         if table is None or (isinstance(written, int) and _all_written(con, table, written)):
             return None
     finally:
@@ -184,4 +224,4 @@ def write_reading(con: duckdb.DuckDBPyConnection, item: Reading) -> str | None:
             con.unregister(WIDE)
         else:
             con.unregister(INCOMING)
-    return duplicate_key(con, item.source)
+    return duplicate_key(con, source)
