@@ -109,8 +109,8 @@ def prepare(
 ) -> None:
     """Prepare the warehouse's current version for the web app before serving it: its disclosed release,
     every page and table national viewers share and those each HSCP's viewers share, built now and kept
-    beside the version, so that `gpcluster serve` starts ready; and the package's modules compiled. Run it after every load and every deploy of new
-    code (a code change makes them again)."""
+    beside the version, so that `gpcluster serve` starts ready; and the package's modules compiled to
+    bytecode. Run it after every load and every deploy of new code (a code change makes them again)."""
     import os
     import time
 
