@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gpcluster import checksummed
 from gpcluster.web import persisted_release
 from gpcluster.web.data import ReleasedRows, WebData
 
@@ -72,6 +73,19 @@ def test_the_stored_release_is_exactly_the_one_built_afresh(version):
     assert os.stat(_stored(version)[0]).st_mode & 0o077 == 0  # readable by the server's user only
 
 
+def test_the_indexes_give_each_values_rows_in_ascending_position(version):
+    """ReleasedRows' index of each filter column: the rows of value k are order[bounds[k]:bounds[k + 1]],
+    ascending, exactly the rows a scan of the column finds (and the missing value's rows come first)."""
+    for released in (_release(version)[0], _release(version, may_query=False)[0]):
+        for column in ReleasedRows.FILTERS:
+            codes = released._codes[column]
+            order, bounds = released._groups[column]
+            assert len(bounds) == len(released._lookup[column]) + 1 and bounds[-1] == len(codes)
+            assert np.array_equal(order[: (codes < 0).sum()], np.flatnonzero(codes < 0)), column
+            for k in range(len(bounds) - 1):
+                assert np.array_equal(order[bounds[k]:bounds[k + 1]], np.flatnonzero(codes == k)), (column, k)
+
+
 def test_the_stored_text_is_read_as_the_python_strings_pages_use_without_a_detour(version, monkeypatch):
     """Read back, text columns are Python strings at once: pandas is never left to infer its Arrow-backed
     text type string by string (about 2 s of CPU per server start on demo Scotland, holding the
@@ -121,8 +135,9 @@ def test_another_version_does_not_reuse_the_stored_release(version):
     assert queried, "the release of a version file changed since was reused"
 
 
+@pytest.mark.parametrize("ahead", [False, True], ids=["checked at read", "checked ahead"])
 @pytest.mark.parametrize("damage", ["flipped byte", "truncated", "empty", "written under another key"])
-def test_a_damaged_or_partial_file_is_ignored_and_rebuilt(version, damage):
+def test_a_damaged_or_partial_file_is_ignored_and_rebuilt(version, damage, ahead):
     built, _ = _release(version)
     [path] = _stored(version)
     content = path.read_bytes()
@@ -146,11 +161,31 @@ def test_a_damaged_or_partial_file_is_ignored_and_rebuilt(version, damage):
         key = persisted_release._NAME.search(path.name)["key"]
         path = path.with_name(f"{version.name}.release-{key}-{zlib.crc32(content):08x}.arrow")
     path.write_bytes(content)
+    if ahead:  # as `serve --workers N` does beside its imports
+        checksummed.check_ahead(version)
     rebuilt, queried = _release(version)
     assert queried, f"a file {damage} was read"
     _assert_same_release(rebuilt, built)
     [good] = _stored(version)
     assert good.read_bytes() != content
+
+
+def test_a_release_checked_ahead_is_read_from_the_bytes_checked_without_checking_them_again(version, monkeypatch):
+    """`serve --workers N` maps and checks the kept release in a thread beside its imports; the read then
+    decodes those very bytes (each file mapped and checksummed once), and what was checked ahead and not
+    read is dropped before the fork (no thread or mapping left)."""
+    built, _ = _release(version)
+    maps = []
+    original = checksummed._map
+    monkeypatch.setattr(checksummed, "_map", lambda path: maps.append(path) or original(path))
+    checksummed.check_ahead(version)
+    read, _ = _release(version, may_query=False)
+    assert maps == _stored(version)
+    _assert_same_release(read, built)
+    assert not checksummed._ahead and not checksummed._workers
+    checksummed.check_ahead(version)  # checked, never read (e.g. the view could not be opened)
+    checksummed.forget_ahead()
+    assert not checksummed._ahead and not checksummed._workers
 
 
 def test_processes_writing_at_once_leave_one_complete_file(version):

@@ -7,7 +7,8 @@ digest of everything the disclosed rows depend on (`release_key`): the version f
 modification time), the disclosure settings, the suppression pattern itself, the indicators' disclosure
 rules, and the code (every module of the package: `persisted.code_fingerprint`). A change of any of them names another file, so
 stale figures are never read. The CRC-32 of the file's bytes is in its name and checked before it is
-read: a partial or damaged file is removed and the release built afresh.
+read (gpcluster.checksummed: `gpcluster serve --workers N` checks it ahead, beside its imports): a partial
+or damaged file is removed and the release built afresh.
 
 Written once, by the process that first builds the release of a version under a key (`building`: a
 file lock, so that server processes starting at once build it once; the others wait, then read it):
@@ -37,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gpcluster import checksummed
 from gpcluster.web.persisted import code_fingerprint
 
 log = logging.getLogger(__name__)
@@ -117,11 +119,7 @@ def read(version_file: Path, key: str) -> tuple[pd.DataFrame, dict[str, tuple[np
         if match["key"] != key:
             continue
         try:
-            with pa.memory_map(str(path)) as source:
-                content = source.read_buffer()
-            if zlib.crc32(content) != int(match["crc"], 16):
-                raise ValueError("checksum mismatch")
-            table = pa.ipc.open_file(content).read_all()
+            table = pa.ipc.open_file(pa.py_buffer(checksummed.mapped(path))).read_all()
             if (table.schema.metadata or {}).get(b"gpcluster_release_key") != key.encode():
                 raise ValueError("stored under another key")
             return _decode(table)
