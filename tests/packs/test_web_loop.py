@@ -217,3 +217,29 @@ def test_kept_pack_pages_show_a_response_an_action_and_a_new_version_at_once(as_
     assert "Version 2" in page and "corrects version 1" in page
     assert national.get(f"{PACK}/v2.html").status_code == 200
     assert "v2" in national.get(listing).text
+
+
+def test_a_kept_pack_page_is_each_accounts_own_and_follows_an_account_change(as_user, app):
+    """Pack pages are rendered once and kept (per loop revision, day, warehouse version and account): a page
+    kept for one viewer never gives another their forms or their CSRF token, and an account changed in the
+    store (which raises no loop revision) shows its new forms on its next request."""
+    import sqlite3
+
+    national, pql, alpha = as_user("national"), as_user("pql"), as_user("pql_alpha")
+    assert 'class="form response-form"' not in national.get(PACK).text
+    first = pql.get(PACK).text
+    assert first.count('class="form response-form"') == 2  # its own practice's two signals
+    assert pql.get(PACK).text == first  # kept, and the same
+    token = _csrf(pql.get("/account/notifications").text)
+    assert set(re.findall(r'name="csrf_token" value="([^"]+)"', first)) == {token}
+    other = alpha.get(PACK).text
+    assert other.count('class="form response-form"') == 1  # practice 10001's one signal
+    assert token not in other and _csrf(other) != token
+    saved = pql.get(f"{PACK}?saved=response").text
+    assert "Your response is saved." in saved and "Your response is saved." not in pql.get(PACK).text
+
+    with sqlite3.connect(app.state.services.store.engine.url.database) as connection:
+        connection.execute("UPDATE user_account SET scope_code = '10001' WHERE username = 'pql'")
+    moved = pql.get(PACK).text
+    assert f'value="{PQL_SIGNALS[0]}"' in first
+    assert moved.count('class="form response-form"') == 1 and f'value="{PQL_SIGNALS[0]}"' not in moved

@@ -782,6 +782,27 @@ def test_a_filtered_comparison_page_is_the_page_rendered_whole(client_as, fresh_
     assert client.get(base).text.count('<h2 id="practices-h">Who gains and who loses</h2>') == 1
 
 
+def test_rows_written_as_html_read_as_the_table_macro_writes_their_cells():
+    """A filtered comparison page writes its rows' cells in Python (planner.row_html): the table is, byte for
+    byte, frame_table's with the cells written by Jinja, for text needing escapes, numbers, suppressed and
+    missing cells and empty text."""
+    import numpy as np
+
+    from gpcluster.web import render
+    from gpcluster.web.planner import PRACTICE_LABELS, display, row_html
+
+    frame = pd.DataFrame({"practice_name": ["O'Brien & <Sons>", 'A "quoted" one', "", "Plain"],
+                          "list_size": [1200, 4, None, 15000], "hours_a": [1.25, np.nan, -0.0, 12345.678],
+                          "outcome": ["gains", "loses", "no change", None]})
+    table = display(frame, PRACTICE_LABELS)
+    assert any(numeric for row in table["rows"] for _, numeric in row)
+    macro = render._blocks.from_string('{% from "planner/_macros.html" import frame_table %}'
+                                       '{{ frame_table(table, "Who gains", "practices") }}')
+    written = macro.render(table={"columns": table["columns"], "rows": [row_html(r) for r in table["rows"]]})
+    assert written == macro.render(table=table)
+    assert "O&#39;Brien &amp; &lt;Sons&gt;" in written and "&#34;quoted&#34;" in written
+
+
 def _outside_practices(text: str) -> str:
     """A comparison page without who gains and who loses, its CSRF token removed."""
     import re

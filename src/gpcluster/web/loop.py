@@ -256,14 +256,35 @@ def _pack_state(session, cluster_id: str, period: date) -> _PackState | None:
 def _pack_view(request: Request, viewer: Viewer, cluster, period: date, version: int | None = None,
                error: str | None = None, status_code: int = 200, saved: str | None = None):
     user, revision = _account(request, viewer)
-    state = _services(request).loop.get(revision, ("pack page", cluster.cluster_id, period),
-                                        lambda session: _pack_state(session, cluster.cluster_id, period))
+    services = _services(request)
+    state = services.loop.get(revision, ("pack page", cluster.cluster_id, period),
+                              lambda session: _pack_state(session, cluster.cluster_id, period))
     if state is None:
         raise HTTPException(status_code=404, detail="No pack has been published for that period.")
-    versions, signals, answered, held = state.versions, state.signals, state.answered, state.meeting
+    versions = state.versions
     shown = next((p for p in versions if p.version == version), None) if version else versions[0]
     if shown is None:
         raise HTTPException(status_code=404, detail="No such pack version.")
+    services.audit("view_pack", viewer, target=f"{cluster.cluster_id} {period_key(period)}", ip=client_ip(request))
+    today = date.today()
+
+    def build() -> dict:
+        return _pack_context(viewer, user, cluster, period, state, shown, error, saved, today)
+
+    if revision is None or error is not None or saved is not None:
+        return page(request, "pack_page.html", status_code=status_code, **build())
+    # the page is the same for every viewer whose account and scope are the same: rendered once per loop
+    # revision (any response, meeting, action or pack raises it), day (its date fields) and warehouse
+    # version (the cluster's name), in memory only
+    key = ("pack page", revision, today, cluster.cluster_id, period, shown.version, user.role, user.scope_level,
+           user.scope_code)
+    blocks = cached_blocks(services.cache, "pack_page.html", key, viewer, build, persist=False)
+    return page(request, "_blocks.html", status_code=status_code, **with_csrf(request, blocks))
+
+
+def _pack_context(viewer: Viewer, user, cluster, period: date, state: _PackState, shown, error: str | None,
+                  saved: str | None, today: date) -> dict:
+    versions, signals, answered, held = state.versions, state.signals, state.answered, state.meeting
     cql = loop.is_cql(user, cluster.cluster_id)
     rows = []
     for s in signals:
@@ -277,15 +298,11 @@ def _pack_view(request: Request, viewer: Viewer, cluster, period: date, version:
         progress.append({"code": code, "name": name, "signals": len(listed),
                          "responded": sum(1 for s in listed if s.signal_id in answered)})
     locked = held is not None and held.recorded_at is not None
-    context = dict(cluster=cluster, period=period, period_key=period_key(period),
-                   period_words=quarter_words(period), versions=versions, shown=shown, current=versions[0],
-                   rows=rows, progress=progress, practices=state.practices, meeting=held, present=state.present,
-                   locked=locked, cql=cql, kinds=loop.RESPONSE_KINDS, error=error, saved=saved, day=day,
-                   today=date.today().isoformat())
-    _services(request).audit("view_pack", viewer, target=f"{cluster.cluster_id} {period_key(period)}",
-                             ip=client_ip(request))
-    return page(request, "pack_page.html", status_code=status_code,
-                title=f"{cluster.cluster_name}: pack for {quarter_words(period)}", **context)
+    return dict(title=f"{cluster.cluster_name}: pack for {quarter_words(period)}", cluster=cluster, period=period,
+                period_key=period_key(period), period_words=quarter_words(period), versions=versions, shown=shown,
+                current=versions[0], rows=rows, progress=progress, practices=state.practices, meeting=held,
+                present=state.present, locked=locked, cql=cql, kinds=loop.RESPONSE_KINDS, error=error, saved=saved,
+                day=day, today=today.isoformat())
 
 
 @router.get("/packs/{cluster_id:path}/{period:period}/v{version:int}", summary="One version of a pack")

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -65,7 +65,7 @@ from gpcluster.web.filenames import content_disposition, safe_upload_name
 from gpcluster.web.jobs import JobFailed, JobRefused
 from gpcluster.web.paging import Paging, page_number
 from gpcluster.web.persisted import MISSING
-from gpcluster.web.render import cached_blocks, kept_blocks, page, render_part, with_csrf
+from gpcluster.web.render import cached_blocks, kept_blocks, page, render_blocks, render_part, with_csrf
 from gpcluster.web.serialise import csv_bytes, excel_bytes
 from gpcluster.workforce import (
     allocate_roles,
@@ -1367,7 +1367,7 @@ def _compare_view(source: Source, area: Area, found: Scenarios, result: Comparis
         # 17 ms for Scotland's; by the background thread, else the first filtered page), then each page
         # takes its own; the unfiltered page formats only its rows
         cells = practice_cells(result)
-        practice_table = {"columns": cells["columns"], "rows": [cells["rows"][i] for i in picked]}
+        practice_table = {"columns": cells["columns"], "rows": [row_html(cells["rows"][i]) for i in picked]}
     else:
         shown = rows.iloc[picked].drop(columns=PRACTICE_FILTER_COLUMNS)
         practice_table = display(shown, PRACTICE_LABELS, result.practice_digits)
@@ -1385,16 +1385,26 @@ def practice_cells(result: Comparison) -> dict:
     return result.practice_cells
 
 
+def row_html(row: list[tuple[str, bool]]) -> Markup:
+    """A row of display()'s cells as planner/_macros.html's frame_table writes them: a filtered page's 50
+    rows written here rather than by Jinja, whose per-cell work was most of the page's own CPU."""
+    return Markup("".join(f'<td class="num">{escape(text)}</td>' if numeric else f"<td>{escape(text)}</td>"
+                          for text, numeric in row))
+
+
 async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: str, role: str | None,
                         overrides: dict[str, str], filters: dict[str, str]):
     base = load_assumptions()
     assumptions, problems = apply_overrides(base, overrides)
     model_a, model_b, role = _model(a_name), _model(b_name), _role(role)
-    area, blocks = await run_in_threadpool(_kept_compare_page, request, viewer, model_a, model_b, role, assumptions,
-                                           problems, filters)
+    area, blocks, kept = await run_in_threadpool(_kept_compare_page, request, viewer, model_a, model_b, role,
+                                                 assumptions, problems, filters)
     _audit(request, "view_plan", viewer, target=area.label, detail=f"{model_a} vs {model_b} {role or 'all roles'}")
+    if kept is not None and kept in _SCENARIOS:
+        _SCENARIOS.move_to_end(kept)  # as scenarios() does for the allocations it returns
     if blocks is not None:
-        return page(request, "_blocks.html", **with_csrf(request, blocks))
+        status_code = 422 if problems else 200
+        return page(request, "_blocks.html", status_code=status_code, **with_csrf(request, blocks))
     found = None
     try:
         result, found = await comparison(request, viewer, area, model_a, model_b, role, assumptions)
@@ -1412,14 +1422,28 @@ async def _compare_page(request: Request, viewer: Viewer, a_name: str, b_name: s
 
 
 def _kept_compare_page(request: Request, viewer: Viewer, model_a: str, model_b: str, role: str | None,
-                       assumptions: Assumptions, problems: list[str], filters: dict[str, str]) -> tuple[Area, dict | None]:
-    """(planning area, the comparison page's blocks when a server process rendered them already): one hop
-    to a worker thread for both."""
+                       assumptions: Assumptions, problems: list[str],
+                       filters: dict[str, str]) -> tuple[Area, dict | None, tuple | None]:
+    """(planning area, the comparison page's blocks, the key of the allocations they came from): the blocks
+    when a server process rendered them already, or, when this process keeps the allocations, rendered here
+    (their comparison derived or read as the page would); else None (the caller works them out). In one hop
+    to a worker thread: each hop waits its turn for the interpreter under load, and a filtered page, new on
+    almost every request, took three."""
     area = planning_area_for(request, viewer)
-    if not _shared_page(assumptions, problems, filters):
-        return area, None
-    key = _compare_page_key(area, model_a, model_b, role, assumptions, problems, filters)
-    return area, kept_blocks(_PAGES, "planner/compare.html", key, viewer)
+    if _shared_page(assumptions, problems, filters):
+        key = _compare_page_key(area, model_a, model_b, role, assumptions, problems, filters)
+        blocks = kept_blocks(_PAGES, "planner/compare.html", key, viewer)
+        if blocks is not None:
+            return area, blocks, None
+    kept = (_warehouse_path(request), area.plan_key, assumptions.model_dump_json(), roster_version())
+    found = _SCENARIOS.get(kept)  # written by the event loop only (scenarios()); a plain read here
+    if found is None:
+        return area, None, None
+    result = derived_comparison(found, viewer, area, model_a, model_b, role, assumptions)
+    if result is None:
+        return area, None, None
+    return area, compare_blocks(planner_source(request), viewer, area, found, result, model_a, model_b, role,
+                                assumptions, problems, filters), kept
 
 
 def _shared_page(assumptions: Assumptions, problems: list[str], filters: dict[str, str]) -> bool:
@@ -1469,11 +1493,25 @@ def compare_blocks(source: Source, viewer: Viewer, area: Area, found: Scenarios,
         return cached_blocks(_PAGES, "planner/compare.html", key, viewer, build,
                              persist=_shared_page(assumptions, problems, filters))
 
+    def shell() -> dict:
+        if _shared_page(assumptions, problems, {}):
+            # the unfiltered page (kept on disk by the deploy step or any server process) with its part
+            # taken out: rendering the page again with a slot was 35-40 ms of Jinja per comparison and process
+            def whole() -> dict:
+                return {**context(), **compare_view_for(source, viewer, area, found, result, model_a, model_b, role,
+                                                        assumptions, {})}
+
+            page_blocks = cached_blocks(_PAGES, "planner/compare.html", unfiltered, viewer, whole, persist=True)
+            part, content = render_part(PRACTICES_PART, whole()), str(page_blocks["content"])
+            if content.count(part) == 1:
+                return {**page_blocks, "content": Markup(content.replace(part, PRACTICES_SLOT, 1))}
+        return render_blocks("planner/compare.html", {**context(), "practices_html": Markup(PRACTICES_SLOT)})
+
     def filtered() -> dict:
-        shell = cached_blocks(_COMPARE_SHELLS, "planner/compare.html", (*unfiltered, "practices slot"),
-                              viewer, lambda: {**context(), "practices_html": Markup(PRACTICES_SLOT)}, persist=False)
+        slotted = _COMPARE_SHELLS.get(("page", "planner/compare.html", (*unfiltered, "practices slot"), viewer.role),
+                                      viewer, shell)
         part = render_part(PRACTICES_PART, build())
-        return {**shell, "content": Markup(str(shell["content"]).replace(PRACTICES_SLOT, part, 1))}
+        return {**slotted, "content": Markup(str(slotted["content"]).replace(PRACTICES_SLOT, part, 1))}
 
     return _FILTERED_PAGES.get(("page", "planner/compare.html", key, viewer.role), viewer, filtered)
 

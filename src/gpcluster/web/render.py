@@ -109,13 +109,14 @@ def cached_blocks(cache, name: str, key: Hashable, viewer, build: Callable[[], d
     (gpcluster.web.cache) and, with `persist`, on disk beside the warehouse version
     (gpcluster.web.persisted), shared by every server process."""
 
-    def render() -> dict:
-        context = build()
-        text = _blocks.get_template(name).render(**context, request=None, viewer=None, csrf_token=CSRF_SLOT)
-        content, scripts = text.split(_BLOCKS_SPLIT)
-        return {"title": context["title"], "content": Markup(content), "scripts": Markup(scripts)}
+    return cache.get(("page", name, key, viewer.role), viewer, lambda: render_blocks(name, build()), persist=persist)
 
-    return cache.get(("page", name, key, viewer.role), viewer, render, persist=persist)
+
+def render_blocks(name: str, context: dict) -> dict:
+    """A page's blocks as cached_blocks keeps them, rendered from its context."""
+    text = _blocks.get_template(name).render(**context, request=None, viewer=None, csrf_token=CSRF_SLOT)
+    content, scripts = text.split(_BLOCKS_SPLIT)
+    return {"title": context["title"], "content": Markup(content), "scripts": Markup(scripts)}
 
 
 def render_part(name: str, context: dict) -> Markup:
