@@ -14,7 +14,7 @@ from gpcluster.store.models import Base
 TABLES = {"user_account", "audit_event", "login_attempt", "web_session", "intervention", "intervention_version",
           "evaluation_run", "pack", "pack_practice", "pack_signal", "signal_response", "cluster_meeting",
           "meeting_attendance", "loop_action", "notification_preference", "notification_sent", "loop_revision"}
-HEAD = "0005"
+HEAD = "0006"
 
 
 def test_upgrade_from_empty_creates_every_table_at_head(store_url):

@@ -305,8 +305,8 @@ class LoopAction(Base):
 
 
 class LoopRevision(Base):
-    """One row: a number SQLite's triggers raise on every change to the loop's tables above (migration
-    0005), so a reader knows in one row whether what it kept from them is current."""
+    """One row: a number SQLite's triggers raise on every change to the loop's tables above and the
+    evaluation registry's (migrations 0005 and 0006), so a reader knows in one row whether what it kept from them is current."""
 
     __tablename__ = "loop_revision"
 

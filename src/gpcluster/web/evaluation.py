@@ -49,21 +49,23 @@ def may_view(viewer: Viewer, areas: dict[str, list[str]]) -> bool:
     return key is not None and code in areas.get(key, [])
 
 
-def _store(request: Request):
-    return request.app.state.services.store
-
-
-def _read(request: Request, slug: str | None = None):
-    """The intervention's rows (None when not registered), or with no slug every intervention's (no runs)."""
+def _read(request: Request, viewer: Viewer, slug: str | None = None):
+    """The intervention's rows (None when not registered), or with no slug every intervention's (no runs).
+    Kept in the process while the store's revision stays the same (gpcluster.web.loop_cache: the
+    registry's tables raise it too), so a view reads one row rather than the whole registry."""
     from gpcluster.evaluation import registry
 
-    with _store(request).session() as session:
-        if slug is None:
-            return registry.read_all(session)
-        try:
-            return registry.read(session, slug)
-        except UserError:
-            return None
+    loop = request.app.state.services.loop
+    _, revision = loop.read(viewer.user_id)
+    everyone = loop.get(revision, ("evaluations",), registry.read_all)
+    if slug is None:
+        return everyone
+    if all(s.intervention.slug != slug for s in everyone):  # any text may be asked for: only real ones are kept
+        return None
+    try:
+        return loop.get(revision, ("evaluation", slug), lambda session: registry.read(session, slug))
+    except UserError:  # removed since the list was read
+        return None
 
 
 def _visible(viewer: Viewer, snapshots) -> list:
@@ -162,7 +164,7 @@ def evaluation_list(request: Request, viewer: Viewer = Depends(require_evaluator
     from gpcluster.evaluation.report import outcome_titles
     from gpcluster.evaluation.result import METHOD_NAMES
 
-    snapshots = _read(request)
+    snapshots = _read(request, viewer)
 
     def build() -> dict:
         return dict(title="Evaluations", interventions=_visible(viewer, snapshots),
@@ -174,7 +176,7 @@ def evaluation_list(request: Request, viewer: Viewer = Depends(require_evaluator
 
 @router.get("/{slug}", summary="One intervention's evaluation")
 def evaluation_page(request: Request, slug: str, viewer: Viewer = Depends(require_evaluator)):
-    snapshot = _read(request, slug)
+    snapshot = _read(request, viewer, slug)
     if snapshot is None or not may_view(viewer, snapshot.registered.planned.registration.areas):
         return page(request, "error.html", status_code=404, title="Not found",
                     message="No evaluation with that name is available to you.")
@@ -197,7 +199,7 @@ def _download(request: Request, viewer: Viewer, slug: str, kind: str) -> Respons
     from gpcluster.evaluation.report import estimates_frame
     from gpcluster.web.serialise import csv_bytes
 
-    found, views = _views(request, viewer, _read(request, slug))
+    found, views = _views(request, viewer, _read(request, viewer, slug))
     if found is None or not viewer.can(DOWNLOAD) or not views:
         return page(request, "error.html", status_code=404, title="Not found", message="No such download.")
     registered, label = found

@@ -1,9 +1,11 @@
 """What the pack pages read from the loop's tables (packs, their practices and signals, responses,
 meetings, actions), kept in the process while the store's loop revision stays the same.
 
+The evaluation pages keep the evaluation registry's rows here too (gpcluster.web.evaluation).
+
 The revision (gpcluster.store.models.LoopRevision) is raised by SQLite's triggers in the same transaction
-as every insert, update and delete of those tables, whoever writes them (either server process, `gpcluster
-pack publish`, a script), so a request that reads it sees any change at once. A request reads one row:
+as every insert, update and delete of those tables and the registry's (migrations 0005 and 0006), whoever
+writes them (either server process, `gpcluster pack publish`, `gpcluster evaluate`, a script), so a request that reads it sees any change at once. A request reads one row:
 the revision with the viewer's account as stored now (the pages act on its role and scope). Only entries
 of the newest revision seen, on the current day, are kept; a newer revision or the next day drops them all
 (what is due or overdue changes with the day). On a store without the triggers (not
