@@ -59,9 +59,11 @@ def unit_digits(unit: str | None, measure_type: str | None = None) -> int:
 
 
 def indicator_figure(value, unit: str | None = None, measure_type: str | None = None,
-                     suppressed=False) -> str:
+                     suppressed=False, two_figures: bool = False) -> str:
     """An indicator's value as a table shows it: '*' when suppressed, '–' when there is none, else
-    rounded for its unit (a mean of a whole-number class keeps its decimal only when it has one)."""
+    rounded for its unit (a mean of a whole-number class keeps its decimal only when it has one).
+    `two_figures`: the value was rounded to two significant figures (a practice the viewer may not name),
+    so it shows no decimal the rounding did not keep: '1,100', not '1,100.0'."""
     if not is_missing(suppressed) and bool(suppressed):
         return SUPPRESSED
     if is_missing(value):
@@ -69,4 +71,6 @@ def indicator_figure(value, unit: str | None = None, measure_type: str | None = 
     digits = unit_digits(unit, measure_type)
     if (unit or "").lower().startswith("class") and float(value) == round(float(value)):
         digits = 0  # a practice's urban-rural class is 3, not 3.0; a cluster's mean class is 2.4
+    if two_figures and float(value) != 0:
+        digits = min(digits, max(0, 1 - math.floor(math.log10(abs(float(value))))))
     return number(value, digits)

@@ -43,6 +43,26 @@ def test_figures_by_unit(value, ind, text):
     assert formatting.figure(value, ind) == text
 
 
+@pytest.mark.parametrize(("value", "ind", "text"), [
+    (1100.0, RATE, "1,100"),  # was 1,100.0 on another cluster's page: a decimal the rounding did not keep
+    (320.0, RATE, "320"),
+    (36.0, RATE, "36"),
+    (6.7, RATE, "6.7"),
+    (0.067, RATE, "0.1"),  # never more decimals than the unit's
+    (0.0, RATE, "0.0"),
+    (-12.0, indicator(), "-12"),
+    (3.0, URBAN_RURAL, "3"),
+])
+def test_a_value_rounded_to_two_significant_figures_shows_no_decimal_it_lost(value, ind, text):
+    assert formatting.figure(value, ind, two_figures=True) == text
+
+
+def test_a_practice_the_viewer_may_not_name_reads_to_two_figures_in_the_cluster_table():
+    row = SimpleNamespace(level="practice", named=False, value=1100.0, suppressed=False, funnel_scotland=None)
+    assert heat.cell_for(row, RATE).text == "1,100"
+    assert heat.cell_for(SimpleNamespace(**{**vars(row), "named": True}), RATE).text == "1,100.0"
+
+
 def test_suppressed_is_a_star_and_missing_is_a_dash():
     assert formatting.figure(12.0, RATE, suppressed=True) == "*"
     assert formatting.figure(12.0, RATE, suppressed=np.True_) == "*"  # as pandas hands it over

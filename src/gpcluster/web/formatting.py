@@ -49,15 +49,16 @@ def digits_for(indicator) -> int:
     return unit_digits(getattr(indicator, "unit", "") or "", getattr(indicator, "measure_type", ""))
 
 
-def figure(value, indicator=None, suppressed: bool = False) -> str:
+def figure(value, indicator=None, suppressed: bool = False, two_figures: bool = False) -> str:
     """An indicator's value as a table shows it: '*' when suppressed, '–' when there is none, else
-    rounded for its unit (a mean of a whole-number class keeps its decimal only when it has one)."""
+    rounded for its unit (a mean of a whole-number class keeps its decimal only when it has one);
+    `two_figures`: a value rounded to two significant figures (gpcluster.formatting.indicator_figure)."""
     if indicator is None:
         if not is_missing(suppressed) and bool(suppressed):
             return SUPPRESSED
         return number(value, 1)
     return indicator_figure(value, getattr(indicator, "unit", "") or "", getattr(indicator, "measure_type", ""),
-                            suppressed)
+                            suppressed, two_figures)
 
 
 def with_unit(value, indicator=None, suppressed: bool = False) -> str:

@@ -65,8 +65,10 @@ class Row:
 def cell_for(r, indicator) -> Cell:
     """One released row as a table cell: its figure formatted for its unit and its flag, if any."""
     suppressed = bool(r.suppressed) if not formatting.is_missing(r.suppressed) else False
-    return Cell(formatting.figure(r.value, indicator, suppressed), None if suppressed else flag(r.funnel_scotland, indicator),
-                suppressed)
+    # a practice the viewer may not name has its value to two significant figures (gpcluster.web.release)
+    rounded = r.level == "practice" and not formatting.is_missing(r.named) and not bool(r.named)
+    return Cell(formatting.figure(r.value, indicator, suppressed, rounded),
+                None if suppressed else flag(r.funnel_scotland, indicator), suppressed)
 
 
 def rows(released: pd.DataFrame, indicators: dict) -> list[Row]:
