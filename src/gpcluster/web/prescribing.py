@@ -11,6 +11,7 @@ values, as on the indicator pages.
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Request
@@ -213,6 +214,11 @@ def _chart(title: str, unit: str, centile_values: list[dict], own_values: list[d
     return {**CHART_BASE, "title": f"{title}: Scotland's practices month by month", "layer": layers}
 
 
+#: one month of a chosen practice's figures, as its page's table of numerators and denominators shows them
+OwnRow = namedtuple("OwnRow", ["area_code", "area_name", "period", "numerator", "denominator", "denominator_date",
+                               "value"])
+
+
 def measure_model(cache, data, viewer: Viewer, indicator_id: str, definition) -> dict:
     """What a measure's page shows the viewer's scope whichever practice is chosen: the centiles, the
     savings, the practices they may name (with their monthly rows), built once per version and scope
@@ -233,9 +239,8 @@ def measure_model(cache, data, viewer: Viewer, indicator_id: str, definition) ->
         named = named_rows[["area_code", "area_name"]].drop_duplicates("area_code")
         alphabetical = named.sort_values("area_name", key=lambda n: n.str.casefold(), kind="stable")
         choices = (list(alphabetical.itertuples(index=False, name=None)) if len(named) <= MAX_PRACTICE_CHOICES else [])
-        own_columns = ["area_code", "area_name", "period", "numerator", "denominator", "denominator_date", "value"]
         return {"table": table, "savings": saved, "choices": choices,
-                "named": named_rows[own_columns].reset_index(drop=True)}
+                "named": named_rows[list(OwnRow._fields)].reset_index(drop=True)}
 
     return cache.get(("prescribing", indicator_id), viewer, build, persist=True)
 
@@ -244,15 +249,24 @@ def _page_parts(cache, viewer: Viewer, indicator_id: str, model: dict) -> dict:
     """What every chosen practice's page of a measure shares, derived from its model once per version and
     scope and kept in memory: the table's rows (with an empty practice column), the chart's centile
     lines, and where each practice's rows are in `model["named"]` (a chosen practice's page then costs
-    its own rows, not a pass over every practice's)."""
+    its own rows, not a pass over every practice's). The named rows are kept as one numpy array per
+    column: taking a practice's dozen rows from the frame (a pandas take of every column, Arrow-backed
+    text among them) was a third of the page's first build."""
 
     def build() -> dict:
-        table = model["table"]
+        table, named = model["table"], model["named"]
         return {"rows": list(table.assign(practice=NAN).itertuples(index=False)),
                 "centile_values": _centile_values(table),
-                "positions": rows_by_key(model["named"], ["area_code"])[1]}
+                "positions": rows_by_key(named, ["area_code"])[1],
+                "named_columns": [named[c].to_numpy() for c in OwnRow._fields]}
 
     return cache.get(("prescribing parts", indicator_id), viewer, build)
+
+
+def own_rows_at(columns: list, positions) -> list[OwnRow]:
+    """The named rows at `positions`, each value as the frame's itertuples gives it (a Python float, str or
+    date: `tolist` of each column's slice)."""
+    return [OwnRow(*values) for values in zip(*(column[positions].tolist() for column in columns), strict=True)]
 
 
 @router.get("/prescribing/{indicator_id}", summary="Prescribing measure: centiles over time and savings")
@@ -270,7 +284,7 @@ def measure_page(request: Request, indicator_id: str, practice: str | None = Non
     found = parts["positions"].get(chosen) if chosen else None
 
     def build() -> dict:
-        own_rows = list(model["named"].iloc[found].itertuples(index=False)) if found is not None else []
+        own_rows = own_rows_at(parts["named_columns"], found) if found is not None else []
         table, label, own_values = parts["rows"], None, None
         if own_rows:
             label = str(own_rows[-1].area_name)
