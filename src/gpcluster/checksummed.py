@@ -11,6 +11,7 @@ imported before the app.
 
 from __future__ import annotations
 
+import glob
 import mmap
 import re
 import threading
@@ -40,7 +41,7 @@ def _map(path: Path) -> tuple[mmap.mmap, int]:
 
 def check_ahead(version_file: Path) -> None:
     """Map and checksum, in a thread, each file kept beside `version_file` whose name carries a CRC-32."""
-    prefix = re.sub(r"([*?\[])", r"[\1]", version_file.name) + ".*-????????.*"
+    prefix = glob.escape(version_file.name) + ".*-????????.*"
     paths = [p for p in version_file.parent.glob(prefix) if _NAME.search(p.name)]
 
     def check() -> None:

@@ -179,12 +179,6 @@ def batches(items: list[Reading]) -> list[list[Reading]]:
     return runs
 
 
-def write_reading(con: duckdb.DuckDBPyConnection, item: Reading) -> str | None:
-    """Write one Reading with the writer registered for its source; return a key the table now holds twice
-    (as text), or None."""
-    return write_readings(con, [item])
-
-
 def write_readings(con: duckdb.DuckDBPyConnection, items: list[Reading]) -> str | None:
     """Write readings of one source (one of `batches`' runs) as one table with the writer registered for it;
     return a key the table now holds twice (as text), or None. A wide reading is unpivoted in SQL, inside the

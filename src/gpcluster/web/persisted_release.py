@@ -22,6 +22,7 @@ by, so reading gives them without factorising a million strings again.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
 import os
@@ -102,11 +103,7 @@ def building(version_file: Path, stop: threading.Event | None = None, poll: floa
 
 def _files_of(version_file: Path) -> list[Path]:
     prefix = version_file.name + ".release-"
-    return [p for p in version_file.parent.glob(glob_escape(prefix) + "*.arrow") if _NAME.search(p.name)]
-
-
-def glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", text)
+    return [p for p in version_file.parent.glob(glob.escape(prefix) + "*.arrow") if _NAME.search(p.name)]
 
 
 def read(version_file: Path, key: str) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]] | None:
