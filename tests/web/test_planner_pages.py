@@ -313,6 +313,8 @@ def fresh_planner(monkeypatch):
     from gpcluster.web import planner
     from gpcluster.web.cache import ReleasedCache
 
+    # an earlier test's background thread would otherwise write its comparisons into this test's caches
+    _wait_for_warm_threads(planner)
     monkeypatch.setattr(planner, "_SCENARIOS", OrderedDict())
     monkeypatch.setattr(planner, "_COMPARISONS", ReleasedCache(1024))
     monkeypatch.setattr(planner, "_KEPT_SCENARIOS", ReleasedCache(64))
@@ -320,8 +322,10 @@ def fresh_planner(monkeypatch):
     monkeypatch.setattr(planner, "_PAGES", ReleasedCache(256))
     monkeypatch.setattr(planner, "_FILTERED_PAGES", ReleasedCache(512))
     monkeypatch.setattr(planner, "_COMPARE_SHELLS", ReleasedCache(512))
+    monkeypatch.setattr(planner, "_COMPARE_CONTEXTS", ReleasedCache(512))
     monkeypatch.setattr(planner, "_DOWNLOADS", ReleasedCache(2048))
-    return planner
+    yield planner
+    _wait_for_warm_threads(planner)
 
 
 def _wait_for_warm_threads(planner, seconds: float = 60) -> None:
@@ -459,6 +463,46 @@ def test_search_looks_in_each_column_on_its_own():
     assert filtered(frame, "", search, kept).equals(frame)
 
 
+def test_an_exact_filter_on_kept_texts_chooses_the_rows_the_column_itself_does():
+    """A comparison keeps its outcome and HSCP columns as filter_texts(); filtering on them must choose
+    exactly the rows filtering the column does (a missing value matches no filter, numbers match as text)."""
+    import numpy as np
+
+    from gpcluster.web.planner import filter_mask, filter_texts
+
+    frame = pd.DataFrame({"outcome": pd.Series(["gains", None, "loses", "gains"], dtype="string[pyarrow]"),
+                          "hscp_code": pd.Series(["S37000030", "S37000030", None, "S37000012"], dtype=object),
+                          "urban_rural_8": [1, 2, 1, 8]})
+    texts = {c: filter_texts(frame[c]) for c in frame.columns}
+    for filters in ({"outcome": "gains"}, {"outcome": "loses", "hscp_code": ""}, {"hscp_code": "S37000030"},
+                    {"outcome": "gains", "hscp_code": "S37000012"}, {"urban_rural_8": "1"}, {"outcome": "no change"}):
+        kept = filter_mask(frame, texts=texts, **filters)
+        assert np.array_equal(kept, filter_mask(frame, **filters))
+        expected = np.ones(len(frame), dtype=bool)
+        for column, value in filters.items():
+            if value:
+                expected &= np.array([v is not None and not pd.isna(v) and str(v) == value for v in frame[column]])
+        assert np.array_equal(kept, expected), filters
+
+
+def test_no_assumption_in_the_query_leaves_the_shipped_assumptions_as_they_are():
+    """A page's filters and page number are not assumptions: the shipped ones are used as they are (not
+    checked again on every request); a given number still makes new assumptions, and a bad one is refused."""
+    from gpcluster.web.planner import apply_overrides
+    from gpcluster.workforce.params import load_assumptions
+
+    base = load_assumptions()
+    same, problems = apply_overrides(base, {"outcome": "gains", "q": "glen", "page": "2", "session_hours": " "})
+    assert same is base and problems == []
+    edited, problems = apply_overrides(base, {"session_hours": "3", "q": "glen",
+                                              "gp_hours_released_per_mdt_hour.pharmacist": "0.5"})
+    assert problems == [] and edited.session_hours.value == 3
+    assert edited.gp_hours_released_per_mdt_hour.values["pharmacist"] == 0.5 and edited != base
+    assert edited.cache_key == edited.model_dump_json() != base.cache_key
+    unchanged, problems = apply_overrides(base, {"session_hours": "lots"})
+    assert unchanged is base and problems == ["session_hours: 'lots' is not a number"]
+
+
 def test_the_planner_follows_a_new_warehouse_version():
     """A load publishes a new warehouse version while the app serves: the planner plans over it (everything
     it keeps is keyed by the version's file), not over the version it first saw."""
@@ -524,7 +568,7 @@ def test_a_comparison_page_one_server_process_rendered_is_served_by_another_with
     for name, empty in (("_SCENARIOS", OrderedDict()), ("_COMPARISONS", ReleasedCache(1024)),
                         ("_VIEWS", ReleasedCache(512)), ("_PAGES", ReleasedCache(256)),
                         ("_FILTERED_PAGES", ReleasedCache(512)), ("_KEPT_SCENARIOS", ReleasedCache(64)),
-                        ("_COMPARE_SHELLS", ReleasedCache(512))):
+                        ("_COMPARE_SHELLS", ReleasedCache(512)), ("_COMPARE_CONTEXTS", ReleasedCache(512))):
         monkeypatch.setattr(fresh_planner, name, empty)
     worked_out = []
 
@@ -671,9 +715,11 @@ def test_the_roster_summary_tells_posts_in_post_today_from_ended_and_future_ones
 def test_the_deploy_step_keeps_every_comparison_and_a_roster_edit_is_worked_out_anew(client_as, planner_app,
                                                                                      fresh_planner, monkeypatch):
     """prepare_planner (run by `gpcluster prepare`) keeps, per viewer scope, the allocations, every
-    comparison and every unfiltered comparison page on disk under the keys requests use. A server process
-    with nothing in memory then derives none of them (nor starts deriving them in the background), and
-    its pages are exactly those it derives itself; an HSCP's still show only that HSCP. After a roster
+    comparison and every unfiltered comparison page on disk under the keys requests use, and that page
+    with who gains and who loses left as a slot for filtered pages. A server process with nothing in
+    memory then derives none of them (nor starts deriving them in the background), renders only a
+    filtered page's own part, and its pages are exactly those it derives itself; an HSCP's still show
+    only that HSCP. After a roster
     edit the kept ones no longer apply: the next comparison is worked out from the edited roster."""
     import re
     import time
@@ -698,7 +744,7 @@ def test_the_deploy_step_keeps_every_comparison_and_a_roster_edit_is_worked_out_
     def empty_memory() -> None:  # as a server process that has kept nothing yet
         _wait_for_warm_threads(fresh_planner)
         for name, size in (("_COMPARISONS", 1024), ("_VIEWS", 512), ("_PAGES", 256), ("_FILTERED_PAGES", 512),
-                           ("_KEPT_SCENARIOS", 64)):
+                           ("_KEPT_SCENARIOS", 64), ("_COMPARE_SHELLS", 512), ("_COMPARE_CONTEXTS", 512)):
             monkeypatch.setattr(fresh_planner, name, ReleasedCache(size))
         monkeypatch.setattr(fresh_planner, "_SCENARIOS", OrderedDict())
 
@@ -716,7 +762,11 @@ def test_the_deploy_step_keeps_every_comparison_and_a_roster_edit_is_worked_out_
     for name in ("derive_comparison", "scenarios_job"):
         original = getattr(fresh_planner, name)
         monkeypatch.setattr(fresh_planner, name, lambda *args, _f=original, _n=name, **kw: calls.append(_n) or _f(*args, **kw))
+    real_part, parts = fresh_planner.render_part, []
+    monkeypatch.setattr(fresh_planner, "render_part",
+                        lambda name, context: parts.append(name) or real_part(name, context))
     assert pages() == derived_here
+    assert parts == [fresh_planner.PRACTICES_PART]  # the filtered page's own part; its page with a slot read
     time.sleep(0.5)  # a background thread would have started deriving by now
     assert calls == [] and not fresh_planner._WARMING
     assert "Alpha Surgery" in derived_here[0] and "Alpha Surgery" not in derived_here[3]
@@ -759,13 +809,16 @@ def test_a_filtered_comparison_page_is_the_page_rendered_whole(client_as, fresh_
     """A filtered page renders only who gains and who loses into its comparison's page rendered once with
     that part left as a slot: the result is, byte for byte, compare.html rendered whole with the same
     context (the part included), for every filter and page, and carries the request's CSRF token."""
+    import threading
+
     from gpcluster.web import render
 
     parts = []
     real_part = fresh_planner.render_part
 
     def capture(name, context):
-        parts.append(context)
+        if threading.current_thread().name != "gpcluster-planner-warm":  # not the background comparisons'
+            parts.append(context)
         return real_part(name, context)
 
     monkeypatch.setattr(fresh_planner, "render_part", capture)

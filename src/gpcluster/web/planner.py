@@ -450,15 +450,19 @@ def _area_roster(posts: pd.DataFrame, sessions: pd.DataFrame, codes: set[str]):
 # ---------------------------------------------------------------- assumptions
 
 
+#: the assumptions' single numbers, and their tables with how each table's keys read
+_NUMBERS = ("hours_per_wte", "session_hours", "visit_hours")
+_TABLES = (("gp_hours_released_per_mdt_hour", role_label), ("supervision_hours_per_wte", role_label),
+           ("travel_minutes_round_trip_by_ur8", lambda k: URBAN_RURAL_8[int(k)]))
+
+
 def assumption_fields(a: Assumptions) -> list[dict]:
     """Every number in the assumptions as form fields: name, label, value, source."""
     fields = []
-    for key in ("hours_per_wte", "session_hours", "visit_hours"):
+    for key in _NUMBERS:
         number = getattr(a, key)
         fields.append({"name": key, "label": key.replace("_", " "), "value": number.value, "source": number.source})
-    for key, labeller in (("gp_hours_released_per_mdt_hour", role_label),
-                          ("supervision_hours_per_wte", role_label),
-                          ("travel_minutes_round_trip_by_ur8", lambda k: URBAN_RURAL_8[int(k)])):
+    for key, labeller in _TABLES:
         table = getattr(a, key)
         for item, value in table.values.items():
             fields.append({"name": f"{key}.{item}", "label": f"{key.replace('_', ' ')}: {labeller(item)}",
@@ -468,12 +472,14 @@ def assumption_fields(a: Assumptions) -> list[dict]:
 
 def apply_overrides(base: Assumptions, overrides: dict[str, str]) -> tuple[Assumptions, list[str]]:
     """The assumptions with form overrides applied, and the problems found (base unchanged if any)."""
+    known = {*_NUMBERS, *(f"{key}.{item}" for key, _ in _TABLES for item in getattr(base, key).values)}
+    given = {name: text for name, text in overrides.items()
+             if name in known and text is not None and str(text).strip() != ""}
+    if not given:  # nearly every page: the filters and pages are not assumptions
+        return base, []
     data = base.model_dump()
-    known = {f["name"] for f in assumption_fields(base)}
     problems = []
-    for name, text in overrides.items():
-        if name not in known or text is None or str(text).strip() == "":
-            continue
+    for name, text in given.items():
         try:
             value = float(text)
         except ValueError:
@@ -499,6 +505,8 @@ def _override_params(request: Request, form: dict | None = None) -> dict[str, st
 
 def _changed(base: Assumptions, a: Assumptions) -> dict[str, str]:
     """Only the overridden numbers (for download links)."""
+    if a == base:
+        return {}
     before = {f["name"]: f["value"] for f in assumption_fields(base)}
     return {f["name"]: f"{f['value']:g}" for f in assumption_fields(a) if before[f["name"]] != f["value"]}
 
@@ -625,6 +633,7 @@ class Comparison:
     hscps: list | None = None  # the HSCP filter's choices (_hscp_options), once asked for
     practice_digits: dict | None = None  # decimals of tables["practices"]' columns (column_decimals), once asked for
     practice_cells: dict | None = None  # display() of every row of tables["practices"], once a filtered page asks
+    filter_texts: dict | None = None  # filter_texts() of the practices' outcome and HSCP, once a filtered page asks
 
     def __getstate__(self) -> dict:
         # kept on disk and read by every server process: its thousands of (text, numeric) cells as one
@@ -741,7 +750,7 @@ _ASSUMPTION_TABLES: dict[str, pd.DataFrame] = {}
 
 def _assumptions_table(a: Assumptions) -> pd.DataFrame:
     """The assumptions' name, value and source, one row each (callers copy it, as disclose does)."""
-    key = a.model_dump_json()
+    key = a.cache_key
     found = _ASSUMPTION_TABLES.get(key)
     if found is None:
         found = pd.DataFrame(assumption_fields(a))[["name", "value", "source"]]
@@ -958,8 +967,10 @@ _VIEWS = ReleasedCache(512)
 #: apart, so that the many of those never push out the pages of the comparisons themselves
 _PAGES = ReleasedCache(256)
 _FILTERED_PAGES = ReleasedCache(512)
-#: a comparison's page with who gains and who loses left as a slot (PRACTICES_SLOT), for its filtered pages
+#: a comparison's page with who gains and who loses left as a slot (PRACTICES_SLOT), for its filtered pages,
+#: and the context they render that part in
 _COMPARE_SHELLS = ReleasedCache(512)
+_COMPARE_CONTEXTS = ReleasedCache(512)
 #: rendered home, roster and post-form pages (their blocks, as _PAGES), per roster version, filter and page
 _PLANNER_PAGES = ReleasedCache(1024)
 #: downloads made from them (CSV and Excel bytes): one per table, format and comparison (about 1,300 CSV
@@ -970,7 +981,7 @@ _DOWNLOADS = ReleasedCache(2048)
 async def scenarios(request: Request, viewer: Viewer, area: Area, a: Assumptions) -> Scenarios | None:
     """The kept allocations for this planning area, or worked out once in a worker process. Requests that
     arrive while they are being worked out wait for the same task rather than starting their own."""
-    key = (_warehouse_path(request), area.plan_key, a.model_dump_json(), roster_version())
+    key = (_warehouse_path(request), area.plan_key, a.cache_key, roster_version())
     while True:
         if key in _SCENARIOS:
             _SCENARIOS.move_to_end(key)
@@ -1032,7 +1043,7 @@ def derived_comparison(found: Scenarios, viewer: Viewer, area: Area, model_a: st
     beside the warehouse version (about 100 kB for Scotland's; read back in a tenth of the time it takes
     to derive), so each comparison is derived by one server process, not by each. `cells`: when derived
     here, with every row formatted as filtered pages show them (practice_cells), kept on disk with it."""
-    key = ("plan-compare", area.plan_key, model_a, model_b, role, a.model_dump_json(), roster_version(),
+    key = ("plan-compare", area.plan_key, model_a, model_b, role, a.cache_key, roster_version(),
            date.today().isoformat())
 
     def build() -> Comparison | None:
@@ -1049,20 +1060,20 @@ def shipped_scenarios(source: PlannerSource, viewer: Viewer, area: Area) -> tupl
     area, viewer scope, roster version and day (the roster is read as at today): worked out by the deploy
     step (prepare_planner) or by the first server process that asks, read by the others."""
     a = load_assumptions()
-    key = ("plan-scenarios", area.plan_key, a.model_dump_json(), roster_version(), date.today().isoformat())
+    key = ("plan-scenarios", area.plan_key, a.cache_key, roster_version(), date.today().isoformat())
     return _KEPT_SCENARIOS.get(key, viewer, lambda: scenarios_job(source, viewer, a), persist=True)
 
 
 def _prepared_key(area: Area, a: Assumptions) -> tuple:
     """The mark kept on disk once prepare_planner has kept every comparison and page of a planning area."""
-    return ("plan-prepared", area.plan_key, a.model_dump_json(), roster_version(), date.today().isoformat())
+    return ("plan-prepared", area.plan_key, a.cache_key, roster_version(), date.today().isoformat())
 
 
 def prepare_planner(source: PlannerSource, viewer: Viewer) -> int:
     """The deploy step's planner work for one viewer scope (gpcluster.web.prerender; the data version
     pinned): with the shipped assumptions and the roster as it is now, the allocations of every model,
-    every comparison of two models and a role (its rows formatted for filtered pages too), and its
-    unfiltered page, kept on disk under exactly the keys the scope's requests use, so that no server
+    every comparison of two models and a role (its rows formatted for filtered pages too), its
+    unfiltered page and that page with who gains and who loses as a slot (compare_shell), kept on disk under exactly the keys the scope's requests use, so that no server
     process derives them. A roster edit or another day changes those keys: the pages are then worked out
     as before. Returns the number of comparison pages (none when there is nothing to plan over: the pages
     say why)."""
@@ -1078,6 +1089,7 @@ def prepare_planner(source: PlannerSource, viewer: Viewer) -> int:
             result = derived_comparison(found, viewer, area, model_a, model_b, role, a, cells=True)
             if result is not None:
                 compare_blocks(source, viewer, area, found, result, model_a, model_b, role, a, [], {})
+                compare_shell(source, viewer, area, found, result, model_a, model_b, role, a, [])
                 done += 1
     _KEPT_SCENARIOS.get(_prepared_key(area, a), viewer, lambda: True, persist=True)
     return done
@@ -1105,7 +1117,7 @@ def _warm_comparisons(source: PlannerSource, found: Scenarios, viewer: Viewer, a
     only read. Pages asking first build their own (ReleasedCache's single flight: never twice). The
     unfiltered pages first, each process in its own order, skipping those another process has kept on
     disk; then the comparisons of those skipped (filtered pages and downloads need them)."""
-    key = (area.plan_key, a.model_dump_json(), roster_version(), scope_key(viewer))
+    key = (area.plan_key, a.cache_key, roster_version(), scope_key(viewer))
     with _WARMING_LOCK:
         if key in _WARMING:
             return
@@ -1154,6 +1166,7 @@ def _warm_page(source: PlannerSource, found: Scenarios, viewer: Viewer, area: Ar
     result = derived_comparison(found, viewer, area, model_a, model_b, role, a, cells=True)
     if result is not None:
         compare_blocks(source, viewer, area, found, result, model_a, model_b, role, a, [], {})
+        compare_shell(source, viewer, area, found, result, model_a, model_b, role, a, [])
 
 
 async def _in_worker(request: Request, viewer: Viewer, function, *args, what: str):
@@ -1201,12 +1214,13 @@ def filtered(frame: pd.DataFrame, q: str = "", search: tuple[str, ...] = (), hay
 
 
 def filter_mask(frame: pd.DataFrame, q: str = "", search: tuple[str, ...] = (), haystack: list[str] | None = None,
-                **exact: str) -> np.ndarray:
-    """filtered()'s choice of rows, as a boolean mask."""
+                texts: dict[str, np.ndarray] | None = None, **exact: str) -> np.ndarray:
+    """filtered()'s choice of rows, as a boolean mask. `texts`: filter_texts() of the `exact` columns,
+    when kept with the table."""
     keep = np.ones(len(frame), dtype=bool)
     for column, value in exact.items():
         if value:
-            keep &= np.array([str(v) == value for v in frame[column].tolist()], dtype=bool)
+            keep &= (texts[column] if texts and column in texts else filter_texts(frame[column])) == value
     text = q.strip().lower()
     if text and search and "\n" in text:  # cannot span the lines of a haystack: each column on its own
         for_each = [_lower_text(frame[c]) for c in search]
@@ -1215,6 +1229,13 @@ def filter_mask(frame: pd.DataFrame, q: str = "", search: tuple[str, ...] = (), 
         texts = haystack if haystack is not None else searchable(frame, search)
         keep &= np.fromiter((text in t for t in texts), dtype=bool, count=len(texts))
     return keep
+
+
+def filter_texts(column: pd.Series) -> np.ndarray:
+    """A column's values as the text an exact filter compares (str() of each), as a numpy array: kept
+    with a table, each filter is one comparison in C (a few microseconds for Scotland's practices,
+    against a third of a millisecond through pandas)."""
+    return np.array([str(v) for v in column.tolist()], dtype=object)
 
 
 def _lower_text(column: pd.Series) -> list[str]:
@@ -1352,7 +1373,10 @@ def _compare_view(source: Source, area: Area, found: Scenarios, result: Comparis
     hscps = result.hscps
     hscp = filters.get("hscp", "") if filters.get("hscp") in {c for c, _ in hscps} else ""
     q = filters.get("q", "")
-    chosen = np.flatnonzero(filter_mask(rows, q, PRACTICE_SEARCH, result.search, outcome=outcome, hscp_code=hscp))
+    if result.filter_texts is None:  # once per comparison
+        result.filter_texts = {c: filter_texts(rows[c]) for c in ("outcome", "hscp_code")}
+    chosen = np.flatnonzero(filter_mask(rows, q, PRACTICE_SEARCH, result.search, result.filter_texts,
+                                        outcome=outcome, hscp_code=hscp))
     paging = Paging(page_number(filters.get("page")), len(chosen),
                     params=(*query.items(), ("outcome", outcome), ("hscp", hscp), ("q", q)))
     described = []
@@ -1435,7 +1459,7 @@ def _kept_compare_page(request: Request, viewer: Viewer, model_a: str, model_b: 
         blocks = kept_blocks(_PAGES, "planner/compare.html", key, viewer)
         if blocks is not None:
             return area, blocks, None
-    kept = (_warehouse_path(request), area.plan_key, assumptions.model_dump_json(), roster_version())
+    kept = (_warehouse_path(request), area.plan_key, assumptions.cache_key, roster_version())
     found = _SCENARIOS.get(kept)  # written by the event loop only (scenarios()); a plain read here
     if found is None:
         return area, None, None
@@ -1456,7 +1480,7 @@ def _shared_page(assumptions: Assumptions, problems: list[str], filters: dict[st
 def _compare_page_key(area: Area, model_a: str, model_b: str, role: str | None, assumptions: Assumptions,
                       problems: list[str], filters: dict[str, str]) -> tuple:
     # the day too: the roster is read as at today, and a kept page outlives the process
-    return ("plan-compare-page", area.plan_key, model_a, model_b, role, assumptions.model_dump_json(),
+    return ("plan-compare-page", area.plan_key, model_a, model_b, role, assumptions.cache_key,
             roster_version(), date.today().isoformat(), tuple(problems), *(filters.get(k, "") for k in _FILTERS))
 
 
@@ -1478,25 +1502,48 @@ def compare_blocks(source: Source, viewer: Viewer, area: Area, found: Scenarios,
     """The comparison page's rendered blocks, once per comparison, filters and viewer scope (35-40 ms of
     Jinja a request before); the shared pages (_shared_page) also on disk for every server process. A
     filtered page renders only who gains and who loses (PRACTICES_PART) into its comparison's page,
-    rendered once with that part left as a slot: the rest of the page is the same for every filter."""
+    rendered once with that part left as a slot (compare_shell): the rest of the page is the same for
+    every filter."""
     key = _compare_page_key(area, model_a, model_b, role, assumptions, problems, filters)
-    unfiltered = _compare_page_key(area, model_a, model_b, role, assumptions, problems, {})
-
-    def context() -> dict:
-        return _compare_context(area, result, problems, model_a, model_b, role, load_assumptions(), assumptions)
 
     def build() -> dict:
         view = compare_view_for(source, viewer, area, found, result, model_a, model_b, role, assumptions, filters)
-        return {**context(), **view}
+        return {**_kept_compare_context(viewer, area, result, problems, model_a, model_b, role, assumptions), **view}
 
     if not any(filters.values()):
         return cached_blocks(_PAGES, "planner/compare.html", key, viewer, build,
                              persist=_shared_page(assumptions, problems, filters))
 
+    def filtered() -> dict:
+        slotted = compare_shell(source, viewer, area, found, result, model_a, model_b, role, assumptions, problems)
+        part = render_part(PRACTICES_PART, build())
+        return {**slotted, "content": Markup(str(slotted["content"]).replace(PRACTICES_SLOT, part, 1))}
+
+    return _FILTERED_PAGES.get(("page", "planner/compare.html", key, viewer.role), viewer, filtered)
+
+
+def _kept_compare_context(viewer: Viewer, area: Area, result: Comparison, problems: list[str], model_a: str,
+                          model_b: str, role: str | None, assumptions: Assumptions) -> dict:
+    """_compare_context, the same for every filter and page of a comparison: worked out once."""
+    key = ("plan-compare-context", *_compare_page_key(area, model_a, model_b, role, assumptions, problems, {}))
+    return _COMPARE_CONTEXTS.get(key, viewer, lambda: _compare_context(area, result, problems, model_a, model_b, role,
+                                                                       load_assumptions(), assumptions))
+
+
+def compare_shell(source: Source, viewer: Viewer, area: Area, found: Scenarios, result: Comparison, model_a: str,
+                  model_b: str, role: str | None, assumptions: Assumptions, problems: list[str]) -> dict:
+    """The comparison page's blocks with who gains and who loses left as PRACTICES_SLOT, for its filtered
+    pages: cut from the unfiltered page (rendering the page again with a slot was 35-40 ms of Jinja).
+    With the shipped assumptions kept on disk too, by the deploy step (prepare_planner) or the first
+    server process that asks: a process's first filtered page of each comparison then only reads it."""
+    unfiltered = _compare_page_key(area, model_a, model_b, role, assumptions, problems, {})
+    shared = _shared_page(assumptions, problems, {})
+
+    def context() -> dict:
+        return _kept_compare_context(viewer, area, result, problems, model_a, model_b, role, assumptions)
+
     def shell() -> dict:
-        if _shared_page(assumptions, problems, {}):
-            # the unfiltered page (kept on disk by the deploy step or any server process) with its part
-            # taken out: rendering the page again with a slot was 35-40 ms of Jinja per comparison and process
+        if shared:
             def whole() -> dict:
                 return {**context(), **compare_view_for(source, viewer, area, found, result, model_a, model_b, role,
                                                         assumptions, {})}
@@ -1507,13 +1554,8 @@ def compare_blocks(source: Source, viewer: Viewer, area: Area, found: Scenarios,
                 return {**page_blocks, "content": Markup(content.replace(part, PRACTICES_SLOT, 1))}
         return render_blocks("planner/compare.html", {**context(), "practices_html": Markup(PRACTICES_SLOT)})
 
-    def filtered() -> dict:
-        slotted = _COMPARE_SHELLS.get(("page", "planner/compare.html", (*unfiltered, "practices slot"), viewer.role),
-                                      viewer, shell)
-        part = render_part(PRACTICES_PART, build())
-        return {**slotted, "content": Markup(str(slotted["content"]).replace(PRACTICES_SLOT, part, 1))}
-
-    return _FILTERED_PAGES.get(("page", "planner/compare.html", key, viewer.role), viewer, filtered)
+    return _COMPARE_SHELLS.get(("page", "planner/compare.html", (*unfiltered, "practices slot"), viewer.role),
+                               viewer, shell, persist=shared)
 
 
 _FILTERS = ("outcome", "hscp", "q", "page")
@@ -1526,12 +1568,16 @@ def _compare_query(base: Assumptions, assumptions: Assumptions, model_a: str, mo
 
 def compare_view_for(source: Source, viewer: Viewer, area: Area, found: Scenarios, result: Comparison, model_a: str,
                      model_b: str, role: str | None, assumptions: Assumptions, filters: dict[str, str]) -> dict:
-    """_compare_view, kept per comparison and filters (the background thread builds the unfiltered one)."""
-    key = ("plan-compare-view", area.plan_key, model_a, model_b, role, assumptions.model_dump_json(),
-           roster_version(), *(filters.get(k, "") for k in _FILTERS))
-    query = _compare_query(load_assumptions(), assumptions, model_a, model_b, role)
-    return _VIEWS.get(key, viewer, lambda: _compare_view(source, area, found, result, model_a, model_b, role, query,
-                                                         filters))
+    """_compare_view, the unfiltered one kept per comparison (a filtered one is asked for once, its page
+    then kept: compare_blocks)."""
+    def build() -> dict:
+        query = _compare_query(load_assumptions(), assumptions, model_a, model_b, role)
+        return _compare_view(source, area, found, result, model_a, model_b, role, query, filters)
+
+    if any(filters.get(k) for k in _FILTERS):
+        return build()
+    key = ("plan-compare-view", area.plan_key, model_a, model_b, role, assumptions.cache_key, roster_version())
+    return _VIEWS.get(key, viewer, build)
 
 
 @router.get("/compare", summary="Compare two allocation models")
@@ -1814,7 +1860,7 @@ async def planner_download(request: Request, name: str, fmt: str, a: str = "per_
     # (the day too: the roster is read as at today). A comparison's table as a CSV with the shipped
     # assumptions is also kept on disk once its checks below have passed, shared by every server process
     # (the practices' CSV of a national comparison is about 50-100 ms of pandas).
-    key = ("plan-download", name, fmt, a, b, role, assumptions.model_dump_json(), roster_version(),
+    key = ("plan-download", name, fmt, a, b, role, assumptions.cache_key, roster_version(),
            date.today().isoformat())
     shared = fmt == "csv" and name in COMPARISON_TABLES and assumptions == load_assumptions()
     kept = _DOWNLOADS.peek(key, viewer)  # made for this scope already (so every check above it passed)

@@ -5,7 +5,7 @@ Errors name the file and the field, and every error in a file is reported at onc
 from __future__ import annotations
 
 import tomllib
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -101,6 +101,12 @@ class Assumptions(_Strict):
     gp_hours_released_per_mdt_hour: Table
     supervision_hours_per_wte: Table
     travel_minutes_round_trip_by_ur8: Table
+
+    @cached_property
+    def cache_key(self) -> str:
+        """model_dump_json(), worked out once (the model is frozen): the web app keeps every allocation,
+        comparison and page under it and asks for it several times a request."""
+        return self.model_dump_json()
 
     @model_validator(mode="after")
     def _keys(self) -> Assumptions:
