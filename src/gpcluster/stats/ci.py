@@ -16,8 +16,8 @@ broadcast together; results are numpy float arrays.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as _sps
 
+from gpcluster.stats.quantiles import chi2_quantile, normal_quantile
 from gpcluster.stats.validation import (
     StatsInputError,
     as_float_array,
@@ -42,7 +42,7 @@ POISSON_METHODS = ("ohid", "scotpho", "exact", "byars")
 def z_value(level: float) -> float:
     """Two-sided standard normal quantile for a confidence level: z = Φ⁻¹(level + (1 − level)/2)."""
     level = check_level(level)
-    return float(_sps.norm.ppf(0.5 + level / 2.0))
+    return float(normal_quantile(0.5 + level / 2.0))
 
 
 def wilson(x, n, level: float = LEVEL_95, z: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -108,8 +108,8 @@ def byars(o, level: float = LEVEL_95, z: float | None = None) -> tuple[np.ndarra
 def _exact_arrays(o: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     alpha = 1.0 - level
     with np.errstate(invalid="ignore"):
-        lower = np.where(o > 0, _sps.chi2.ppf(alpha / 2.0, 2.0 * np.maximum(o, 1e-300)) / 2.0, 0.0)
-    upper = _sps.chi2.ppf(1.0 - alpha / 2.0, 2.0 * o + 2.0) / 2.0
+        lower = np.where(o > 0, chi2_quantile(alpha / 2.0, 2.0 * np.maximum(o, 1e-300)) / 2.0, 0.0)
+    upper = chi2_quantile(1.0 - alpha / 2.0, 2.0 * o + 2.0) / 2.0
     return lower, upper
 
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _sps
 
 from gpcluster.stats import ci
 from gpcluster.stats.disclosure import round_half_up
+from gpcluster.stats.quantiles import chi2_quantile, normal_quantile
 from gpcluster.stats.validation import (
     StatsInputError,
     as_float_array,
@@ -117,7 +117,7 @@ def _proportion_limit(n: np.ndarray, pbar: float, level: float) -> tuple[np.ndar
     # OHID's Wilson-inverted formula, (A ∓ D/8)/L/n, simplifies algebraically to p̄ ∓ q·sqrt(p̄(1−p̄)/n):
     # with m = n/q², A = p̄(m+1), L·n = m+1 and (D/8)² = (m+1)²·p̄(1−p̄)/m. The short form is used for speed;
     # tests check it against OHID's published limits and labels.
-    q = _sps.norm.ppf(0.5 + level / 2.0)
+    q = normal_quantile(0.5 + level / 2.0)
     half = q * np.sqrt(pbar * (1.0 - pbar) / n)
     return np.clip(pbar - half, 0.0, 1.0), np.clip(pbar + half, 0.0, 1.0)
 
@@ -206,7 +206,7 @@ def proportion_significance(
     # p_i beyond p̄ ± q·sqrt(p̄(1−p̄)/n_i) (see _proportion_limit) is the same as |z_i| > q; clamping the
     # limits to [0, 1] cannot change a comparison for a proportion, so it is skipped here.
     z = (xa / na - p) / np.sqrt(p * (1.0 - p) / na) if 0.0 < p < 1.0 else np.zeros(xa.shape)
-    q_in, q_out = (_sps.norm.ppf(0.5 + lv / 2.0) for lv in (inner, outer))
+    q_in, q_out = (normal_quantile(0.5 + lv / 2.0) for lv in (inner, outer))
     codes = classify_codes(z, -q_in, q_in, -q_out, q_out)
     return codes if as_codes else _LABEL_ARRAY[codes]
 
@@ -272,8 +272,8 @@ def ratio_limits(expected, levels=LEVELS, target: float = 1.0) -> pd.DataFrame:
     for lv in (inner, outer):
         a = (1 - lv) / 2
         lims += [
-            target * _sps.chi2.ppf(a, 2 * e) / (2 * e),
-            target * _sps.chi2.ppf(1 - a, 2 * (e + 1)) / (2 * e),
+            target * chi2_quantile(a, 2 * e) / (2 * e),
+            target * chi2_quantile(1 - a, 2 * (e + 1)) / (2 * e),
         ]
     return _limit_frame("expected", e, lims, (inner, outer))
 
@@ -291,8 +291,8 @@ def ratio_limits_by_observed(observed, levels=LEVELS) -> pd.DataFrame:
     out = {"observed": o}
     for lv in (inner, outer):
         sfx = _suffix(lv)
-        e_low = _sps.chi2.ppf((1 + lv) / 2, 2 * (o + 1)) / 2
-        e_high = _sps.chi2.ppf((1 - lv) / 2, 2 * o) / 2
+        e_low = chi2_quantile((1 + lv) / 2, 2 * (o + 1)) / 2
+        e_high = chi2_quantile((1 - lv) / 2, 2 * o) / 2
         out[f"lower_{sfx}_expected"], out[f"lower_{sfx}"] = e_low, o / e_low
         out[f"upper_{sfx}_expected"], out[f"upper_{sfx}"] = e_high, o / e_high
     return pd.DataFrame(out)
@@ -359,10 +359,10 @@ def _transform(num, den, data_type, sr_method, target):
 
 
 def _sp_limits(den, level, data_type, sr_method, target, tau2, adjusted, s=None):
-    z = _sps.norm.ppf(0.5 + level / 2)
+    z = normal_quantile(0.5 + level / 2)
     if data_type == "SR" and not adjusted:
         a = (1 - level) / 2
-        return target * _sps.chi2.ppf(a, 2 * den) / (2 * den), target * _sps.chi2.ppf(
+        return target * chi2_quantile(a, 2 * den) / (2 * den), target * chi2_quantile(
             1 - a, 2 * (den + 1)
         ) / (2 * den)
     if data_type == "SR" and sr_method == "SHMI":
@@ -425,8 +425,10 @@ def _overdispersion(num, den, data_type, sr_method, trim_by, target) -> tuple[Ov
     y, s, t_tr = _transform(num, den, data_type, sr_method, target)
     z = (y - t_tr) / s
     if data_type == "SR" and sr_method == "SHMI":
+        from scipy.stats import rankdata  # SHMI's trimming only: scipy.stats is heavy to import (quantiles)
+
         k = 1 / trim_by
-        rank = _sps.rankdata(z, method="average")
+        rank = rankdata(z, method="average")
         sp = np.floor(rank * k / (z.size + 1))
         kept = (sp > 0) & (sp < k - 1)
         wz = z[kept]
