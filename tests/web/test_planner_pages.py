@@ -917,3 +917,24 @@ def test_a_saved_post_shows_at_once_on_filtered_comparisons_and_kept_downloads(c
     monkeypatch.setattr(fresh_planner, "read_roster_version", real_version)
     _toggle_ph_e1(client)  # a new roster version: made anew, and the same as before the two edits
     assert client.get(download).text == before[download] and len(made) == 1
+
+
+def test_hscp_filter_lists_hscps_by_name_not_by_code(monkeypatch):
+    """The four HSCPs whose codes changed in 2018-19 (Fife S37000032, Perth & Kinross S37000033, Glasgow City
+    S37000034, North Lanarkshire S37000035) were listed after Western Isles (S37000031): found reading the
+    national comparison page in Chromium."""
+    from types import SimpleNamespace
+
+    from gpcluster.web import planner
+
+    names = {"S37000034": "Glasgow City", "S37000031": "Western Isles", "S37000001": "Aberdeen City",
+             "S37000032": "Fife", "S37000035": "North Lanarkshire", "S37000014": "east lothian (lower case)"}
+    monkeypatch.setattr(planner, "_planning_inputs", lambda source: (None, None, names))
+    practices = pd.DataFrame({"practice_code": [f"{n:05d}" for n in range(len(names) + 1)],
+                              "hscp_code": [*names, None]})
+    area = SimpleNamespace(practices=practices)
+    options = planner._hscp_options(None, area, frozenset(practices["practice_code"]))
+    assert [name for _, name in options] == ["Aberdeen City", "east lothian (lower case)", "Fife", "Glasgow City",
+                                             "North Lanarkshire", "Western Isles"]
+    assert dict(options) == names
+    assert planner._hscp_options(None, area, frozenset({"00000"})) == []  # one HSCP: no filter to offer

@@ -1251,10 +1251,12 @@ def searchable(frame: pd.DataFrame, search: tuple[str, ...]) -> list[str]:
 
 
 def _hscp_options(source: Source, area: Area, codes: frozenset[str]) -> list[tuple[str, str]]:
-    """(code, name) of the HSCPs of these practices, when there are several (a filter)."""
+    """(code, name) of the HSCPs of these practices, when there are several (a filter), by name (by code,
+    the four HSCPs whose codes changed in 2018-19 came after Western Isles)."""
     names = _planning_inputs(source)[2]
-    found = sorted(set(area.practices.loc[area.practices["practice_code"].isin(codes), "hscp_code"].dropna()))
-    return [(c, names.get(c, c)) for c in found] if len(found) > 1 else []
+    found = set(area.practices.loc[area.practices["practice_code"].isin(codes), "hscp_code"].dropna())
+    options = sorted(((c, names.get(c, c)) for c in found), key=lambda o: (o[1].casefold(), o[0]))
+    return options if len(options) > 1 else []
 
 
 def planning_area_for(source: Source, viewer: Viewer) -> Area:
