@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import openpyxl
 import pandas as pd
@@ -270,8 +271,6 @@ def test_roster_template_downloads(client_as):
 
 
 def test_roster_reads_in_words_not_template_codes(client_as):
-    import re
-
     from gpcluster.web.planner import _roster_cell
 
     page = client_as("national").get("/plan/roster?role=anp").text
@@ -553,7 +552,6 @@ def test_a_comparison_page_one_server_process_rendered_is_served_by_another_with
     """The unfiltered comparison pages (shipped assumptions) are kept on disk beside the warehouse
     version: a server process that has worked nothing out serves them as they are, with its own CSRF
     token. A filtered page is built from the allocations kept on disk too, without working them out."""
-    import re
     from collections import OrderedDict
 
     from gpcluster.web.cache import ReleasedCache
@@ -721,7 +719,6 @@ def test_the_deploy_step_keeps_every_comparison_and_a_roster_edit_is_worked_out_
     filtered page's own part, and its pages are exactly those it derives itself; an HSCP's still show
     only that HSCP. After a roster
     edit the kept ones no longer apply: the next comparison is worked out from the edited roster."""
-    import re
     import time
     from collections import OrderedDict
 
@@ -858,8 +855,6 @@ def test_rows_written_as_html_read_as_the_table_macro_writes_their_cells():
 
 def _outside_practices(text: str) -> str:
     """A comparison page without who gains and who loses, its CSRF token removed."""
-    import re
-
     start = text.index('<section aria-labelledby="practices-h">')
     return re.sub(r'name="csrf_token" value="[^"]*"', "", text[:start] + text[text.index("</section>", start):])
 
@@ -938,3 +933,27 @@ def test_hscp_filter_lists_hscps_by_name_not_by_code(monkeypatch):
                                              "North Lanarkshire", "Western Isles"]
     assert dict(options) == names
     assert planner._hscp_options(None, area, frozenset({"00000"})) == []  # one HSCP: no filter to offer
+
+
+def test_practices_that_gain_are_listed_largest_gain_first(client_as, planner_app, fresh_planner):
+    """Filtered to those who gain, the list began with the smallest gain (the rows run from the largest
+    loss): a planner looking at gains wants the largest first. Every other filter keeps the largest loss first."""
+    client = client_as("national")
+    base = "/plan/compare?a=per_capita&b=need_weighted&role=pharmacist"
+
+    def changes(text: str) -> tuple[str, list[float]]:
+        section = text[text.index('<h2 id="practices-h">'):]
+        caption = re.search(r"Practices you may see by name, ([a-z ]+)\.", section).group(1)
+        table = section[section.index("<table"):section.index("</table>")]
+        header = re.findall(r"<th[^>]*>(.*?)</th>", table)
+        at = header.index("change (hours)")
+        rows = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)]
+        return caption, [float(row[at].replace("−", "-").replace(",", "")) for row in rows if row]
+
+    caption, gains = changes(client.get(base + "&outcome=gains").text)
+    assert caption == "largest gain first" and len(gains) > 1 and all(c > 0 for c in gains)
+    assert gains == sorted(gains, reverse=True)
+    caption, everyone = changes(client.get(base).text)
+    assert caption == "largest loss first" and everyone == sorted(everyone) and everyone[0] < 0
+    caption, losses = changes(client.get(base + "&outcome=loses").text)
+    assert caption == "largest loss first" and losses == sorted(losses) and all(c < 0 for c in losses)

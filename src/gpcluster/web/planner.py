@@ -1379,6 +1379,8 @@ def _compare_view(source: Source, area: Area, found: Scenarios, result: Comparis
         result.filter_texts = {c: filter_texts(rows[c]) for c in ("outcome", "hscp_code")}
     chosen = np.flatnonzero(filter_mask(rows, q, PRACTICE_SEARCH, result.search, result.filter_texts,
                                         outcome=outcome, hscp_code=hscp))
+    if outcome == "gains":  # the rows run from the largest loss: those who gain, the largest gain first
+        chosen = chosen[::-1]
     paging = Paging(page_number(filters.get("page")), len(chosen),
                     params=(*query.items(), ("outcome", outcome), ("hscp", hscp), ("q", q)))
     described = []
